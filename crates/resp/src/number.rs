@@ -1,0 +1,80 @@
+//! Integer parsing with Valkey's rules (`string2ll`): an optional `-`, then
+//! digits with no leading zero, no `+`, no spaces, and no overflow.
+
+/// Parses `s` as Valkey's `string2ll` does. Returns `None` for anything that
+/// function rejects.
+pub fn parse_i64(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    if s == b"0" {
+        return Some(0);
+    }
+    let (negative, digits) = match s[0] {
+        b'-' => (true, &s[1..]),
+        _ => (false, s),
+    };
+    match digits.first() {
+        Some(b'1'..=b'9') => {}
+        _ => return None,
+    }
+    // Accumulate as a negative number so that i64::MIN parses.
+    let mut value: i64 = 0;
+    for &b in digits {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        value = value.checked_mul(10)?.checked_sub(i64::from(b - b'0'))?;
+    }
+    if negative {
+        Some(value)
+    } else {
+        value.checked_neg()
+    }
+}
+
+/// Parses a length or count in a server reply: like [`parse_i64`], but a reply
+/// is produced by a server, so `-1` (null) is the only negative value allowed.
+pub fn parse_reply_len(s: &[u8]) -> Option<i64> {
+    match parse_i64(s)? {
+        n if n >= -1 => Some(n),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_what_valkey_accepts() {
+        for (text, value) in [
+            (&b"0"[..], 0),
+            (b"1", 1),
+            (b"-1", -1),
+            (b"9223372036854775807", i64::MAX),
+            (b"-9223372036854775808", i64::MIN),
+        ] {
+            assert_eq!(parse_i64(text), Some(value), "{}", String::from_utf8_lossy(text));
+        }
+    }
+
+    #[test]
+    fn rejects_what_valkey_rejects() {
+        for text in [
+            &b""[..],
+            b"-",
+            b"+1",
+            b"01",
+            b"-0",
+            b" 1",
+            b"1 ",
+            b"1a",
+            b"9223372036854775808",
+            b"-9223372036854775809",
+            b"blabla",
+        ] {
+            assert_eq!(parse_i64(text), None, "{}", String::from_utf8_lossy(text));
+        }
+    }
+}
