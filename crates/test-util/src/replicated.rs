@@ -1,0 +1,53 @@
+//! A primary with replicas, replication established before it is returned.
+
+use std::time::{Duration, Instant};
+
+use crate::client::must;
+use crate::{Flavor, Server};
+
+/// One primary and its replicas.
+#[derive(Debug)]
+pub struct Replicated {
+    /// The primary.
+    pub primary: Server,
+    /// The replicas, each replicating the primary.
+    pub replicas: Vec<Server>,
+}
+
+impl Replicated {
+    /// Starts a primary and `replicas` replicas and waits until every replica
+    /// reports `master_link_status:up`.
+    ///
+    /// # Panics
+    /// Replication does not come up within 20 seconds.
+    pub fn start(flavor: Flavor, replicas: usize) -> Replicated {
+        let primary = Server::start(flavor);
+        let replicas: Vec<Server> = (0..replicas).map(|_| Server::start(flavor)).collect();
+        for replica in &replicas {
+            must(
+                &replica.addr(),
+                &["REPLICAOF", "127.0.0.1", &primary.port().to_string()],
+            );
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for replica in &replicas {
+            while !must(&replica.addr(), &["INFO", "replication"]).contains("master_link_status:up") {
+                assert!(
+                    Instant::now() < deadline,
+                    "replica {} never linked",
+                    replica.addr()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Replicated { primary, replicas }
+    }
+
+    /// Every address, the primary first.
+    pub fn addrs(&self) -> Vec<String> {
+        std::iter::once(&self.primary)
+            .chain(&self.replicas)
+            .map(Server::addr)
+            .collect()
+    }
+}
