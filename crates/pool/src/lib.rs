@@ -1,1 +1,34 @@
-//! wip
+//! Backend connections for valkey-proxy.
+//!
+//! A [`Connection`] is one socket to one node, multiplexed: any number of
+//! callers send requests through it, the requests are written in batches
+//! (one write for everything queued), and replies are matched to requests in
+//! order through a FIFO of in-flight entries. A [`Pool`] keeps a few shared
+//! connections per [`Endpoint`] (node, protocol, database), reconnects with
+//! backoff, and hands out dedicated connections for stateful sessions.
+//!
+//! The pool never interprets commands: it moves bytes and counts replies.
+//!
+//! # Layout
+//! - [`config`]: [`PoolConfig`] and the [`Handshake`] run on every new connection.
+//! - [`endpoint`]: [`Endpoint`], what a connection is keyed by.
+//! - [`error`]: [`Error`], with the classifier the router acts on.
+//! - [`connection`]: [`Connection`], the multiplexed socket and its tasks.
+//! - [`handshake`]: AUTH / HELLO / SELECT / CLIENT SETNAME / READONLY.
+//! - [`pool`]: [`Pool`], shared connections per endpoint and dedicated ones.
+//! - [`stats`]: counters the proxy reports in `PROXY INFO`.
+
+pub mod config;
+pub mod connection;
+pub mod endpoint;
+pub mod error;
+pub mod handshake;
+pub mod pool;
+pub mod stats;
+
+pub use config::{Handshake, PoolConfig};
+pub use connection::Connection;
+pub use endpoint::Endpoint;
+pub use error::Error;
+pub use pool::{Dedicated, Pool};
+pub use stats::PoolStats;

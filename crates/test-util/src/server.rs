@@ -97,7 +97,8 @@ impl Server {
                 return false;
             }
             if let Ok(frame) = command(&self.addr(), &["PING"]) {
-                if !frame.is_error() {
+                let needs_auth = frame.as_bytes().is_some_and(|e| e.starts_with(b"NOAUTH"));
+                if !frame.is_error() || needs_auth {
                     self.child = Some(child);
                     return true;
                 }

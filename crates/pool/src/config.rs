@@ -1,0 +1,52 @@
+//! Pool configuration.
+
+use std::time::Duration;
+
+/// How the pool connects and how much it queues.
+#[derive(Clone, Debug)]
+pub struct PoolConfig {
+    /// Shared connections per endpoint. Two keep a node busy while one is
+    /// between batches; more rarely help because each already pipelines.
+    pub connections_per_endpoint: usize,
+    /// How long a TCP connect plus handshake may take.
+    pub connect_timeout: Duration,
+    /// How long a request may wait for its reply on a shared connection.
+    /// `None` waits for ever. When it fires, the caller gets an error and the
+    /// connection is closed: a FIFO connection cannot skip one reply.
+    pub request_timeout: Option<Duration>,
+    /// Requests queued per connection before senders wait (backpressure).
+    pub queue_depth: usize,
+    /// First wait after a failed connect; doubled per failure up to
+    /// [`Self::max_backoff`]. Requests in the window fail at once.
+    pub min_backoff: Duration,
+    /// Longest wait between connect attempts.
+    pub max_backoff: Duration,
+    /// Credentials and name sent on every new connection.
+    pub handshake: Handshake,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            connections_per_endpoint: 2,
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: None,
+            queue_depth: 4096,
+            min_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(2),
+            handshake: Handshake::default(),
+        }
+    }
+}
+
+/// What every new backend connection sends before carrying requests. The
+/// protocol, database and read-only flag come from the [`crate::Endpoint`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Handshake {
+    /// ACL user for AUTH (`None`: the default user).
+    pub username: Option<String>,
+    /// Password for AUTH (`None`: no AUTH).
+    pub password: Option<String>,
+    /// CLIENT SETNAME value, so operators can spot the proxy's connections.
+    pub client_name: Option<String>,
+}

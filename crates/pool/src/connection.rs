@@ -1,0 +1,328 @@
+//! [`Connection`]: one multiplexed, pipelined socket to one node.
+//!
+//! Two tasks own the socket. The writer takes every request queued in the
+//! channel at once, records each in the in-flight FIFO, and writes them in one
+//! go (write coalescing). The reader scans replies with
+//! [`resp::ReplyDecoder`] and completes in-flight entries in order. When
+//! either side fails, every request still in flight gets
+//! [`Error::ConnectionLost`] with `sent: true`, every queued one gets it with
+//! `sent: false`, and the connection reports itself dead so the pool opens a
+//! new one.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use resp::{Limits, ReplyDecoder};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::{handshake, Endpoint, Error, PoolConfig, PoolStats};
+
+/// Requests taken from the queue per write. Bounds one write's size while
+/// still coalescing a deep pipeline into few syscalls.
+const BATCH: usize = 256;
+/// Payloads at least this long are written as they are instead of being
+/// copied into the coalescing buffer.
+const COPY_LIMIT: usize = 16 * 1024;
+/// Initial size of the read buffer.
+const READ_BUFFER: usize = 16 * 1024;
+
+type ReplySender = oneshot::Sender<Result<Bytes, Error>>;
+
+/// A request on its way to the writer.
+struct Job {
+    bytes: Bytes,
+    /// Replies to discard before the one to return (1 for `ASKING` + command).
+    skip: u32,
+    reply: ReplySender,
+}
+
+/// A request written (or being written) and waiting for its reply.
+struct InFlight {
+    skip: u32,
+    reply: ReplySender,
+}
+
+/// State both tasks and all handles share.
+struct Shared {
+    endpoint: Endpoint,
+    alive: AtomicBool,
+    /// Set when the connect or handshake failed (the pool backs off).
+    connect_error: Mutex<Option<Error>>,
+    in_flight: Mutex<VecDeque<InFlight>>,
+    shutdown: CancellationToken,
+    stats: Arc<PoolStats>,
+}
+
+/// A handle to a multiplexed backend connection. Cheap to clone; the socket
+/// closes when the last handle is dropped or when it fails.
+#[derive(Clone)]
+pub struct Connection {
+    queue: mpsc::Sender<Job>,
+    shared: Arc<Shared>,
+    config: Arc<PoolConfig>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("endpoint", &self.shared.endpoint)
+            .field("alive", &self.is_alive())
+            .finish()
+    }
+}
+
+impl Connection {
+    /// Starts connecting to `endpoint` in the background and returns at once;
+    /// requests sent before the handshake completes wait in the queue.
+    pub fn open(endpoint: Endpoint, config: Arc<PoolConfig>, stats: Arc<PoolStats>) -> Connection {
+        let (queue, jobs) = mpsc::channel(config.queue_depth.max(1));
+        let shared = Arc::new(Shared {
+            endpoint,
+            alive: AtomicBool::new(true),
+            connect_error: Mutex::new(None),
+            in_flight: Mutex::new(VecDeque::new()),
+            shutdown: CancellationToken::new(),
+            stats,
+        });
+        tokio::spawn(run(shared.clone(), config.clone(), jobs));
+        Connection {
+            queue,
+            shared,
+            config,
+        }
+    }
+
+    /// Sends `bytes` (one complete request) and waits for its reply.
+    ///
+    /// # Errors
+    /// The connection failed, or the request timeout passed.
+    pub async fn call(&self, bytes: Bytes) -> Result<Bytes, Error> {
+        self.call_skipping(bytes, 0).await
+    }
+
+    /// Sends `bytes`, which hold `skip + 1` requests written back to back
+    /// (such as `ASKING` and a command), and returns the last reply.
+    ///
+    /// # Errors
+    /// As [`Connection::call`].
+    pub async fn call_skipping(&self, bytes: Bytes, skip: u32) -> Result<Bytes, Error> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job { bytes, skip, reply };
+        if self.queue.send(job).await.is_err() {
+            return Err(self.lost(false));
+        }
+        let outcome = match self.config.request_timeout {
+            None => answer.await,
+            Some(limit) => match tokio::time::timeout(limit, answer).await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    // The reply may still come, but every later reply on this
+                    // FIFO would then be matched to the wrong request.
+                    self.close();
+                    return Err(Error::Timeout {
+                        addr: self.shared.endpoint.addr.clone(),
+                        elapsed: limit,
+                    });
+                }
+            },
+        };
+        outcome.unwrap_or_else(|_| Err(self.lost(true)))
+    }
+
+    /// False once the connection has failed or was closed.
+    pub fn is_alive(&self) -> bool {
+        self.shared.alive.load(Ordering::Acquire)
+    }
+
+    /// The connect or handshake error, if that is why the connection died.
+    pub fn connect_error(&self) -> Option<Error> {
+        lock(&self.shared.connect_error).clone()
+    }
+
+    /// Closes the connection; requests in flight fail.
+    pub fn close(&self) {
+        self.shared.shutdown.cancel();
+    }
+
+    /// The endpoint this connection serves.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.shared.endpoint
+    }
+
+    fn lost(&self, sent: bool) -> Error {
+        Error::ConnectionLost {
+            addr: self.shared.endpoint.addr.clone(),
+            sent,
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding these locks cannot leave them inconsistent
+    // (they guard plain queues), so a poisoned lock is still usable.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+// === the connection's tasks ===
+
+async fn run(shared: Arc<Shared>, config: Arc<PoolConfig>, mut jobs: mpsc::Receiver<Job>) {
+    let started = Instant::now();
+    let connected = tokio::select! {
+        _ = shared.shutdown.cancelled() => Err(Error::ConnectionLost { addr: shared.endpoint.addr.clone(), sent: false }),
+        outcome = tokio::time::timeout(config.connect_timeout, handshake::connect(&shared.endpoint, &config.handshake)) => {
+            outcome.unwrap_or_else(|_| Err(Error::ConnectTimeout {
+                addr: shared.endpoint.addr.clone(),
+                elapsed: started.elapsed(),
+            }))
+        }
+    };
+    let stream = match connected {
+        Ok(stream) => stream,
+        Err(error) => {
+            tracing::debug!(endpoint = %shared.endpoint, %error, "backend connect failed");
+            PoolStats::add(&shared.stats.connect_failures, 1);
+            shared.alive.store(false, Ordering::Release);
+            *lock(&shared.connect_error) = Some(error.clone());
+            jobs.close();
+            while let Ok(job) = jobs.try_recv() {
+                let _ = job.reply.send(Err(error.clone()));
+            }
+            return;
+        }
+    };
+    PoolStats::add(&shared.stats.open, 1);
+    PoolStats::add(&shared.stats.opened_total, 1);
+    let (read, write) = stream.into_split();
+    let reader = tokio::spawn(read_replies(shared.clone(), read));
+    write_requests(&shared, &mut jobs, write).await;
+    shared.shutdown.cancel();
+    let _ = reader.await;
+    shared.alive.store(false, Ordering::Release);
+    PoolStats::sub(&shared.stats.open, 1);
+    let lost_in_flight: Vec<InFlight> = lock(&shared.in_flight).drain(..).collect();
+    for entry in lost_in_flight {
+        let _ = entry.reply.send(Err(Error::ConnectionLost {
+            addr: shared.endpoint.addr.clone(),
+            sent: true,
+        }));
+    }
+    jobs.close();
+    while let Ok(job) = jobs.try_recv() {
+        let _ = job.reply.send(Err(Error::ConnectionLost {
+            addr: shared.endpoint.addr.clone(),
+            sent: false,
+        }));
+    }
+}
+
+/// Writes queued requests in batches until the queue closes or the
+/// connection shuts down.
+async fn write_requests(shared: &Shared, jobs: &mut mpsc::Receiver<Job>, mut write: OwnedWriteHalf) {
+    let mut batch: Vec<Job> = Vec::with_capacity(BATCH);
+    let mut payloads: Vec<Bytes> = Vec::with_capacity(BATCH);
+    let mut out = BytesMut::with_capacity(COPY_LIMIT);
+    loop {
+        let received = tokio::select! {
+            biased;
+            _ = shared.shutdown.cancelled() => return,
+            n = jobs.recv_many(&mut batch, BATCH) => n,
+        };
+        if received == 0 {
+            return; // every handle was dropped
+        }
+        {
+            let mut in_flight = lock(&shared.in_flight);
+            for job in batch.drain(..) {
+                payloads.push(job.bytes);
+                in_flight.push_back(InFlight {
+                    skip: job.skip,
+                    reply: job.reply,
+                });
+            }
+        }
+        PoolStats::add(&shared.stats.requests, payloads.len() as u64);
+        for payload in payloads.drain(..) {
+            if payload.len() < COPY_LIMIT {
+                out.extend_from_slice(&payload);
+                continue;
+            }
+            if !out.is_empty() && write.write_all_buf(&mut out).await.is_err() {
+                return;
+            }
+            if write.write_all(&payload).await.is_err() {
+                return;
+            }
+        }
+        if !out.is_empty() && write.write_all_buf(&mut out).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Reads replies and completes in-flight requests in order.
+async fn read_replies(shared: Arc<Shared>, mut read: OwnedReadHalf) {
+    let mut decoder = ReplyDecoder::new(Limits::default());
+    let mut buf = BytesMut::with_capacity(READ_BUFFER);
+    let mut replies: Vec<Bytes> = Vec::new();
+    let mut done: Vec<(ReplySender, Bytes)> = Vec::new();
+    loop {
+        let read_result = tokio::select! {
+            biased;
+            _ = shared.shutdown.cancelled() => return,
+            n = read.read_buf(&mut buf) => n,
+        };
+        match read_result {
+            Ok(0) | Err(_) => {
+                shared.shutdown.cancel();
+                return;
+            }
+            Ok(_) => {}
+        }
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(reply)) => {
+                    // A push message on a shared connection belongs to no
+                    // request (tracking invalidations, for instance).
+                    if reply.first() != Some(&b'>') {
+                        replies.push(reply);
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    tracing::warn!(endpoint = %shared.endpoint, %error, "backend sent invalid RESP; closing");
+                    shared.shutdown.cancel();
+                    return;
+                }
+            }
+        }
+        if replies.is_empty() {
+            continue;
+        }
+        {
+            let mut in_flight = lock(&shared.in_flight);
+            for reply in replies.drain(..) {
+                let Some(front) = in_flight.front_mut() else {
+                    tracing::warn!(endpoint = %shared.endpoint, "reply with no request in flight; closing");
+                    shared.shutdown.cancel();
+                    return;
+                };
+                if front.skip > 0 {
+                    front.skip -= 1;
+                    continue;
+                }
+                if let Some(entry) = in_flight.pop_front() {
+                    done.push((entry.reply, reply));
+                }
+            }
+        }
+        for (sender, reply) in done.drain(..) {
+            let _ = sender.send(Ok(reply));
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! [`Pool`]: a few shared connections per endpoint, reconnect with backoff,
+//! and dedicated connections for stateful sessions.
+
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::{Connection, Endpoint, Error, PoolConfig, PoolStats};
+
+/// Backend connections for every endpoint the proxy talks to. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Pool {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Arc<PoolConfig>,
+    stats: Arc<PoolStats>,
+    endpoints: RwLock<HashMap<Endpoint, Arc<Shared>>>,
+}
+
+/// The shared connections of one endpoint, used round-robin.
+#[derive(Debug)]
+struct Shared {
+    endpoint: Endpoint,
+    slots: Vec<Mutex<Slot>>,
+    next: AtomicUsize,
+}
+
+/// One shared connection and its reconnect state.
+#[derive(Debug, Default)]
+struct Slot {
+    connection: Option<Connection>,
+    /// Failed connects in a row.
+    failures: u32,
+    /// No new connect before this instant.
+    retry_at: Option<Instant>,
+    last_error: Option<Error>,
+}
+
+impl Pool {
+    /// An empty pool; connections open on first use.
+    pub fn new(config: PoolConfig) -> Pool {
+        Pool {
+            inner: Arc::new(Inner {
+                config: Arc::new(config),
+                stats: Arc::new(PoolStats::default()),
+                endpoints: RwLock::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The pool's configuration.
+    pub fn config(&self) -> &PoolConfig {
+        &self.inner.config
+    }
+
+    /// Live counters.
+    pub fn stats(&self) -> &PoolStats {
+        &self.inner.stats
+    }
+
+    /// Sends one request on a shared connection to `endpoint`.
+    ///
+    /// # Errors
+    /// The endpoint is unreachable or the connection failed; see
+    /// [`Error::never_sent`] for whether a retry is safe.
+    pub async fn call(&self, endpoint: &Endpoint, request: Bytes) -> Result<Bytes, Error> {
+        self.shared(endpoint)?.call(request).await
+    }
+
+    /// A shared connection to `endpoint`, opening one if needed.
+    ///
+    /// # Errors
+    /// [`Error::Unreachable`] while the endpoint is in its reconnect backoff.
+    pub fn shared(&self, endpoint: &Endpoint) -> Result<Connection, Error> {
+        let shared = self.endpoint(endpoint);
+        let index = shared.next.fetch_add(1, Ordering::Relaxed) % shared.slots.len();
+        let mut slot = shared.slots[index].lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(connection) = &slot.connection {
+            if connection.is_alive() {
+                return Ok(connection.clone());
+            }
+            match connection.connect_error() {
+                Some(error) => {
+                    slot.failures = slot.failures.saturating_add(1);
+                    slot.retry_at = Some(Instant::now() + self.backoff(slot.failures));
+                    slot.last_error = Some(error);
+                }
+                None => {
+                    slot.failures = 0;
+                    slot.retry_at = None;
+                }
+            }
+            slot.connection = None;
+        }
+        if let Some(retry_at) = slot.retry_at {
+            let now = Instant::now();
+            if now < retry_at {
+                return Err(Error::Unreachable {
+                    addr: endpoint.addr.clone(),
+                    last: slot
+                        .last_error
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    retry_in: retry_at - now,
+                });
+            }
+        }
+        let connection = self.open(shared.endpoint.clone());
+        slot.connection = Some(connection.clone());
+        Ok(connection)
+    }
+
+    /// A new connection to `endpoint` for one client alone (transactions,
+    /// blocking commands, subscriptions). It closes when the returned handle
+    /// and its clones are dropped.
+    pub fn dedicated(&self, endpoint: &Endpoint) -> Dedicated {
+        PoolStats::add(&self.inner.stats.dedicated, 1);
+        Dedicated {
+            connection: self.open(endpoint.clone()),
+            stats: self.inner.stats.clone(),
+        }
+    }
+
+    /// Closes every shared connection to `addr` (all protocols and
+    /// databases), for a node that left the topology.
+    pub fn forget(&self, addr: &str) {
+        let mut endpoints = self.inner.endpoints.write().unwrap_or_else(|e| e.into_inner());
+        endpoints.retain(|endpoint, shared| {
+            let keep = &*endpoint.addr != addr;
+            if !keep {
+                for slot in &shared.slots {
+                    if let Some(connection) = &slot.lock().unwrap_or_else(|e| e.into_inner()).connection {
+                        connection.close();
+                    }
+                }
+            }
+            keep
+        });
+    }
+
+    fn open(&self, endpoint: Endpoint) -> Connection {
+        Connection::open(endpoint, self.inner.config.clone(), self.inner.stats.clone())
+    }
+
+    fn endpoint(&self, endpoint: &Endpoint) -> Arc<Shared> {
+        if let Some(shared) = self
+            .inner
+            .endpoints
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(endpoint)
+        {
+            return shared.clone();
+        }
+        let mut endpoints = self.inner.endpoints.write().unwrap_or_else(|e| e.into_inner());
+        let per_endpoint = self.inner.config.connections_per_endpoint.max(1);
+        endpoints
+            .entry(endpoint.clone())
+            .or_insert_with(|| {
+                Arc::new(Shared {
+                    endpoint: endpoint.clone(),
+                    slots: (0..per_endpoint).map(|_| Mutex::new(Slot::default())).collect(),
+                    next: AtomicUsize::new(0),
+                })
+            })
+            .clone()
+    }
+
+    fn backoff(&self, failures: u32) -> Duration {
+        let config = &self.inner.config;
+        let factor = 1u32 << failures.saturating_sub(1).min(16);
+        config.min_backoff.saturating_mul(factor).min(config.max_backoff)
+    }
+}
+
+/// A connection that belongs to one client. Counted in
+/// [`PoolStats::dedicated`] until dropped.
+#[derive(Debug)]
+pub struct Dedicated {
+    connection: Connection,
+    stats: Arc<PoolStats>,
+}
+
+impl Deref for Dedicated {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        &self.connection
+    }
+}
+
+impl Drop for Dedicated {
+    fn drop(&mut self) {
+        self.connection.close();
+        PoolStats::sub(&self.stats.dedicated, 1);
+    }
+}

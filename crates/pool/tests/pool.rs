@@ -1,0 +1,137 @@
+//! The pool against real servers: pipelining, handshake, failure and recovery.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::join_all;
+use resp::{Frame, Protocol, Request};
+use test_util::{Flavor, Server};
+use valkey_proxy_pool::{Endpoint, Error, Pool, PoolConfig};
+
+fn req(args: &[&str]) -> Bytes {
+    Request::from_args(args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())))
+        .raw()
+        .clone()
+}
+
+fn parse(reply: Bytes) -> Frame {
+    Frame::parse_complete(&reply).unwrap()
+}
+
+#[tokio::test]
+async fn concurrent_requests_get_their_own_replies() {
+    let server = Server::start(Flavor::Valkey);
+    let pool = Pool::new(PoolConfig::default());
+    let endpoint = Endpoint::new(server.addr());
+    let calls = (0..2000).map(|i| {
+        let (pool, endpoint) = (pool.clone(), endpoint.clone());
+        async move {
+            let value = format!("value-{i}");
+            pool.call(&endpoint, req(&["SET", &format!("k{i}"), &value]))
+                .await
+                .unwrap();
+            let got = parse(
+                pool.call(&endpoint, req(&["GET", &format!("k{i}")]))
+                    .await
+                    .unwrap(),
+            );
+            assert_eq!(got, Frame::bulk(value));
+        }
+    });
+    join_all(calls).await;
+    assert_eq!(pool.stats().open.load(std::sync::atomic::Ordering::Relaxed), 2);
+}
+
+#[tokio::test]
+async fn handshake_selects_protocol_and_database() {
+    let server = Server::start(Flavor::Redis);
+    let pool = Pool::new(PoolConfig::default());
+    let resp3_db5 = Endpoint::new(server.addr())
+        .with_protocol(Protocol::Resp3)
+        .with_db(5);
+    pool.call(&resp3_db5, req(&["SET", "k", "five"])).await.unwrap();
+    let reply = parse(pool.call(&resp3_db5, req(&["HGETALL", "nothing"])).await.unwrap());
+    assert_eq!(reply, Frame::Map(vec![]), "RESP3 answers a map");
+    let db0 = Endpoint::new(server.addr());
+    assert_eq!(
+        parse(pool.call(&db0, req(&["GET", "k"])).await.unwrap()),
+        Frame::Null
+    );
+}
+
+#[tokio::test]
+async fn errors_while_down_then_recovers() {
+    let mut server = Server::start(Flavor::Valkey);
+    let pool = Pool::new(PoolConfig::default());
+    let endpoint = Endpoint::new(server.addr());
+    pool.call(&endpoint, req(&["PING"])).await.unwrap();
+    server.kill();
+    let mut errors = 0;
+    for _ in 0..5 {
+        if pool.call(&endpoint, req(&["PING"])).await.is_err() {
+            errors += 1;
+        }
+    }
+    assert_eq!(errors, 5);
+    server.restart();
+    let mut recovered = false;
+    for _ in 0..100 {
+        if pool.call(&endpoint, req(&["PING"])).await.is_ok() {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(recovered, "pool never reconnected");
+}
+
+#[tokio::test]
+async fn wrong_password_is_a_handshake_error() {
+    let server = Server::start_with(Flavor::Valkey, &[("requirepass", "secret")]);
+    let mut config = PoolConfig::default();
+    config.handshake.password = Some("wrong".into());
+    let pool = Pool::new(config);
+    let error = pool
+        .call(&Endpoint::new(server.addr()), req(&["PING"]))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::Handshake { .. }), "{error}");
+    assert!(error.to_string().contains("WRONGPASS"), "{error}");
+}
+
+#[tokio::test]
+async fn request_timeout_fails_the_call_and_the_connection() {
+    let server = Server::start(Flavor::Valkey);
+    let config = PoolConfig {
+        request_timeout: Some(Duration::from_millis(200)),
+        ..PoolConfig::default()
+    };
+    let pool = Pool::new(config);
+    let endpoint = Endpoint::new(server.addr());
+    pool.call(&endpoint, req(&["PING"])).await.unwrap();
+    server.pause();
+    let error = pool.call(&endpoint, req(&["PING"])).await.unwrap_err();
+    assert!(matches!(error, Error::Timeout { .. }), "{error}");
+    server.resume();
+}
+
+#[tokio::test]
+async fn dedicated_connections_are_counted_and_released() {
+    let server = Server::start(Flavor::Valkey);
+    let pool = Pool::new(PoolConfig::default());
+    let endpoint = Endpoint::new(server.addr());
+    let dedicated = pool.dedicated(&endpoint);
+    dedicated.call(req(&["CLIENT", "SETNAME", "mine"])).await.unwrap();
+    assert_eq!(
+        pool.stats().dedicated.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    drop(dedicated);
+    assert_eq!(
+        pool.stats().dedicated.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let list = server.command(&["CLIENT", "LIST"]);
+    assert!(!String::from_utf8_lossy(list.as_bytes().unwrap()).contains("name=mine"));
+}
