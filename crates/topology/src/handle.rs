@@ -1,0 +1,173 @@
+//! [`TopologyHandle`]: the current topology behind an atomic swap, and the
+//! task that keeps it current.
+//!
+//! Readers call [`TopologyHandle::current`], which never locks. Refreshes
+//! happen in one task only (single-flight): periodically, and when someone
+//! calls [`TopologyHandle::request_refresh`]. Requests arriving while a
+//! refresh runs or during the debounce interval after it collapse into one,
+//! so a storm of MOVED replies costs at most one fetch per interval.
+
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::sync::Notify;
+
+use crate::{discover, DiscoveryConfig, Error, Probe, Topology};
+
+/// How often the topology is refreshed.
+#[derive(Clone, Copy, Debug)]
+pub struct RefreshConfig {
+    /// Refresh at least this often even when nothing asks.
+    pub interval: Duration,
+    /// Never refresh more often than this, however many requests arrive.
+    pub min_interval: Duration,
+}
+
+impl Default for RefreshConfig {
+    fn default() -> Self {
+        RefreshConfig {
+            interval: Duration::from_secs(5),
+            min_interval: Duration::from_millis(100),
+        }
+    }
+}
+
+/// The watched topology. Share it as `Arc<TopologyHandle>`.
+pub struct TopologyHandle {
+    current: ArcSwap<Topology>,
+    wake: Notify,
+    discovery: DiscoveryConfig,
+    probe: Arc<dyn Probe>,
+    refresh: RefreshConfig,
+    last_error: Mutex<Option<Error>>,
+    fetches: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for TopologyHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TopologyHandle")
+            .field("current", &self.current.load().version())
+            .field("seeds", &self.discovery.seeds)
+            .finish()
+    }
+}
+
+impl TopologyHandle {
+    /// A handle with an empty topology; call [`Self::refresh_now`] or
+    /// [`Self::spawn_refresher`] to fill it.
+    pub fn new(discovery: DiscoveryConfig, probe: Arc<dyn Probe>, refresh: RefreshConfig) -> Arc<Self> {
+        Arc::new(TopologyHandle {
+            current: ArcSwap::from_pointee(Topology::empty()),
+            wake: Notify::new(),
+            discovery,
+            probe,
+            refresh,
+            last_error: Mutex::new(None),
+            fetches: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    /// A handle that always holds `topology` (tests, embedding with a known
+    /// layout). Refreshes through `probe` still work if requested.
+    pub fn fixed(topology: Topology, probe: Arc<dyn Probe>) -> Arc<Self> {
+        let handle = TopologyHandle::new(DiscoveryConfig::default(), probe, RefreshConfig::default());
+        handle.current.store(Arc::new(topology.with_version(1)));
+        handle
+    }
+
+    /// The current topology. Never blocks.
+    pub fn current(&self) -> Arc<Topology> {
+        self.current.load_full()
+    }
+
+    /// Asks the refresh task for a new fetch soon (at most one per
+    /// `min_interval`).
+    pub fn request_refresh(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Records a MOVED reply: `slot` now lives on `addr`. Takes effect at once
+    /// for later requests, and asks for a full refresh.
+    pub fn note_moved(&self, slot: u16, addr: &str) {
+        self.current.rcu(|current| {
+            let moved = current.with_slot_moved(slot, addr);
+            let version = current.version() + 1;
+            moved.with_version(version)
+        });
+        self.request_refresh();
+    }
+
+    /// Topology fetches done since start (for tests and `PROXY INFO`).
+    pub fn fetches(&self) -> u64 {
+        self.fetches.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The error of the last failed refresh, if the last one failed.
+    pub fn last_error(&self) -> Option<Error> {
+        self.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Fetches the topology now and publishes it if it changed.
+    ///
+    /// # Errors
+    /// No node answered; the previous topology stays in place.
+    pub async fn refresh_now(&self) -> Result<Arc<Topology>, Error> {
+        self.fetches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let current = self.current();
+        let mut discovery = self.discovery.clone();
+        // Nodes we know now come first: the seeds may be long gone.
+        let known = current.addrs().iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        let seeds = std::mem::take(&mut discovery.seeds);
+        discovery.seeds = known.into_iter().chain(seeds).fold(Vec::new(), |mut all, addr| {
+            if !all.contains(&addr) {
+                all.push(addr);
+            }
+            all
+        });
+        let outcome = discover(&discovery, &*self.probe).await;
+        let mut last_error = self.last_error.lock().unwrap_or_else(|e| e.into_inner());
+        match outcome {
+            Ok(fresh) => {
+                *last_error = None;
+                drop(last_error);
+                if fresh.same_layout(&self.current()) {
+                    return Ok(self.current());
+                }
+                let published = Arc::new(fresh.with_version(current.version() + 1));
+                tracing::info!(version = published.version(), mode = %published.mode(), shards = published.shards().len(), "topology changed");
+                self.current.store(published.clone());
+                Ok(published)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "topology refresh failed");
+                *last_error = Some(error.clone());
+                Err(error)
+            }
+        }
+    }
+
+    /// Starts the refresh task. It stops within one interval after the last
+    /// other `Arc` of the handle is dropped.
+    pub fn spawn_refresher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let weak: Weak<TopologyHandle> = Arc::downgrade(self);
+        let refresh = self.refresh;
+        tokio::spawn(async move {
+            loop {
+                let Some(handle) = weak.upgrade() else { return };
+                // An empty topology is retried quickly: clients are waiting.
+                let wait = if handle.current().is_empty() {
+                    refresh.min_interval
+                } else {
+                    refresh.interval
+                };
+                // Holding the handle while waiting delays its release by one
+                // interval at most.
+                let _ = tokio::time::timeout(wait, handle.wake.notified()).await;
+                let _ = handle.refresh_now().await;
+                drop(handle);
+                tokio::time::sleep(refresh.min_interval).await;
+            }
+        })
+    }
+}
