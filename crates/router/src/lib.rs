@@ -1,1 +1,24 @@
-//! wip
+//! Routing for valkey-proxy: the command table, key extraction, hash slots,
+//! the pure routing decision, redirect handling, and the [`Router`] service
+//! that sends a command to the right node through the pool.
+//!
+//! # Layout
+//! - [`command`]: the command table from Valkey's own `COMMAND INFO`, merged
+//!   at start-up with the live backend's, and key extraction by key specs.
+//! - [`slot`]: CRC16 and hash tags.
+//! - [`route`]: [`Route`] and [`select`], the pure decision.
+//! - [`redirect`]: MOVED / ASK / TRYAGAIN / ... classification.
+//! - [`service`]: [`Command`], [`Reply`] and the [`Router`] tower service.
+//! - [`error`]: [`Error`].
+
+pub mod command;
+pub mod error;
+pub mod redirect;
+pub mod route;
+pub mod service;
+pub mod slot;
+
+pub use command::{CommandSpec, CommandTable};
+pub use error::Error;
+pub use route::{select, ReadPolicy, Route};
+pub use service::{Command, Reply, Router, RouterConfig};

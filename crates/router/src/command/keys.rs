@@ -1,0 +1,153 @@
+//! Finding the keys of a request through its command's key specs, following
+//! Valkey's `getKeysUsingKeySpecs` step by step.
+
+use bytes::Bytes;
+use resp::number::parse_i64;
+
+use super::spec::{BeginSearch, CommandSpec, FindKeys};
+
+/// Positions (argument indexes) of every key of `args` according to
+/// `spec`, in spec order. Positions that fall outside the arguments are
+/// skipped, as Valkey skips them for variadic commands; a spec whose key count
+/// cannot be read yields nothing (the server reports the syntax error).
+pub fn key_positions(spec: &CommandSpec, args: &[Bytes]) -> Vec<usize> {
+    let mut positions = Vec::new();
+    for_each_key(spec, args, |i| positions.push(i));
+    positions
+}
+
+/// Calls `visit` with the position of every key, without allocating.
+pub fn for_each_key(spec: &CommandSpec, args: &[Bytes], mut visit: impl FnMut(usize)) {
+    if spec.name == "migrate" {
+        // With KEYS, MIGRATE's single-key slot holds an empty placeholder
+        // (Valkey's `migrateGetKeys` skips it).
+        from_key_specs(spec, args, &mut |i| {
+            if !(i == 3 && args[3].is_empty()) {
+                visit(i)
+            }
+        });
+        return;
+    }
+    from_key_specs(spec, args, &mut visit);
+    if spec.name == "sort" {
+        // SORT's STORE spec is `unknown` (the keyword may appear anywhere);
+        // Valkey finds it with `sortGetKeys`, and so do we.
+        if let Some(position) = sort_store_key(args) {
+            visit(position);
+        }
+    }
+}
+
+/// Valkey's `sortGetKeys`: skip the arguments of LIMIT, GET and BY, and take
+/// the key after the last STORE.
+fn sort_store_key(args: &[Bytes]) -> Option<usize> {
+    let mut store = None;
+    let mut i = 2;
+    while i < args.len() {
+        let arg = &args[i];
+        if arg.eq_ignore_ascii_case(b"limit") {
+            i += 2;
+        } else if arg.eq_ignore_ascii_case(b"get") || arg.eq_ignore_ascii_case(b"by") {
+            i += 1;
+        } else if arg.eq_ignore_ascii_case(b"store") && i + 1 < args.len() {
+            store = Some(i + 1);
+        }
+        i += 1;
+    }
+    store
+}
+
+fn from_key_specs(spec: &CommandSpec, args: &[Bytes], visit: &mut impl FnMut(usize)) {
+    let argc = args.len() as i64;
+    if spec.key_specs.is_empty() {
+        // Commands with only legacy key positions (old modules).
+        let (first, last, step) = spec.legacy_keys;
+        if first <= 0 || step <= 0 {
+            return;
+        }
+        let last = if last < 0 { argc + last } else { last };
+        let mut i = first;
+        while i <= last && i < argc {
+            visit(i as usize);
+            i += step;
+        }
+        return;
+    }
+    for key_spec in &spec.key_specs {
+        let first = match &key_spec.begin {
+            BeginSearch::Index(index) => *index,
+            BeginSearch::Keyword { keyword, start_from } => match find_keyword(args, keyword, *start_from) {
+                Some(after) => after,
+                None => continue,
+            },
+            BeginSearch::Unknown => continue,
+        };
+        let (first, last, step) = match key_spec.find {
+            FindKeys::Range {
+                last_key,
+                key_step,
+                limit,
+            } => {
+                let last = if last_key >= 0 {
+                    first + last_key
+                } else if limit <= 0 {
+                    argc + last_key
+                } else {
+                    first + ((argc - first) / limit + last_key)
+                };
+                (first, last, key_step)
+            }
+            FindKeys::KeyNum {
+                key_num_idx,
+                first_key,
+                key_step,
+            } => {
+                let Some(count_arg) = args.get((first + key_num_idx) as usize) else {
+                    continue;
+                };
+                let Some(count) = parse_i64(count_arg).filter(|n| *n >= 0) else {
+                    continue;
+                };
+                let first = first + first_key;
+                (first, first + (count - 1) * key_step.max(1), key_step)
+            }
+            FindKeys::Unknown => continue,
+        };
+        if step <= 0 || first <= 0 {
+            continue;
+        }
+        let mut i = first;
+        while i <= last {
+            if i >= argc {
+                break;
+            }
+            visit(i as usize);
+            i += step;
+        }
+    }
+}
+
+/// The position after `keyword`, searched as Valkey does: from
+/// `start_from` forwards up to (not including) the last argument, or, for a
+/// negative `start_from`, from the end backwards down to (not including)
+/// argument 1.
+fn find_keyword(args: &[Bytes], keyword: &[u8], start_from: i64) -> Option<i64> {
+    let argc = args.len() as i64;
+    let (start, end) = if start_from > 0 {
+        (start_from, argc - 1)
+    } else {
+        (argc + start_from, 1)
+    };
+    let step = if start <= end { 1 } else { -1 };
+    let mut i = start;
+    while i != end {
+        if i < 1 || i >= argc {
+            break;
+        }
+        if args[i as usize].eq_ignore_ascii_case(keyword) {
+            return Some(i + 1);
+        }
+        i += step;
+    }
+    None
+}

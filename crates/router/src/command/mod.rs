@@ -1,0 +1,14 @@
+//! The command table: what the proxy knows about each command.
+//!
+//! - [`spec`]: [`CommandSpec`], [`KeySpec`], flags and tips.
+//! - [`parse`]: reading a `COMMAND INFO` reply into specs.
+//! - [`keys`]: finding key positions through key specs.
+//! - [`table`]: [`CommandTable`], the built-in table merged with the live one.
+
+pub mod keys;
+pub mod parse;
+pub mod spec;
+pub mod table;
+
+pub use spec::{BeginSearch, CommandSpec, FindKeys, Flags, KeySpec, RequestPolicy, ResponsePolicy};
+pub use table::CommandTable;

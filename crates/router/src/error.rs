@@ -1,0 +1,31 @@
+//! The router's errors. The proxy's edge turns each into a Valkey-style
+//! error reply.
+
+/// Why a request could not be routed or answered.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The topology is not known yet: no backend has answered.
+    #[error("no backend is reachable")]
+    NoBackend,
+    /// No shard serves the slot (a cluster with missing slots).
+    #[error("Hash slot not served")]
+    SlotUnassigned(u16),
+    /// Keys in several slots reached a layer that cannot split them.
+    #[error("Keys in request don't hash to the same slot")]
+    CrossSlot,
+    /// A request for several nodes reached a layer that cannot fan out.
+    #[error("this command needs the fan-out layer")]
+    FanOutRequired,
+    /// The backend failed.
+    #[error(transparent)]
+    Backend(#[from] pool::Error),
+    /// MOVED/ASK replies kept pointing elsewhere.
+    #[error("too many redirects for slot {slot} (last to {addr})")]
+    TooManyRedirects {
+        /// The slot.
+        slot: u16,
+        /// The last target.
+        addr: String,
+    },
+}

@@ -1,0 +1,299 @@
+//! The request and reply types every layer of the stack shares, and the
+//! [`Router`] service: route, send through the pool, follow redirects.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use futures::future::BoxFuture;
+use pool::{Endpoint, Pool};
+use resp::{Frame, Protocol, Request};
+use topology::{Mode, Topology, TopologyHandle};
+
+use crate::command::{CommandSpec, CommandTable};
+use crate::redirect::{classify, Redirect};
+use crate::route::{select, ReadPolicy, Route};
+use crate::Error;
+
+/// A request on its way down the stack, with the connection state that
+/// decides which backend connection may carry it.
+#[derive(Clone, Debug)]
+pub struct Command {
+    /// The client's request.
+    pub request: Request,
+    /// The client's protocol: shared backend connections are per protocol.
+    pub protocol: Protocol,
+    /// The client's database.
+    pub db: u32,
+    /// The command's spec, when a layer above already looked it up.
+    pub spec: Option<Arc<CommandSpec>>,
+    /// The route, when a layer above already decided it.
+    pub route: Option<Route>,
+}
+
+impl Command {
+    /// A command for a RESP2 client in database 0.
+    pub fn new(request: Request) -> Command {
+        Command {
+            request,
+            protocol: Protocol::Resp2,
+            db: 0,
+            spec: None,
+            route: None,
+        }
+    }
+
+    /// The same connection state with another request (for split requests).
+    pub fn with_request(&self, request: Request, route: Option<Route>) -> Command {
+        Command {
+            request,
+            protocol: self.protocol,
+            db: self.db,
+            spec: self.spec.clone(),
+            route,
+        }
+    }
+}
+
+/// A reply on its way up.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reply {
+    /// A backend's reply, byte for byte, already in the client's protocol.
+    Raw(Bytes),
+    /// A reply the proxy built; the session encodes it for the client.
+    Frame(Frame),
+}
+
+impl Reply {
+    /// True for an error reply.
+    pub fn is_error(&self) -> bool {
+        match self {
+            Reply::Raw(raw) => matches!(raw.first(), Some(b'-' | b'!')),
+            Reply::Frame(frame) => frame.is_error(),
+        }
+    }
+
+    /// The reply as a frame (parsing raw bytes).
+    ///
+    /// # Errors
+    /// Raw bytes that are not one RESP frame.
+    pub fn into_frame(self) -> Result<Frame, resp::Error> {
+        match self {
+            Reply::Raw(raw) => Frame::parse_complete(&raw),
+            Reply::Frame(frame) => Ok(frame),
+        }
+    }
+}
+
+/// How hard the router tries before giving up.
+#[derive(Clone, Copy, Debug)]
+pub struct RouterConfig {
+    /// MOVED/ASK hops followed for one request.
+    pub max_redirects: u32,
+    /// How long one request may keep retrying TRYAGAIN, CLUSTERDOWN,
+    /// LOADING, MASTERDOWN, READONLY and lost connections.
+    pub retry_budget: Duration,
+    /// Where reads go.
+    pub read_policy: ReadPolicy,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        RouterConfig {
+            max_redirects: 5,
+            retry_budget: Duration::from_secs(3),
+            read_policy: ReadPolicy::Primary,
+        }
+    }
+}
+
+/// Routes a command to one node and returns its reply, following
+/// redirects. Requests for several nodes are refused with
+/// [`Error::CrossSlot`] or [`Error::FanOutRequired`]: the fan-out layer above
+/// splits them first. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Router {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    table: Arc<CommandTable>,
+    topology: Arc<TopologyHandle>,
+    pool: Pool,
+    config: RouterConfig,
+    next: AtomicUsize,
+}
+
+impl Router {
+    /// A router over a command table, a topology and a pool.
+    pub fn new(
+        table: Arc<CommandTable>,
+        topology: Arc<TopologyHandle>,
+        pool: Pool,
+        config: RouterConfig,
+    ) -> Router {
+        Router {
+            inner: Arc::new(Inner {
+                table,
+                topology,
+                pool,
+                config,
+                next: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// The command table.
+    pub fn table(&self) -> &Arc<CommandTable> {
+        &self.inner.table
+    }
+
+    /// The topology handle.
+    pub fn topology(&self) -> &Arc<TopologyHandle> {
+        &self.inner.topology
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    /// Looks up the command's spec and decides its route, filling both in.
+    ///
+    /// # Errors
+    /// As [`select`].
+    pub fn prepare(&self, command: &mut Command, topology: &Topology) -> Result<Route, Error> {
+        if command.spec.is_none() {
+            command.spec = self.inner.table.lookup(&command.request).cloned();
+        }
+        let route = match command.route {
+            Some(route) => route,
+            None => select(&command.request, command.spec.as_deref(), topology)?,
+        };
+        command.route = Some(route);
+        Ok(route)
+    }
+
+    /// Sends `command` to the node its route names and returns the reply.
+    ///
+    /// # Errors
+    /// The route needs several nodes, the backend failed, or the redirect
+    /// and retry budgets ran out.
+    pub async fn dispatch(self, mut command: Command) -> Result<Reply, Error> {
+        let inner = &*self.inner;
+        let started = Instant::now();
+        let mut topology = inner.topology.current();
+        let mut redirects = 0;
+        let mut asking = false;
+        let mut target = self.target(&mut command, &topology)?;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let endpoint = Endpoint {
+                addr: target.clone(),
+                protocol: command.protocol,
+                db: command.db,
+                readonly: false,
+            };
+            let outcome = if asking {
+                let mut bytes = BytesMut::with_capacity(command.request.raw().len() + 20);
+                bytes.extend_from_slice(b"*1\r\n$6\r\nASKING\r\n");
+                bytes.extend_from_slice(command.request.raw());
+                match inner.pool.shared(&endpoint) {
+                    Ok(connection) => connection.call_skipping(bytes.freeze(), 1).await,
+                    Err(error) => Err(error),
+                }
+            } else {
+                inner.pool.call(&endpoint, command.request.raw().clone()).await
+            };
+            asking = false;
+            let retry_allowed =
+                started.elapsed() < inner.config.retry_budget && topology.mode() != Mode::Standalone;
+            let reply = match outcome {
+                Ok(reply) => reply,
+                Err(error) => {
+                    let safe = error.never_sent() || command.spec.as_ref().is_some_and(|s| s.is_read_only());
+                    if !(safe && retry_allowed) {
+                        return Err(Error::Backend(error));
+                    }
+                    inner.topology.request_refresh();
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                    topology = inner.topology.current();
+                    command.route = None;
+                    target = self.target(&mut command, &topology)?;
+                    continue;
+                }
+            };
+            match classify(&reply, &target) {
+                None => return Ok(Reply::Raw(reply)),
+                Some(Redirect::Moved { slot, addr }) | Some(Redirect::Ask { slot, addr })
+                    if redirects >= inner.config.max_redirects =>
+                {
+                    return Err(Error::TooManyRedirects { slot, addr });
+                }
+                Some(Redirect::Moved { slot, addr }) => {
+                    redirects += 1;
+                    inner.topology.note_moved(slot, &addr);
+                    target = addr.into();
+                }
+                Some(Redirect::Ask { addr, .. }) => {
+                    redirects += 1;
+                    asking = true;
+                    target = addr.into();
+                }
+                Some(Redirect::Wait | Redirect::ReadOnly) if retry_allowed => {
+                    inner.topology.request_refresh();
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                    topology = inner.topology.current();
+                    command.route = None;
+                    target = self.target(&mut command, &topology)?;
+                }
+                // Out of budget: the client sees the server's own error.
+                Some(Redirect::Wait | Redirect::ReadOnly) => return Ok(Reply::Raw(reply)),
+            }
+        }
+    }
+
+    /// The address a single-node route goes to.
+    fn target(&self, command: &mut Command, topology: &Topology) -> Result<Arc<str>, Error> {
+        let route = self.prepare(command, topology)?;
+        let shards = topology.shards();
+        let (shard, read_only) = match route {
+            Route::Shard { shard, read_only, .. } => (shard, read_only),
+            Route::Any { read_only } => {
+                let n = self.inner.next.fetch_add(1, Ordering::Relaxed);
+                (n % shards.len().max(1), read_only)
+            }
+            Route::MultiSlot => return Err(Error::CrossSlot),
+            Route::AllShards(_) | Route::AllNodes(_) => return Err(Error::FanOutRequired),
+        };
+        let shard = shards.get(shard).ok_or(Error::NoBackend)?;
+        let use_replica = read_only
+            && self.inner.config.read_policy == ReadPolicy::PreferReplica
+            && !shard.replicas.is_empty()
+            && topology.mode() == Mode::Replicated;
+        if use_replica {
+            let n = self.inner.next.fetch_add(1, Ordering::Relaxed);
+            return Ok(shard.replicas[n % shard.replicas.len()].clone());
+        }
+        Ok(shard.primary.clone())
+    }
+}
+
+impl tower::Service<Command> for Router {
+    type Response = Reply;
+    type Error = Error;
+    type Future = BoxFuture<'static, Result<Reply, Error>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, command: Command) -> Self::Future {
+        Box::pin(self.clone().dispatch(command))
+    }
+}
