@@ -1,1 +1,20 @@
-//! wip
+//! Requests that touch more than one slot or node: fan them out and merge
+//! the replies so the client sees one server's answer.
+//!
+//! The general mechanism follows the tips Valkey publishes in `COMMAND INFO`:
+//! `request_policy` says where a command goes (`all_shards`, `all_nodes`,
+//! `multi_shard`) and `response_policy` says how replies combine
+//! (`agg_sum`, `all_succeeded`, `agg_logical_and`, ...). Commands without a
+//! tip that need more than one slot are refused with `-CROSSSLOT` until the
+//! proxy learns to compute them.
+//!
+//! # Layout
+//! - [`fanout`]: [`FanOut`], the tower service, and [`FanOutLayer`].
+//! - [`split`]: splitting `multi_shard` commands (MGET, MSET, DEL, ...) by slot.
+//! - [`merge`]: combining replies by response policy.
+
+pub mod fanout;
+pub mod merge;
+pub mod split;
+
+pub use fanout::{FanOut, FanOutLayer};

@@ -20,6 +20,9 @@ pub enum Error {
     /// The backend failed.
     #[error(transparent)]
     Backend(#[from] pool::Error),
+    /// A reply the proxy had to read was not valid RESP.
+    #[error("invalid reply from a backend: {0}")]
+    InvalidReply(String),
     /// MOVED/ASK replies kept pointing elsewhere.
     #[error("too many redirects for slot {slot} (last to {addr})")]
     TooManyRedirects {

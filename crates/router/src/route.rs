@@ -32,6 +32,14 @@ pub enum Route {
         /// The command only reads, so a replica may serve it.
         read_only: bool,
     },
+    /// One particular node: the primary of `shard`, or its replica number
+    /// `replica` (fan-out to every node uses this).
+    Node {
+        /// The shard.
+        shard: usize,
+        /// Which replica, or `None` for the primary.
+        replica: Option<usize>,
+    },
     /// No key and no policy: any primary will do.
     Any {
         /// The command only reads.
@@ -48,7 +56,7 @@ pub enum Route {
 impl Route {
     /// True when one node answers the request.
     pub fn is_single(&self) -> bool {
-        matches!(self, Route::Shard { .. } | Route::Any { .. })
+        matches!(self, Route::Shard { .. } | Route::Node { .. } | Route::Any { .. })
     }
 }
 

@@ -268,6 +268,13 @@ impl Router {
                 let n = self.inner.next.fetch_add(1, Ordering::Relaxed);
                 (n % shards.len().max(1), read_only)
             }
+            Route::Node { shard, replica } => {
+                let shard = shards.get(shard).ok_or(Error::NoBackend)?;
+                return match replica {
+                    None => Ok(shard.primary.clone()),
+                    Some(i) => shard.replicas.get(i).cloned().ok_or(Error::NoBackend),
+                };
+            }
             Route::MultiSlot => return Err(Error::CrossSlot),
             Route::AllShards(_) | Route::AllNodes(_) => return Err(Error::FanOutRequired),
         };

@@ -1,0 +1,117 @@
+//! Combining the replies of several nodes by `response_policy`.
+
+use resp::Frame;
+use router::command::ResponsePolicy;
+
+/// Merges one reply per node into the reply one server would give.
+/// Error replies win where the policy says every node must succeed.
+pub fn by_policy(policy: ResponsePolicy, replies: Vec<Frame>) -> Frame {
+    let first_error = replies.iter().find(|r| r.is_error()).cloned();
+    match policy {
+        ResponsePolicy::OneSucceeded => replies
+            .iter()
+            .find(|r| !r.is_error())
+            .cloned()
+            .or(first_error)
+            .unwrap_or(Frame::Null),
+        _ if first_error.is_some() => first_error.unwrap_or(Frame::Null),
+        ResponsePolicy::AllSucceeded | ResponsePolicy::Special => {
+            replies.into_iter().next().unwrap_or(Frame::Null)
+        }
+        ResponsePolicy::AggSum => fold(replies, |a, b| a.saturating_add(b)),
+        ResponsePolicy::AggMin => fold(replies, i64::min),
+        ResponsePolicy::AggMax => fold(replies, i64::max),
+        ResponsePolicy::AggLogicalAnd => fold(replies, |a, b| i64::from(a != 0 && b != 0)),
+        ResponsePolicy::AggLogicalOr => fold(replies, |a, b| i64::from(a != 0 || b != 0)),
+        ResponsePolicy::Default => concatenate(replies),
+    }
+}
+
+/// Combines integers, or arrays of integers element by element (as
+/// `SCRIPT EXISTS` needs).
+fn fold(replies: Vec<Frame>, op: impl Fn(i64, i64) -> i64 + Copy) -> Frame {
+    let mut iter = replies.into_iter();
+    let Some(first) = iter.next() else {
+        return Frame::Null;
+    };
+    iter.fold(first, |acc, next| combine(acc, next, op))
+}
+
+fn combine(acc: Frame, next: Frame, op: impl Fn(i64, i64) -> i64 + Copy) -> Frame {
+    match (acc, next) {
+        (Frame::Array(a), Frame::Array(b)) if a.len() == b.len() => {
+            Frame::Array(a.into_iter().zip(b).map(|(x, y)| combine(x, y, op)).collect())
+        }
+        (a, b) => match (a.as_integer(), b.as_integer()) {
+            (Some(x), Some(y)) => Frame::Integer(op(x, y)),
+            _ => Frame::error("ERR proxy cannot combine these replies"),
+        },
+    }
+}
+
+/// The default for keyless commands sent to every shard (KEYS): arrays are
+/// concatenated; anything else is taken from the first node.
+fn concatenate(replies: Vec<Frame>) -> Frame {
+    if !replies
+        .iter()
+        .all(|r| matches!(r, Frame::Array(_) | Frame::Set(_)))
+    {
+        return replies.into_iter().next().unwrap_or(Frame::Null);
+    }
+    let set = matches!(replies.first(), Some(Frame::Set(_)));
+    let items: Vec<Frame> = replies
+        .into_iter()
+        .flat_map(|r| match r {
+            Frame::Array(items) | Frame::Set(items) => items,
+            _ => Vec::new(),
+        })
+        .collect();
+    if set {
+        Frame::Set(items)
+    } else {
+        Frame::Array(items)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies() {
+        let ints = || vec![Frame::Integer(3), Frame::Integer(5), Frame::Integer(0)];
+        assert_eq!(by_policy(ResponsePolicy::AggSum, ints()), Frame::Integer(8));
+        assert_eq!(by_policy(ResponsePolicy::AggMin, ints()), Frame::Integer(0));
+        assert_eq!(by_policy(ResponsePolicy::AggMax, ints()), Frame::Integer(5));
+        assert_eq!(
+            by_policy(ResponsePolicy::AggLogicalAnd, ints()),
+            Frame::Integer(0)
+        );
+        assert_eq!(by_policy(ResponsePolicy::AggLogicalOr, ints()), Frame::Integer(1));
+        let exists = vec![
+            Frame::Array(vec![Frame::Integer(1), Frame::Integer(0)]),
+            Frame::Array(vec![Frame::Integer(1), Frame::Integer(1)]),
+        ];
+        assert_eq!(
+            by_policy(ResponsePolicy::AggLogicalAnd, exists),
+            Frame::Array(vec![Frame::Integer(1), Frame::Integer(0)])
+        );
+        let with_error = vec![Frame::simple("OK"), Frame::error("ERR no")];
+        assert_eq!(
+            by_policy(ResponsePolicy::AllSucceeded, with_error.clone()),
+            Frame::error("ERR no")
+        );
+        assert_eq!(
+            by_policy(ResponsePolicy::OneSucceeded, with_error),
+            Frame::simple("OK")
+        );
+        let keys = vec![
+            Frame::Array(vec![Frame::bulk("a")]),
+            Frame::Array(vec![Frame::bulk("b")]),
+        ];
+        assert_eq!(
+            by_policy(ResponsePolicy::Default, keys),
+            Frame::Array(vec![Frame::bulk("a"), Frame::bulk("b")])
+        );
+    }
+}
