@@ -1,1 +1,10 @@
-//! wip
+//! Tower layers for valkey-proxy that users compose around the core stack.
+//!
+//! # Layout
+//! - [`stats`]: [`StatsLayer`] / [`Stats`], per-command calls, errors, latency
+//!   percentiles (HDR histogram) and proxy CPU time, read through a
+//!   [`StatsRegistry`] (what `PROXY STATS` and `PROXY LATENCY` print).
+
+pub mod stats;
+
+pub use stats::{CommandStats, Snapshot, Stats, StatsLayer, StatsRegistry};

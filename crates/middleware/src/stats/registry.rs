@@ -1,0 +1,220 @@
+//! Where statistics live and how they are read.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+/// Highest latency the histogram tracks (longer ones are clamped): an hour,
+/// so a blocking command waiting long still lands in the last bucket.
+const MAX_LATENCY_US: u64 = 3_600_000_000;
+
+/// The counters of one command.
+#[derive(Debug)]
+pub struct CommandStats {
+    calls: AtomicU64,
+    errors: AtomicU64,
+    cpu_ns: AtomicU64,
+    latency_us: Mutex<Histogram<u64>>,
+}
+
+impl CommandStats {
+    fn new() -> Self {
+        CommandStats {
+            calls: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            cpu_ns: AtomicU64::new(0),
+            latency_us: Mutex::new(
+                Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds"),
+            ),
+        }
+    }
+
+    /// Records one finished request.
+    pub fn record(&self, latency: Duration, cpu: Duration, error: bool) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        if error {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        self.cpu_ns.fetch_add(cpu.as_nanos() as u64, Ordering::Relaxed);
+        let micros = (latency.as_micros() as u64).clamp(1, MAX_LATENCY_US);
+        self.latency_us
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .saturating_record(micros);
+    }
+
+    /// A consistent-enough copy of the counters.
+    pub fn snapshot(&self) -> Snapshot {
+        let histogram = self.latency_us.lock().unwrap_or_else(|e| e.into_inner());
+        let at = |q: f64| histogram.value_at_quantile(q);
+        Snapshot {
+            calls: self.calls.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            cpu_us: self.cpu_ns.load(Ordering::Relaxed) / 1000,
+            min_us: if histogram.is_empty() { 0 } else { histogram.min() },
+            max_us: histogram.max(),
+            avg_us: histogram.mean(),
+            p50_us: at(0.50),
+            p95_us: at(0.95),
+            p99_us: at(0.99),
+            p999_us: at(0.999),
+        }
+    }
+
+    fn reset(&self) {
+        self.calls.store(0, Ordering::Relaxed);
+        self.errors.store(0, Ordering::Relaxed);
+        self.cpu_ns.store(0, Ordering::Relaxed);
+        self.latency_us.lock().unwrap_or_else(|e| e.into_inner()).reset();
+    }
+}
+
+/// A copy of one command's counters.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    /// Requests answered.
+    pub calls: u64,
+    /// Requests answered with an error.
+    pub errors: u64,
+    /// Proxy CPU time, in microseconds.
+    pub cpu_us: u64,
+    /// Fastest request, in microseconds.
+    pub min_us: u64,
+    /// Slowest request, in microseconds.
+    pub max_us: u64,
+    /// Mean latency, in microseconds.
+    pub avg_us: f64,
+    /// Median latency.
+    pub p50_us: u64,
+    /// 95th percentile latency.
+    pub p95_us: u64,
+    /// 99th percentile latency.
+    pub p99_us: u64,
+    /// 99.9th percentile latency.
+    pub p999_us: u64,
+}
+
+/// Statistics of every command, by name. Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct StatsRegistry {
+    commands: Arc<RwLock<HashMap<String, Arc<CommandStats>>>>,
+}
+
+impl StatsRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        StatsRegistry::default()
+    }
+
+    /// The counters for `name`, created on first use. Callers pass names
+    /// from the command table (or one fixed name for unknown commands), so
+    /// the map cannot grow without bound.
+    pub fn command(&self, name: &str) -> Arc<CommandStats> {
+        if let Some(stats) = self.commands.read().unwrap_or_else(|e| e.into_inner()).get(name) {
+            return stats.clone();
+        }
+        let mut commands = self.commands.write().unwrap_or_else(|e| e.into_inner());
+        commands
+            .entry(name.to_string())
+            .or_insert_with(|| Arc::new(CommandStats::new()))
+            .clone()
+    }
+
+    /// Every command seen, sorted by name.
+    pub fn snapshot(&self) -> Vec<(String, Snapshot)> {
+        let commands = self.commands.read().unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<(String, Snapshot)> = commands
+            .iter()
+            .map(|(name, stats)| (name.clone(), stats.snapshot()))
+            .filter(|(_, snapshot)| snapshot.calls > 0)
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    /// Zeroes every counter.
+    pub fn reset(&self) {
+        for stats in self.commands.read().unwrap_or_else(|e| e.into_inner()).values() {
+            stats.reset();
+        }
+    }
+
+    /// `PROXY STATS` text, in the style of `INFO commandstats`: one
+    /// `cmdstat_<name>:calls=...` line per command.
+    pub fn render(&self, only: Option<&str>) -> String {
+        let mut out = String::from("# Commandstats\r\n");
+        for (name, s) in self.snapshot() {
+            if only.is_some_and(|o| !o.eq_ignore_ascii_case(&name)) {
+                continue;
+            }
+            let cpu_per_call = if s.calls == 0 {
+                0.0
+            } else {
+                s.cpu_us as f64 / s.calls as f64
+            };
+            let _ = write!(
+                out,
+                "cmdstat_{name}:calls={},errors={},cpu_usec={},cpu_usec_per_call={cpu_per_call:.2},\
+                 min_usec={},max_usec={},avg_usec={:.2},p50_usec={},p95_usec={},p99_usec={},p999_usec={}\r\n",
+                s.calls,
+                s.errors,
+                s.cpu_us,
+                s.min_us,
+                s.max_us,
+                s.avg_us,
+                s.p50_us,
+                s.p95_us,
+                s.p99_us,
+                s.p999_us
+            );
+        }
+        out
+    }
+
+    /// Publishes every counter through the `metrics` facade (for whatever
+    /// exporter the binary installs). Absolute values, so call it as often
+    /// as the exporter scrapes.
+    pub fn publish_metrics(&self) {
+        for (name, s) in self.snapshot() {
+            let labels = [("command", name)];
+            metrics::gauge!("valkey_proxy_command_calls", &labels).set(s.calls as f64);
+            metrics::gauge!("valkey_proxy_command_errors", &labels).set(s.errors as f64);
+            metrics::gauge!("valkey_proxy_command_cpu_seconds", &labels).set(s.cpu_us as f64 / 1e6);
+            metrics::gauge!("valkey_proxy_command_latency_p99_seconds", &labels).set(s.p99_us as f64 / 1e6);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_and_renders() {
+        let registry = StatsRegistry::new();
+        let get = registry.command("get");
+        for micros in 1..=100 {
+            get.record(
+                Duration::from_micros(micros),
+                Duration::from_micros(2),
+                micros == 100,
+            );
+        }
+        let snapshot = get.snapshot();
+        assert_eq!(snapshot.calls, 100);
+        assert_eq!(snapshot.errors, 1);
+        assert_eq!(snapshot.min_us, 1);
+        assert_eq!(snapshot.max_us, 100);
+        assert_eq!(snapshot.p95_us, 95);
+        assert_eq!(snapshot.cpu_us, 200);
+        let text = registry.render(None);
+        assert!(text.contains("cmdstat_get:calls=100,errors=1,"), "{text}");
+        assert!(text.contains("p99_usec=99,"), "{text}");
+        registry.reset();
+        assert!(registry.snapshot().is_empty());
+    }
+}

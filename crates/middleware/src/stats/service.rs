@@ -1,0 +1,138 @@
+//! The statistics service and the future that times a request.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use router::{Command, CommandTable, Reply};
+use tower::{Layer, Service};
+
+use super::registry::{CommandStats, StatsRegistry};
+
+/// The name unknown commands are counted under, so random names cannot
+/// grow the registry.
+const UNKNOWN: &str = "(unknown)";
+
+/// Adds per-command statistics to the service below.
+#[derive(Clone, Debug)]
+pub struct StatsLayer {
+    registry: StatsRegistry,
+    table: Arc<CommandTable>,
+}
+
+impl StatsLayer {
+    /// Records into `registry`, naming commands through `table`.
+    pub fn new(registry: StatsRegistry, table: Arc<CommandTable>) -> Self {
+        StatsLayer { registry, table }
+    }
+}
+
+impl<S> Layer<S> for StatsLayer {
+    type Service = Stats<S>;
+
+    fn layer(&self, inner: S) -> Stats<S> {
+        Stats::new(inner, self.registry.clone(), self.table.clone())
+    }
+}
+
+/// The statistics service. It looks the command up in the table (and
+/// leaves the spec in the [`Command`] for the layers below).
+#[derive(Clone, Debug)]
+pub struct Stats<S> {
+    inner: S,
+    registry: StatsRegistry,
+    table: Arc<CommandTable>,
+}
+
+impl<S> Stats<S> {
+    /// Statistics around `inner`.
+    pub fn new(inner: S, registry: StatsRegistry, table: Arc<CommandTable>) -> Self {
+        Stats {
+            inner,
+            registry,
+            table,
+        }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    /// The registry this service records into.
+    pub fn registry(&self) -> &StatsRegistry {
+        &self.registry
+    }
+}
+
+impl<S, E> Service<Command> for Stats<S>
+where
+    S: Service<Command, Response = Reply, Error = E>,
+{
+    type Response = Reply;
+    type Error = E;
+    type Future = StatsFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), E>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut command: Command) -> Self::Future {
+        let started = Instant::now();
+        if command.spec.is_none() {
+            command.spec = self.table.lookup(&command.request).cloned();
+        }
+        let name = command.spec.as_ref().map_or(UNKNOWN, |spec| spec.name.as_str());
+        let stats = self.registry.command(name);
+        let future = self.inner.call(command);
+        StatsFuture {
+            inner: future,
+            stats,
+            started,
+            busy: started.elapsed(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Times the inner future: total latency, and time spent inside `poll`.
+    pub struct StatsFuture<F> {
+        #[pin]
+        inner: F,
+        stats: Arc<CommandStats>,
+        started: Instant,
+        busy: Duration,
+    }
+}
+
+impl<F, E> Future for StatsFuture<F>
+where
+    F: Future<Output = Result<Reply, E>>,
+{
+    type Output = Result<Reply, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let poll_started = Instant::now();
+        let outcome = this.inner.poll(cx);
+        let now = Instant::now();
+        *this.busy += now - poll_started;
+        if let Poll::Ready(result) = &outcome {
+            let error = result.as_ref().map_or(true, Reply::is_error);
+            this.stats.record(now - *this.started, *this.busy, error);
+        }
+        outcome
+    }
+}
