@@ -1,1 +1,27 @@
-//! wip
+//! The valkey-proxy server: the listener, client sessions, the commands the
+//! proxy answers itself, `PROXY` admin commands, and the assembly of the
+//! tower stack. This is the one place where Rust errors become `-ERR` replies.
+//!
+//! Embed it with [`Proxy::bind`] and [`Proxy::run`], or take the assembled
+//! service from [`stack::build`] and drive it yourself.
+//!
+//! # Layout
+//! - [`config`]: [`ProxyConfig`], what the binary reads from TOML and flags.
+//! - [`stack`]: [`stack::build`], discovery plus `Stats<FanOut<Router>>`.
+//! - [`server`]: [`Proxy`], the listener and the drain on shutdown.
+//! - [`session`]: one client connection: decode, dispatch, replies in order.
+//! - [`commands`]: connection-scoped commands (HELLO, AUTH, SELECT, CLIENT,
+//!   COMMAND, RESET, ...) and `PROXY`.
+//! - [`clients`]: the registry behind CLIENT ID / LIST / INFO / KILL.
+//! - [`edge`]: errors to Valkey-style replies.
+
+pub mod clients;
+pub mod commands;
+pub mod config;
+pub mod edge;
+pub mod server;
+pub mod session;
+pub mod stack;
+
+pub use config::ProxyConfig;
+pub use server::Proxy;

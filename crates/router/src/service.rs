@@ -12,7 +12,7 @@ use pool::{Endpoint, Pool};
 use resp::{Frame, Protocol, Request};
 use topology::{Mode, Topology, TopologyHandle};
 
-use crate::command::{CommandSpec, CommandTable};
+use crate::command::{CommandSpec, CommandTable, Flags};
 use crate::redirect::{classify, Redirect};
 use crate::route::{select, ReadPolicy, Route};
 use crate::Error;
@@ -190,6 +190,7 @@ impl Router {
         let mut asking = false;
         let mut target = self.target(&mut command, &topology)?;
         let mut pause = Duration::from_millis(5);
+        let blocking = command.spec.as_ref().is_some_and(|s| s.flags.contains(Flags::BLOCKING));
         loop {
             let endpoint = Endpoint {
                 addr: target.clone(),
@@ -205,6 +206,11 @@ impl Router {
                     Ok(connection) => connection.call_skipping(bytes.freeze(), 1).await,
                     Err(error) => Err(error),
                 }
+            } else if blocking {
+                // A blocking command would stall every request queued behind
+                // it on a shared connection: it gets a connection of its own,
+                // closed as soon as it answers or the client goes away.
+                inner.pool.dedicated(&endpoint).call(command.request.raw().clone()).await
             } else {
                 inner.pool.call(&endpoint, command.request.raw().clone()).await
             };

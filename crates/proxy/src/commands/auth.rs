@@ -1,0 +1,102 @@
+//! AUTH and HELLO, checked against the users in the proxy's configuration.
+
+use bytes::Bytes;
+use resp::number::parse_i64;
+use resp::{Frame, Protocol, Request};
+
+use crate::edge::wrong_arity;
+use crate::session::{SessionState, Shared};
+
+const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+
+/// AUTH [username] password
+pub fn auth(request: &Request, state: &mut SessionState, shared: &Shared) -> Frame {
+    let (user, password) = match request.args() {
+        [_, password] => ("default".to_string(), password),
+        [_, user, password] => (String::from_utf8_lossy(user).into_owned(), password),
+        _ => return wrong_arity("auth"),
+    };
+    if !shared.config.requires_auth() && request.len() == 2 {
+        return Frame::error(
+            "ERR AUTH <password> called without any password configured for the default user. \
+             Are you sure your configuration is correct?",
+        );
+    }
+    check(&user, password, state, shared)
+}
+
+fn check(user: &str, password: &[u8], state: &mut SessionState, shared: &Shared) -> Frame {
+    let known = shared
+        .config
+        .users
+        .iter()
+        .any(|u| u.name == user && u.password.as_bytes() == password);
+    if known || (!shared.config.requires_auth() && user == "default") {
+        state.authenticated = true;
+        state.user = user.to_string();
+        Frame::simple("OK")
+    } else {
+        Frame::error(WRONGPASS)
+    }
+}
+
+/// HELLO [protover [AUTH username password] [SETNAME clientname]]
+pub fn hello(request: &Request, state: &mut SessionState, shared: &Shared) -> Frame {
+    let args = request.args();
+    let mut protocol = state.protocol;
+    let mut i = 1;
+    if let Some(version) = args.get(1) {
+        protocol = match parse_i64(version) {
+            Some(2) => Protocol::Resp2,
+            Some(3) => Protocol::Resp3,
+            Some(_) => return Frame::error("NOPROTO unsupported protocol version"),
+            None => return Frame::error("ERR Protocol version is not an integer or out of range"),
+        };
+        i = 2;
+    }
+    let mut name = None;
+    let mut credentials = None;
+    while i < args.len() {
+        let option = &args[i];
+        let rest = args.len() - i - 1;
+        if option.eq_ignore_ascii_case(b"AUTH") && rest >= 2 {
+            credentials = Some((args[i + 1].clone(), args[i + 2].clone()));
+            i += 3;
+        } else if option.eq_ignore_ascii_case(b"SETNAME") && rest >= 1 {
+            name = Some(args[i + 1].clone());
+            i += 2;
+        } else {
+            return Frame::error(format!("ERR Syntax error in HELLO option '{}'", String::from_utf8_lossy(option)));
+        }
+    }
+    if let Some((user, password)) = credentials {
+        let reply = check(&String::from_utf8_lossy(&user), &password, state, shared);
+        if reply.is_error() {
+            return reply;
+        }
+    }
+    if !state.authenticated {
+        return Frame::error(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> \
+             AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol \
+             version at the same time",
+        );
+    }
+    if let Some(name) = name {
+        if let Err(error) = super::client::valid_name(&name) {
+            return error;
+        }
+        state.info.set_name(&String::from_utf8_lossy(&name));
+    }
+    state.protocol = protocol;
+    let text = |s: &str| Frame::Bulk(Bytes::from(s.to_string()));
+    Frame::Map(vec![
+        (text("server"), text("valkey")),
+        (text("version"), text(&shared.stack.backend_version)),
+        (text("proto"), Frame::Integer(protocol.version())),
+        (text("id"), Frame::Integer(state.info.id as i64)),
+        (text("mode"), text("standalone")),
+        (text("role"), text("master")),
+        (text("modules"), Frame::Array(Vec::new())),
+    ])
+}

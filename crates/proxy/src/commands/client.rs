@@ -1,0 +1,147 @@
+//! CLIENT, for the proxy's own clients.
+
+use bytes::Bytes;
+use resp::number::parse_i64;
+use resp::{Frame, Request};
+
+use super::text::{arg, help, verbatim};
+use super::Local;
+use crate::clients::ClientInfo;
+use crate::edge::{not_supported, unknown_subcommand, wrong_arity};
+use crate::session::{SessionState, Shared};
+
+/// CLIENT <subcommand> ...
+pub fn client(request: &Request, state: &mut SessionState, shared: &Shared) -> Option<Local> {
+    let Some(sub) = request.arg(1) else {
+        return Some(Local::Reply(wrong_arity("client")));
+    };
+    let sub = String::from_utf8_lossy(sub).to_ascii_lowercase();
+    let argc = request.len();
+    let reply = match sub.as_str() {
+        "id" if argc == 2 => Frame::Integer(state.info.id as i64),
+        "getname" if argc == 2 => match state.info.name() {
+            name if name.is_empty() => Frame::Null,
+            name => Frame::Bulk(Bytes::from(name)),
+        },
+        "setname" if argc == 3 => match valid_name(&request.args()[2]) {
+            Ok(()) => {
+                state.info.set_name(&arg(request, 2));
+                Frame::simple("OK")
+            }
+            Err(error) => error,
+        },
+        "setinfo" if argc == 4 => setinfo(request, state),
+        "info" if argc == 2 => verbatim(format!("{}\n", state.info.describe())),
+        "list" => list(request, shared),
+        "kill" if argc >= 3 => kill(request, state, shared),
+        "help" => help(&[
+            "CLIENT <subcommand> [<arg> ...]. Subcommands are:",
+            "ID, GETNAME, SETNAME <name>, SETINFO <LIB-NAME|LIB-VER> <value>, INFO, LIST [ID <id> ...],",
+            "KILL <ip:port> | KILL [ID <id>] [ADDR <ip:port>] [LADDR <ip:port>] [SKIPME yes|no]",
+        ]),
+        "id" | "getname" | "setname" | "setinfo" | "info" | "kill" => wrong_arity(&format!("client|{sub}")),
+        "reply" | "tracking" | "caching" | "getredir" | "trackinginfo" | "no-evict" | "no-touch" | "pause"
+        | "unpause" | "unblock" | "capa" | "import-source" => not_supported(&format!("CLIENT {sub}")),
+        _ => unknown_subcommand("client", &request.args()[1]),
+    };
+    Some(Local::Reply(reply))
+}
+
+/// Valkey's rule for client names: printable ASCII without spaces.
+pub fn valid_name(name: &[u8]) -> Result<(), Frame> {
+    if name.iter().all(|&b| (b'!'..=b'~').contains(&b)) {
+        Ok(())
+    } else {
+        Err(Frame::error("ERR Client names cannot contain spaces, newlines or special characters."))
+    }
+}
+
+fn setinfo(request: &Request, state: &SessionState) -> Frame {
+    let attribute = arg(request, 2).to_ascii_lowercase();
+    let value = arg(request, 3);
+    if value.bytes().any(|b| !(b'!'..=b'~').contains(&b)) {
+        return Frame::error(format!(
+            "ERR {} cannot contain spaces, newlines or special characters.",
+            attribute
+        ));
+    }
+    match attribute.as_str() {
+        "lib-name" => state.info.set_lib(Some(&value), None),
+        "lib-ver" => state.info.set_lib(None, Some(&value)),
+        _ => return Frame::error(format!("ERR Unrecognized option '{}'", arg(request, 2))),
+    }
+    Frame::simple("OK")
+}
+
+fn list(request: &Request, shared: &Shared) -> Frame {
+    let args = request.args();
+    let mut ids: Option<Vec<u64>> = None;
+    let mut i = 2;
+    while i < args.len() {
+        if args[i].eq_ignore_ascii_case(b"ID") && i + 1 < args.len() {
+            let mut wanted = Vec::new();
+            for id in &args[i + 1..] {
+                match parse_i64(id).filter(|n| *n > 0) {
+                    Some(id) => wanted.push(id as u64),
+                    None => return Frame::error("ERR Invalid client ID"),
+                }
+            }
+            ids = Some(wanted);
+            break;
+        } else if args[i].eq_ignore_ascii_case(b"TYPE") && i + 1 < args.len() {
+            i += 2;
+        } else {
+            return Frame::error("ERR syntax error");
+        }
+    }
+    let mut text = String::new();
+    for client in shared.clients.list() {
+        if ids.as_ref().is_some_and(|ids| !ids.contains(&client.id)) {
+            continue;
+        }
+        text.push_str(&client.describe());
+        text.push('\n');
+    }
+    verbatim(text)
+}
+
+fn kill(request: &Request, state: &SessionState, shared: &Shared) -> Frame {
+    let args = request.args();
+    if args.len() == 3 {
+        // The old form: CLIENT KILL ip:port.
+        let addr = arg(request, 2);
+        return match shared.clients.kill(|c| c.addr.to_string() == addr) {
+            0 => Frame::error("ERR No such client"),
+            _ => Frame::simple("OK"),
+        };
+    }
+    let mut filters: Vec<Box<dyn Fn(&ClientInfo) -> bool>> = Vec::new();
+    let mut skip_me = true;
+    let mut i = 2;
+    while i + 1 < args.len() {
+        let value = arg(request, i + 1);
+        match arg(request, i).to_ascii_lowercase().as_str() {
+            "id" => match parse_i64(value.as_bytes()) {
+                Some(id) if id > 0 => filters.push(Box::new(move |c| c.id == id as u64)),
+                _ => return Frame::error("ERR client-id should be greater than 0"),
+            },
+            "addr" => filters.push(Box::new(move |c| c.addr.to_string() == value)),
+            "laddr" => filters.push(Box::new(move |c| c.laddr.to_string() == value)),
+            "skipme" => match value.to_ascii_lowercase().as_str() {
+                "yes" => skip_me = true,
+                "no" => skip_me = false,
+                _ => return Frame::error("ERR syntax error"),
+            },
+            "type" | "user" | "maxage" => {}
+            _ => return Frame::error("ERR syntax error"),
+        }
+        i += 2;
+    }
+    if i != args.len() {
+        return Frame::error("ERR syntax error");
+    }
+    let me = state.info.id;
+    let killed = shared.clients.kill(|c| (!skip_me || c.id != me) && filters.iter().all(|f| f(c)));
+    Frame::Integer(killed as i64)
+}
+

@@ -1,0 +1,59 @@
+//! PING, ECHO, RESET, SELECT, READONLY / READWRITE.
+
+use resp::number::parse_i64;
+use resp::{Frame, Protocol, Request};
+use topology::Mode;
+
+use crate::edge::{not_an_integer, wrong_arity};
+use crate::session::{SessionState, Shared};
+
+/// PING [message]
+pub fn ping(request: &Request) -> Frame {
+    match request.len() {
+        1 => Frame::simple("PONG"),
+        2 => Frame::Bulk(request.args()[1].clone()),
+        _ => wrong_arity("ping"),
+    }
+}
+
+/// ECHO message
+pub fn echo(request: &Request) -> Frame {
+    match request.args() {
+        [_, message] => Frame::Bulk(message.clone()),
+        _ => wrong_arity("echo"),
+    }
+}
+
+/// RESET: back to a fresh connection's state.
+pub fn reset(state: &mut SessionState, shared: &Shared) -> Frame {
+    state.protocol = Protocol::Resp2;
+    state.db = 0;
+    state.authenticated = !shared.config.requires_auth();
+    state.user = "default".into();
+    state.info.set_name("");
+    Frame::simple("RESET")
+}
+
+/// SELECT index: the database every later command of this client uses.
+pub fn select(request: &Request, state: &mut SessionState, shared: &Shared) -> Frame {
+    let [_, index] = request.args() else { return wrong_arity("select") };
+    let Some(index) = parse_i64(index) else { return not_an_integer() };
+    let topology = shared.stack.router.topology().current();
+    if topology.mode() == Mode::Cluster && topology.databases() <= 1 && index != 0 {
+        return Frame::error("ERR SELECT is not allowed in cluster mode");
+    }
+    if index < 0 || index >= i64::from(topology.databases()) {
+        return Frame::error("ERR DB index is out of range");
+    }
+    state.db = index as u32;
+    Frame::simple("OK")
+}
+
+/// READONLY / READWRITE, sent by cluster clients: the proxy decides where
+/// reads go, so both are accepted and change nothing.
+pub fn readonly(request: &Request) -> Frame {
+    if request.len() != 1 {
+        return wrong_arity(&String::from_utf8_lossy(request.name()));
+    }
+    Frame::simple("OK")
+}

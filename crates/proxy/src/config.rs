@@ -1,0 +1,208 @@
+//! [`ProxyConfig`]: everything an operator sets, with defaults that work for
+//! a proxy in front of a local server.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The backend mode the operator asks for.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ModeSetting {
+    /// Find out from the backend.
+    #[default]
+    Auto,
+    /// One server.
+    Standalone,
+    /// A primary with replicas.
+    Replicated,
+    /// A cluster.
+    Cluster,
+}
+
+/// Where reads go.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReadPolicySetting {
+    /// Primaries only.
+    #[default]
+    Primary,
+    /// Replicas for read-only commands when a shard has one.
+    PreferReplica,
+}
+
+/// A user the proxy itself authenticates.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// User name (`default` is the user of a plain `AUTH <password>`).
+    pub name: String,
+    /// Password.
+    pub password: String,
+}
+
+/// The proxy's configuration. Field names are the TOML keys.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProxyConfig {
+    /// Address clients connect to.
+    pub listen: String,
+    /// Seed nodes of the backend, `host:port`.
+    pub backends: Vec<String>,
+    /// Backend mode.
+    pub mode: ModeSetting,
+    /// Worker threads; 0 uses one per core.
+    pub threads: usize,
+    /// Username the proxy uses on backend connections.
+    pub backend_username: Option<String>,
+    /// Password the proxy uses on backend connections.
+    pub backend_password: Option<String>,
+    /// Users clients must authenticate as; empty means no authentication.
+    pub users: Vec<UserConfig>,
+    /// Shared connections per backend node (per protocol and database).
+    pub connections_per_node: usize,
+    /// Backend connect timeout, milliseconds.
+    pub connect_timeout_ms: u64,
+    /// Backend request timeout, milliseconds; 0 waits for ever.
+    pub request_timeout_ms: u64,
+    /// How long a request may keep retrying through failover and
+    /// TRYAGAIN-class replies, milliseconds.
+    pub retry_budget_ms: u64,
+    /// MOVED/ASK hops followed per request.
+    pub max_redirects: u32,
+    /// Where reads go.
+    pub read_policy: ReadPolicySetting,
+    /// Topology refresh period, milliseconds.
+    pub refresh_interval_ms: u64,
+    /// Shortest time between two topology fetches, milliseconds.
+    pub refresh_min_interval_ms: u64,
+    /// Most clients connected at once; more are refused with an error.
+    pub max_clients: usize,
+    /// Most requests one client may have in flight before the proxy stops
+    /// reading from it (backpressure).
+    pub max_pipeline: usize,
+    /// Close clients idle this long, seconds; 0 never does (as Valkey's
+    /// `timeout 0`).
+    pub client_idle_timeout_secs: u64,
+    /// Largest bulk argument a client may send, bytes.
+    pub max_bulk_len: i64,
+    /// Most bytes one client may buffer for an incomplete request.
+    pub query_buffer_limit: usize,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            listen: "127.0.0.1:7777".into(),
+            backends: Vec::new(),
+            mode: ModeSetting::Auto,
+            threads: 0,
+            backend_username: None,
+            backend_password: None,
+            users: Vec::new(),
+            connections_per_node: 2,
+            connect_timeout_ms: 2000,
+            request_timeout_ms: 0,
+            retry_budget_ms: 3000,
+            max_redirects: 5,
+            read_policy: ReadPolicySetting::Primary,
+            refresh_interval_ms: 5000,
+            refresh_min_interval_ms: 100,
+            max_clients: 10_000,
+            max_pipeline: 1024,
+            client_idle_timeout_secs: 0,
+            max_bulk_len: 512 * 1024 * 1024,
+            query_buffer_limit: 1024 * 1024 * 1024,
+        }
+    }
+}
+
+/// A configuration that cannot work.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No backend address.
+    #[error("no backend configured: give at least one `backends` entry or --backend HOST:PORT")]
+    NoBackend,
+    /// An address that does not parse.
+    #[error("invalid {what} address {value:?}: expected HOST:PORT")]
+    BadAddress {
+        /// Which setting.
+        what: &'static str,
+        /// The value given.
+        value: String,
+    },
+    /// A number out of range.
+    #[error("{name} must be {rule}")]
+    OutOfRange {
+        /// The setting.
+        name: &'static str,
+        /// What it must be.
+        rule: &'static str,
+    },
+}
+
+impl ProxyConfig {
+    /// Checks the configuration as a whole.
+    ///
+    /// # Errors
+    /// The first problem found.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.listen.parse::<SocketAddr>().is_err() {
+            return Err(ConfigError::BadAddress { what: "listen", value: self.listen.clone() });
+        }
+        if self.backends.is_empty() {
+            return Err(ConfigError::NoBackend);
+        }
+        for backend in &self.backends {
+            let valid = backend
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+            if !valid {
+                return Err(ConfigError::BadAddress { what: "backend", value: backend.clone() });
+            }
+        }
+        let positive = [
+            ("connections_per_node", self.connections_per_node as u64),
+            ("connect_timeout_ms", self.connect_timeout_ms),
+            ("max_clients", self.max_clients as u64),
+            ("max_pipeline", self.max_pipeline as u64),
+            ("refresh_interval_ms", self.refresh_interval_ms),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(ConfigError::OutOfRange { name, rule: "greater than 0" });
+            }
+        }
+        if self.max_bulk_len <= 0 {
+            return Err(ConfigError::OutOfRange { name: "max_bulk_len", rule: "greater than 0" });
+        }
+        Ok(())
+    }
+
+    /// `request_timeout_ms` as an option.
+    pub fn request_timeout(&self) -> Option<Duration> {
+        (self.request_timeout_ms > 0).then(|| Duration::from_millis(self.request_timeout_ms))
+    }
+
+    /// True when clients must authenticate.
+    pub fn requires_auth(&self) -> bool {
+        !self.users.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_only_a_backend() {
+        let mut config = ProxyConfig::default();
+        assert!(matches!(config.validate(), Err(ConfigError::NoBackend)));
+        config.backends.push("127.0.0.1:6379".into());
+        config.validate().unwrap();
+        config.backends.push("nonsense".into());
+        assert!(config.validate().unwrap_err().to_string().contains("\"nonsense\""));
+    }
+}

@@ -1,0 +1,98 @@
+//! [`Proxy`]: the listener, one task per client, and a graceful drain.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::clients::Clients;
+use crate::config::ProxyConfig;
+use crate::session::{serve, Shared};
+use crate::stack;
+
+/// How long a drain waits for clients to finish their in-flight requests.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A bound proxy, ready to run.
+#[derive(Debug)]
+pub struct Proxy {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+impl Proxy {
+    /// Binds the listen address and assembles the stack (discovering the
+    /// backend; a backend that is down does not stop this).
+    ///
+    /// # Errors
+    /// The listen address cannot be bound.
+    pub async fn bind(config: ProxyConfig) -> std::io::Result<Proxy> {
+        let listener = TcpListener::bind(&config.listen).await?;
+        let stack = stack::build(&config).await;
+        Ok(Proxy {
+            listener,
+            shared: Arc::new(Shared {
+                stack,
+                clients: Clients::default(),
+                config: Arc::new(config),
+                started: Instant::now(),
+            }),
+        })
+    }
+
+    /// The address clients connect to.
+    ///
+    /// # Errors
+    /// The socket has no local address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// What the sessions share: the stack, the clients, the configuration.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Accepts clients until `shutdown` completes, then stops accepting, lets
+    /// every client finish the requests it has in flight (up to ten
+    /// seconds), and returns.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let sessions = TaskTracker::new();
+        let draining = CancellationToken::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                accepted = self.listener.accept() => {
+                    let (mut stream, peer) = match accepted {
+                        Ok(accepted) => accepted,
+                        Err(error) => {
+                            // Out of file descriptors and the like: wait, then go on.
+                            tracing::warn!(%error, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    if self.shared.clients.len() >= self.shared.config.max_clients {
+                        tracing::warn!(%peer, "refusing a client: max_clients reached");
+                        let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+                        continue;
+                    }
+                    sessions.spawn(serve(stream, self.shared.clone(), draining.clone()));
+                }
+            }
+        }
+        tracing::info!(clients = self.shared.clients.len(), "draining");
+        drop(self.listener);
+        draining.cancel();
+        sessions.close();
+        if tokio::time::timeout(DRAIN_TIMEOUT, sessions.wait()).await.is_err() {
+            tracing::warn!("drain timed out; closing the remaining clients");
+        }
+    }
+}

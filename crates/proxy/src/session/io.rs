@@ -1,0 +1,209 @@
+//! The read / dispatch / write loop of a session.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use futures::future::{self, BoxFuture, FutureExt};
+use futures::stream::{FuturesOrdered, StreamExt};
+use resp::{Limits, Protocol, Request, RequestDecoder};
+use router::{Command, Reply};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+use tower::Service;
+
+use super::SessionState;
+use crate::clients::Clients;
+use crate::commands::{self, Local};
+use crate::config::ProxyConfig;
+use crate::edge;
+use crate::stack::Stack;
+
+/// Initial read buffer; it grows for large requests.
+const READ_BUFFER: usize = 16 * 1024;
+
+/// What every session shares.
+#[derive(Debug)]
+pub struct Shared {
+    /// The assembled stack.
+    pub stack: Stack,
+    /// Connected clients.
+    pub clients: Clients,
+    /// The configuration.
+    pub config: Arc<ProxyConfig>,
+    /// When the proxy started.
+    pub started: Instant,
+}
+
+/// A reply waiting for its turn to be written.
+struct Outgoing {
+    reply: Result<Reply, router::Error>,
+    /// The protocol the client spoke when it sent the request.
+    protocol: Protocol,
+    /// Close the connection after writing this reply.
+    close: bool,
+}
+
+type Pending = FuturesOrdered<BoxFuture<'static, Outgoing>>;
+
+/// Serves one client until it disconnects, is killed, or `shutdown` fires
+/// (then the replies in flight are written first).
+pub async fn serve(stream: TcpStream, shared: Arc<Shared>, shutdown: CancellationToken) {
+    let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else { return };
+    let _ = stream.set_nodelay(true);
+    let info = shared.clients.add(peer, local);
+    let id = info.id;
+    let kill = info.kill.clone();
+    let mut state = SessionState::new(info, shared.config.requires_auth());
+    let limits = Limits {
+        max_bulk_len: shared.config.max_bulk_len,
+        max_query_buffer: shared.config.query_buffer_limit,
+        ..Limits::default()
+    };
+    let mut decoder = RequestDecoder::new(limits);
+    decoder.set_authenticated(state.authenticated);
+    let (mut read, mut write) = stream.into_split();
+    let mut input = BytesMut::with_capacity(READ_BUFFER);
+    let mut output = BytesMut::with_capacity(READ_BUFFER);
+    let mut pending = Pending::new();
+    let mut service = shared.stack.service.clone();
+    let mut closing = false;
+    let idle = match shared.config.client_idle_timeout_secs {
+        0 => None,
+        secs => Some(Duration::from_secs(secs)),
+    };
+    let mut last_read = tokio::time::Instant::now();
+    loop {
+        if closing && pending.is_empty() {
+            break;
+        }
+        let can_read = !closing && pending.len() < shared.config.max_pipeline;
+        let idle_deadline = idle.map(|d| last_read + d);
+        tokio::select! {
+            biased;
+            Some(first) = pending.next(), if !pending.is_empty() => {
+                let mut close = write_reply(first, &mut output);
+                while !close {
+                    match pending.next().now_or_never() {
+                        Some(Some(next)) => close = write_reply(next, &mut output),
+                        _ => break,
+                    }
+                }
+                if write.write_all_buf(&mut output).await.is_err() {
+                    break;
+                }
+                if close {
+                    break;
+                }
+            }
+            read_result = read.read_buf(&mut input), if can_read => {
+                match read_result {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => last_read = tokio::time::Instant::now(),
+                }
+                closing = dispatch_all(&mut decoder, &mut input, &mut state, &shared, &mut service, &mut pending);
+            }
+            _ = kill.cancelled() => break,
+            _ = shutdown.cancelled(), if !closing => closing = true,
+            _ = sleep_until(idle_deadline), if idle_deadline.is_some() && pending.is_empty() => break,
+        }
+    }
+    shared.clients.remove(id);
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => future::pending().await,
+    }
+}
+
+/// Decodes every complete request in `input` and starts each one. Returns
+/// true when the connection must close once the queued replies are written.
+fn dispatch_all(
+    decoder: &mut RequestDecoder,
+    input: &mut BytesMut,
+    state: &mut SessionState,
+    shared: &Shared,
+    service: &mut crate::stack::Core,
+    pending: &mut Pending,
+) -> bool {
+    let mut last_command = None;
+    let closing = loop {
+        match decoder.decode(input) {
+            Ok(Some(request)) => {
+                last_command = Some(request.name().to_vec());
+                if dispatch(request, state, shared, service, pending) {
+                    break true;
+                }
+                decoder.set_authenticated(state.authenticated);
+            }
+            Ok(None) => break false,
+            Err(error) => {
+                if let Some(reply) = error.client_reply() {
+                    pending.push_back(ready(Ok(Reply::Raw(reply)), state.protocol, true));
+                } else {
+                    pending.push_back(ready(Ok(Reply::Raw(Default::default())), state.protocol, true));
+                }
+                tracing::debug!(client = state.info.id, %error, "protocol error; closing the client");
+                break true;
+            }
+        }
+    };
+    if let Some(name) = last_command {
+        let name = String::from_utf8_lossy(&name).to_ascii_lowercase();
+        state.info.touch(state.db, state.protocol.version() as u8, &name);
+    }
+    closing
+}
+
+/// Starts one request. Returns true when the connection must close after it.
+fn dispatch(
+    request: Request,
+    state: &mut SessionState,
+    shared: &Shared,
+    service: &mut crate::stack::Core,
+    pending: &mut Pending,
+) -> bool {
+    let protocol = state.protocol;
+    match commands::handle(&request, state, shared) {
+        Some(Local::Reply(frame)) => {
+            pending.push_back(ready(Ok(Reply::Frame(frame)), protocol, false));
+            false
+        }
+        Some(Local::Close(frame)) => {
+            pending.push_back(ready(Ok(Reply::Frame(frame)), protocol, true));
+            true
+        }
+        None => {
+            let command = Command {
+                request,
+                protocol,
+                db: state.db,
+                spec: None,
+                route: None,
+            };
+            // Every layer of the stack is always ready (see DESIGN.md), so
+            // `call` needs no `poll_ready` first.
+            let call = service.call(command);
+            pending.push_back(Box::pin(call.map(move |reply| Outgoing { reply, protocol, close: false })));
+            false
+        }
+    }
+}
+
+fn ready(reply: Result<Reply, router::Error>, protocol: Protocol, close: bool) -> BoxFuture<'static, Outgoing> {
+    Box::pin(future::ready(Outgoing { reply, protocol, close }))
+}
+
+/// Appends one reply to the output buffer; returns its close flag.
+fn write_reply(outgoing: Outgoing, output: &mut BytesMut) -> bool {
+    match outgoing.reply {
+        Ok(Reply::Raw(raw)) => output.extend_from_slice(&raw),
+        Ok(Reply::Frame(frame)) => frame.encode(outgoing.protocol, output),
+        Err(error) => edge::reply_for(&error).encode(outgoing.protocol, output),
+    }
+    outgoing.close
+}
+

@@ -1,0 +1,18 @@
+//! One client connection.
+//!
+//! The session reads requests, answers connection-scoped commands itself
+//! ([`crate::commands`]), sends everything else down the stack, and writes
+//! replies in request order: many requests may be in flight at once, and
+//! every reply that is ready is written in one go. A protocol error is
+//! answered as Valkey answers it and then the connection closes; a backend
+//! problem only ever produces an error reply. When the client goes away, its
+//! in-flight requests are dropped at once (releasing anything they held).
+//!
+//! - [`state`]: [`SessionState`].
+//! - [`io`]: the read / dispatch / write loop.
+
+mod io;
+pub mod state;
+
+pub use io::{serve, Shared};
+pub use state::SessionState;

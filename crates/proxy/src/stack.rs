@@ -1,0 +1,129 @@
+//! Assembling the stack: discovery, the merged command table, the pool, and
+//! the services `Stats<FanOut<Router>>`, outermost first.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aggregate::FanOutLayer;
+use middleware::{StatsLayer, StatsRegistry};
+use pool::{Handshake, Pool, PoolConfig};
+use router::{CommandTable, ReadPolicy, Router, RouterConfig};
+use topology::{DiscoveryConfig, Mode, Probe, RefreshConfig, TcpProbe, TopologyHandle};
+use tower::ServiceBuilder;
+
+use crate::config::{ModeSetting, ProxyConfig, ReadPolicySetting};
+
+/// The assembled service every session sends its commands to.
+pub type Core = middleware::Stats<aggregate::FanOut<Router>>;
+
+/// The stack and the handles the proxy's own commands read.
+#[derive(Clone, Debug)]
+pub struct Stack {
+    /// The service stack.
+    pub service: Core,
+    /// The router (its table, topology and pool).
+    pub router: Router,
+    /// Per-command statistics.
+    pub stats: StatsRegistry,
+    /// What the backend says it is (`valkey_version` or `redis_version`).
+    pub backend_version: String,
+}
+
+/// How long start-up waits for the backend before serving anyway (clients
+/// then get an error until discovery succeeds in the background).
+const STARTUP_DISCOVERY: Duration = Duration::from_secs(5);
+
+/// Discovers the backend, merges the live command table into the built-in
+/// one, and assembles the stack. A backend that is down at start-up does
+/// not stop the proxy: discovery keeps retrying in the background.
+pub async fn build(config: &ProxyConfig) -> Stack {
+    let probe = TcpProbe {
+        username: config.backend_username.clone(),
+        password: config.backend_password.clone(),
+        timeout: Duration::from_millis(config.connect_timeout_ms),
+    };
+    let discovery = DiscoveryConfig {
+        mode: match config.mode {
+            ModeSetting::Auto => None,
+            ModeSetting::Standalone => Some(Mode::Standalone),
+            ModeSetting::Replicated => Some(Mode::Replicated),
+            ModeSetting::Cluster => Some(Mode::Cluster),
+        },
+        seeds: config.backends.clone(),
+    };
+    let refresh = RefreshConfig {
+        interval: Duration::from_millis(config.refresh_interval_ms),
+        min_interval: Duration::from_millis(config.refresh_min_interval_ms),
+    };
+    let probe: Arc<dyn Probe> = Arc::new(probe);
+    let topology = TopologyHandle::new(discovery, probe.clone(), refresh);
+    match tokio::time::timeout(STARTUP_DISCOVERY, topology.refresh_now()).await {
+        Ok(Ok(found)) => tracing::info!(mode = %found.mode(), shards = found.shards().len(), "backend discovered"),
+        Ok(Err(error)) => tracing::warn!(%error, "backend not reachable at start-up; retrying in the background"),
+        Err(_) => tracing::warn!("backend discovery is slow; retrying in the background"),
+    }
+    topology.spawn_refresher();
+
+    let mut table = CommandTable::builtin();
+    let mut backend_version = String::from("unknown");
+    if let Some(seed) = topology.current().shards().first().map(|s| s.primary.to_string()) {
+        if let Ok(reply) = probe.query(&seed, &["COMMAND"]).await {
+            let known: Vec<_> = router::command::parse::command_info(&reply)
+                .into_iter()
+                .filter(|spec| table.get(spec.name.as_bytes()).is_none())
+                .collect();
+            tracing::info!(added = known.len(), "merged the backend's command table");
+            table.merge(known);
+        }
+        if let Ok(info) = probe.query(&seed, &["INFO", "server"]).await {
+            backend_version = version_from_info(info.as_bytes().map(|b| &b[..]).unwrap_or_default());
+        }
+    }
+    let table = Arc::new(table);
+
+    let pool = Pool::new(PoolConfig {
+        connections_per_endpoint: config.connections_per_node,
+        connect_timeout: Duration::from_millis(config.connect_timeout_ms),
+        request_timeout: config.request_timeout(),
+        handshake: Handshake {
+            username: config.backend_username.clone(),
+            password: config.backend_password.clone(),
+            client_name: Some("valkey-proxy".into()),
+        },
+        ..PoolConfig::default()
+    });
+    let router = Router::new(
+        table.clone(),
+        topology,
+        pool,
+        RouterConfig {
+            max_redirects: config.max_redirects,
+            retry_budget: Duration::from_millis(config.retry_budget_ms),
+            read_policy: match config.read_policy {
+                ReadPolicySetting::Primary => ReadPolicy::Primary,
+                ReadPolicySetting::PreferReplica => ReadPolicy::PreferReplica,
+            },
+        },
+    );
+    let stats = StatsRegistry::new();
+    let service = ServiceBuilder::new()
+        .layer(StatsLayer::new(stats.clone(), table))
+        .layer(FanOutLayer::new(router.clone()))
+        .service(router.clone());
+    Stack {
+        service,
+        router,
+        stats,
+        backend_version,
+    }
+}
+
+/// `valkey_version` from INFO server, else `redis_version`.
+fn version_from_info(info: &[u8]) -> String {
+    let text = String::from_utf8_lossy(info);
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name).map(|v| v.trim().to_string()))
+    };
+    field("valkey_version:").or_else(|| field("redis_version:")).unwrap_or_else(|| "unknown".into())
+}
