@@ -55,7 +55,8 @@ impl ClientInfo {
     pub fn touch(&self, db: u32, resp: u8, command: &str) {
         self.db.store(db, Ordering::Relaxed);
         self.resp.store(resp, Ordering::Relaxed);
-        self.last_active_ms.store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.last_active_ms
+            .store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
         let mut last = self.last_command.lock().unwrap_or_else(|e| e.into_inner());
         last.clear();
         last.push_str(command);
@@ -64,7 +65,8 @@ impl ClientInfo {
     /// One CLIENT LIST line (without the newline), with Valkey's field names.
     pub fn describe(&self) -> String {
         let age = self.created.elapsed().as_secs();
-        let idle_ms = (self.created.elapsed().as_millis() as u64).saturating_sub(self.last_active_ms.load(Ordering::Relaxed));
+        let idle_ms = (self.created.elapsed().as_millis() as u64)
+            .saturating_sub(self.last_active_ms.load(Ordering::Relaxed));
         let lib = self.lib.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut line = String::with_capacity(256);
         let _ = write!(
@@ -111,7 +113,10 @@ impl Clients {
             last_command: Mutex::new("NULL".into()),
             kill: CancellationToken::new(),
         });
-        self.all.lock().unwrap_or_else(|e| e.into_inner()).insert(id, info.clone());
+        self.all
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, info.clone());
         info
     }
 
@@ -132,7 +137,13 @@ impl Clients {
 
     /// Every client, by id.
     pub fn list(&self) -> Vec<Arc<ClientInfo>> {
-        let mut all: Vec<_> = self.all.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        let mut all: Vec<_> = self
+            .all
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
         all.sort_by_key(|c| c.id);
         all
     }

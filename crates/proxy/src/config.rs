@@ -150,7 +150,10 @@ impl ProxyConfig {
     /// The first problem found.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.listen.parse::<SocketAddr>().is_err() {
-            return Err(ConfigError::BadAddress { what: "listen", value: self.listen.clone() });
+            return Err(ConfigError::BadAddress {
+                what: "listen",
+                value: self.listen.clone(),
+            });
         }
         if self.backends.is_empty() {
             return Err(ConfigError::NoBackend);
@@ -160,7 +163,10 @@ impl ProxyConfig {
                 .rsplit_once(':')
                 .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
             if !valid {
-                return Err(ConfigError::BadAddress { what: "backend", value: backend.clone() });
+                return Err(ConfigError::BadAddress {
+                    what: "backend",
+                    value: backend.clone(),
+                });
             }
         }
         let positive = [
@@ -172,11 +178,17 @@ impl ProxyConfig {
         ];
         for (name, value) in positive {
             if value == 0 {
-                return Err(ConfigError::OutOfRange { name, rule: "greater than 0" });
+                return Err(ConfigError::OutOfRange {
+                    name,
+                    rule: "greater than 0",
+                });
             }
         }
         if self.max_bulk_len <= 0 {
-            return Err(ConfigError::OutOfRange { name: "max_bulk_len", rule: "greater than 0" });
+            return Err(ConfigError::OutOfRange {
+                name: "max_bulk_len",
+                rule: "greater than 0",
+            });
         }
         Ok(())
     }
@@ -203,6 +215,10 @@ mod tests {
         config.backends.push("127.0.0.1:6379".into());
         config.validate().unwrap();
         config.backends.push("nonsense".into());
-        assert!(config.validate().unwrap_err().to_string().contains("\"nonsense\""));
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("\"nonsense\""));
     }
 }

@@ -24,7 +24,10 @@ pub fn reply_for(error: &Error) -> Frame {
 
 /// Valkey's reply for a wrong argument count.
 pub fn wrong_arity(command: &str) -> Frame {
-    Frame::error(format!("ERR wrong number of arguments for '{}' command", command.to_ascii_lowercase()))
+    Frame::error(format!(
+        "ERR wrong number of arguments for '{}' command",
+        command.to_ascii_lowercase()
+    ))
 }
 
 /// Valkey's reply for an unknown subcommand.
@@ -60,14 +63,29 @@ mod tests {
 
     #[test]
     fn texts() {
-        assert_eq!(text(reply_for(&Error::CrossSlot)), "CROSSSLOT Keys in request don't hash to the same slot");
-        assert_eq!(text(reply_for(&Error::SlotUnassigned(7))), "CLUSTERDOWN Hash slot not served");
-        let lost = pool::Error::ConnectionLost { addr: "127.0.0.1:1".into(), sent: false };
+        assert_eq!(
+            text(reply_for(&Error::CrossSlot)),
+            "CROSSSLOT Keys in request don't hash to the same slot"
+        );
+        assert_eq!(
+            text(reply_for(&Error::SlotUnassigned(7))),
+            "CLUSTERDOWN Hash slot not served"
+        );
+        let lost = pool::Error::ConnectionLost {
+            addr: "127.0.0.1:1".into(),
+            sent: false,
+        };
         assert_eq!(
             text(reply_for(&Error::Backend(lost))),
             "ERR proxy: backend unavailable: connection to 127.0.0.1:1 lost"
         );
-        assert_eq!(text(wrong_arity("PING")), "ERR wrong number of arguments for 'ping' command");
-        assert_eq!(text(unknown_subcommand("client", b"foo")), "ERR unknown subcommand 'foo'. Try CLIENT HELP.");
+        assert_eq!(
+            text(wrong_arity("PING")),
+            "ERR wrong number of arguments for 'ping' command"
+        );
+        assert_eq!(
+            text(unknown_subcommand("client", b"foo")),
+            "ERR unknown subcommand 'foo'. Try CLIENT HELP."
+        );
     }
 }

@@ -91,7 +91,10 @@ impl Proxy {
         drop(self.listener);
         draining.cancel();
         sessions.close();
-        if tokio::time::timeout(DRAIN_TIMEOUT, sessions.wait()).await.is_err() {
+        if tokio::time::timeout(DRAIN_TIMEOUT, sessions.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("drain timed out; closing the remaining clients");
         }
     }

@@ -58,8 +58,12 @@ pub async fn build(config: &ProxyConfig) -> Stack {
     let probe: Arc<dyn Probe> = Arc::new(probe);
     let topology = TopologyHandle::new(discovery, probe.clone(), refresh);
     match tokio::time::timeout(STARTUP_DISCOVERY, topology.refresh_now()).await {
-        Ok(Ok(found)) => tracing::info!(mode = %found.mode(), shards = found.shards().len(), "backend discovered"),
-        Ok(Err(error)) => tracing::warn!(%error, "backend not reachable at start-up; retrying in the background"),
+        Ok(Ok(found)) => {
+            tracing::info!(mode = %found.mode(), shards = found.shards().len(), "backend discovered")
+        }
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "backend not reachable at start-up; retrying in the background")
+        }
         Err(_) => tracing::warn!("backend discovery is slow; retrying in the background"),
     }
     topology.spawn_refresher();
@@ -125,5 +129,7 @@ fn version_from_info(info: &[u8]) -> String {
         text.lines()
             .find_map(|line| line.strip_prefix(name).map(|v| v.trim().to_string()))
     };
-    field("valkey_version:").or_else(|| field("redis_version:")).unwrap_or_else(|| "unknown".into())
+    field("valkey_version:")
+        .or_else(|| field("redis_version:"))
+        .unwrap_or_else(|| "unknown".into())
 }

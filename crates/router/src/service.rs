@@ -190,7 +190,10 @@ impl Router {
         let mut asking = false;
         let mut target = self.target(&mut command, &topology)?;
         let mut pause = Duration::from_millis(5);
-        let blocking = command.spec.as_ref().is_some_and(|s| s.flags.contains(Flags::BLOCKING));
+        let blocking = command
+            .spec
+            .as_ref()
+            .is_some_and(|s| s.flags.contains(Flags::BLOCKING));
         loop {
             let endpoint = Endpoint {
                 addr: target.clone(),
@@ -210,7 +213,11 @@ impl Router {
                 // A blocking command would stall every request queued behind
                 // it on a shared connection: it gets a connection of its own,
                 // closed as soon as it answers or the client goes away.
-                inner.pool.dedicated(&endpoint).call(command.request.raw().clone()).await
+                inner
+                    .pool
+                    .dedicated(&endpoint)
+                    .call(command.request.raw().clone())
+                    .await
             } else {
                 inner.pool.call(&endpoint, command.request.raw().clone()).await
             };

@@ -12,7 +12,9 @@ use crate::session::Shared;
 
 /// PROXY STATS [RESET] | PROXY LATENCY [command] | PROXY INFO | PROXY HELP
 pub fn proxy(request: &Request, shared: &Shared) -> Frame {
-    let Some(sub) = request.arg(1) else { return wrong_arity("proxy") };
+    let Some(sub) = request.arg(1) else {
+        return wrong_arity("proxy");
+    };
     match (sub.to_ascii_lowercase().as_slice(), request.len()) {
         (b"stats", 2) => verbatim(shared.stack.stats.render(None)),
         (b"stats", 3) if request.args()[2].eq_ignore_ascii_case(b"reset") => {
@@ -28,7 +30,9 @@ pub fn proxy(request: &Request, shared: &Shared) -> Frame {
             "LATENCY [<command>]: the same, for one command.",
             "INFO: the proxy's clients, backend topology and connections.",
         ]),
-        (b"stats" | b"latency" | b"info", _) => wrong_arity(&format!("proxy|{}", arg(request, 1).to_ascii_lowercase())),
+        (b"stats" | b"latency" | b"info", _) => {
+            wrong_arity(&format!("proxy|{}", arg(request, 1).to_ascii_lowercase()))
+        }
         _ => unknown_subcommand("proxy", sub),
     }
 }
@@ -60,7 +64,12 @@ fn info(shared: &Shared) -> String {
     }
     for (i, shard) in topology.shards().iter().enumerate() {
         let replicas: Vec<&str> = shard.replicas.iter().map(|r| &**r).collect();
-        let _ = write!(out, "shard{i}:primary={},replicas={}\r\n", shard.primary, replicas.join("|"));
+        let _ = write!(
+            out,
+            "shard{i}:primary={},replicas={}\r\n",
+            shard.primary,
+            replicas.join("|")
+        );
     }
     let _ = write!(
         out,

@@ -66,7 +66,10 @@ pub fn hello(request: &Request, state: &mut SessionState, shared: &Shared) -> Fr
             name = Some(args[i + 1].clone());
             i += 2;
         } else {
-            return Frame::error(format!("ERR Syntax error in HELLO option '{}'", String::from_utf8_lossy(option)));
+            return Frame::error(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(option)
+            ));
         }
     }
     if let Some((user, password)) = credentials {

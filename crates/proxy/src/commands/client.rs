@@ -40,8 +40,10 @@ pub fn client(request: &Request, state: &mut SessionState, shared: &Shared) -> O
             "KILL <ip:port> | KILL [ID <id>] [ADDR <ip:port>] [LADDR <ip:port>] [SKIPME yes|no]",
         ]),
         "id" | "getname" | "setname" | "setinfo" | "info" | "kill" => wrong_arity(&format!("client|{sub}")),
-        "reply" | "tracking" | "caching" | "getredir" | "trackinginfo" | "no-evict" | "no-touch" | "pause"
-        | "unpause" | "unblock" | "capa" | "import-source" => not_supported(&format!("CLIENT {sub}")),
+        "reply" | "tracking" | "caching" | "getredir" | "trackinginfo" | "no-evict" | "no-touch"
+        | "pause" | "unpause" | "unblock" | "capa" | "import-source" => {
+            not_supported(&format!("CLIENT {sub}"))
+        }
         _ => unknown_subcommand("client", &request.args()[1]),
     };
     Some(Local::Reply(reply))
@@ -52,7 +54,9 @@ pub fn valid_name(name: &[u8]) -> Result<(), Frame> {
     if name.iter().all(|&b| (b'!'..=b'~').contains(&b)) {
         Ok(())
     } else {
-        Err(Frame::error("ERR Client names cannot contain spaces, newlines or special characters."))
+        Err(Frame::error(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ))
     }
 }
 
@@ -141,7 +145,8 @@ fn kill(request: &Request, state: &SessionState, shared: &Shared) -> Frame {
         return Frame::error("ERR syntax error");
     }
     let me = state.info.id;
-    let killed = shared.clients.kill(|c| (!skip_me || c.id != me) && filters.iter().all(|f| f(c)));
+    let killed = shared
+        .clients
+        .kill(|c| (!skip_me || c.id != me) && filters.iter().all(|f| f(c)));
     Frame::Integer(killed as i64)
 }
-

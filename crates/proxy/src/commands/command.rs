@@ -16,7 +16,12 @@ pub fn command(request: &Request, shared: &Shared) -> Option<Local> {
     let reply = match args.get(1).map(|s| s.to_ascii_lowercase()).as_deref() {
         None => Frame::Array(table.iter().map(|spec| spec.info.clone()).collect()),
         Some(b"count") => Frame::Integer(table.len() as i64),
-        Some(b"list") => Frame::Array(table.iter().map(|spec| Frame::Bulk(Bytes::from(spec.name.clone()))).collect()),
+        Some(b"list") => Frame::Array(
+            table
+                .iter()
+                .map(|spec| Frame::Bulk(Bytes::from(spec.name.clone())))
+                .collect(),
+        ),
         Some(b"info") => Frame::Array(
             args[2..]
                 .iter()
@@ -45,5 +50,9 @@ fn getkeys(args: &[Bytes], shared: &Shared) -> Frame {
     if keys.is_empty() {
         return Frame::error("ERR The command has no key arguments");
     }
-    Frame::Array(keys.into_iter().map(|i| Frame::Bulk(inner.args()[i].clone())).collect())
+    Frame::Array(
+        keys.into_iter()
+            .map(|i| Frame::Bulk(inner.args()[i].clone()))
+            .collect(),
+    )
 }

@@ -36,8 +36,12 @@ pub fn reset(state: &mut SessionState, shared: &Shared) -> Frame {
 
 /// SELECT index: the database every later command of this client uses.
 pub fn select(request: &Request, state: &mut SessionState, shared: &Shared) -> Frame {
-    let [_, index] = request.args() else { return wrong_arity("select") };
-    let Some(index) = parse_i64(index) else { return not_an_integer() };
+    let [_, index] = request.args() else {
+        return wrong_arity("select");
+    };
+    let Some(index) = parse_i64(index) else {
+        return not_an_integer();
+    };
     let topology = shared.stack.router.topology().current();
     if topology.mode() == Mode::Cluster && topology.databases() <= 1 && index != 0 {
         return Frame::error("ERR SELECT is not allowed in cluster mode");

@@ -14,7 +14,10 @@ pub fn verbatim(text: String) -> Frame {
 
 /// An argument as text.
 pub fn arg(request: &resp::Request, i: usize) -> String {
-    request.arg(i).map(|a| String::from_utf8_lossy(a).into_owned()).unwrap_or_default()
+    request
+        .arg(i)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .unwrap_or_default()
 }
 
 /// A HELP reply: an array of simple strings.

@@ -50,7 +50,9 @@ type Pending = FuturesOrdered<BoxFuture<'static, Outgoing>>;
 /// Serves one client until it disconnects, is killed, or `shutdown` fires
 /// (then the replies in flight are written first).
 pub async fn serve(stream: TcpStream, shared: Arc<Shared>, shutdown: CancellationToken) {
-    let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else { return };
+    let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
+        return;
+    };
     let _ = stream.set_nodelay(true);
     let info = shared.clients.add(peer, local);
     let id = info.id;
@@ -187,14 +189,26 @@ fn dispatch(
             // Every layer of the stack is always ready (see DESIGN.md), so
             // `call` needs no `poll_ready` first.
             let call = service.call(command);
-            pending.push_back(Box::pin(call.map(move |reply| Outgoing { reply, protocol, close: false })));
+            pending.push_back(Box::pin(call.map(move |reply| Outgoing {
+                reply,
+                protocol,
+                close: false,
+            })));
             false
         }
     }
 }
 
-fn ready(reply: Result<Reply, router::Error>, protocol: Protocol, close: bool) -> BoxFuture<'static, Outgoing> {
-    Box::pin(future::ready(Outgoing { reply, protocol, close }))
+fn ready(
+    reply: Result<Reply, router::Error>,
+    protocol: Protocol,
+    close: bool,
+) -> BoxFuture<'static, Outgoing> {
+    Box::pin(future::ready(Outgoing {
+        reply,
+        protocol,
+        close,
+    }))
 }
 
 /// Appends one reply to the output buffer; returns its close flag.
@@ -206,4 +220,3 @@ fn write_reply(outgoing: Outgoing, output: &mut BytesMut) -> bool {
     }
     outgoing.close
 }
-
