@@ -14,8 +14,6 @@ pub struct PoolConfig {
     /// `None` waits for ever. When it fires, the caller gets an error and the
     /// connection is closed: a FIFO connection cannot skip one reply.
     pub request_timeout: Option<Duration>,
-    /// Requests queued per connection before senders wait (backpressure).
-    pub queue_depth: usize,
     /// First wait after a failed connect; doubled per failure up to
     /// [`Self::max_backoff`]. Requests in the window fail at once.
     pub min_backoff: Duration,
@@ -31,7 +29,6 @@ impl Default for PoolConfig {
             connections_per_endpoint: 2,
             connect_timeout: Duration::from_secs(2),
             request_timeout: None,
-            queue_depth: 4096,
             min_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(2),
             handshake: Handshake::default(),

@@ -61,9 +61,14 @@ struct Shared {
 
 /// A handle to a multiplexed backend connection. Cheap to clone; the socket
 /// closes when the last handle is dropped or when it fails.
+///
+/// The queue is unbounded so that [`Connection::send`] enqueues at once,
+/// without awaiting: requests a client sends in order reach the node in that
+/// order. What bounds it is upstream: each client has at most
+/// `max_pipeline` requests in flight, and there are at most `max_clients`.
 #[derive(Clone)]
 pub struct Connection {
-    queue: mpsc::Sender<Job>,
+    queue: mpsc::UnboundedSender<Job>,
     shared: Arc<Shared>,
     config: Arc<PoolConfig>,
 }
@@ -81,7 +86,7 @@ impl Connection {
     /// Starts connecting to `endpoint` in the background and returns at once;
     /// requests sent before the handshake completes wait in the queue.
     pub fn open(endpoint: Endpoint, config: Arc<PoolConfig>, stats: Arc<PoolStats>) -> Connection {
-        let (queue, jobs) = mpsc::channel(config.queue_depth.max(1));
+        let (queue, jobs) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             endpoint,
             alive: AtomicBool::new(true),
@@ -103,36 +108,25 @@ impl Connection {
     /// # Errors
     /// The connection failed, or the request timeout passed.
     pub async fn call(&self, bytes: Bytes) -> Result<Bytes, Error> {
-        self.call_skipping(bytes, 0).await
+        self.send(bytes, 0).wait().await
     }
 
-    /// Sends `bytes`, which hold `skip + 1` requests written back to back
-    /// (such as `ASKING` and a command), and returns the last reply.
-    ///
-    /// # Errors
-    /// As [`Connection::call`].
-    pub async fn call_skipping(&self, bytes: Bytes, skip: u32) -> Result<Bytes, Error> {
+    /// Enqueues `bytes`, which hold `skip + 1` requests written back to back
+    /// (such as `ASKING` and a command), without waiting; the returned
+    /// [`PendingReply`] resolves to the last reply. Requests enqueued one
+    /// after the other are written in that order.
+    pub fn send(&self, bytes: Bytes, skip: u32) -> PendingReply {
         let (reply, answer) = oneshot::channel();
-        let job = Job { bytes, skip, reply };
-        if self.queue.send(job).await.is_err() {
-            return Err(self.lost(false));
+        if let Err(mpsc::error::SendError(job)) = self.queue.send(Job { bytes, skip, reply }) {
+            let _ = job.reply.send(Err(self.lost(false)));
         }
-        let outcome = match self.config.request_timeout {
-            None => answer.await,
-            Some(limit) => match tokio::time::timeout(limit, answer).await {
-                Ok(outcome) => outcome,
-                Err(_) => {
-                    // The reply may still come, but every later reply on this
-                    // FIFO would then be matched to the wrong request.
-                    self.close();
-                    return Err(Error::Timeout {
-                        addr: self.shared.endpoint.addr.clone(),
-                        elapsed: limit,
-                    });
-                }
+        PendingReply {
+            state: Pending::Waiting {
+                answer,
+                connection: self.clone(),
+                dedicated: None,
             },
-        };
-        outcome.unwrap_or_else(|_| Err(self.lost(true)))
+        }
     }
 
     /// False once the connection has failed or was closed.
@@ -163,6 +157,75 @@ impl Connection {
     }
 }
 
+/// A reply on its way: await [`PendingReply::wait`]. Dropping it abandons
+/// the reply (the connection discards it when it arrives).
+#[derive(Debug)]
+pub struct PendingReply {
+    state: Pending,
+}
+
+#[derive(Debug)]
+enum Pending {
+    /// The request could not even be enqueued.
+    Failed(Error),
+    /// The request is enqueued or written.
+    Waiting {
+        answer: oneshot::Receiver<Result<Bytes, Error>>,
+        connection: Connection,
+        /// Keeps a dedicated connection open until its reply is in.
+        dedicated: Option<crate::Dedicated>,
+    },
+}
+
+impl PendingReply {
+    /// A reply that is already known to be this error.
+    pub fn failed(error: Error) -> PendingReply {
+        PendingReply {
+            state: Pending::Failed(error),
+        }
+    }
+
+    /// Keeps `dedicated` open until this reply arrives or is abandoned.
+    pub(crate) fn holding(mut self, dedicated: crate::Dedicated) -> Self {
+        if let Pending::Waiting { dedicated: slot, .. } = &mut self.state {
+            *slot = Some(dedicated);
+        }
+        self
+    }
+
+    /// Waits for the reply, applying the pool's request timeout (not to
+    /// dedicated connections, whose commands may block on purpose).
+    ///
+    /// # Errors
+    /// The connection failed, or the request timeout passed (the connection
+    /// is then closed: a FIFO connection cannot skip one reply).
+    pub async fn wait(self) -> Result<Bytes, Error> {
+        let (answer, connection, dedicated) = match self.state {
+            Pending::Failed(error) => return Err(error),
+            Pending::Waiting {
+                answer,
+                connection,
+                dedicated,
+            } => (answer, connection, dedicated),
+        };
+        let outcome = match connection.config.request_timeout {
+            Some(limit) if dedicated.is_none() => match tokio::time::timeout(limit, answer).await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    connection.close();
+                    return Err(Error::Timeout {
+                        addr: connection.shared.endpoint.addr.clone(),
+                        elapsed: limit,
+                    });
+                }
+            },
+            _ => answer.await,
+        };
+        drop(dedicated);
+        outcome.unwrap_or_else(|_| Err(connection.lost(true)))
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding these locks cannot leave them inconsistent
     // (they guard plain queues), so a poisoned lock is still usable.
@@ -171,7 +234,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 // === the connection's tasks ===
 
-async fn run(shared: Arc<Shared>, config: Arc<PoolConfig>, mut jobs: mpsc::Receiver<Job>) {
+async fn run(shared: Arc<Shared>, config: Arc<PoolConfig>, mut jobs: mpsc::UnboundedReceiver<Job>) {
     let started = Instant::now();
     let connected = tokio::select! {
         _ = shared.shutdown.cancelled() => Err(Error::ConnectionLost { addr: shared.endpoint.addr.clone(), sent: false }),
@@ -223,7 +286,7 @@ async fn run(shared: Arc<Shared>, config: Arc<PoolConfig>, mut jobs: mpsc::Recei
 
 /// Writes queued requests in batches until the queue closes or the
 /// connection shuts down.
-async fn write_requests(shared: &Shared, jobs: &mut mpsc::Receiver<Job>, mut write: OwnedWriteHalf) {
+async fn write_requests(shared: &Shared, jobs: &mut mpsc::UnboundedReceiver<Job>, mut write: OwnedWriteHalf) {
     let mut batch: Vec<Job> = Vec::with_capacity(BATCH);
     let mut payloads: Vec<Bytes> = Vec::with_capacity(BATCH);
     let mut out = BytesMut::with_capacity(COPY_LIMIT);

@@ -27,7 +27,7 @@ pub mod pool;
 pub mod stats;
 
 pub use config::{Handshake, PoolConfig};
-pub use connection::Connection;
+pub use connection::{Connection, PendingReply};
 pub use endpoint::Endpoint;
 pub use error::Error;
 pub use pool::{Dedicated, Pool};

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::connection::PendingReply;
 use crate::{Connection, Endpoint, Error, PoolConfig, PoolStats};
 
 /// Backend connections for every endpoint the proxy talks to. Cheap to clone.
@@ -74,13 +75,31 @@ impl Pool {
         self.shared(endpoint)?.call(request).await
     }
 
-    /// A shared connection to `endpoint`, opening one if needed.
+    /// A shared connection to `endpoint`, opening one if needed, chosen
+    /// round-robin.
     ///
     /// # Errors
     /// [`Error::Unreachable`] while the endpoint is in its reconnect backoff.
     pub fn shared(&self, endpoint: &Endpoint) -> Result<Connection, Error> {
         let shared = self.endpoint(endpoint);
-        let index = shared.next.fetch_add(1, Ordering::Relaxed) % shared.slots.len();
+        let index = shared.next.fetch_add(1, Ordering::Relaxed);
+        self.slot_connection(&shared, index)
+    }
+
+    /// The shared connection to `endpoint` that `affinity` (a client id)
+    /// always gets. One client's requests to one node then travel on one
+    /// connection, so they run in the order the client sent them.
+    ///
+    /// # Errors
+    /// [`Error::Unreachable`] while the endpoint is in its reconnect backoff.
+    pub fn shared_for(&self, endpoint: &Endpoint, affinity: u64) -> Result<Connection, Error> {
+        let shared = self.endpoint(endpoint);
+        self.slot_connection(&shared, affinity as usize)
+    }
+
+    fn slot_connection(&self, shared: &Shared, index: usize) -> Result<Connection, Error> {
+        let endpoint = &shared.endpoint;
+        let index = index % shared.slots.len();
         let mut slot = shared.slots[index].lock().unwrap_or_else(|e| e.into_inner());
         if let Some(connection) = &slot.connection {
             if connection.is_alive() {
@@ -116,6 +135,13 @@ impl Pool {
         let connection = self.open(shared.endpoint.clone());
         slot.connection = Some(connection.clone());
         Ok(connection)
+    }
+
+    /// Sends one request on a new connection of its own (a blocking
+    /// command), closed once the reply is in or abandoned.
+    pub fn send_dedicated(&self, endpoint: &Endpoint, request: Bytes) -> PendingReply {
+        let dedicated = self.dedicated(endpoint);
+        dedicated.send(request, 0).holding(dedicated)
     }
 
     /// A new connection to `endpoint` for one client alone (transactions,

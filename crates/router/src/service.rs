@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
-use pool::{Endpoint, Pool};
+use pool::{Endpoint, PendingReply, Pool};
 use resp::{Frame, Protocol, Request};
 use topology::{Mode, Topology, TopologyHandle};
 
@@ -31,6 +31,10 @@ pub struct Command {
     pub spec: Option<Arc<CommandSpec>>,
     /// The route, when a layer above already decided it.
     pub route: Option<Route>,
+    /// Which shared backend connection this client uses (its client id):
+    /// one client's requests to one node share a connection, so they run
+    /// in the order the client sent them.
+    pub affinity: u64,
 }
 
 impl Command {
@@ -42,6 +46,7 @@ impl Command {
             db: 0,
             spec: None,
             route: None,
+            affinity: 0,
         }
     }
 
@@ -53,6 +58,7 @@ impl Command {
             db: self.db,
             spec: self.spec.clone(),
             route,
+            affinity: self.affinity,
         }
     }
 }
@@ -182,46 +188,71 @@ impl Router {
     /// # Errors
     /// The route needs several nodes, the backend failed, or the redirect
     /// and retry budgets ran out.
-    pub async fn dispatch(self, mut command: Command) -> Result<Reply, Error> {
+    pub async fn dispatch(self, command: Command) -> Result<Reply, Error> {
+        let (command, first) = self.start(command);
+        self.finish(command, first).await
+    }
+
+    /// Routes `command` and enqueues it on its backend connection at once,
+    /// so that requests started one after the other reach a node in order.
+    fn start(&self, mut command: Command) -> (Command, Result<(Arc<str>, PendingReply), Error>) {
+        let topology = self.inner.topology.current();
+        let first = self.target(&mut command, &topology).map(|target| {
+            let pending = self.send(&command, &target, false);
+            (target, pending)
+        });
+        (command, first)
+    }
+
+    /// Enqueues one attempt of `command` on `target`.
+    fn send(&self, command: &Command, target: &Arc<str>, asking: bool) -> PendingReply {
         let inner = &*self.inner;
-        let started = Instant::now();
-        let mut topology = inner.topology.current();
-        let mut redirects = 0;
-        let mut asking = false;
-        let mut target = self.target(&mut command, &topology)?;
-        let mut pause = Duration::from_millis(5);
-        let blocking = command
+        let endpoint = Endpoint {
+            addr: target.clone(),
+            protocol: command.protocol,
+            db: command.db,
+            readonly: false,
+        };
+        let raw = command.request.raw().clone();
+        if command
             .spec
             .as_ref()
-            .is_some_and(|s| s.flags.contains(Flags::BLOCKING));
+            .is_some_and(|s| s.flags.contains(Flags::BLOCKING))
+        {
+            // A blocking command would stall every request queued behind it
+            // on a shared connection: it gets a connection of its own, closed
+            // as soon as it answers or the client goes away.
+            return inner.pool.send_dedicated(&endpoint, raw);
+        }
+        let connection = match inner.pool.shared_for(&endpoint, command.affinity) {
+            Ok(connection) => connection,
+            Err(error) => return PendingReply::failed(error),
+        };
+        if asking {
+            let mut bytes = BytesMut::with_capacity(raw.len() + 20);
+            bytes.extend_from_slice(b"*1\r\n$6\r\nASKING\r\n");
+            bytes.extend_from_slice(&raw);
+            connection.send(bytes.freeze(), 1)
+        } else {
+            connection.send(raw, 0)
+        }
+    }
+
+    /// Waits for the reply of the first attempt and follows redirects and
+    /// retries within the budgets.
+    async fn finish(
+        self,
+        mut command: Command,
+        first: Result<(Arc<str>, PendingReply), Error>,
+    ) -> Result<Reply, Error> {
+        let inner = &*self.inner;
+        let started = Instant::now();
+        let (mut target, mut pending) = first?;
+        let mut redirects = 0;
+        let mut pause = Duration::from_millis(5);
         loop {
-            let endpoint = Endpoint {
-                addr: target.clone(),
-                protocol: command.protocol,
-                db: command.db,
-                readonly: false,
-            };
-            let outcome = if asking {
-                let mut bytes = BytesMut::with_capacity(command.request.raw().len() + 20);
-                bytes.extend_from_slice(b"*1\r\n$6\r\nASKING\r\n");
-                bytes.extend_from_slice(command.request.raw());
-                match inner.pool.shared(&endpoint) {
-                    Ok(connection) => connection.call_skipping(bytes.freeze(), 1).await,
-                    Err(error) => Err(error),
-                }
-            } else if blocking {
-                // A blocking command would stall every request queued behind
-                // it on a shared connection: it gets a connection of its own,
-                // closed as soon as it answers or the client goes away.
-                inner
-                    .pool
-                    .dedicated(&endpoint)
-                    .call(command.request.raw().clone())
-                    .await
-            } else {
-                inner.pool.call(&endpoint, command.request.raw().clone()).await
-            };
-            asking = false;
+            let outcome = pending.wait().await;
+            let topology = inner.topology.current();
             let retry_allowed =
                 started.elapsed() < inner.config.retry_budget && topology.mode() != Mode::Standalone;
             let reply = match outcome {
@@ -231,12 +262,7 @@ impl Router {
                     if !(safe && retry_allowed) {
                         return Err(Error::Backend(error));
                     }
-                    inner.topology.request_refresh();
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_millis(200));
-                    topology = inner.topology.current();
-                    command.route = None;
-                    target = self.target(&mut command, &topology)?;
+                    (target, pending) = self.retry_later(&mut command, &mut pause).await?;
                     continue;
                 }
             };
@@ -251,24 +277,37 @@ impl Router {
                     redirects += 1;
                     inner.topology.note_moved(slot, &addr);
                     target = addr.into();
+                    pending = self.send(&command, &target, false);
                 }
                 Some(Redirect::Ask { addr, .. }) => {
                     redirects += 1;
-                    asking = true;
                     target = addr.into();
+                    pending = self.send(&command, &target, true);
                 }
                 Some(Redirect::Wait | Redirect::ReadOnly) if retry_allowed => {
-                    inner.topology.request_refresh();
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_millis(200));
-                    topology = inner.topology.current();
-                    command.route = None;
-                    target = self.target(&mut command, &topology)?;
+                    (target, pending) = self.retry_later(&mut command, &mut pause).await?;
                 }
                 // Out of budget: the client sees the server's own error.
                 Some(Redirect::Wait | Redirect::ReadOnly) => return Ok(Reply::Raw(reply)),
             }
         }
+    }
+
+    /// Asks for a topology refresh, waits a growing pause, and sends again
+    /// wherever the (possibly new) topology says.
+    async fn retry_later(
+        &self,
+        command: &mut Command,
+        pause: &mut Duration,
+    ) -> Result<(Arc<str>, PendingReply), Error> {
+        self.inner.topology.request_refresh();
+        tokio::time::sleep(*pause).await;
+        *pause = (*pause * 2).min(Duration::from_millis(200));
+        command.route = None;
+        let topology = self.inner.topology.current();
+        let target = self.target(command, &topology)?;
+        let pending = self.send(command, &target, false);
+        Ok((target, pending))
     }
 
     /// The address a single-node route goes to.
@@ -314,6 +353,8 @@ impl tower::Service<Command> for Router {
     }
 
     fn call(&mut self, command: Command) -> Self::Future {
-        Box::pin(self.clone().dispatch(command))
+        // Enqueue now, not when the future is first polled: request order.
+        let (command, first) = self.start(command);
+        Box::pin(self.clone().finish(command, first))
     }
 }

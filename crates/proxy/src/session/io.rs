@@ -185,6 +185,7 @@ fn dispatch(
                 db: state.db,
                 spec: None,
                 route: None,
+                affinity: state.info.id,
             };
             // Every layer of the stack is always ready (see DESIGN.md), so
             // `call` needs no `poll_ready` first.

@@ -1,0 +1,101 @@
+//! Backend trouble never closes a client connection: the client gets error
+//! replies while the backend is down and its next command after the
+//! restart works, on the same connection.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{run, TestProxy};
+use redis::Value;
+use test_util::{Flavor, Server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn roundtrip(stream: &mut TcpStream, request: &[u8]) -> String {
+    stream.write_all(request).await.unwrap();
+    let mut chunk = [0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
+        .await
+        .expect("a reply within 10 s")
+        .unwrap();
+    assert!(n > 0, "the proxy closed the client connection");
+    String::from_utf8_lossy(&chunk[..n]).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_survives_a_backend_restart() {
+    let mut server = Server::start(Flavor::Valkey);
+    let proxy = TestProxy::default_for(vec![server.addr()]).await;
+    let mut stream = TcpStream::connect(&proxy.addr).await.unwrap();
+    assert_eq!(roundtrip(&mut stream, b"SET k before\r\n").await, "+OK\r\n");
+
+    server.kill();
+    for _ in 0..3 {
+        let reply = roundtrip(&mut stream, b"GET k\r\n").await;
+        assert!(reply.starts_with("-ERR proxy: backend"), "{reply}");
+    }
+
+    server.restart();
+    let mut after = String::new();
+    for _ in 0..100 {
+        after = roundtrip(&mut stream, b"SET k after\r\n").await;
+        if after == "+OK\r\n" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(after, "+OK\r\n", "the same connection works after the restart");
+    assert_eq!(roundtrip(&mut stream, b"GET k\r\n").await, "$5\r\nafter\r\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_starts_before_its_backend() {
+    let mut server = Server::start(Flavor::Valkey);
+    let addr = server.addr();
+    server.kill();
+    let proxy = TestProxy::start(vec![addr], |c| c.refresh_min_interval_ms = 50).await;
+    let mut client = common::connect(&proxy.addr).await;
+    let reply = run(&mut client, &["GET", "k"]).await;
+    assert!(
+        format!("{reply:?}").contains("no backend is reachable"),
+        "{reply:?}"
+    );
+    server.restart();
+    let mut reply = Value::Nil;
+    for _ in 0..100 {
+        reply = run(&mut client, &["SET", "k", "v"]).await;
+        if reply == Value::Okay {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(reply, Value::Okay);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocking_command_blocks_only_its_client() {
+    let server = Server::start(Flavor::Valkey);
+    let proxy = TestProxy::default_for(vec![server.addr()]).await;
+    let mut blocked = common::connect(&proxy.addr).await;
+    let mut other = common::connect(&proxy.addr).await;
+    let waiter = tokio::spawn(async move { run(&mut blocked, &["BLPOP", "queue", "5"]).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    for i in 0..100 {
+        assert_eq!(run(&mut other, &["SET", "x", &i.to_string()]).await, Value::Okay);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "other clients are not stuck behind BLPOP"
+    );
+    assert_eq!(run(&mut other, &["RPUSH", "queue", "item"]).await, Value::Int(1));
+    let popped = waiter.await.unwrap();
+    assert_eq!(
+        popped,
+        Value::Array(vec![
+            Value::BulkString(b"queue".to_vec()),
+            Value::BulkString(b"item".to_vec())
+        ])
+    );
+}

@@ -1,0 +1,201 @@
+//! Connection-scoped commands answered by the proxy, statistics, and many
+//! pipelining clients whose replies never cross.
+
+mod common;
+
+use common::{connect, run, TestProxy};
+use futures::future::join_all;
+use redis::Value;
+use test_util::{Cluster, Flavor, Server};
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::VerbatimString { text, .. } => text.clone(),
+        Value::SimpleString(s) => s.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn select_uses_numbered_databases() {
+    let server = Server::start(Flavor::Redis);
+    let proxy = TestProxy::default_for(vec![server.addr()]).await;
+    let mut a = connect(&proxy.addr).await;
+    assert_eq!(run(&mut a, &["SELECT", "3"]).await, Value::Okay);
+    assert_eq!(run(&mut a, &["SET", "k", "three"]).await, Value::Okay);
+    assert_eq!(
+        run(&mut a, &["SELECT", "16"]).await.to_owned(),
+        run(&mut a, &["SELECT", "99"]).await
+    );
+    assert!(text(&run(&mut a, &["SELECT", "16"]).await).contains("DB index is out of range"));
+    assert!(text(&run(&mut a, &["SELECT", "x"]).await).contains("value is not an integer"));
+    let mut b = connect(&proxy.addr).await;
+    assert_eq!(run(&mut b, &["GET", "k"]).await, Value::Nil);
+    assert_eq!(server.command(&["SELECT", "3"]).is_error(), false);
+    let direct = test_util::command(&server.addr(), &["GET", "k"]).unwrap();
+    assert!(direct.as_bytes().is_none(), "db 0 on the server has no k");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hello_switches_protocol_per_client() {
+    let server = Server::start(Flavor::Valkey);
+    let proxy = TestProxy::default_for(vec![server.addr()]).await;
+    let client = redis::Client::open(format!("redis://{}/?protocol=resp3", proxy.addr)).unwrap();
+    let mut resp3 = client.get_multiplexed_async_connection().await.unwrap();
+    let mut resp2 = connect(&proxy.addr).await;
+    run(&mut resp2, &["HSET", "h", "f", "v"]).await;
+    assert!(matches!(run(&mut resp3, &["HGETALL", "h"]).await, Value::Map(_)));
+    assert!(matches!(
+        run(&mut resp2, &["HGETALL", "h"]).await,
+        Value::Array(_)
+    ));
+    assert!(matches!(
+        run(&mut resp3, &["ZSCORE", "nozset", "m"]).await,
+        Value::Nil
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_users_authenticate_clients() {
+    let server = Server::start(Flavor::Valkey);
+    let proxy = TestProxy::start(vec![server.addr()], |c| {
+        c.users.push(proxy::config::UserConfig {
+            name: "default".into(),
+            password: "s3cret".into(),
+        });
+    })
+    .await;
+    let mut raw = connect_raw(&proxy.addr).await;
+    assert_eq!(raw.send("GET k").await, "-NOAUTH Authentication required.\r\n");
+    assert_eq!(
+        raw.send("AUTH wrong").await,
+        "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+    );
+    assert_eq!(raw.send("AUTH s3cret").await, "+OK\r\n");
+    assert_eq!(raw.send("GET k").await, "$-1\r\n");
+    let authed = redis::Client::open(format!("redis://:s3cret@{}/", proxy.addr)).unwrap();
+    let mut authed = authed.get_multiplexed_async_connection().await.unwrap();
+    assert_eq!(run(&mut authed, &["SET", "k", "v"]).await, Value::Okay);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_commands_describe_proxy_clients() {
+    let server = Server::start(Flavor::Valkey);
+    let proxy = TestProxy::default_for(vec![server.addr()]).await;
+    let mut a = connect(&proxy.addr).await;
+    let mut b = connect(&proxy.addr).await;
+    assert_eq!(run(&mut a, &["CLIENT", "SETNAME", "alpha"]).await, Value::Okay);
+    assert_eq!(text(&run(&mut a, &["CLIENT", "GETNAME"]).await), "alpha");
+    assert!(text(&run(&mut a, &["CLIENT", "SETNAME", "has space"]).await).contains("cannot contain spaces"));
+    let list = text(&run(&mut b, &["CLIENT", "LIST"]).await);
+    assert_eq!(list.lines().count(), 2, "{list}");
+    assert!(list.contains("name=alpha"), "{list}");
+    let Value::Int(id) = run(&mut a, &["CLIENT", "ID"]).await else {
+        panic!("CLIENT ID is an integer")
+    };
+    assert_eq!(
+        run(&mut b, &["CLIENT", "KILL", "ID", &id.to_string()]).await,
+        Value::Int(1)
+    );
+    assert!(
+        text(&run(&mut a, &["PING"]).await).contains("error")
+            || run(&mut a, &["PING"]).await != Value::SimpleString("PONG".into())
+    );
+    assert!(text(&run(&mut b, &["CLIENT", "FOO"]).await).contains("unknown subcommand 'FOO'"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stateful_commands_are_refused_clearly() {
+    let server = Server::start(Flavor::Valkey);
+    let proxy = TestProxy::default_for(vec![server.addr()]).await;
+    let mut raw = connect_raw(&proxy.addr).await;
+    for command in ["MULTI", "SUBSCRIBE ch", "WATCH k", "MONITOR", "CLIENT REPLY OFF"] {
+        let reply = raw.send(command).await;
+        assert!(
+            reply.starts_with("-ERR proxy: ") && reply.contains("not supported"),
+            "{command}: {reply}"
+        );
+    }
+    assert_eq!(raw.send("PING").await, "+PONG\r\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_table_and_stats() {
+    let server = Server::start(Flavor::Valkey);
+    let proxy = TestProxy::default_for(vec![server.addr()]).await;
+    let mut client = connect(&proxy.addr).await;
+    let Value::Int(count) = run(&mut client, &["COMMAND", "COUNT"]).await else {
+        panic!()
+    };
+    assert!(count > 200);
+    let keys = run(&mut client, &["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"]).await;
+    assert_eq!(
+        keys,
+        Value::Array(vec![
+            Value::BulkString(b"a".to_vec()),
+            Value::BulkString(b"b".to_vec())
+        ])
+    );
+    for _ in 0..10 {
+        run(&mut client, &["SET", "k", "v"]).await;
+    }
+    run(&mut client, &["GET", "k"]).await;
+    let stats = text(&run(&mut client, &["PROXY", "STATS"]).await);
+    assert!(stats.contains("cmdstat_set:calls=10,errors=0,"), "{stats}");
+    assert!(stats.contains("p99_usec="), "{stats}");
+    let latency = text(&run(&mut client, &["PROXY", "LATENCY", "get"]).await);
+    assert!(
+        latency.contains("cmdstat_get:calls=1,") && !latency.contains("cmdstat_set"),
+        "{latency}"
+    );
+    let info = text(&run(&mut client, &["PROXY", "INFO"]).await);
+    assert!(
+        info.contains("mode:standalone") && info.contains("connected_clients:1"),
+        "{info}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_pipelining_clients_get_their_own_replies() {
+    let cluster = Cluster::start(Flavor::Valkey, 3, 0);
+    let proxy = TestProxy::default_for(vec![cluster.addrs()[0].clone()]).await;
+    let clients = (0..50).map(|c| {
+        let addr = proxy.addr.clone();
+        async move {
+            let mut connection = connect(&addr).await;
+            for round in 0..20 {
+                let mut pipe = redis::pipe();
+                for i in 0..20 {
+                    let key = format!("c{c}:r{round}:{i}");
+                    pipe.cmd("SET").arg(&key).arg(format!("{key}-value"));
+                    pipe.cmd("GET").arg(&key);
+                }
+                let replies: Vec<Value> = pipe.query_async(&mut connection).await.unwrap();
+                for (i, pair) in replies.chunks(2).enumerate() {
+                    let key = format!("c{c}:r{round}:{i}");
+                    assert_eq!(pair[0], Value::Okay);
+                    assert_eq!(pair[1], Value::BulkString(format!("{key}-value").into_bytes()));
+                }
+            }
+        }
+    });
+    join_all(clients).await;
+}
+
+/// A plain TCP client that sends inline commands and reads one reply.
+struct Raw(tokio::net::TcpStream);
+
+async fn connect_raw(addr: &str) -> Raw {
+    Raw(tokio::net::TcpStream::connect(addr).await.unwrap())
+}
+
+impl Raw {
+    async fn send(&mut self, line: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        self.0.write_all(format!("{line}\r\n").as_bytes()).await.unwrap();
+        let mut chunk = [0u8; 4096];
+        let n = self.0.read(&mut chunk).await.unwrap();
+        String::from_utf8_lossy(&chunk[..n]).into_owned()
+    }
+}
