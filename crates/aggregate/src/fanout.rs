@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use futures::future::{self, BoxFuture};
+use futures::future::{self, BoxFuture, Either};
 use resp::Frame;
 use router::command::{RequestPolicy, ResponsePolicy};
 use router::{Command, Error, Reply, Route, Router};
@@ -70,7 +70,8 @@ where
 {
     type Response = Reply;
     type Error = Error;
-    type Future = BoxFuture<'static, Result<Reply, Error>>;
+    /// Single-node requests keep the inner future as it is (no extra box).
+    type Future = Either<S::Future, BoxFuture<'static, Result<Reply, Error>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.inner.poll_ready(cx)
@@ -80,16 +81,16 @@ where
         let topology = self.router.topology().current();
         let route = match self.router.prepare(&mut command, &topology) {
             Ok(route) => route,
-            Err(error) => return Box::pin(future::ready(Err(error))),
+            Err(error) => return Either::Right(Box::pin(future::ready(Err(error)))),
         };
         if route.is_single() {
-            return Box::pin(self.inner.call(command));
+            return Either::Left(self.inner.call(command));
         }
         let inner = self.inner.clone();
         match route {
             Route::AllShards(policy) => {
                 let targets = (0..topology.shards().len()).map(|shard| Route::Node { shard, replica: None });
-                Box::pin(broadcast(inner, command, targets.collect(), policy))
+                Either::Right(Box::pin(broadcast(inner, command, targets.collect(), policy)))
             }
             Route::AllNodes(policy) => {
                 let targets = topology.shards().iter().enumerate().flat_map(|(shard, s)| {
@@ -97,9 +98,9 @@ where
                         .chain((0..s.replicas.len()).map(Some))
                         .map(move |replica| Route::Node { shard, replica })
                 });
-                Box::pin(broadcast(inner, command, targets.collect(), policy))
+                Either::Right(Box::pin(broadcast(inner, command, targets.collect(), policy)))
             }
-            _ => Box::pin(multi_slot(inner, command)),
+            _ => Either::Right(Box::pin(multi_slot(inner, command))),
         }
     }
 }

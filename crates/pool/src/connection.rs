@@ -299,6 +299,16 @@ async fn write_requests(shared: &Shared, jobs: &mut mpsc::UnboundedReceiver<Job>
         if received == 0 {
             return; // every handle was dropped
         }
+        // Let the other tasks that are ready (other clients) queue their
+        // requests too, so one write carries many clients' requests. When
+        // nothing else is ready this returns at once.
+        tokio::task::yield_now().await;
+        while batch.len() < BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
         {
             let mut in_flight = lock(&shared.in_flight);
             for job in batch.drain(..) {

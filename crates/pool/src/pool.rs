@@ -1,13 +1,13 @@
 //! [`Pool`]: a few shared connections per endpoint, reconnect with backoff,
 //! and dedicated connections for stateful sessions.
 
-use std::collections::HashMap;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use rustc_hash::FxHashMap;
 
 use crate::connection::PendingReply;
 use crate::{Connection, Endpoint, Error, PoolConfig, PoolStats};
@@ -22,7 +22,7 @@ pub struct Pool {
 struct Inner {
     config: Arc<PoolConfig>,
     stats: Arc<PoolStats>,
-    endpoints: RwLock<HashMap<Endpoint, Arc<Shared>>>,
+    endpoints: RwLock<FxHashMap<Endpoint, Arc<Shared>>>,
 }
 
 /// The shared connections of one endpoint, used round-robin.
@@ -51,7 +51,7 @@ impl Pool {
             inner: Arc::new(Inner {
                 config: Arc::new(config),
                 stats: Arc::new(PoolStats::default()),
-                endpoints: RwLock::new(HashMap::new()),
+                endpoints: RwLock::new(FxHashMap::default()),
             }),
         }
     }

@@ -27,6 +27,9 @@ fn main() {
         .with_target(false)
         .init();
 
+    // Measured with scripts/bench.sh: even for one thread the multi-thread
+    // runtime (one worker) beats the current-thread one here, as its LIFO
+    // slot runs a woken connection task right after the session that woke it.
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if config.threads > 0 {
         runtime.worker_threads(config.threads);

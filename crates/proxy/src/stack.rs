@@ -109,7 +109,7 @@ pub async fn build(config: &ProxyConfig) -> Stack {
             },
         },
     );
-    let stats = StatsRegistry::new();
+    let stats = StatsRegistry::new(&table);
     let service = ServiceBuilder::new()
         .layer(StatsLayer::new(stats.clone(), table))
         .layer(FanOutLayer::new(router.clone()))

@@ -246,20 +246,23 @@ impl Router {
         first: Result<(Arc<str>, PendingReply), Error>,
     ) -> Result<Reply, Error> {
         let inner = &*self.inner;
-        let started = Instant::now();
+        // The retry budget starts at the first trouble, so the happy path
+        // reads no clock.
+        let mut trouble_since: Option<Instant> = None;
         let (mut target, mut pending) = first?;
         let mut redirects = 0;
         let mut pause = Duration::from_millis(5);
         loop {
             let outcome = pending.wait().await;
-            let topology = inner.topology.current();
-            let retry_allowed =
-                started.elapsed() < inner.config.retry_budget && topology.mode() != Mode::Standalone;
+            let mut retry_allowed = || {
+                let since = *trouble_since.get_or_insert_with(Instant::now);
+                since.elapsed() < inner.config.retry_budget && inner.topology.current().mode() != Mode::Standalone
+            };
             let reply = match outcome {
                 Ok(reply) => reply,
                 Err(error) => {
                     let safe = error.never_sent() || command.spec.as_ref().is_some_and(|s| s.is_read_only());
-                    if !(safe && retry_allowed) {
+                    if !(safe && retry_allowed()) {
                         return Err(Error::Backend(error));
                     }
                     (target, pending) = self.retry_later(&mut command, &mut pause).await?;
@@ -284,7 +287,7 @@ impl Router {
                     target = addr.into();
                     pending = self.send(&command, &target, true);
                 }
-                Some(Redirect::Wait | Redirect::ReadOnly) if retry_allowed => {
+                Some(Redirect::Wait | Redirect::ReadOnly) if retry_allowed() => {
                     (target, pending) = self.retry_later(&mut command, &mut pause).await?;
                 }
                 // Out of budget: the client sees the server's own error.

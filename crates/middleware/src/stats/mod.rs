@@ -4,11 +4,12 @@
 //! the command's name (`get`, `config|get`): one call, an error if the reply
 //! is an error, the latency from call to reply in an HDR histogram (1 µs to
 //! 1 h, 3 significant digits), and the proxy CPU time the request used,
-//! measured as the time spent inside `poll` of the request's future: the
-//! proxy's own work for it (routing, fan-out, merging), not the time waiting
-//! for the backend. Work done by shared connection tasks (writing and
-//! scanning bytes for many requests at once) is not attributed to commands;
-//! the process total is in `PROXY INFO`.
+//! measured as the time its `call` took: the proxy's own synchronous work
+//! for it (lookup, routing, fan-out, enqueueing on a backend connection).
+//! Three clock reads per request, none per poll. Work done by shared
+//! connection tasks (writing and scanning bytes for many requests at once)
+//! and merging fanned-out replies is not attributed to commands; the
+//! process total is in `PROXY INFO`.
 //!
 //! - [`registry`]: [`StatsRegistry`], [`CommandStats`], [`Snapshot`].
 //! - [`service`]: [`Stats`], [`StatsLayer`] and the timing future.

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
+use router::{CommandSpec, CommandTable};
 
 /// Highest latency the histogram tracks (longer ones are clamped): an hour,
 /// so a blocking command waiting long still lands in the last bucket.
@@ -98,38 +99,73 @@ pub struct Snapshot {
     pub p999_us: u64,
 }
 
-/// Statistics of every command, by name. Cheap to clone.
+/// Statistics of every command. Cheap to clone.
+///
+/// Commands of the table have their counters in a vector indexed by
+/// [`CommandSpec::id`], so recording needs no lookup and no lock; other names
+/// (unknown commands) go to a small map.
 #[derive(Clone, Debug, Default)]
 pub struct StatsRegistry {
-    commands: Arc<RwLock<HashMap<String, Arc<CommandStats>>>>,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    by_id: Vec<(String, Arc<CommandStats>)>,
+    by_name: RwLock<HashMap<String, Arc<CommandStats>>>,
 }
 
 impl StatsRegistry {
-    /// An empty registry.
-    pub fn new() -> Self {
-        StatsRegistry::default()
+    /// A registry with counters for every command of `table`.
+    pub fn new(table: &CommandTable) -> Self {
+        let by_id = table
+            .all()
+            .iter()
+            .map(|spec| (spec.name.clone(), Arc::new(CommandStats::new())))
+            .collect();
+        StatsRegistry {
+            inner: Arc::new(Inner {
+                by_id,
+                by_name: RwLock::default(),
+            }),
+        }
+    }
+
+    /// The counters of a command of the table this registry was made for.
+    pub fn for_spec(&self, spec: &CommandSpec) -> Arc<CommandStats> {
+        match self.inner.by_id.get(spec.id) {
+            Some((name, stats)) if *name == spec.name => stats.clone(),
+            _ => self.command(&spec.name),
+        }
     }
 
     /// The counters for `name`, created on first use. Callers pass names
     /// from the command table (or one fixed name for unknown commands), so
     /// the map cannot grow without bound.
     pub fn command(&self, name: &str) -> Arc<CommandStats> {
-        if let Some(stats) = self.commands.read().unwrap_or_else(|e| e.into_inner()).get(name) {
+        if let Some(stats) = self.inner.by_name.read().unwrap_or_else(|e| e.into_inner()).get(name) {
             return stats.clone();
         }
-        let mut commands = self.commands.write().unwrap_or_else(|e| e.into_inner());
-        commands
-            .entry(name.to_string())
-            .or_insert_with(|| Arc::new(CommandStats::new()))
-            .clone()
+        let mut by_name = self.inner.by_name.write().unwrap_or_else(|e| e.into_inner());
+        by_name.entry(name.to_string()).or_insert_with(|| Arc::new(CommandStats::new())).clone()
+    }
+
+    fn each(&self) -> Vec<(String, Arc<CommandStats>)> {
+        let by_name = self.inner.by_name.read().unwrap_or_else(|e| e.into_inner());
+        self.inner
+            .by_id
+            .iter()
+            .cloned()
+            .chain(by_name.iter().map(|(name, stats)| (name.clone(), stats.clone())))
+            .collect()
     }
 
     /// Every command seen, sorted by name.
     pub fn snapshot(&self) -> Vec<(String, Snapshot)> {
-        let commands = self.commands.read().unwrap_or_else(|e| e.into_inner());
-        let mut all: Vec<(String, Snapshot)> = commands
-            .iter()
-            .map(|(name, stats)| (name.clone(), stats.snapshot()))
+        let mut all: Vec<(String, Snapshot)> = self
+            .each()
+            .into_iter()
+            .map(|(name, stats)| (name, stats.snapshot()))
             .filter(|(_, snapshot)| snapshot.calls > 0)
             .collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
@@ -138,7 +174,7 @@ impl StatsRegistry {
 
     /// Zeroes every counter.
     pub fn reset(&self) {
-        for stats in self.commands.read().unwrap_or_else(|e| e.into_inner()).values() {
+        for (_, stats) in self.each() {
             stats.reset();
         }
     }
@@ -195,7 +231,7 @@ mod tests {
 
     #[test]
     fn records_and_renders() {
-        let registry = StatsRegistry::new();
+        let registry = StatsRegistry::default();
         let get = registry.command("get");
         for micros in 1..=100 {
             get.record(

@@ -94,8 +94,10 @@ where
         if command.spec.is_none() {
             command.spec = self.table.lookup(&command.request).cloned();
         }
-        let name = command.spec.as_ref().map_or(UNKNOWN, |spec| spec.name.as_str());
-        let stats = self.registry.command(name);
+        let stats = match &command.spec {
+            Some(spec) => self.registry.for_spec(spec),
+            None => self.registry.command(UNKNOWN),
+        };
         let future = self.inner.call(command);
         StatsFuture {
             inner: future,
@@ -107,7 +109,9 @@ where
 }
 
 pin_project_lite::pin_project! {
-    /// Times the inner future: total latency, and time spent inside `poll`.
+    /// Records the request when its reply is ready. `busy` is the time
+    /// `call` took: the proxy's own synchronous work for the request
+    /// (lookup, routing, fan-out, enqueueing on a backend connection).
     pub struct StatsFuture<F> {
         #[pin]
         inner: F,
@@ -125,13 +129,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let poll_started = Instant::now();
         let outcome = this.inner.poll(cx);
-        let now = Instant::now();
-        *this.busy += now - poll_started;
         if let Poll::Ready(result) = &outcome {
             let error = result.as_ref().map_or(true, Reply::is_error);
-            this.stats.record(now - *this.started, *this.busy, error);
+            this.stats.record(this.started.elapsed(), *this.busy, error);
         }
         outcome
     }

@@ -59,6 +59,7 @@ pub fn entry(frame: &Frame) -> Option<CommandSpec> {
         .collect();
     Some(CommandSpec {
         name,
+        id: 0,
         arity,
         flags,
         legacy_keys,

@@ -154,6 +154,9 @@ pub enum ResponsePolicy {
 pub struct CommandSpec {
     /// Lowercase name; `parent|sub` for a subcommand.
     pub name: String,
+    /// Index of this spec in [`crate::CommandTable::all`], set when the
+    /// spec joins a table; lets per-command state live in a plain vector.
+    pub id: usize,
     /// Valkey's arity: N exactly, or -N at least N (the name included).
     pub arity: i64,
     /// Flags the proxy acts on.

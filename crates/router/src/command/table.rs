@@ -2,8 +2,9 @@
 //! checked in as `data/command_info.resp`) merged with what the live backend
 //! reports, so modules and newer commands route by their own key specs.
 
-use std::collections::HashMap;
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use bytes::Bytes;
 use resp::{Frame, Request};
@@ -21,7 +22,9 @@ const MAX_NAME: usize = 64;
 /// Commands by lowercase name.
 #[derive(Clone, Debug, Default)]
 pub struct CommandTable {
-    commands: HashMap<Box<[u8]>, Arc<CommandSpec>>,
+    commands: FxHashMap<Box<[u8]>, Arc<CommandSpec>>,
+    /// Every spec, subcommands included, by [`CommandSpec::id`].
+    all: Vec<Arc<CommandSpec>>,
 }
 
 impl CommandTable {
@@ -46,8 +49,27 @@ impl CommandTable {
     /// built-in knowledge.
     pub fn merge(&mut self, specs: impl IntoIterator<Item = CommandSpec>) {
         for spec in specs {
-            self.commands.insert(spec.name.as_bytes().into(), Arc::new(spec));
+            let spec = self.register(spec);
+            self.commands.insert(spec.name.as_bytes().into(), spec);
         }
+    }
+
+    /// Gives `spec` and its subcommands their ids.
+    fn register(&mut self, mut spec: CommandSpec) -> Arc<CommandSpec> {
+        spec.subcommands = std::mem::take(&mut spec.subcommands)
+            .into_iter()
+            .map(|sub| self.register(Arc::unwrap_or_clone(sub)))
+            .collect();
+        spec.id = self.all.len();
+        let spec = Arc::new(spec);
+        self.all.push(spec.clone());
+        spec
+    }
+
+    /// Every spec ever added, subcommands included, indexed by
+    /// [`CommandSpec::id`] (a replaced command keeps its old entry).
+    pub fn all(&self) -> &[Arc<CommandSpec>] {
+        &self.all
     }
 
     /// Merges a live server's `COMMAND` / `COMMAND INFO` reply.

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# End-to-end benchmark: redis-benchmark GET/SET with 50 clients at pipeline
+# 1 and 16, direct to a valkey-server and through valkey-proxy, in the same
+# run. Prints the throughput ratio (proxy / direct) and the CPU-seconds per
+# million requests of the proxy and of the server.
+#
+#   scripts/bench.sh [--requests N] [--threads N] [--cluster]
+#
+# Everything runs on this machine, so proxy, server and load generator share
+# the cores: only the ratios measured in one run mean anything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+requests=200000
+threads=1
+cluster=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --requests) requests=$2; shift 2 ;;
+        --threads) threads=$2; shift 2 ;;
+        --cluster) cluster=1; shift ;;
+        *) echo "usage: $0 [--requests N] [--threads N] [--cluster]" >&2; exit 64 ;;
+    esac
+done
+
+scripts/install-deps.sh >&2
+cargo build --release -q -p valkey-proxy-bin
+proxy_bin=target/release/valkey-proxy
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# CPU seconds (user + system) a process has used so far.
+cpu_of() { awk '{ split($0, a, ") "); split(a[2], f, " "); printf "%.3f\n", (f[12] + f[13]) / 100 }' "/proc/$1/stat"; }
+wait_for() { for _ in $(seq 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "port $1 never answered" >&2; exit 1; }
+
+start_server() { # port [extra args]
+    local port=$1; shift
+    valkey-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
+        --logfile "$work/valkey-$port.log" "$@" &
+    pids+=($!)
+    wait_for "$port"
+}
+
+server_port=$(free_port)
+start_server "$server_port"
+server_pid=${pids[-1]}
+backend="127.0.0.1:$server_port"
+if [ "$cluster" = 1 ]; then
+    ports=()
+    for _ in 1 2 3; do
+        p=$(free_port); b=$(free_port)
+        start_server "$p" --cluster-enabled yes --cluster-port "$b" --cluster-config-file "nodes-$p.conf"
+        ports+=("$p:$b")
+    done
+    first=${ports[0]%%:*}
+    i=0
+    for pb in "${ports[@]}"; do
+        p=${pb%%:*}; b=${pb##*:}
+        redis-cli -p "$p" cluster addslotsrange $((i * 16384 / 3)) $(((i + 1) * 16384 / 3 - 1)) >/dev/null
+        [ "$p" != "$first" ] && redis-cli -p "$first" cluster meet 127.0.0.1 "$p" "$b" >/dev/null
+        i=$((i + 1))
+    done
+    for _ in $(seq 100); do
+        redis-cli -p "$first" cluster info | grep -q cluster_state:ok && break; sleep 0.1
+    done
+    backend="127.0.0.1:$first"
+fi
+proxy_port=$(free_port)
+$proxy_bin --listen "127.0.0.1:$proxy_port" --backend "$backend" --threads "$threads" --log warn &
+proxy_pid=$!
+pids+=("$proxy_pid")
+wait_for "$proxy_port"
+
+# run <port> <pipeline> -> prints "<get rps> <set rps>"
+run() {
+    redis-benchmark -p "$1" -t get,set -c 50 -n "$requests" -P "$2" -r 100000 -q --csv 2>"$work/bench-errors" |
+        awk -F'"' '/^"GET"/ { get = $4 } /^"SET"/ { set = $4 } END { print get, set }'
+    if grep -qi error "$work/bench-errors"; then cat "$work/bench-errors" >&2; exit 1; fi
+}
+
+echo "# valkey-proxy end-to-end benchmark: $requests requests per test, 50 clients, proxy threads $threads"
+echo "# backend: $([ "$cluster" = 1 ] && echo '3-primary cluster' || echo 'standalone') valkey-server $(valkey-server --version | awk '{print $3}')"
+printf '%-10s %-5s %12s %12s %7s %22s %22s\n' pipeline cmd direct_rps proxy_rps ratio proxy_cpu_s_per_M server_cpu_s_per_M
+for pipeline in 1 16; do
+    read -r direct_get direct_set < <(run "$server_port" "$pipeline")
+    proxy_cpu0=$(cpu_of "$proxy_pid"); server_cpu0=$(cpu_of "$server_pid")
+    read -r proxy_get proxy_set < <(run "$proxy_port" "$pipeline")
+    proxy_cpu1=$(cpu_of "$proxy_pid"); server_cpu1=$(cpu_of "$server_pid")
+    millions=$(awk -v n="$requests" 'BEGIN { print 2 * n / 1e6 }')
+    proxy_cpu=$(awk -v a="$proxy_cpu0" -v b="$proxy_cpu1" -v m="$millions" 'BEGIN { printf "%.2f", (b - a) / m }')
+    server_cpu=$(awk -v a="$server_cpu0" -v b="$server_cpu1" -v m="$millions" 'BEGIN { printf "%.2f", (b - a) / m }')
+    [ "$cluster" = 1 ] && server_cpu="n/a (3 nodes)"
+    for cmd in GET SET; do
+        if [ "$cmd" = GET ]; then d=$direct_get; p=$proxy_get; else d=$direct_set; p=$proxy_set; fi
+        ratio=$(awk -v d="$d" -v p="$p" 'BEGIN { printf "%.2f", p / d }')
+        printf '%-10s %-5s %12.0f %12.0f %7s %22s %22s\n' "$pipeline" "$cmd" "$d" "$p" "$ratio" "$proxy_cpu" "$server_cpu"
+    done
+done
