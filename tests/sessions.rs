@@ -32,7 +32,7 @@ async fn select_uses_numbered_databases() {
     assert!(text(&run(&mut a, &["SELECT", "x"]).await).contains("value is not an integer"));
     let mut b = connect(&proxy.addr).await;
     assert_eq!(run(&mut b, &["GET", "k"]).await, Value::Nil);
-    assert_eq!(server.command(&["SELECT", "3"]).is_error(), false);
+    assert!(!server.command(&["SELECT", "3"]).is_error());
     let direct = test_util::command(&server.addr(), &["GET", "k"]).unwrap();
     assert!(direct.as_bytes().is_none(), "db 0 on the server has no k");
 }

@@ -9,7 +9,7 @@
 //! proxy learns to compute them.
 //!
 //! # Layout
-//! - [`fanout`]: [`FanOut`], the tower service, and [`FanOutLayer`].
+//! - [`fanout`]: the [`FanOut`], the tower service, and [`FanOutLayer`].
 //! - [`split`]: splitting `multi_shard` commands (MGET, MSET, DEL, ...) by slot.
 //! - [`merge`]: combining replies by response policy.
 

@@ -38,7 +38,7 @@ pub fn by_slot(spec: &CommandSpec, request: &Request) -> Option<Vec<Part>> {
         _ => return None,
     };
     let args = request.args();
-    if args.len() < 2 || (args.len() - 1) % step != 0 {
+    if args.len() < 2 || !(args.len() - 1).is_multiple_of(step) {
         return None;
     }
     let mut parts: Vec<(u16, Vec<Bytes>, Vec<usize>)> = Vec::new();

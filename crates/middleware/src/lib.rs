@@ -1,7 +1,7 @@
 //! Tower layers for valkey-proxy that users compose around the core stack.
 //!
 //! # Layout
-//! - [`stats`]: [`StatsLayer`] / [`Stats`], per-command calls, errors, latency
+//! - [`stats`]: the [`StatsLayer`] / [`Stats`], per-command calls, errors, latency
 //!   percentiles (HDR histogram) and proxy CPU time, read through a
 //!   [`StatsRegistry`] (what `PROXY STATS` and `PROXY LATENCY` print).
 

@@ -10,12 +10,12 @@
 //! The pool never interprets commands: it moves bytes and counts replies.
 //!
 //! # Layout
-//! - [`config`]: [`PoolConfig`] and the [`Handshake`] run on every new connection.
-//! - [`endpoint`]: [`Endpoint`], what a connection is keyed by.
-//! - [`error`]: [`Error`], with the classifier the router acts on.
-//! - [`connection`]: [`Connection`], the multiplexed socket and its tasks.
+//! - [`config`]: the [`PoolConfig`] and the [`Handshake`] run on every new connection.
+//! - [`endpoint`]: the [`Endpoint`], what a connection is keyed by.
+//! - [`error`]: the [`Error`], with the classifier the router acts on.
+//! - [`connection`]: the [`Connection`], the multiplexed socket and its tasks.
 //! - [`handshake`]: AUTH / HELLO / SELECT / CLIENT SETNAME / READONLY.
-//! - [`pool`]: [`Pool`], shared connections per endpoint and dedicated ones.
+//! - [`pool`]: the [`Pool`], shared connections per endpoint and dedicated ones.
 //! - [`stats`]: counters the proxy reports in `PROXY INFO`.
 
 pub mod config;

@@ -6,9 +6,9 @@
 //! service from [`stack::build`] and drive it yourself.
 //!
 //! # Layout
-//! - [`config`]: [`ProxyConfig`], what the binary reads from TOML and flags.
-//! - [`stack`]: [`stack::build`], discovery plus `Stats<FanOut<Router>>`.
-//! - [`server`]: [`Proxy`], the listener and the drain on shutdown.
+//! - [`config`]: the [`ProxyConfig`], what the binary reads from TOML and flags.
+//! - [`stack`]: the [`stack::build`], discovery plus `Stats<FanOut<Router>>`.
+//! - [`server`]: the [`Proxy`], the listener and the drain on shutdown.
 //! - [`session`]: one client connection: decode, dispatch, replies in order.
 //! - [`commands`]: connection-scoped commands (HELLO, AUTH, SELECT, CLIENT,
 //!   COMMAND, RESET, ...) and `PROXY`.

@@ -157,6 +157,9 @@ fn parse_with(buf: &Bytes, max_depth: usize) -> Result<Option<(Frame, usize)>, E
         let Some(cr) = find_crlf(rest) else {
             return Ok(None);
         };
+        if cr == 0 {
+            return Err(Error::InvalidReply("empty line"));
+        }
         let kind = rest[0];
         let line = buf.slice(pos + 1..pos + cr);
         let body = pos + cr + 2;
@@ -241,10 +244,7 @@ fn parse_with(buf: &Bytes, max_depth: usize) -> Result<Option<(Frame, usize)>, E
             other => return Err(Error::InvalidReplyType(other)),
         };
         // Close every aggregate that is now complete, innermost first.
-        loop {
-            let Some(top) = stack.last_mut() else {
-                break;
-            };
+        while let Some(top) = stack.last_mut() {
             if let Some(frame) = value.take() {
                 top.items.push(frame);
                 if let Some(remaining) = top.remaining.as_mut() {

@@ -9,11 +9,11 @@
 //! # Layout
 //! - [`limits`]: the bounds a decoder enforces, with Valkey's defaults.
 //! - [`error`]: the crate's error type; protocol errors carry Valkey's exact reply text.
-//! - [`request`]: [`Request`], a client command as its raw bytes plus argument slices.
-//! - [`request_decoder`]: [`RequestDecoder`], multibulk and inline client requests.
+//! - [`request`]: the [`Request`], a client command as its raw bytes plus argument slices.
+//! - [`request_decoder`]: the [`RequestDecoder`], multibulk and inline client requests.
 //! - [`inline`]: the inline-command argument splitter (Valkey's `sdssplitargs`).
-//! - [`reply_decoder`]: [`ReplyDecoder`], finds complete server replies of any RESP type.
-//! - [`frame`]: [`Frame`], a parsed reply tree, and [`Frame::parse`].
+//! - [`reply_decoder`]: the [`ReplyDecoder`], finds complete server replies of any RESP type.
+//! - [`frame`]: the [`Frame`], a parsed reply tree, and [`Frame::parse`].
 //! - [`encode`]: writing frames and commands, in RESP2 or RESP3.
 //! - [`codec`]: tokio-util `Decoder`/`Encoder` implementations.
 //! - [`number`]: strict integer parsing as Valkey does it.

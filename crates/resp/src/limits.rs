@@ -18,7 +18,8 @@ pub const UNAUTHENTICATED_MAX_BULK: i64 = 16 * 1024;
 /// Limits a decoder enforces. The defaults are Valkey's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest bulk string a client may send (`proto-max-bulk-len`, 512 MiB).
+    /// Largest bulk string a client may send, or a server may reply
+    /// (`proto-max-bulk-len`, 512 MiB).
     pub max_bulk_len: i64,
     /// Largest multibulk argument count (`INT_MAX`, as Valkey).
     pub max_multibulk_len: i64,

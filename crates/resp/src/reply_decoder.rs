@@ -11,11 +11,25 @@
 
 use bytes::{Bytes, BytesMut};
 
-use crate::number::parse_reply_len;
+use crate::number::{parse_i64, parse_reply_len};
 use crate::{Error, Limits};
 
-/// Marks an open streamed aggregate (`*?`, `%?`, `~?`), which ends at `.`.
-const STREAMED: u64 = u64::MAX;
+/// An open aggregate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Level {
+    /// Elements still expected.
+    Counted(u64),
+    /// Elements of an attribute (`|`) still expected. An attribute precedes
+    /// the value it describes and is not an element of its parent.
+    Attribute(u64),
+    /// A streamed aggregate (`*?`, `~?`, `>?`), which ends at `.`.
+    Streamed,
+    /// A streamed map (`%?`); `odd` while a key waits for its value.
+    StreamedMap {
+        /// A key has been read without its value.
+        odd: bool,
+    },
+}
 
 /// Scans server replies out of a buffer the caller keeps filling.
 #[derive(Debug, Default)]
@@ -23,8 +37,8 @@ pub struct ReplyDecoder {
     limits: Limits,
     /// Offset of the first byte of the current reply not yet scanned.
     pos: usize,
-    /// Elements still expected by each open aggregate, outermost first.
-    stack: Vec<u64>,
+    /// The open aggregates, outermost first.
+    stack: Vec<Level>,
     /// Inside a streamed string (`$?`), reading `;<len>` chunks.
     in_streamed_string: bool,
 }
@@ -46,13 +60,16 @@ impl ReplyDecoder {
     /// any more.
     pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, Error> {
         if self.stack.is_empty() {
-            self.stack.push(1);
+            self.stack.push(Level::Counted(1));
         }
         while !self.stack.is_empty() {
             let rest = &src[self.pos..];
             let Some(cr) = find_crlf(rest) else {
                 return Ok(None);
             };
+            if cr == 0 {
+                return Err(Error::InvalidReply("empty line"));
+            }
             let line = &rest[1..cr];
             let after_line = cr + 2;
             if self.in_streamed_string {
@@ -60,6 +77,9 @@ impl ReplyDecoder {
                     return Err(Error::InvalidReply("streamed string chunk"));
                 }
                 let len = parse_len(line, "streamed string chunk length")?;
+                if len as i64 > self.limits.max_bulk_len {
+                    return Err(Error::InvalidReply("streamed string chunk over the limit"));
+                }
                 if len == 0 {
                     self.in_streamed_string = false;
                     self.pos += after_line;
@@ -73,6 +93,8 @@ impl ReplyDecoder {
                 continue;
             }
             match rest[0] {
+                b':' if parse_i64(line).is_none() => return Err(Error::InvalidReply("integer")),
+                b'#' if line != b"t" && line != b"f" => return Err(Error::InvalidReply("boolean")),
                 b'+' | b'-' | b':' | b'_' | b'#' | b',' | b'(' => {
                     self.pos += after_line;
                     self.element_done();
@@ -84,12 +106,20 @@ impl ReplyDecoder {
                         continue;
                     }
                     let len = parse_reply_len(line).ok_or(Error::InvalidReply("bulk length"))?;
+                    if len > self.limits.max_bulk_len {
+                        return Err(Error::InvalidReply("bulk length over the limit"));
+                    }
                     if len < 0 {
                         self.pos += after_line;
                     } else {
+                        let kind = rest[0];
                         let Some(end) = self.payload_end(src, after_line, len as usize) else {
                             return Ok(None);
                         };
+                        // A verbatim string is `fmt:text`, with a 3-byte format.
+                        if kind == b'=' && (len < 4 || src[self.pos + after_line + 3] != b':') {
+                            return Err(Error::InvalidReply("verbatim string"));
+                        }
                         self.pos = end;
                     }
                     self.element_done();
@@ -99,27 +129,28 @@ impl ReplyDecoder {
                     let is_attribute = rest[0] == b'|';
                     self.pos += after_line;
                     if line == b"?" && !is_attribute {
-                        self.open(STREAMED)?;
+                        let level = if rest[0] == b'%' {
+                            Level::StreamedMap { odd: false }
+                        } else {
+                            Level::Streamed
+                        };
+                        self.open(level)?;
                         continue;
                     }
                     let count = parse_reply_len(line).ok_or(Error::InvalidReply("aggregate length"))?;
-                    if is_attribute {
-                        // An attribute precedes the value it describes and is
-                        // not an element of its own: expect one more element.
-                        if let Some(top) = self.stack.last_mut() {
-                            if *top != STREAMED {
-                                *top += 1;
-                            }
-                        }
-                    }
-                    if count <= 0 {
-                        self.element_done();
-                    } else {
-                        self.open(count as u64 * per_entry)?;
+                    match (count, is_attribute) {
+                        // An empty attribute describes nothing and counts for nothing.
+                        (..=0, true) => {}
+                        (..=0, false) => self.element_done(),
+                        (n, true) => self.open(Level::Attribute(n as u64 * per_entry))?,
+                        (n, false) => self.open(Level::Counted(n as u64 * per_entry))?,
                     }
                 }
                 b'.' => {
-                    if self.stack.last() != Some(&STREAMED) {
+                    if !matches!(
+                        self.stack.last(),
+                        Some(Level::Streamed | Level::StreamedMap { odd: false })
+                    ) {
                         return Err(Error::InvalidReply("end of a streamed aggregate"));
                     }
                     self.pos += after_line;
@@ -145,11 +176,11 @@ impl ReplyDecoder {
         Some(end)
     }
 
-    fn open(&mut self, count: u64) -> Result<(), Error> {
+    fn open(&mut self, level: Level) -> Result<(), Error> {
         if self.stack.len() > self.limits.max_reply_depth {
             return Err(Error::ReplyTooDeep(self.limits.max_reply_depth));
         }
-        self.stack.push(count);
+        self.stack.push(level);
         Ok(())
     }
 
@@ -157,14 +188,23 @@ impl ReplyDecoder {
     /// aggregate this completes.
     fn element_done(&mut self) {
         while let Some(top) = self.stack.last_mut() {
-            if *top == STREAMED {
+            match top {
+                Level::Streamed => return,
+                Level::StreamedMap { odd } => {
+                    *odd = !*odd;
+                    return;
+                }
+                Level::Counted(remaining) | Level::Attribute(remaining) => {
+                    *remaining -= 1;
+                    if *remaining > 0 {
+                        return;
+                    }
+                }
+            }
+            if let Some(Level::Attribute(_)) = self.stack.pop() {
+                // The value the attribute describes is still to come.
                 return;
             }
-            *top -= 1;
-            if *top > 0 {
-                return;
-            }
-            self.stack.pop();
         }
     }
 }

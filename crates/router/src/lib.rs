@@ -6,10 +6,10 @@
 //! - [`command`]: the command table from Valkey's own `COMMAND INFO`, merged
 //!   at start-up with the live backend's, and key extraction by key specs.
 //! - [`slot`]: CRC16 and hash tags.
-//! - [`route`]: [`Route`] and [`select`], the pure decision.
+//! - [`route`]: the [`Route`] and [`select`], the pure decision.
 //! - [`redirect`]: MOVED / ASK / TRYAGAIN / ... classification.
-//! - [`service`]: [`Command`], [`Reply`] and the [`Router`] tower service.
-//! - [`error`]: [`Error`].
+//! - [`service`]: the [`Command`], [`Reply`] and the [`Router`] tower service.
+//! - [`error`]: the [`Error`].
 
 pub mod command;
 pub mod error;

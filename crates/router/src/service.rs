@@ -256,7 +256,8 @@ impl Router {
             let outcome = pending.wait().await;
             let mut retry_allowed = || {
                 let since = *trouble_since.get_or_insert_with(Instant::now);
-                since.elapsed() < inner.config.retry_budget && inner.topology.current().mode() != Mode::Standalone
+                since.elapsed() < inner.config.retry_budget
+                    && inner.topology.current().mode() != Mode::Standalone
             };
             let reply = match outcome {
                 Ok(reply) => reply,

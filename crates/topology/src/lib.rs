@@ -9,12 +9,12 @@
 //! never depends on the connection pool.
 //!
 //! # Layout
-//! - [`model`]: [`Topology`], [`Shard`], [`Mode`].
+//! - [`model`]: the [`Topology`], [`Shard`], [`Mode`].
 //! - [`probe`]: the [`Probe`] trait and [`TcpProbe`], its plain TCP implementation.
 //! - [`discover`]: building a topology from seed nodes (ROLE, INFO, CLUSTER SHARDS / SLOTS).
 //! - [`parse`]: reading the replies of those commands.
-//! - [`handle`]: [`TopologyHandle`], the watched snapshot and its refresh task.
-//! - [`error`]: [`Error`].
+//! - [`handle`]: the [`TopologyHandle`], the watched snapshot and its refresh task.
+//! - [`error`]: the [`Error`].
 
 pub mod discover;
 pub mod error;

@@ -143,11 +143,20 @@ impl StatsRegistry {
     /// from the command table (or one fixed name for unknown commands), so
     /// the map cannot grow without bound.
     pub fn command(&self, name: &str) -> Arc<CommandStats> {
-        if let Some(stats) = self.inner.by_name.read().unwrap_or_else(|e| e.into_inner()).get(name) {
+        if let Some(stats) = self
+            .inner
+            .by_name
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
             return stats.clone();
         }
         let mut by_name = self.inner.by_name.write().unwrap_or_else(|e| e.into_inner());
-        by_name.entry(name.to_string()).or_insert_with(|| Arc::new(CommandStats::new())).clone()
+        by_name
+            .entry(name.to_string())
+            .or_insert_with(|| Arc::new(CommandStats::new()))
+            .clone()
     }
 
     fn each(&self) -> Vec<(String, Arc<CommandStats>)> {

@@ -109,6 +109,9 @@ fn list(request: &Request, shared: &Shared) -> Frame {
     verbatim(text)
 }
 
+/// One condition of CLIENT KILL's filter form.
+type Filter = Box<dyn Fn(&ClientInfo) -> bool>;
+
 fn kill(request: &Request, state: &SessionState, shared: &Shared) -> Frame {
     let args = request.args();
     if args.len() == 3 {
@@ -119,7 +122,7 @@ fn kill(request: &Request, state: &SessionState, shared: &Shared) -> Frame {
             _ => Frame::simple("OK"),
         };
     }
-    let mut filters: Vec<Box<dyn Fn(&ClientInfo) -> bool>> = Vec::new();
+    let mut filters: Vec<Filter> = Vec::new();
     let mut skip_me = true;
     let mut i = 2;
     while i + 1 < args.len() {

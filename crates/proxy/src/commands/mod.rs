@@ -3,7 +3,7 @@
 //!
 //! - [`connection`]: PING, ECHO, QUIT, RESET, SELECT, READONLY/READWRITE.
 //! - [`auth`]: AUTH and HELLO.
-//! - [`client`]: CLIENT.
+//! - [`client`]: the CLIENT command.
 //! - [`command`]: COMMAND, answered from the merged command table.
 //! - [`admin`]: PROXY STATS / LATENCY / INFO.
 //! - [`text`]: helpers for text replies.

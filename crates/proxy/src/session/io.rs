@@ -237,7 +237,11 @@ fn dispatch(
 
 fn ready(reply: Result<Reply, router::Error>, protocol: Protocol, close: bool) -> InFlight<CoreFuture> {
     InFlight::Ready {
-        outgoing: Some(Outgoing { reply, protocol, close }),
+        outgoing: Some(Outgoing {
+            reply,
+            protocol,
+            close,
+        }),
     }
 }
 

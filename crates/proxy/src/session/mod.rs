@@ -8,7 +8,7 @@
 //! problem only ever produces an error reply. When the client goes away, its
 //! in-flight requests are dropped at once (releasing anything they held).
 //!
-//! - [`state`]: [`SessionState`].
+//! - [`state`]: the [`SessionState`].
 //! - [`io`]: the read / dispatch / write loop.
 
 mod io;

@@ -1,4 +1,5 @@
 use super::*;
+use crate::Frame;
 
 fn scan_all(input: &[u8]) -> Vec<Bytes> {
     let mut decoder = ReplyDecoder::default();
@@ -73,6 +74,10 @@ fn deep_nesting_is_an_error_not_a_crash() {
 
 #[test]
 fn garbage_is_an_error() {
+    // Found by the fuzzer: a line with no type byte.
+    let mut buf = BytesMut::from(&b"\r\n"[..]);
+    assert!(ReplyDecoder::default().decode(&mut buf).is_err());
+    assert!(Frame::parse(&Bytes::from_static(b"\r\n")).is_err());
     let mut buf = BytesMut::from(&b"?what\r\n"[..]);
     assert!(matches!(
         ReplyDecoder::default().decode(&mut buf),

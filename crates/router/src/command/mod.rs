@@ -1,9 +1,9 @@
 //! The command table: what the proxy knows about each command.
 //!
-//! - [`spec`]: [`CommandSpec`], [`KeySpec`], flags and tips.
+//! - [`spec`]: the [`CommandSpec`], [`KeySpec`], flags and tips.
 //! - [`parse`]: reading a `COMMAND INFO` reply into specs.
 //! - [`keys`]: finding key positions through key specs.
-//! - [`table`]: [`CommandTable`], the built-in table merged with the live one.
+//! - [`table`]: the [`CommandTable`], the built-in table merged with the live one.
 
 pub mod keys;
 pub mod parse;
