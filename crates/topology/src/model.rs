@@ -67,17 +67,24 @@ impl Topology {
     /// A cluster from `(first_slot, last_slot, shard)` ranges. Ranges of the
     /// same primary are merged into one shard.
     pub fn cluster(ranges: Vec<(u16, u16, Shard)>, databases: u32) -> Topology {
+        // Nodes list shards in no fixed order: index shards by sorted primary
+        // address, so the same cluster always gives the same topology (and a
+        // refresh that finds nothing new changes nothing).
         let mut shards: Vec<Shard> = Vec::new();
+        for (_, _, shard) in &ranges {
+            if !shards.iter().any(|s| s.primary == shard.primary) {
+                let mut shard = shard.clone();
+                shard.replicas.sort();
+                shards.push(shard);
+            }
+        }
+        shards.sort_by(|a, b| a.primary.cmp(&b.primary));
         let mut slots = vec![UNASSIGNED; SLOT_COUNT];
-        for (first, last, shard) in ranges {
-            let index = match shards.iter().position(|s| s.primary == shard.primary) {
-                Some(i) => i,
-                None => {
-                    shards.push(shard);
-                    shards.len() - 1
-                }
+        for (first, last, shard) in &ranges {
+            let Some(index) = shards.iter().position(|s| s.primary == shard.primary) else {
+                continue;
             };
-            for slot in first..=last.min(SLOT_COUNT as u16 - 1) {
+            for slot in *first..=(*last).min(SLOT_COUNT as u16 - 1) {
                 slots[usize::from(slot)] = index as u16;
             }
         }

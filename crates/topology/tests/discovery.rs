@@ -54,6 +54,16 @@ async fn cluster_slots_match_the_servers() {
         assert_eq!(&*owner.primary, cluster.primaries()[0].addr());
         let owner = topology.shard_for_slot(16383).unwrap();
         assert_eq!(&*owner.primary, cluster.primaries()[2].addr());
+        // Refreshing an unchanged cluster, from any node, changes nothing.
+        let handle = TopologyHandle::new(
+            auto(cluster.addrs()),
+            Arc::new(TcpProbe::default()),
+            RefreshConfig::default(),
+        );
+        let first = handle.refresh_now().await.unwrap().version();
+        for _ in 0..5 {
+            assert_eq!(handle.refresh_now().await.unwrap().version(), first);
+        }
     }
 }
 
