@@ -25,6 +25,7 @@ fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_writer(std::io::stderr)
         .init();
 
     // Measured with scripts/bench.sh: even for one thread the multi-thread

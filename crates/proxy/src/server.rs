@@ -12,20 +12,24 @@ use tokio_util::task::TaskTracker;
 
 use crate::clients::Clients;
 use crate::config::ProxyConfig;
-use crate::session::{serve, Shared};
-use crate::stack;
+use crate::session::{serve, Shared, StackService};
+use crate::stack::{self, Core};
+use tower::Layer;
 
 /// How long a drain waits for clients to finish their in-flight requests.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A bound proxy, ready to run.
+/// A bound proxy, ready to run. `S` is the service sessions send commands
+/// to: the assembled [`Core`] stack, or that stack inside layers added with
+/// [`Proxy::layer`].
 #[derive(Debug)]
-pub struct Proxy {
+pub struct Proxy<S = Core> {
     listener: TcpListener,
     shared: Arc<Shared>,
+    service: S,
 }
 
-impl Proxy {
+impl Proxy<Core> {
     /// Binds the listen address and assembles the stack (discovering the
     /// backend; a backend that is down does not stop this).
     ///
@@ -34,6 +38,7 @@ impl Proxy {
     pub async fn bind(config: ProxyConfig) -> std::io::Result<Proxy> {
         let listener = TcpListener::bind(&config.listen).await?;
         let stack = stack::build(&config).await;
+        let service = stack.service.clone();
         Ok(Proxy {
             listener,
             shared: Arc::new(Shared {
@@ -42,7 +47,24 @@ impl Proxy {
                 config: Arc::new(config),
                 started: Instant::now(),
             }),
+            service,
         })
+    }
+}
+
+impl<S: StackService> Proxy<S> {
+    /// Wraps the stack in `layer` (an audit log, a command filter, ...).
+    /// Layers must be always ready, as every layer of the stack is.
+    pub fn layer<L>(self, layer: L) -> Proxy<L::Service>
+    where
+        L: Layer<S>,
+        L::Service: StackService,
+    {
+        Proxy {
+            listener: self.listener,
+            shared: self.shared,
+            service: layer.layer(self.service),
+        }
     }
 
     /// The address clients connect to.
@@ -83,7 +105,7 @@ impl Proxy {
                         let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
                         continue;
                     }
-                    sessions.spawn(serve(stream, self.shared.clone(), draining.clone()));
+                    sessions.spawn(serve(stream, self.shared.clone(), self.service.clone(), draining.clone()));
                 }
             }
         }

@@ -129,7 +129,9 @@ impl TopologyHandle {
         let mut last_error = self.last_error.lock().unwrap_or_else(|e| e.into_inner());
         match outcome {
             Ok(fresh) => {
-                *last_error = None;
+                if last_error.take().is_some() {
+                    tracing::info!("topology refresh works again");
+                }
                 drop(last_error);
                 if fresh.same_layout(&self.current()) {
                     return Ok(self.current());
@@ -140,7 +142,12 @@ impl TopologyHandle {
                 Ok(published)
             }
             Err(error) => {
-                tracing::warn!(%error, "topology refresh failed");
+                // Warn once per outage, not once per retry.
+                if last_error.is_none() {
+                    tracing::warn!(%error, "topology refresh failed");
+                } else {
+                    tracing::debug!(%error, "topology refresh failed again");
+                }
                 *last_error = Some(error.clone());
                 Err(error)
             }

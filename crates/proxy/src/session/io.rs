@@ -22,7 +22,7 @@ use crate::clients::Clients;
 use crate::commands::{self, Local};
 use crate::config::ProxyConfig;
 use crate::edge;
-use crate::stack::{Core, Stack};
+use crate::stack::Stack;
 
 /// Initial read buffer; it grows for large requests.
 const READ_BUFFER: usize = 16 * 1024;
@@ -49,8 +49,7 @@ struct Outgoing {
     close: bool,
 }
 
-type CoreFuture = <Core as Service<Command>>::Future;
-type Pending = FuturesOrdered<InFlight<CoreFuture>>;
+type Pending<F> = FuturesOrdered<InFlight<F>>;
 
 pin_project_lite::pin_project! {
     /// One request's reply in the making: from the stack, or already known
@@ -84,9 +83,34 @@ where
     }
 }
 
+/// The service a session sends commands to: the assembled
+/// [`crate::stack::Core`] stack,
+/// or that stack wrapped in the embedder's own layers.
+pub trait StackService:
+    Service<Command, Response = Reply, Error = router::Error, Future = Self::Fut> + Clone + Send + 'static
+{
+    /// The service's future.
+    type Fut: Future<Output = Result<Reply, router::Error>> + Send + 'static;
+}
+
+impl<S> StackService for S
+where
+    S: Service<Command, Response = Reply, Error = router::Error> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Fut = S::Future;
+}
+
 /// Serves one client until it disconnects, is killed, or `shutdown` fires
-/// (then the replies in flight are written first).
-pub async fn serve(stream: TcpStream, shared: Arc<Shared>, shutdown: CancellationToken) {
+/// (then the replies in flight are written first). Every layer of `service`
+/// must be always ready (see DESIGN.md): `call` is used without
+/// `poll_ready`, so that each request is started in arrival order.
+pub async fn serve<S: StackService>(
+    stream: TcpStream,
+    shared: Arc<Shared>,
+    mut service: S,
+    shutdown: CancellationToken,
+) {
     let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
         return;
     };
@@ -106,7 +130,6 @@ pub async fn serve(stream: TcpStream, shared: Arc<Shared>, shutdown: Cancellatio
     let mut input = BytesMut::with_capacity(READ_BUFFER);
     let mut output = BytesMut::with_capacity(READ_BUFFER);
     let mut pending = Pending::new();
-    let mut service = shared.stack.service.clone();
     let mut closing = false;
     let idle = match shared.config.client_idle_timeout_secs {
         0 => None,
@@ -160,13 +183,13 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 
 /// Decodes every complete request in `input` and starts each one. Returns
 /// true when the connection must close once the queued replies are written.
-fn dispatch_all(
+fn dispatch_all<S: StackService>(
     decoder: &mut RequestDecoder,
     input: &mut BytesMut,
     state: &mut SessionState,
     shared: &Shared,
-    service: &mut Core,
-    pending: &mut Pending,
+    service: &mut S,
+    pending: &mut Pending<S::Fut>,
 ) -> bool {
     let mut last_command = None;
     let closing = loop {
@@ -198,12 +221,12 @@ fn dispatch_all(
 }
 
 /// Starts one request. Returns true when the connection must close after it.
-fn dispatch(
+fn dispatch<S: StackService>(
     request: Request,
     state: &mut SessionState,
     shared: &Shared,
-    service: &mut Core,
-    pending: &mut Pending,
+    service: &mut S,
+    pending: &mut Pending<S::Fut>,
 ) -> bool {
     let protocol = state.protocol;
     match commands::handle(&request, state, shared) {
@@ -235,7 +258,7 @@ fn dispatch(
     }
 }
 
-fn ready(reply: Result<Reply, router::Error>, protocol: Protocol, close: bool) -> InFlight<CoreFuture> {
+fn ready<F>(reply: Result<Reply, router::Error>, protocol: Protocol, close: bool) -> InFlight<F> {
     InFlight::Ready {
         outgoing: Some(Outgoing {
             reply,

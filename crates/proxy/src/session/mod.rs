@@ -14,5 +14,5 @@
 mod io;
 pub mod state;
 
-pub use io::{serve, Shared};
+pub use io::{serve, Shared, StackService};
 pub use state::SessionState;

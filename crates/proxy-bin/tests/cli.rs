@@ -1,0 +1,121 @@
+//! The binary: flags, exit code 64 on a bad configuration, serving, and a
+//! drain on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use test_util::{ports::free_port, Flavor, Server};
+
+fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_valkey-proxy"))
+}
+
+#[test]
+fn help_explains_every_flag() {
+    let output = binary().arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for flag in [
+        "--config",
+        "--listen",
+        "--backend",
+        "--mode",
+        "--threads",
+        "--log",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
+    }
+}
+
+#[test]
+fn bad_configuration_exits_64_with_one_line() {
+    let cases: &[&[&str]] = &[
+        &[],
+        &["--backend", "nonsense"],
+        &["--backend", "127.0.0.1:6379", "--listen", "not-an-address"],
+        &["--config", "/nonexistent/valkey-proxy.toml"],
+    ];
+    for args in cases {
+        let output = binary().args(*args).output().unwrap();
+        assert_eq!(output.status.code(), Some(64), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("valkey-proxy: bad configuration:"), "{stderr}");
+    }
+}
+
+#[test]
+fn unknown_keys_in_the_file_are_refused() {
+    let path = std::env::temp_dir().join(format!("vp-cli-{}.toml", std::process::id()));
+    std::fs::write(&path, "backends = [\"127.0.0.1:6379\"]\nlisten_on = \"x\"\n").unwrap();
+    let output = binary().arg("--config").arg(&path).output().unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(output.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("listen_on"));
+}
+
+#[test]
+fn serves_from_a_config_file_and_drains_on_sigterm() {
+    let server = Server::start(Flavor::Valkey);
+    let port = free_port();
+    let path = std::env::temp_dir().join(format!("vp-cli-serve-{}.toml", std::process::id()));
+    std::fs::write(
+        &path,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\nbackends = [\"{}\"]\nthreads = 1\n",
+            server.addr()
+        ),
+    )
+    .unwrap();
+    let mut child = binary()
+        .arg("--config")
+        .arg(&path)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let line = lines.next().expect("the proxy logs that it listens").unwrap();
+        if line.contains("listening") {
+            break;
+        }
+        assert!(Instant::now() < deadline);
+    }
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream.write_all(b"SET cli works\r\nGET cli\r\n").unwrap();
+    let mut reply = vec![0u8; 64];
+    let mut got = 0;
+    while got < 16 {
+        got += stream.read(&mut reply[got..]).unwrap();
+    }
+    assert_eq!(&reply[..got], b"+OK\r\n$5\r\nworks\r\n");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the proxy did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(exit.code(), Some(0));
+    // The client was told nothing went wrong: the connection is closed cleanly.
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    assert!(rest.is_empty());
+}
