@@ -89,7 +89,7 @@ fn serves_from_a_config_file_and_drains_on_sigterm() {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     stream.write_all(b"SET cli works\r\nGET cli\r\n").unwrap();
-    let mut reply = vec![0u8; 64];
+    let mut reply = [0u8; 64];
     let mut got = 0;
     while got < 16 {
         got += stream.read(&mut reply[got..]).unwrap();
