@@ -86,7 +86,7 @@ pub async fn run(connection: &mut redis::aio::MultiplexedConnection, args: &[&st
     match cmd.query_async::<redis::Value>(connection).await {
         Ok(value) => value,
         Err(error) => redis::Value::SimpleString(format!(
-            "error: {:?} {}",
+            "error: {:?} {} {error}",
             error.kind(),
             error.detail().unwrap_or_default()
         )),

@@ -78,7 +78,7 @@ where
     }
 
     fn call(&mut self, mut command: Command) -> Self::Future {
-        let topology = self.router.topology().current();
+        let topology = self.router.topology().snapshot();
         let route = match self.router.prepare(&mut command, &topology) {
             Ok(route) => route,
             Err(error) => return Either::Right(Box::pin(future::ready(Err(error)))),

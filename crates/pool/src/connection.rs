@@ -10,8 +10,11 @@
 //! new one.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -68,6 +71,12 @@ struct Shared {
 /// `max_pipeline` requests in flight, and there are at most `max_clients`.
 #[derive(Clone)]
 pub struct Connection {
+    inner: Arc<Handle>,
+}
+
+/// What a [`Connection`] handle holds, behind one `Arc` so that a clone per
+/// request costs one atomic increment.
+struct Handle {
     queue: mpsc::UnboundedSender<Job>,
     shared: Arc<Shared>,
     config: Arc<PoolConfig>,
@@ -76,7 +85,7 @@ pub struct Connection {
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
-            .field("endpoint", &self.shared.endpoint)
+            .field("endpoint", &self.inner.shared.endpoint)
             .field("alive", &self.is_alive())
             .finish()
     }
@@ -97,9 +106,11 @@ impl Connection {
         });
         tokio::spawn(run(shared.clone(), config.clone(), jobs));
         Connection {
-            queue,
-            shared,
-            config,
+            inner: Arc::new(Handle {
+                queue,
+                shared,
+                config,
+            }),
         }
     }
 
@@ -117,7 +128,7 @@ impl Connection {
     /// after the other are written in that order.
     pub fn send(&self, bytes: Bytes, skip: u32) -> PendingReply {
         let (reply, answer) = oneshot::channel();
-        if let Err(mpsc::error::SendError(job)) = self.queue.send(Job { bytes, skip, reply }) {
+        if let Err(mpsc::error::SendError(job)) = self.inner.queue.send(Job { bytes, skip, reply }) {
             let _ = job.reply.send(Err(self.lost(false)));
         }
         PendingReply {
@@ -125,40 +136,41 @@ impl Connection {
                 answer,
                 connection: self.clone(),
                 dedicated: None,
+                deadline: None,
             },
         }
     }
 
     /// False once the connection has failed or was closed.
     pub fn is_alive(&self) -> bool {
-        self.shared.alive.load(Ordering::Acquire)
+        self.inner.shared.alive.load(Ordering::Acquire)
     }
 
     /// The connect or handshake error, if that is why the connection died.
     pub fn connect_error(&self) -> Option<Error> {
-        lock(&self.shared.connect_error).clone()
+        lock(&self.inner.shared.connect_error).clone()
     }
 
     /// Closes the connection; requests in flight fail.
     pub fn close(&self) {
-        self.shared.shutdown.cancel();
+        self.inner.shared.shutdown.cancel();
     }
 
     /// The endpoint this connection serves.
     pub fn endpoint(&self) -> &Endpoint {
-        &self.shared.endpoint
+        &self.inner.shared.endpoint
     }
 
     fn lost(&self, sent: bool) -> Error {
         Error::ConnectionLost {
-            addr: self.shared.endpoint.addr.clone(),
+            addr: self.inner.shared.endpoint.addr.clone(),
             sent,
         }
     }
 }
 
-/// A reply on its way: await [`PendingReply::wait`]. Dropping it abandons
-/// the reply (the connection discards it when it arrives).
+/// A reply on its way; a future. Dropping it abandons the reply (the
+/// connection discards it when it arrives).
 #[derive(Debug)]
 pub struct PendingReply {
     state: Pending,
@@ -167,13 +179,15 @@ pub struct PendingReply {
 #[derive(Debug)]
 enum Pending {
     /// The request could not even be enqueued.
-    Failed(Error),
+    Failed(Option<Error>),
     /// The request is enqueued or written.
     Waiting {
         answer: oneshot::Receiver<Result<Bytes, Error>>,
         connection: Connection,
         /// Keeps a dedicated connection open until its reply is in.
         dedicated: Option<crate::Dedicated>,
+        /// The request timeout, armed on the first poll when configured.
+        deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     },
 }
 
@@ -181,7 +195,7 @@ impl PendingReply {
     /// A reply that is already known to be this error.
     pub fn failed(error: Error) -> PendingReply {
         PendingReply {
-            state: Pending::Failed(error),
+            state: Pending::Failed(Some(error)),
         }
     }
 
@@ -193,36 +207,52 @@ impl PendingReply {
         self
     }
 
-    /// Waits for the reply, applying the pool's request timeout (not to
-    /// dedicated connections, whose commands may block on purpose).
+    /// Waits for the reply (the same as awaiting `self`).
     ///
     /// # Errors
-    /// The connection failed, or the request timeout passed (the connection
-    /// is then closed: a FIFO connection cannot skip one reply).
+    /// As the future's output.
     pub async fn wait(self) -> Result<Bytes, Error> {
-        let (answer, connection, dedicated) = match self.state {
-            Pending::Failed(error) => return Err(error),
+        self.await
+    }
+}
+
+impl Future for PendingReply {
+    /// The reply, or why there is none. The pool's request timeout applies
+    /// (not on dedicated connections, whose commands may block on purpose);
+    /// when it fires the connection is closed, as a FIFO connection cannot
+    /// skip one reply.
+    type Output = Result<Bytes, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().state {
+            Pending::Failed(error) => Poll::Ready(Err(error.take().unwrap_or_else(|| Error::Protocol {
+                addr: "".into(),
+                reason: "reply polled after it was returned".into(),
+            }))),
             Pending::Waiting {
                 answer,
                 connection,
                 dedicated,
-            } => (answer, connection, dedicated),
-        };
-        let outcome = match connection.config.request_timeout {
-            Some(limit) if dedicated.is_none() => match tokio::time::timeout(limit, answer).await {
-                Ok(outcome) => outcome,
-                Err(_) => {
-                    connection.close();
-                    return Err(Error::Timeout {
-                        addr: connection.shared.endpoint.addr.clone(),
-                        elapsed: limit,
-                    });
+                deadline,
+            } => {
+                if let Poll::Ready(outcome) = Pin::new(answer).poll(cx) {
+                    return Poll::Ready(outcome.unwrap_or_else(|_| Err(connection.lost(true))));
                 }
-            },
-            _ => answer.await,
-        };
-        drop(dedicated);
-        outcome.unwrap_or_else(|_| Err(connection.lost(true)))
+                let limit = match connection.inner.config.request_timeout {
+                    Some(limit) if dedicated.is_none() => limit,
+                    _ => return Poll::Pending,
+                };
+                let sleep = deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+                if sleep.as_mut().poll(cx).is_ready() {
+                    connection.close();
+                    return Poll::Ready(Err(Error::Timeout {
+                        addr: connection.inner.shared.endpoint.addr.clone(),
+                        elapsed: limit,
+                    }));
+                }
+                Poll::Pending
+            }
+        }
     }
 }
 

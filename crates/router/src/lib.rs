@@ -13,6 +13,7 @@
 
 pub mod command;
 pub mod error;
+pub mod future;
 pub mod redirect;
 pub mod route;
 pub mod service;

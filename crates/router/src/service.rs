@@ -7,12 +7,12 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use futures::future::BoxFuture;
 use pool::{Endpoint, PendingReply, Pool};
 use resp::{Frame, Protocol, Request};
 use topology::{Mode, Topology, TopologyHandle};
 
 use crate::command::{CommandSpec, CommandTable, Flags};
+use crate::future::RouterFuture;
 use crate::redirect::{classify, Redirect};
 use crate::route::{select, ReadPolicy, Route};
 use crate::Error;
@@ -190,13 +190,13 @@ impl Router {
     /// and retry budgets ran out.
     pub async fn dispatch(self, command: Command) -> Result<Reply, Error> {
         let (command, first) = self.start(command);
-        self.finish(command, first).await
+        RouterFuture::new(self, command, first).await
     }
 
     /// Routes `command` and enqueues it on its backend connection at once,
     /// so that requests started one after the other reach a node in order.
-    fn start(&self, mut command: Command) -> (Command, Result<(Arc<str>, PendingReply), Error>) {
-        let topology = self.inner.topology.current();
+    pub(crate) fn start(&self, mut command: Command) -> (Command, Result<(Arc<str>, PendingReply), Error>) {
+        let topology = self.inner.topology.snapshot();
         let first = self.target(&mut command, &topology).map(|target| {
             let pending = self.send(&command, &target, false);
             (target, pending)
@@ -238,22 +238,27 @@ impl Router {
         }
     }
 
-    /// Waits for the reply of the first attempt and follows redirects and
-    /// retries within the budgets.
-    async fn finish(
+    /// Takes over after the first attempt's `outcome` asked for more than a
+    /// plain reply: follows redirects and retries within the budgets.
+    pub(crate) async fn finish(
         self,
         mut command: Command,
-        first: Result<(Arc<str>, PendingReply), Error>,
+        mut target: Arc<str>,
+        first: Result<Bytes, pool::Error>,
     ) -> Result<Reply, Error> {
         let inner = &*self.inner;
-        // The retry budget starts at the first trouble, so the happy path
-        // reads no clock.
+        // The retry budget starts at the first trouble.
         let mut trouble_since: Option<Instant> = None;
-        let (mut target, mut pending) = first?;
         let mut redirects = 0;
         let mut pause = Duration::from_millis(5);
+        let mut pending: Option<PendingReply> = None;
+        let mut first = Some(first);
         loop {
-            let outcome = pending.wait().await;
+            let outcome = match (first.take(), pending.take()) {
+                (Some(outcome), _) => outcome,
+                (None, Some(next)) => next.await,
+                (None, None) => return Err(Error::NoBackend),
+            };
             let mut retry_allowed = || {
                 let since = *trouble_since.get_or_insert_with(Instant::now);
                 since.elapsed() < inner.config.retry_budget
@@ -266,7 +271,8 @@ impl Router {
                     if !(safe && retry_allowed()) {
                         return Err(Error::Backend(error));
                     }
-                    (target, pending) = self.retry_later(&mut command, &mut pause).await?;
+                    let (next_target, next) = self.retry_later(&mut command, &mut pause).await?;
+                    (target, pending) = (next_target, Some(next));
                     continue;
                 }
             };
@@ -281,15 +287,16 @@ impl Router {
                     redirects += 1;
                     inner.topology.note_moved(slot, &addr);
                     target = addr.into();
-                    pending = self.send(&command, &target, false);
+                    pending = Some(self.send(&command, &target, false));
                 }
                 Some(Redirect::Ask { addr, .. }) => {
                     redirects += 1;
                     target = addr.into();
-                    pending = self.send(&command, &target, true);
+                    pending = Some(self.send(&command, &target, true));
                 }
                 Some(Redirect::Wait | Redirect::ReadOnly) if retry_allowed() => {
-                    (target, pending) = self.retry_later(&mut command, &mut pause).await?;
+                    let (next_target, next) = self.retry_later(&mut command, &mut pause).await?;
+                    (target, pending) = (next_target, Some(next));
                 }
                 // Out of budget: the client sees the server's own error.
                 Some(Redirect::Wait | Redirect::ReadOnly) => return Ok(Reply::Raw(reply)),
@@ -350,7 +357,7 @@ impl Router {
 impl tower::Service<Command> for Router {
     type Response = Reply;
     type Error = Error;
-    type Future = BoxFuture<'static, Result<Reply, Error>>;
+    type Future = RouterFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         Poll::Ready(Ok(()))
@@ -359,6 +366,6 @@ impl tower::Service<Command> for Router {
     fn call(&mut self, command: Command) -> Self::Future {
         // Enqueue now, not when the future is first polled: request order.
         let (command, first) = self.start(command);
-        Box::pin(self.clone().finish(command, first))
+        RouterFuture::new(self.clone(), command, first)
     }
 }

@@ -81,6 +81,13 @@ impl TopologyHandle {
         self.current.load_full()
     }
 
+    /// The current topology without touching its reference count: for the
+    /// per-request path, where the guard lives only while a request is
+    /// routed. Hold [`Self::current`] instead for anything longer.
+    pub fn snapshot(&self) -> arc_swap::Guard<Arc<Topology>> {
+        self.current.load()
+    }
+
     /// Asks the refresh task for a new fetch soon (at most one per
     /// `min_interval`).
     pub fn request_refresh(&self) {

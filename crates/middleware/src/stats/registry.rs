@@ -19,7 +19,9 @@ pub struct CommandStats {
     calls: AtomicU64,
     errors: AtomicU64,
     cpu_ns: AtomicU64,
-    latency_us: Mutex<Histogram<u64>>,
+    /// Created on the first call: a histogram is tens of kilobytes, and
+    /// most of the few hundred commands are never used.
+    latency_us: Mutex<Option<Histogram<u64>>>,
 }
 
 impl CommandStats {
@@ -28,9 +30,7 @@ impl CommandStats {
             calls: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             cpu_ns: AtomicU64::new(0),
-            latency_us: Mutex::new(
-                Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds"),
-            ),
+            latency_us: Mutex::new(None),
         }
     }
 
@@ -42,18 +42,24 @@ impl CommandStats {
         }
         self.cpu_ns.fetch_add(cpu.as_nanos() as u64, Ordering::Relaxed);
         let micros = (latency.as_micros() as u64).clamp(1, MAX_LATENCY_US);
-        self.latency_us
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        let mut histogram = self.latency_us.lock().unwrap_or_else(|e| e.into_inner());
+        histogram
+            .get_or_insert_with(|| {
+                Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds")
+            })
             .saturating_record(micros);
     }
 
     /// A consistent-enough copy of the counters.
     pub fn snapshot(&self) -> Snapshot {
-        let histogram = self.latency_us.lock().unwrap_or_else(|e| e.into_inner());
+        let calls = self.calls.load(Ordering::Relaxed);
+        let guard = self.latency_us.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(histogram) = guard.as_ref().filter(|_| calls > 0) else {
+            return Snapshot::default();
+        };
         let at = |q: f64| histogram.value_at_quantile(q);
         Snapshot {
-            calls: self.calls.load(Ordering::Relaxed),
+            calls,
             errors: self.errors.load(Ordering::Relaxed),
             cpu_us: self.cpu_ns.load(Ordering::Relaxed) / 1000,
             min_us: if histogram.is_empty() { 0 } else { histogram.min() },
@@ -70,7 +76,9 @@ impl CommandStats {
         self.calls.store(0, Ordering::Relaxed);
         self.errors.store(0, Ordering::Relaxed);
         self.cpu_ns.store(0, Ordering::Relaxed);
-        self.latency_us.lock().unwrap_or_else(|e| e.into_inner()).reset();
+        if let Some(histogram) = self.latency_us.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            histogram.reset();
+        }
     }
 }
 

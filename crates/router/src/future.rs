@@ -1,0 +1,99 @@
+//! [`RouterFuture`]: the router's future. The common case, one attempt
+//! answered with a plain reply, allocates nothing; redirects and retries
+//! continue in a boxed future, where their rarity makes the box free.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::future::BoxFuture;
+use pool::PendingReply;
+
+use crate::redirect::classify;
+use crate::{Command, Error, Reply, Router};
+
+/// The future [`Router`] returns from `call`.
+pub struct RouterFuture {
+    state: State,
+}
+
+enum State {
+    /// The first attempt is on its way.
+    Attempt {
+        router: Router,
+        command: Command,
+        target: Arc<str>,
+        pending: PendingReply,
+    },
+    /// Redirects or retries are being followed.
+    Redirected(BoxFuture<'static, Result<Reply, Error>>),
+    /// The request could not be routed.
+    Failed(Option<Error>),
+}
+
+impl RouterFuture {
+    pub(crate) fn new(
+        router: Router,
+        command: Command,
+        first: Result<(Arc<str>, PendingReply), Error>,
+    ) -> Self {
+        let state = match first {
+            Ok((target, pending)) => State::Attempt {
+                router,
+                command,
+                target,
+                pending,
+            },
+            Err(error) => State::Failed(Some(error)),
+        };
+        RouterFuture { state }
+    }
+}
+
+impl std::fmt::Debug for RouterFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &self.state {
+            State::Attempt { target, .. } => format!("waiting for {target}"),
+            State::Redirected(_) => "following redirects".to_string(),
+            State::Failed(_) => "failed".to_string(),
+        };
+        f.debug_struct("RouterFuture").field("state", &state).finish()
+    }
+}
+
+impl Future for RouterFuture {
+    type Output = Result<Reply, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            match &mut this.state {
+                State::Failed(error) => return Poll::Ready(Err(error.take().unwrap_or(Error::NoBackend))),
+                State::Redirected(future) => return future.as_mut().poll(cx),
+                State::Attempt { pending, target, .. } => {
+                    let outcome = match Pin::new(pending).poll(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(outcome) => outcome,
+                    };
+                    if let Ok(reply) = &outcome {
+                        if classify(reply, target).is_none() {
+                            this.state = State::Failed(None);
+                            return Poll::Ready(outcome.map(Reply::Raw).map_err(Error::Backend));
+                        }
+                    }
+                    let State::Attempt {
+                        router,
+                        command,
+                        target,
+                        ..
+                    } = std::mem::replace(&mut this.state, State::Failed(None))
+                    else {
+                        return Poll::Ready(Err(Error::NoBackend));
+                    };
+                    this.state = State::Redirected(Box::pin(router.finish(command, target, outcome)));
+                }
+            }
+        }
+    }
+}
