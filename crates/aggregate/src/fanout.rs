@@ -1,14 +1,13 @@
 //! [`FanOut`]: passes single-node requests through untouched and fans the
 //! others out by Valkey's request and response policies.
 
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures::future::{self, BoxFuture, Either};
 use resp::Frame;
 use router::command::{RequestPolicy, ResponsePolicy};
 use router::{Command, Error, Reply, Route, Router};
-use tower::{Layer, Service, ServiceExt};
+use tower::{Layer, Service};
 
 use crate::{merge, split};
 
@@ -86,11 +85,13 @@ where
         if route.is_single() {
             return Either::Left(self.inner.call(command));
         }
-        let inner = self.inner.clone();
+        // Every sub-request is started here, in `call`, like a single-node
+        // request: a later request of the same client cannot overtake them.
         match route {
             Route::AllShards(policy) => {
                 let targets = (0..topology.shards().len()).map(|shard| Route::Node { shard, replica: None });
-                Either::Right(Box::pin(broadcast(inner, command, targets.collect(), policy)))
+                let calls = self.broadcast(&command, targets);
+                Either::Right(Box::pin(merge_by_policy(calls, policy)))
             }
             Route::AllNodes(policy) => {
                 let targets = topology.shards().iter().enumerate().flat_map(|(shard, s)| {
@@ -98,60 +99,65 @@ where
                         .chain((0..s.replicas.len()).map(Some))
                         .map(move |replica| Route::Node { shard, replica })
                 });
-                Either::Right(Box::pin(broadcast(inner, command, targets.collect(), policy)))
+                let calls = self.broadcast(&command, targets);
+                Either::Right(Box::pin(merge_by_policy(calls, policy)))
             }
-            _ => Either::Right(Box::pin(multi_slot(inner, command))),
+            _ => Either::Right(self.multi_slot(command)),
         }
     }
 }
 
-/// Sends the same command to every target and merges by `policy`.
-async fn broadcast<S>(
-    inner: S,
-    command: Command,
-    targets: Vec<Route>,
-    policy: ResponsePolicy,
-) -> Result<Reply, Error>
+impl<S> FanOut<S>
 where
     S: Service<Command, Response = Reply, Error = Error> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
-    let calls = targets.into_iter().map(|route| {
-        let sub = command.with_request(command.request.clone(), Some(route));
-        inner.clone().oneshot(sub)
-    });
-    let replies = collect_frames(future::join_all(calls).await)?;
-    Ok(Reply::Frame(merge::by_policy(policy, replies)))
+    /// Starts the same command on every target.
+    fn broadcast(&mut self, command: &Command, targets: impl Iterator<Item = Route>) -> Vec<S::Future> {
+        targets
+            .map(|route| {
+                self.inner
+                    .call(command.with_request(command.request.clone(), Some(route)))
+            })
+            .collect()
+    }
+
+    /// Splits a `multi_shard` command by slot and starts every part, or
+    /// refuses with CROSSSLOT.
+    fn multi_slot(&mut self, command: Command) -> BoxFuture<'static, Result<Reply, Error>> {
+        let refuse =
+            || -> BoxFuture<'static, Result<Reply, Error>> { Box::pin(future::ready(Err(Error::CrossSlot))) };
+        let Some(spec) = command.spec.clone() else {
+            return refuse();
+        };
+        if spec.request_policy != RequestPolicy::MultiShard {
+            return refuse();
+        }
+        let Some(parts) = split::by_slot(&spec, &command.request) else {
+            return refuse();
+        };
+        // Each part is single-slot; the router routes it as any other request.
+        let calls: Vec<S::Future> = parts
+            .iter()
+            .map(|part| self.inner.call(command.with_request(part.request.clone(), None)))
+            .collect();
+        Box::pin(async move {
+            let replies = collect_frames(future::join_all(calls).await)?;
+            Ok(Reply::Frame(match spec.response_policy {
+                ResponsePolicy::Default => split::reassemble(&parts, replies),
+                policy => merge::by_policy(policy, replies),
+            }))
+        })
+    }
 }
 
-/// Splits a `multi_shard` command by slot, or refuses with CROSSSLOT.
-async fn multi_slot<S>(inner: S, command: Command) -> Result<Reply, Error>
+/// Waits for every started call and merges the replies by `policy`.
+async fn merge_by_policy<F>(calls: Vec<F>, policy: ResponsePolicy) -> Result<Reply, Error>
 where
-    S: Service<Command, Response = Reply, Error = Error> + Clone + Send + 'static,
-    S::Future: Send + 'static,
+    F: std::future::Future<Output = Result<Reply, Error>>,
 {
-    let Some(spec) = command.spec.clone() else {
-        return Err(Error::CrossSlot);
-    };
-    if spec.request_policy != RequestPolicy::MultiShard {
-        return Err(Error::CrossSlot);
-    }
-    let Some(parts) = split::by_slot(&spec, &command.request) else {
-        return Err(Error::CrossSlot);
-    };
-    let parts = Arc::new(parts);
-    // Each part is single-slot; the router routes it as any other request.
-    let calls = parts.iter().map(|part| {
-        inner
-            .clone()
-            .oneshot(command.with_request(part.request.clone(), None))
-    });
     let replies = collect_frames(future::join_all(calls).await)?;
-    let merged = match spec.response_policy {
-        ResponsePolicy::Default => split::reassemble(&parts, replies),
-        policy => merge::by_policy(policy, replies),
-    };
-    Ok(Reply::Frame(merged))
+    Ok(Reply::Frame(merge::by_policy(policy, replies)))
 }
 
 fn collect_frames(replies: Vec<Result<Reply, Error>>) -> Result<Vec<Frame>, Error> {

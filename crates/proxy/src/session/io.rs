@@ -8,8 +8,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures::future::{self, FutureExt};
-use futures::stream::{FuturesOrdered, StreamExt};
+use futures::future;
 use resp::{Limits, Protocol, Request, RequestDecoder};
 use router::{Command, Reply};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,6 +16,7 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tower::Service;
 
+use super::ordered::InOrder;
 use super::SessionState;
 use crate::clients::Clients;
 use crate::commands::{self, Local};
@@ -49,7 +49,7 @@ struct Outgoing {
     close: bool,
 }
 
-type Pending<F> = FuturesOrdered<InFlight<F>>;
+type Pending<F> = InOrder<InFlight<F>>;
 
 pin_project_lite::pin_project! {
     /// One request's reply in the making: from the stack, or already known
@@ -89,14 +89,15 @@ where
 pub trait StackService:
     Service<Command, Response = Reply, Error = router::Error, Future = Self::Fut> + Clone + Send + 'static
 {
-    /// The service's future.
-    type Fut: Future<Output = Result<Reply, router::Error>> + Send + 'static;
+    /// The service's future. `Unpin`, so that the session can keep the
+    /// futures of a client's requests in a plain queue.
+    type Fut: Future<Output = Result<Reply, router::Error>> + Send + Unpin + 'static;
 }
 
 impl<S> StackService for S
 where
     S: Service<Command, Response = Reply, Error = router::Error> + Clone + Send + 'static,
-    S::Future: Send + 'static,
+    S::Future: Send + Unpin + 'static,
 {
     type Fut = S::Future;
 }
@@ -144,14 +145,9 @@ pub async fn serve<S: StackService>(
         let idle_deadline = idle.map(|d| last_read + d);
         tokio::select! {
             biased;
-            Some(first) = pending.next(), if !pending.is_empty() => {
-                let mut close = write_reply(first, &mut output);
-                while !close {
-                    match pending.next().now_or_never() {
-                        Some(Some(next)) => close = write_reply(next, &mut output),
-                        _ => break,
-                    }
-                }
+            close = future::poll_fn(|cx| pending.poll_ready(cx, |reply| write_reply(reply, &mut output))),
+                if !pending.is_empty() =>
+            {
                 if write.write_all_buf(&mut output).await.is_err() {
                     break;
                 }

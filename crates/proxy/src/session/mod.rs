@@ -10,8 +10,10 @@
 //!
 //! - [`state`]: the [`SessionState`].
 //! - [`io`]: the read / dispatch / write loop.
+//! - `ordered`: the queue that returns replies in request order.
 
 mod io;
+mod ordered;
 pub mod state;
 
 pub use io::{serve, Shared, StackService};
