@@ -2,6 +2,7 @@
 //! a slice of those bytes for each argument.
 
 use bytes::{Bytes, BytesMut};
+use smallvec::SmallVec;
 
 use crate::encode::encode_command;
 
@@ -11,14 +12,18 @@ use crate::encode::encode_command;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
     raw: Bytes,
-    args: Vec<Bytes>,
+    args: Args,
 }
+
+/// Argument slices, stored inline up to four (most commands), so that a
+/// typical request costs no allocation of its own.
+pub type Args = SmallVec<[Bytes; 4]>;
 
 impl Request {
     /// Builds a request from raw multibulk bytes and the argument slices the
     /// decoder found in them. The caller guarantees that `args` are slices of
     /// `raw` in order; [`crate::RequestDecoder`] is the only intended caller.
-    pub(crate) fn from_parts(raw: Bytes, args: Vec<Bytes>) -> Self {
+    pub(crate) fn from_parts(raw: Bytes, args: Args) -> Self {
         Request { raw, args }
     }
 
@@ -28,7 +33,7 @@ impl Request {
         I: IntoIterator<Item = A>,
         A: Into<Bytes>,
     {
-        let args: Vec<Bytes> = args.into_iter().map(Into::into).collect();
+        let args: Args = args.into_iter().map(Into::into).collect();
         let mut raw = BytesMut::with_capacity(16 + args.iter().map(|a| a.len() + 16).sum::<usize>());
         encode_command(&args, &mut raw);
         Request {
@@ -74,7 +79,7 @@ impl Request {
     }
 
     /// The raw bytes and the arguments.
-    pub fn into_parts(self) -> (Bytes, Vec<Bytes>) {
+    pub fn into_parts(self) -> (Bytes, Args) {
         (self.raw, self.args)
     }
 }

@@ -25,6 +25,9 @@ pub struct RequestDecoder {
     limits: Limits,
     authenticated: bool,
     partial: Option<Partial>,
+    /// Offsets of the arguments of the request being read, relative to its
+    /// start. Kept between requests so that decoding allocates nothing.
+    offsets: Vec<(usize, usize)>,
 }
 
 /// A multibulk request that is not complete yet.
@@ -32,8 +35,6 @@ pub struct RequestDecoder {
 struct Partial {
     /// Arguments announced by the `*<count>` header.
     expected: usize,
-    /// Offsets of the arguments found so far, relative to the request start.
-    args: Vec<(usize, usize)>,
     /// Offset of the first byte not yet consumed.
     pos: usize,
     /// Length of the bulk whose header was read but whose payload was not.
@@ -48,6 +49,7 @@ impl RequestDecoder {
             limits,
             authenticated: false,
             partial: None,
+            offsets: Vec::new(),
         }
     }
 
@@ -118,10 +120,11 @@ impl RequestDecoder {
             return Ok(Header::Empty);
         }
         let expected = count as usize;
+        self.offsets.clear();
+        // Like Valkey, trust a huge count only as far as 1024 slots.
+        self.offsets.reserve(expected.min(1024));
         self.partial = Some(Partial {
             expected,
-            // Like Valkey, trust a huge count only as far as 1024 slots.
-            args: Vec::with_capacity(expected.min(1024)),
             pos: cr + 2,
             bulk: None,
         });
@@ -133,7 +136,7 @@ impl RequestDecoder {
         let Some(partial) = self.partial.as_mut() else {
             return Ok(None);
         };
-        while partial.args.len() < partial.expected {
+        while self.offsets.len() < partial.expected {
             match partial.bulk {
                 None => {
                     let rest = &src[partial.pos..];
@@ -168,7 +171,7 @@ impl RequestDecoder {
                         return Ok(None);
                     }
                     // Valkey does not check the two bytes after the payload.
-                    partial.args.push((partial.pos, partial.pos + len));
+                    self.offsets.push((partial.pos, partial.pos + len));
                     partial.pos += len + 2;
                     partial.bulk = None;
                 }
@@ -178,8 +181,8 @@ impl RequestDecoder {
             return Ok(None);
         };
         let raw = src.split_to(partial.pos).freeze();
-        let args = partial
-            .args
+        let args = self
+            .offsets
             .iter()
             .map(|&(start, end)| raw.slice(start..end))
             .collect();
