@@ -149,6 +149,18 @@ impl Frame {
     }
 }
 
+/// The value of the field `name` (any case) among the key-value pairs of a
+/// map reply (see [`Frame::into_pairs`]).
+pub fn field<'a>(pairs: &'a [(Frame, Frame)], name: &str) -> Option<&'a Frame> {
+    pairs
+        .iter()
+        .find(|(key, _)| {
+            key.as_bytes()
+                .is_some_and(|k| k.eq_ignore_ascii_case(name.as_bytes()))
+        })
+        .map(|(_, value)| value)
+}
+
 fn parse_with(buf: &Bytes, max_depth: usize) -> Result<Option<(Frame, usize)>, Error> {
     let mut stack: Vec<Open> = Vec::new();
     let mut pos = 0;

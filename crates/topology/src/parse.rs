@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use resp::frame::field;
 use resp::Frame;
 
 use crate::Shard;
@@ -132,16 +133,6 @@ pub fn config_number(reply: &Frame) -> Option<i64> {
         Frame::Map(pairs) => pairs.first()?.1.as_integer(),
         other => other.as_array()?.get(1)?.as_integer(),
     }
-}
-
-fn field<'a>(fields: &'a [(Frame, Frame)], name: &str) -> Option<&'a Frame> {
-    fields
-        .iter()
-        .find(|(k, _)| {
-            k.as_bytes()
-                .is_some_and(|k| k.eq_ignore_ascii_case(name.as_bytes()))
-        })
-        .map(|(_, v)| v)
 }
 
 fn text(frame: &Frame) -> Option<String> {

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use resp::frame::field;
 use resp::Frame;
 
 use super::spec::{BeginSearch, CommandSpec, FindKeys, Flags, KeySpec, RequestPolicy, ResponsePolicy};
@@ -147,16 +148,6 @@ fn strings(frame: &Frame) -> Vec<Vec<u8>> {
         .iter()
         .filter_map(|f| f.as_bytes().map(|b| b.to_vec()))
         .collect()
-}
-
-fn field<'a>(fields: &'a [(Frame, Frame)], name: &str) -> Option<&'a Frame> {
-    fields
-        .iter()
-        .find(|(k, _)| {
-            k.as_bytes()
-                .is_some_and(|k| k.eq_ignore_ascii_case(name.as_bytes()))
-        })
-        .map(|(_, v)| v)
 }
 
 fn number(fields: &[(Frame, Frame)], name: &str) -> Option<i64> {
