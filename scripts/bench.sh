@@ -4,22 +4,26 @@
 # run. Prints the throughput ratio (proxy / direct) and the CPU-seconds per
 # million requests of the proxy and of the server.
 #
-#   scripts/bench.sh [--requests N] [--threads N] [--cluster]
+#   scripts/bench.sh [--requests N] [--threads N] [--repeat N] [--cluster]
 #
 # Everything runs on this machine, so proxy, server and load generator share
-# the cores: only the ratios measured in one run mean anything.
+# the cores: only the ratios measured in one run mean anything. Each figure
+# is the median of --repeat runs (default 3), direct and proxied runs
+# alternating, because how three processes share two cores varies a lot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 requests=200000
 threads=1
+repeat=3
 cluster=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --requests) requests=$2; shift 2 ;;
         --threads) threads=$2; shift 2 ;;
+        --repeat) repeat=$2; shift 2 ;;
         --cluster) cluster=1; shift ;;
-        *) echo "usage: $0 [--requests N] [--threads N] [--cluster]" >&2; exit 64 ;;
+        *) echo "usage: $0 [--requests N] [--threads N] [--repeat N] [--cluster]" >&2; exit 64 ;;
     esac
 done
 
@@ -85,21 +89,31 @@ run() {
     if grep -qi error "$work/bench-errors"; then cat "$work/bench-errors" >&2; exit 1; fi
 }
 
-echo "# valkey-proxy end-to-end benchmark: $requests requests per test, 50 clients, proxy threads $threads"
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+echo "# valkey-proxy end-to-end benchmark: $requests requests per test, 50 clients, proxy threads $threads, median of $repeat runs"
 echo "# backend: $([ "$cluster" = 1 ] && echo '3-primary cluster' || echo 'standalone') valkey-server $(valkey-server --version | awk '{print $3}')"
 printf '%-10s %-5s %12s %12s %7s %22s %22s\n' pipeline cmd direct_rps proxy_rps ratio proxy_cpu_s_per_M server_cpu_s_per_M
+millions=$(awk -v n="$requests" 'BEGIN { print 2 * n / 1e6 }')
 for pipeline in 1 16; do
-    read -r direct_get direct_set < <(run "$server_port" "$pipeline")
-    proxy_cpu0=$(cpu_of "$proxy_pid"); server_cpu0=$(cpu_of "$server_pid")
-    read -r proxy_get proxy_set < <(run "$proxy_port" "$pipeline")
-    proxy_cpu1=$(cpu_of "$proxy_pid"); server_cpu1=$(cpu_of "$server_pid")
-    millions=$(awk -v n="$requests" 'BEGIN { print 2 * n / 1e6 }')
-    proxy_cpu=$(awk -v a="$proxy_cpu0" -v b="$proxy_cpu1" -v m="$millions" 'BEGIN { printf "%.2f", (b - a) / m }')
-    server_cpu=$(awk -v a="$server_cpu0" -v b="$server_cpu1" -v m="$millions" 'BEGIN { printf "%.2f", (b - a) / m }')
+    : >"$work/direct_get"; : >"$work/direct_set"; : >"$work/proxy_get"; : >"$work/proxy_set"
+    : >"$work/proxy_cpu"; : >"$work/server_cpu"
+    for _ in $(seq "$repeat"); do
+        read -r direct_get direct_set < <(run "$server_port" "$pipeline")
+        proxy_cpu0=$(cpu_of "$proxy_pid"); server_cpu0=$(cpu_of "$server_pid")
+        read -r proxy_get proxy_set < <(run "$proxy_port" "$pipeline")
+        proxy_cpu1=$(cpu_of "$proxy_pid"); server_cpu1=$(cpu_of "$server_pid")
+        echo "$direct_get" >>"$work/direct_get"; echo "$direct_set" >>"$work/direct_set"
+        echo "$proxy_get" >>"$work/proxy_get"; echo "$proxy_set" >>"$work/proxy_set"
+        awk -v a="$proxy_cpu0" -v b="$proxy_cpu1" -v m="$millions" 'BEGIN { print (b - a) / m }' >>"$work/proxy_cpu"
+        awk -v a="$server_cpu0" -v b="$server_cpu1" -v m="$millions" 'BEGIN { print (b - a) / m }' >>"$work/server_cpu"
+    done
+    proxy_cpu=$(median <"$work/proxy_cpu" | awk '{ printf "%.2f", $1 }')
+    server_cpu=$(median <"$work/server_cpu" | awk '{ printf "%.2f", $1 }')
     [ "$cluster" = 1 ] && server_cpu="n/a (3 nodes)"
-    for cmd in GET SET; do
-        if [ "$cmd" = GET ]; then d=$direct_get; p=$proxy_get; else d=$direct_set; p=$proxy_set; fi
+    for cmd in get set; do
+        d=$(median <"$work/direct_$cmd"); p=$(median <"$work/proxy_$cmd")
         ratio=$(awk -v d="$d" -v p="$p" 'BEGIN { printf "%.2f", p / d }')
-        printf '%-10s %-5s %12.0f %12.0f %7s %22s %22s\n' "$pipeline" "$cmd" "$d" "$p" "$ratio" "$proxy_cpu" "$server_cpu"
+        printf '%-10s %-5s %12.0f %12.0f %7s %22s %22s\n' "$pipeline" "${cmd^^}" "$d" "$p" "$ratio" "$proxy_cpu" "$server_cpu"
     done
 done

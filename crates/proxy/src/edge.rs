@@ -13,6 +13,12 @@ pub fn reply_for(error: &Error) -> Frame {
         Error::FanOutRequired => "ERR proxy: this command needs the fan-out layer in the stack".to_string(),
         Error::Backend(error) if error.never_sent() => format!("ERR proxy: backend unavailable: {error}"),
         Error::Backend(error) => format!("ERR proxy: backend failed, the command may have run: {error}"),
+        Error::NotSupportedOnCluster(command) => {
+            format!(
+                "ERR proxy: {} across a cluster is not supported yet",
+                command.to_ascii_uppercase()
+            )
+        }
         Error::InvalidReply(reason) => format!("ERR proxy: invalid reply from a backend: {reason}"),
         Error::TooManyRedirects { slot, addr } => {
             format!("TRYAGAIN proxy: slot {slot} is still moving (last redirect to {addr}); retry")

@@ -17,6 +17,10 @@ pub enum Error {
     /// A request for several nodes reached a layer that cannot fan out.
     #[error("this command needs the fan-out layer")]
     FanOutRequired,
+    /// A keyless command whose cluster behaviour the proxy does not
+    /// provide yet (Valkey marks it `request_policy:special`).
+    #[error("{0} across a cluster is not supported by valkey-proxy yet")]
+    NotSupportedOnCluster(String),
     /// The backend failed.
     #[error(transparent)]
     Backend(#[from] pool::Error),

@@ -90,6 +90,10 @@ pub fn select(request: &Request, spec: Option<&CommandSpec>, topology: &Topology
         Slots::None => Ok(match spec.request_policy {
             RequestPolicy::AllShards => Route::AllShards(spec.response_policy),
             RequestPolicy::AllNodes => Route::AllNodes(spec.response_policy),
+            // SCAN's cursor belongs to one node: sending the next call to
+            // another node would return wrong keys, so refuse instead until
+            // the proxy keeps a cluster-wide cursor.
+            RequestPolicy::Special => return Err(Error::NotSupportedOnCluster(spec.name.clone())),
             _ => Route::Any { read_only },
         }),
         Slots::One(slot) => match topology.shard_index_for_slot(slot) {

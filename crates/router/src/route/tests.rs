@@ -77,6 +77,18 @@ fn cluster_routes() {
 }
 
 #[test]
+fn scan_is_refused_on_a_cluster_not_sent_anywhere() {
+    let table = CommandTable::builtin();
+    let error = route(&table, &three_shards(), &["SCAN", "0"]).unwrap_err();
+    assert!(
+        matches!(error, Error::NotSupportedOnCluster(ref name) if name == "scan"),
+        "{error}"
+    );
+    let standalone = Topology::single(topology::Mode::Standalone, shard("a:1"), 16);
+    assert!(route(&table, &standalone, &["SCAN", "0"]).is_ok());
+}
+
+#[test]
 fn standalone_sends_everything_to_the_primary() {
     let table = CommandTable::builtin();
     let topology = Topology::single(topology::Mode::Standalone, shard("a:1"), 16);
