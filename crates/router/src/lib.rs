@@ -2,6 +2,12 @@
 //! the pure routing decision, redirect handling, and the [`Router`] service
 //! that sends a command to the right node through the pool.
 //!
+//! Redirects are followed inside the [`Router`] service rather than by a
+//! separate tower layer below it: a retry must be routed again against the
+//! updated slot map and enqueued the same way as the first attempt (in
+//! `call`, on the client's connection for that node), which is the router's
+//! own work. [`redirect`] only classifies replies.
+//!
 //! # Layout
 //! - [`command`]: the command table from Valkey's own `COMMAND INFO`, merged
 //!   at start-up with the live backend's, and key extraction by key specs.

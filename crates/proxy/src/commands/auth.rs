@@ -40,7 +40,7 @@ fn check(user: &str, password: &[u8], state: &mut SessionState, shared: &Shared)
     }
 }
 
-/// HELLO [protover [AUTH username password] [SETNAME clientname]]
+/// `HELLO [protover [AUTH username password] [SETNAME clientname]]`
 pub fn hello(request: &Request, state: &mut SessionState, shared: &Shared) -> Frame {
     let args = request.args();
     let mut protocol = state.protocol;

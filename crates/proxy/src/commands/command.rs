@@ -9,7 +9,7 @@ use super::Local;
 use crate::edge::unknown_subcommand;
 use crate::session::Shared;
 
-/// COMMAND [COUNT | LIST | INFO name... | GETKEYS cmd args... | DOCS ...]
+/// `COMMAND [COUNT | LIST | INFO name... | GETKEYS cmd args... | DOCS ...]`
 pub fn command(request: &Request, shared: &Shared) -> Option<Local> {
     let table = shared.stack.router.table();
     let args = request.args();

@@ -7,7 +7,7 @@ use topology::Mode;
 use crate::edge::{not_an_integer, wrong_arity};
 use crate::session::{SessionState, Shared};
 
-/// PING [message]
+/// `PING [message]`
 pub fn ping(request: &Request) -> Frame {
     match request.len() {
         1 => Frame::simple("PONG"),
