@@ -11,7 +11,7 @@
 //! # Layout
 //! - [`model`]: the [`Topology`], [`Shard`], [`Mode`].
 //! - [`probe`]: the [`Probe`] trait and [`TcpProbe`], its plain TCP implementation.
-//! - [`discover`]: building a topology from seed nodes (ROLE, INFO, CLUSTER SHARDS / SLOTS).
+//! - [`mod@discover`]: building a topology from seed nodes (ROLE, INFO, CLUSTER SHARDS / SLOTS).
 //! - [`parse`]: reading the replies of those commands.
 //! - [`handle`]: the [`TopologyHandle`], the watched snapshot and its refresh task.
 //! - [`error`]: the [`Error`].

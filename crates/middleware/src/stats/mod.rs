@@ -11,8 +11,8 @@
 //! and merging fanned-out replies is not attributed to commands; the
 //! process total is in `PROXY INFO`.
 //!
-//! - [`registry`]: the [`StatsRegistry`], [`CommandStats`], [`Snapshot`].
-//! - [`service`]: the [`Stats`], [`StatsLayer`] and the timing future.
+//! - `registry`: the [`StatsRegistry`], [`CommandStats`], [`Snapshot`].
+//! - `service`: the [`Stats`], [`StatsLayer`] and the timing future.
 
 mod registry;
 mod service;

@@ -10,7 +10,7 @@ use super::text::{arg, help, verbatim};
 use crate::edge::{unknown_subcommand, wrong_arity};
 use crate::session::Shared;
 
-/// PROXY STATS [RESET] | PROXY LATENCY [command] | PROXY INFO | PROXY HELP
+/// `PROXY STATS [RESET] | PROXY LATENCY [command] | PROXY INFO | PROXY HELP`
 pub fn proxy(request: &Request, shared: &Shared) -> Frame {
     let Some(sub) = request.arg(1) else {
         return wrong_arity("proxy");

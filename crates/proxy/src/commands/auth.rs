@@ -9,7 +9,7 @@ use crate::session::{SessionState, Shared};
 
 const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 
-/// AUTH [username] password
+/// `AUTH [username] password`
 pub fn auth(request: &Request, state: &mut SessionState, shared: &Shared) -> Frame {
     let (user, password) = match request.args() {
         [_, password] => ("default".to_string(), password),

@@ -10,7 +10,7 @@ use crate::clients::ClientInfo;
 use crate::edge::{not_supported, unknown_subcommand, wrong_arity};
 use crate::session::{SessionState, Shared};
 
-/// CLIENT <subcommand> ...
+/// `CLIENT <subcommand> ...`
 pub fn client(request: &Request, state: &mut SessionState, shared: &Shared) -> Option<Local> {
     let Some(sub) = request.arg(1) else {
         return Some(Local::Reply(wrong_arity("client")));

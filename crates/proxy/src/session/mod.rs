@@ -9,7 +9,7 @@
 //! in-flight requests are dropped at once (releasing anything they held).
 //!
 //! - [`state`]: the [`SessionState`].
-//! - [`io`]: the read / dispatch / write loop.
+//! - `io`: the read / dispatch / write loop.
 //! - `ordered`: the queue that returns replies in request order.
 
 mod io;
