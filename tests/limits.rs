@@ -1,0 +1,119 @@
+//! Operator limits: max clients, idle timeout, and an embedded layer seeing
+//! every command.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use common::{connect, run, TestProxy};
+use redis::Value;
+use router::{Command, Reply};
+use test_util::{Flavor, Server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tower::{Layer, Service};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_over_the_limit_are_refused_with_valkeys_error() {
+    let server = Server::start(Flavor::Valkey);
+    let proxy = TestProxy::start(vec![server.addr()], |c| c.max_clients = 2).await;
+    let mut first = connect(&proxy.addr).await;
+    let _second = connect(&proxy.addr).await;
+    let mut third = TcpStream::connect(&proxy.addr).await.unwrap();
+    let mut reply = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), third.read_to_end(&mut reply))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&reply),
+        "-ERR max number of clients reached\r\n"
+    );
+    assert_eq!(
+        run(&mut first, &["PING"]).await,
+        Value::SimpleString("PONG".into())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_clients_are_closed_only_when_configured() {
+    let server = Server::start(Flavor::Valkey);
+    let proxy = TestProxy::start(vec![server.addr()], |c| c.client_idle_timeout_secs = 1).await;
+    let mut idle = TcpStream::connect(&proxy.addr).await.unwrap();
+    idle.write_all(b"PING\r\n").await.unwrap();
+    let mut buf = [0u8; 64];
+    let n = idle.read(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], b"+PONG\r\n");
+    let closed = tokio::time::timeout(Duration::from_secs(5), idle.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(closed, 0, "the idle client was closed");
+
+    let patient = TestProxy::default_for(vec![server.addr()]).await;
+    let mut stream = TcpStream::connect(&patient.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stream.write_all(b"PING\r\n").await.unwrap();
+    let n = stream.read(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], b"+PONG\r\n", "without the setting, idle clients stay");
+}
+
+/// Counts the commands that reach it.
+#[derive(Clone)]
+struct CountLayer(Arc<AtomicUsize>);
+
+impl<S> Layer<S> for CountLayer {
+    type Service = Count<S>;
+    fn layer(&self, inner: S) -> Count<S> {
+        Count(inner, self.0.clone())
+    }
+}
+
+#[derive(Clone)]
+struct Count<S>(S, Arc<AtomicUsize>);
+
+impl<S: Service<Command, Response = Reply>> Service<Command> for Count<S> {
+    type Response = Reply;
+    type Error = S::Error;
+    type Future = S::Future;
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+    fn call(&mut self, command: Command) -> S::Future {
+        self.1.fetch_add(1, Ordering::Relaxed);
+        self.0.call(command)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embedded_layer_sees_every_forwarded_command() {
+    let server = Server::start(Flavor::Valkey);
+    let config = proxy::ProxyConfig {
+        listen: "127.0.0.1:0".into(),
+        backends: vec![server.addr()],
+        ..proxy::ProxyConfig::default()
+    };
+    let counter = Arc::new(AtomicUsize::new(0));
+    let proxy = proxy::Proxy::bind(config)
+        .await
+        .unwrap()
+        .layer(CountLayer(counter.clone()));
+    let addr = proxy.local_addr().unwrap().to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(proxy.run(async {
+        let _ = stopped.await;
+    }));
+    let mut client = connect(&addr).await;
+    for i in 0..10 {
+        assert_eq!(run(&mut client, &["SET", "k", &i.to_string()]).await, Value::Okay);
+    }
+    // PING is answered by the proxy itself and never reaches the stack.
+    run(&mut client, &["PING"]).await;
+    assert_eq!(counter.load(Ordering::Relaxed), 10);
+    let _ = stop.send(());
+    drop(client);
+    task.await.unwrap();
+}
