@@ -52,14 +52,18 @@ impl ClientInfo {
     }
 
     /// Records activity: the database, the protocol and the last command.
-    pub fn touch(&self, db: u32, resp: u8, command: &str) {
+    pub fn touch(&self, db: u32, resp: u8, command: &[u8]) {
         self.db.store(db, Ordering::Relaxed);
         self.resp.store(resp, Ordering::Relaxed);
         self.last_active_ms
             .store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
         let mut last = self.last_command.lock().unwrap_or_else(|e| e.into_inner());
         last.clear();
-        last.push_str(command);
+        last.extend(
+            String::from_utf8_lossy(command)
+                .chars()
+                .map(|c| c.to_ascii_lowercase()),
+        );
     }
 
     /// One CLIENT LIST line (without the newline), with Valkey's field names.

@@ -191,7 +191,8 @@ fn dispatch_all<S: StackService>(
     let closing = loop {
         match decoder.decode(input) {
             Ok(Some(request)) => {
-                last_command = Some(request.name().to_vec());
+                // A reference to the name, not a copy: this runs per request.
+                last_command = request.arg(0).cloned();
                 if dispatch(request, state, shared, service, pending) {
                     break true;
                 }
@@ -210,7 +211,6 @@ fn dispatch_all<S: StackService>(
         }
     };
     if let Some(name) = last_command {
-        let name = String::from_utf8_lossy(&name).to_ascii_lowercase();
         state.info.touch(state.db, state.protocol.version() as u8, &name);
     }
     closing
