@@ -19,6 +19,10 @@ pub struct PoolConfig {
     pub min_backoff: Duration,
     /// Longest wait between connect attempts.
     pub max_backoff: Duration,
+    /// Dedicated connections kept idle per endpoint once their client is
+    /// done with them, so the next transaction or blocking command does not
+    /// pay for a connect and handshake. Extra ones are closed.
+    pub idle_dedicated_per_endpoint: usize,
     /// Credentials and name sent on every new connection.
     pub handshake: Handshake,
 }
@@ -31,6 +35,7 @@ impl Default for PoolConfig {
             request_timeout: None,
             min_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(2),
+            idle_dedicated_per_endpoint: 32,
             handshake: Handshake::default(),
         }
     }

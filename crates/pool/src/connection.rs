@@ -8,6 +8,11 @@
 //! [`Error::ConnectionLost`] with `sent: true`, every queued one gets it with
 //! `sent: false`, and the connection reports itself dead so the pool opens a
 //! new one.
+//!
+//! A *stream* connection ([`Connection::open_stream`]) matches nothing: every
+//! frame the node sends goes to a channel as a [`StreamEvent`], and its end is
+//! one last event. Subscriptions and MONITOR use it, where the node speaks
+//! without being asked.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -42,7 +47,26 @@ struct Job {
     bytes: Bytes,
     /// Replies to discard before the one to return (1 for `ASKING` + command).
     skip: u32,
-    reply: ReplySender,
+    /// Where the reply goes; `None` on a stream connection.
+    reply: Option<ReplySender>,
+}
+
+/// What a stream connection reports: a frame, or its end.
+#[derive(Debug)]
+pub struct StreamEvent {
+    /// The tag given to [`Connection::open_stream`], telling the
+    /// connections that share one channel apart.
+    pub tag: u64,
+    /// A complete frame as the node sent it; `None` when the connection
+    /// ended (failed to connect, lost, or closed). No event follows it.
+    pub frame: Option<Bytes>,
+}
+
+/// Where a stream connection's frames go.
+#[derive(Debug)]
+struct Sink {
+    tag: u64,
+    events: mpsc::Sender<StreamEvent>,
 }
 
 /// A request written (or being written) and waiting for its reply.
@@ -60,6 +84,8 @@ struct Shared {
     in_flight: Mutex<VecDeque<InFlight>>,
     shutdown: CancellationToken,
     stats: Arc<PoolStats>,
+    /// Set on a stream connection.
+    sink: Option<Sink>,
 }
 
 /// A handle to a multiplexed backend connection. Cheap to clone; the socket
@@ -95,6 +121,29 @@ impl Connection {
     /// Starts connecting to `endpoint` in the background and returns at once;
     /// requests sent before the handshake completes wait in the queue.
     pub fn open(endpoint: Endpoint, config: Arc<PoolConfig>, stats: Arc<PoolStats>) -> Connection {
+        Connection::start(endpoint, config, stats, None)
+    }
+
+    /// Starts a stream connection: requests are only written
+    /// ([`Connection::write`]); every frame the node sends, and finally the
+    /// connection's end, goes to `events` tagged with `tag`. A full channel
+    /// stops reading from the node (the node's own output limits apply).
+    pub fn open_stream(
+        endpoint: Endpoint,
+        config: Arc<PoolConfig>,
+        stats: Arc<PoolStats>,
+        events: mpsc::Sender<StreamEvent>,
+        tag: u64,
+    ) -> Connection {
+        Connection::start(endpoint, config, stats, Some(Sink { tag, events }))
+    }
+
+    fn start(
+        endpoint: Endpoint,
+        config: Arc<PoolConfig>,
+        stats: Arc<PoolStats>,
+        sink: Option<Sink>,
+    ) -> Connection {
         let (queue, jobs) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             endpoint,
@@ -103,8 +152,22 @@ impl Connection {
             in_flight: Mutex::new(VecDeque::new()),
             shutdown: CancellationToken::new(),
             stats,
+            sink,
         });
-        tokio::spawn(run(shared.clone(), config.clone(), jobs));
+        let task_shared = shared.clone();
+        let task_config = config.clone();
+        tokio::spawn(async move {
+            run(task_shared.clone(), task_config, jobs).await;
+            if let Some(sink) = &task_shared.sink {
+                let _ = sink
+                    .events
+                    .send(StreamEvent {
+                        tag: sink.tag,
+                        frame: None,
+                    })
+                    .await;
+            }
+        });
         Connection {
             inner: Arc::new(Handle {
                 queue,
@@ -128,8 +191,15 @@ impl Connection {
     /// after the other are written in that order.
     pub fn send(&self, bytes: Bytes, skip: u32) -> PendingReply {
         let (reply, answer) = oneshot::channel();
-        if let Err(mpsc::error::SendError(job)) = self.inner.queue.send(Job { bytes, skip, reply }) {
-            let _ = job.reply.send(Err(self.lost(false)));
+        let job = Job {
+            bytes,
+            skip,
+            reply: Some(reply),
+        };
+        if let Err(mpsc::error::SendError(job)) = self.inner.queue.send(job) {
+            if let Some(reply) = job.reply {
+                let _ = reply.send(Err(self.lost(false)));
+            }
         }
         PendingReply {
             state: Pending::Waiting {
@@ -139,6 +209,17 @@ impl Connection {
                 deadline: None,
             },
         }
+    }
+
+    /// Enqueues `bytes` on a stream connection, where what the node says
+    /// arrives as [`StreamEvent`]s. False when the connection is gone.
+    pub fn write(&self, bytes: Bytes) -> bool {
+        let job = Job {
+            bytes,
+            skip: 0,
+            reply: None,
+        };
+        self.inner.queue.send(job).is_ok()
     }
 
     /// False once the connection has failed or was closed.
@@ -236,7 +317,13 @@ impl Future for PendingReply {
                 deadline,
             } => {
                 if let Poll::Ready(outcome) = Pin::new(answer).poll(cx) {
-                    return Poll::Ready(outcome.unwrap_or_else(|_| Err(connection.lost(true))));
+                    let outcome = outcome.unwrap_or_else(|_| Err(connection.lost(true)));
+                    // A dedicated connection whose one command answered is
+                    // clean again: back to the pool. On an error it closes.
+                    if let (Ok(_), Some(dedicated)) = (&outcome, dedicated.take()) {
+                        dedicated.release();
+                    }
+                    return Poll::Ready(outcome);
                 }
                 let limit = match connection.inner.config.request_timeout {
                     Some(limit) if dedicated.is_none() => limit,
@@ -284,7 +371,9 @@ async fn run(shared: Arc<Shared>, config: Arc<PoolConfig>, mut jobs: mpsc::Unbou
             *lock(&shared.connect_error) = Some(error.clone());
             jobs.close();
             while let Ok(job) = jobs.try_recv() {
-                let _ = job.reply.send(Err(error.clone()));
+                if let Some(reply) = job.reply {
+                    let _ = reply.send(Err(error.clone()));
+                }
             }
             return;
         }
@@ -307,10 +396,12 @@ async fn run(shared: Arc<Shared>, config: Arc<PoolConfig>, mut jobs: mpsc::Unbou
     }
     jobs.close();
     while let Ok(job) = jobs.try_recv() {
-        let _ = job.reply.send(Err(Error::ConnectionLost {
-            addr: shared.endpoint.addr.clone(),
-            sent: false,
-        }));
+        if let Some(reply) = job.reply {
+            let _ = reply.send(Err(Error::ConnectionLost {
+                addr: shared.endpoint.addr.clone(),
+                sent: false,
+            }));
+        }
     }
 }
 
@@ -343,10 +434,12 @@ async fn write_requests(shared: &Shared, jobs: &mut mpsc::UnboundedReceiver<Job>
             let mut in_flight = lock(&shared.in_flight);
             for job in batch.drain(..) {
                 payloads.push(job.bytes);
-                in_flight.push_back(InFlight {
-                    skip: job.skip,
-                    reply: job.reply,
-                });
+                if let Some(reply) = job.reply {
+                    in_flight.push_back(InFlight {
+                        skip: job.skip,
+                        reply,
+                    });
+                }
             }
         }
         PoolStats::add(&shared.stats.requests, payloads.len() as u64);
@@ -387,6 +480,16 @@ async fn read_replies(shared: Arc<Shared>, mut read: OwnedReadHalf) {
             }
             Ok(_) => {}
         }
+        if let Some(sink) = &shared.sink {
+            if forward_frames(&shared, sink, &mut decoder, &mut buf)
+                .await
+                .is_err()
+            {
+                shared.shutdown.cancel();
+                return;
+            }
+            continue;
+        }
         loop {
             match decoder.decode(&mut buf) {
                 Ok(Some(reply)) => {
@@ -426,6 +529,32 @@ async fn read_replies(shared: Arc<Shared>, mut read: OwnedReadHalf) {
         }
         for (sender, reply) in done.drain(..) {
             let _ = sender.send(Ok(reply));
+        }
+    }
+}
+
+/// Sends every complete frame in `buf` to a stream connection's sink.
+/// `Err` when the frames are invalid or nobody listens any more.
+async fn forward_frames(
+    shared: &Shared,
+    sink: &Sink,
+    decoder: &mut ReplyDecoder,
+    buf: &mut BytesMut,
+) -> Result<(), ()> {
+    loop {
+        match decoder.decode(buf) {
+            Ok(Some(frame)) => {
+                let event = StreamEvent {
+                    tag: sink.tag,
+                    frame: Some(frame),
+                };
+                sink.events.send(event).await.map_err(drop)?;
+            }
+            Ok(None) => return Ok(()),
+            Err(error) => {
+                tracing::warn!(endpoint = %shared.endpoint, %error, "backend sent invalid RESP; closing");
+                return Err(());
+            }
         }
     }
 }

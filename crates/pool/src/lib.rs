@@ -27,7 +27,7 @@ pub mod pool;
 pub mod stats;
 
 pub use config::{Handshake, PoolConfig};
-pub use connection::{Connection, PendingReply};
+pub use connection::{Connection, PendingReply, StreamEvent};
 pub use endpoint::Endpoint;
 pub use error::Error;
 pub use pool::{Dedicated, Pool};

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rustc_hash::FxHashMap;
 
-use crate::connection::PendingReply;
+use tokio::sync::mpsc;
+
+use crate::connection::{PendingReply, StreamEvent};
 use crate::{Connection, Endpoint, Error, PoolConfig, PoolStats};
 
 /// Backend connections for every endpoint the proxy talks to. Cheap to clone.
@@ -23,6 +25,8 @@ struct Inner {
     config: Arc<PoolConfig>,
     stats: Arc<PoolStats>,
     endpoints: RwLock<FxHashMap<Endpoint, Arc<Shared>>>,
+    /// Dedicated connections returned clean, ready for the next client.
+    idle: Mutex<FxHashMap<Endpoint, Vec<Connection>>>,
 }
 
 /// The shared connections of one endpoint, used round-robin.
@@ -52,6 +56,7 @@ impl Pool {
                 config: Arc::new(config),
                 stats: Arc::new(PoolStats::default()),
                 endpoints: RwLock::new(FxHashMap::default()),
+                idle: Mutex::new(FxHashMap::default()),
             }),
         }
     }
@@ -137,21 +142,77 @@ impl Pool {
         Ok(connection)
     }
 
-    /// Sends one request on a new connection of its own (a blocking
-    /// command), closed once the reply is in or abandoned.
+    /// Sends one request on a dedicated connection (a blocking command).
+    /// The connection goes back to the idle list once the reply is in, and
+    /// is closed if the reply is abandoned (the client went away while
+    /// blocked).
     pub fn send_dedicated(&self, endpoint: &Endpoint, request: Bytes) -> PendingReply {
         let dedicated = self.dedicated(endpoint);
         dedicated.send(request, 0).holding(dedicated)
     }
 
-    /// A new connection to `endpoint` for one client alone (transactions,
-    /// blocking commands, subscriptions). It closes when the returned handle
-    /// and its clones are dropped.
+    /// A connection to `endpoint` for one client alone (transactions,
+    /// blocking commands): an idle one returned clean by an earlier client,
+    /// or a new one. Dropping the handle closes it; [`Dedicated::release`]
+    /// returns it for reuse.
     pub fn dedicated(&self, endpoint: &Endpoint) -> Dedicated {
+        let reused = {
+            let mut idle = self.inner.idle.lock().unwrap_or_else(|e| e.into_inner());
+            let list = idle.get_mut(endpoint);
+            let mut found = None;
+            if let Some(list) = list {
+                while let Some(connection) = list.pop() {
+                    if connection.is_alive() {
+                        found = Some(connection);
+                        break;
+                    }
+                }
+            }
+            found
+        };
+        if reused.is_some() {
+            PoolStats::sub(&self.inner.stats.dedicated_idle, 1);
+        }
+        let connection = reused.unwrap_or_else(|| self.open(endpoint.clone()));
+        self.hand_out(connection, true)
+    }
+
+    /// A stream connection to `endpoint` (subscriptions, MONITOR): every
+    /// frame the node sends goes to `events`, tagged with `tag`, and its end
+    /// is one last event (see [`crate::connection::StreamEvent`]). Never
+    /// reused: it closes when the handle is dropped.
+    pub fn stream(&self, endpoint: &Endpoint, events: mpsc::Sender<StreamEvent>, tag: u64) -> Dedicated {
+        let inner = &self.inner;
+        let connection = Connection::open_stream(
+            endpoint.clone(),
+            inner.config.clone(),
+            inner.stats.clone(),
+            events,
+            tag,
+        );
+        self.hand_out(connection, false)
+    }
+
+    fn hand_out(&self, connection: Connection, reusable: bool) -> Dedicated {
         PoolStats::add(&self.inner.stats.dedicated, 1);
         Dedicated {
-            connection: self.open(endpoint.clone()),
-            stats: self.inner.stats.clone(),
+            connection: Some(connection),
+            pool: self.clone(),
+            reusable,
+        }
+    }
+
+    /// Puts a clean dedicated connection on the idle list, or closes it
+    /// when the list is full.
+    fn give_back(&self, connection: Connection) {
+        let limit = self.inner.config.idle_dedicated_per_endpoint;
+        let mut idle = self.inner.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let list = idle.entry(connection.endpoint().clone()).or_default();
+        if list.len() < limit && connection.is_alive() {
+            list.push(connection);
+            PoolStats::add(&self.inner.stats.dedicated_idle, 1);
+        } else {
+            connection.close();
         }
     }
 
@@ -159,6 +220,16 @@ impl Pool {
     /// databases), for a node that left the topology.
     pub fn forget(&self, addr: &str) {
         let mut endpoints = self.inner.endpoints.write().unwrap_or_else(|e| e.into_inner());
+        let mut idle = self.inner.idle.lock().unwrap_or_else(|e| e.into_inner());
+        idle.retain(|endpoint, list| {
+            let keep = &*endpoint.addr != addr;
+            if !keep {
+                PoolStats::sub(&self.inner.stats.dedicated_idle, list.len() as u64);
+                list.drain(..).for_each(|connection| connection.close());
+            }
+            keep
+        });
+        drop(idle);
         endpoints.retain(|endpoint, shared| {
             let keep = &*endpoint.addr != addr;
             if !keep {
@@ -208,24 +279,46 @@ impl Pool {
 }
 
 /// A connection that belongs to one client. Counted in
-/// [`PoolStats::dedicated`] until dropped.
+/// [`PoolStats::dedicated`] until dropped or released; dropping closes it.
 #[derive(Debug)]
 pub struct Dedicated {
-    connection: Connection,
-    stats: Arc<PoolStats>,
+    /// `None` only once released.
+    connection: Option<Connection>,
+    pool: Pool,
+    /// False for stream connections, which are never reused.
+    reusable: bool,
+}
+
+impl Dedicated {
+    /// Returns the connection to the pool for the next client. Call it only
+    /// when the connection holds no state: no transaction, no WATCH, no
+    /// subscription, no blocked command. A stream connection is closed.
+    pub fn release(mut self) {
+        if let Some(connection) = self.connection.take() {
+            if self.reusable {
+                self.pool.give_back(connection);
+            } else {
+                connection.close();
+            }
+        }
+    }
 }
 
 impl Deref for Dedicated {
     type Target = Connection;
 
     fn deref(&self) -> &Connection {
-        &self.connection
+        self.connection
+            .as_ref()
+            .expect("a released Dedicated is consumed")
     }
 }
 
 impl Drop for Dedicated {
     fn drop(&mut self) {
-        self.connection.close();
-        PoolStats::sub(&self.stats.dedicated, 1);
+        if let Some(connection) = self.connection.take() {
+            connection.close();
+        }
+        PoolStats::sub(&self.pool.inner.stats.dedicated, 1);
     }
 }

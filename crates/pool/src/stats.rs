@@ -7,8 +7,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct PoolStats {
     /// Connections currently open (shared and dedicated).
     pub open: AtomicU64,
-    /// Dedicated connections currently handed out.
+    /// Dedicated connections currently handed out to clients (including
+    /// subscription streams).
     pub dedicated: AtomicU64,
+    /// Dedicated connections idle, kept for the next client that needs one.
+    pub dedicated_idle: AtomicU64,
     /// Connections opened since start.
     pub opened_total: AtomicU64,
     /// Connect attempts that failed since start.

@@ -183,6 +183,29 @@ impl Router {
         Ok(route)
     }
 
+    /// The primary that would serve `command`, and the slot of its keys (in
+    /// cluster mode), for a session that pins a dedicated connection
+    /// (WATCH, transactions, subscriptions). A keyless command gets the
+    /// first primary and no slot.
+    ///
+    /// # Errors
+    /// The keys span slots ([`Error::CrossSlot`]), the command needs every
+    /// node ([`Error::FanOutRequired`]), or no backend is known.
+    pub fn pin_target(&self, command: &mut Command) -> Result<(Arc<str>, Option<u16>), Error> {
+        let topology = self.inner.topology.snapshot();
+        let route = self.prepare(command, &topology)?;
+        let shards = topology.shards();
+        let (shard, slot) = match route {
+            Route::Shard { shard, slot, .. } => (shard, slot),
+            Route::Any { .. } => (0, None),
+            Route::Node { shard, .. } => (shard, None),
+            Route::MultiSlot => return Err(Error::CrossSlot),
+            Route::AllShards(_) | Route::AllNodes(_) => return Err(Error::FanOutRequired),
+        };
+        let shard = shards.get(shard).ok_or(Error::NoBackend)?;
+        Ok((shard.primary.clone(), slot))
+    }
+
     /// Sends `command` to the node its route names and returns the reply.
     ///
     /// # Errors

@@ -31,6 +31,8 @@ pub fn reset(state: &mut SessionState, shared: &Shared) -> Frame {
     state.authenticated = !shared.config.requires_auth();
     state.user = "default".into();
     state.info.set_name("");
+    state.transaction.reset();
+    state.pubsub.clear();
     Frame::simple("RESET")
 }
 

@@ -6,6 +6,8 @@
 //! - [`client`]: the CLIENT command.
 //! - [`command`]: COMMAND, answered from the merged command table.
 //! - [`admin`]: PROXY STATS / LATENCY / INFO.
+//! - [`transaction`]: MULTI / EXEC / DISCARD / WATCH / UNWATCH.
+//! - [`pubsub`]: SUBSCRIBE and the rest of the subscription commands.
 //! - [`text`]: helpers for text replies.
 
 pub mod admin;
@@ -13,47 +15,55 @@ pub mod auth;
 pub mod client;
 pub mod command;
 pub mod connection;
+pub mod pubsub;
 pub mod text;
+pub mod transaction;
 
+use futures::future::BoxFuture;
 use resp::{Frame, Request};
+use router::Reply;
 
 use crate::edge;
 use crate::session::{SessionState, Shared};
 
 /// What a connection-scoped command does.
-#[derive(Debug)]
 pub enum Local {
     /// Answer this.
     Reply(Frame),
     /// Answer this, then close the connection.
     Close(Frame),
+    /// Answer what this future gives: a stateful command the proxy sends on
+    /// a connection it chose itself (EXEC, WATCH). The session starts no
+    /// later request of the client before this one has answered.
+    Later(BoxFuture<'static, Result<Reply, router::Error>>),
+    /// Not yet: this stateful command must wait until every earlier reply
+    /// of the client is written. Hand it over again then.
+    Wait,
+}
+
+impl std::fmt::Debug for Local {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Local::Reply(frame) => f.debug_tuple("Reply").field(frame).finish(),
+            Local::Close(frame) => f.debug_tuple("Close").field(frame).finish(),
+            Local::Later(_) => f.write_str("Later(..)"),
+            Local::Wait => f.write_str("Wait"),
+        }
+    }
 }
 
 /// Longest name of a command handled here.
 const MAX_NAME: usize = 16;
 
-/// Stateful commands that would corrupt a shared backend connection and
-/// need a dedicated one, which the proxy does not give them yet.
-const NEEDS_DEDICATED: &[&[u8]] = &[
-    b"multi",
-    b"exec",
-    b"discard",
-    b"watch",
-    b"unwatch",
-    b"subscribe",
-    b"psubscribe",
-    b"ssubscribe",
-    b"unsubscribe",
-    b"punsubscribe",
-    b"sunsubscribe",
-    b"monitor",
-    b"sync",
-    b"psync",
-    b"replconf",
-];
+/// Commands that would turn a shared backend connection into something
+/// else (a replica link, a monitor), which the proxy does not offer.
+const NEEDS_DEDICATED: &[&[u8]] = &[b"monitor", b"sync", b"psync", b"replconf"];
 
-/// Answers `request` if it is connection-scoped; `None` sends it down the stack.
-pub fn handle(request: &Request, state: &mut SessionState, shared: &Shared) -> Option<Local> {
+/// Answers `request` if it is connection-scoped; `None` sends it down the
+/// stack. `idle` says whether the client has no reply outstanding: a
+/// stateful command (EXEC, WATCH, SUBSCRIBE, ...) runs only then, so that
+/// it sees the effects of everything the client sent before it.
+pub fn handle(request: &Request, state: &mut SessionState, shared: &Shared, idle: bool) -> Option<Local> {
     let name = request.name();
     if name.len() > MAX_NAME {
         return unauthenticated(state);
@@ -66,7 +76,25 @@ pub fn handle(request: &Request, state: &mut SessionState, shared: &Shared) -> O
     if !state.authenticated && !matches!(lower, b"auth" | b"hello" | b"quit" | b"reset") {
         return unauthenticated(state);
     }
+    if !idle && is_stateful(lower) {
+        return Some(Local::Wait);
+    }
+    if state.transaction.in_multi() && !matches!(lower, b"exec" | b"discard" | b"quit" | b"reset") {
+        return Some(Local::Reply(transaction::queue(request, lower, state, shared)));
+    }
+    if state.pubsub.restricts(state.protocol) && !pubsub::allowed_while_subscribed(lower) {
+        return Some(Local::Reply(pubsub::not_allowed(request)));
+    }
     let reply = match lower {
+        b"multi" => transaction::multi(request, state),
+        b"exec" => return Some(transaction::exec(request, state, shared)),
+        b"discard" => transaction::discard(request, state),
+        b"watch" => return Some(transaction::watch(request, state, shared)),
+        b"unwatch" => return Some(transaction::unwatch(request, state)),
+        b"subscribe" | b"psubscribe" | b"ssubscribe" | b"unsubscribe" | b"punsubscribe" | b"sunsubscribe" => {
+            return Some(pubsub::command(request, lower, state, shared))
+        }
+        b"ping" if state.pubsub.restricts(state.protocol) => pubsub::ping(request),
         b"ping" => connection::ping(request),
         b"echo" => connection::echo(request),
         b"quit" => return Some(Local::Close(Frame::simple("OK"))),
@@ -82,6 +110,23 @@ pub fn handle(request: &Request, state: &mut SessionState, shared: &Shared) -> O
         _ => return None,
     };
     Some(Local::Reply(reply))
+}
+
+/// Commands the session runs alone: nothing of the client's before them
+/// is still in flight, and nothing after them starts before they answer.
+fn is_stateful(lower: &[u8]) -> bool {
+    matches!(
+        lower,
+        b"exec"
+            | b"watch"
+            | b"unwatch"
+            | b"subscribe"
+            | b"psubscribe"
+            | b"ssubscribe"
+            | b"unsubscribe"
+            | b"punsubscribe"
+            | b"sunsubscribe"
+    )
 }
 
 fn unauthenticated(state: &SessionState) -> Option<Local> {

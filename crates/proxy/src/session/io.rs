@@ -8,8 +8,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures::future;
-use resp::{Limits, Protocol, Request, RequestDecoder};
+use futures::future::{self, BoxFuture};
+use resp::{Frame, Limits, Protocol, Request, RequestDecoder};
 use router::{Command, Reply};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -59,6 +59,7 @@ pin_project_lite::pin_project! {
     enum InFlight<F> {
         Stack { #[pin] future: F, protocol: Protocol },
         Ready { outgoing: Option<Outgoing> },
+        Later { future: BoxFuture<'static, Result<Reply, router::Error>>, protocol: Protocol },
     }
 }
 
@@ -75,6 +76,13 @@ where
                 protocol: *protocol,
                 close: false,
             }),
+            InFlightProjection::Later { future, protocol } => {
+                future.as_mut().poll(cx).map(|reply| Outgoing {
+                    reply,
+                    protocol: *protocol,
+                    close: false,
+                })
+            }
             InFlightProjection::Ready { outgoing } => match outgoing.take() {
                 Some(outgoing) => Poll::Ready(outgoing),
                 None => Poll::Pending,
@@ -137,12 +145,37 @@ pub async fn serve<S: StackService>(
         secs => Some(Duration::from_secs(secs)),
     };
     let mut last_read = tokio::time::Instant::now();
+    let mut flow = Flow::Continue;
+    let mut deferred: Option<Request> = None;
     loop {
         if closing && pending.is_empty() {
             break;
         }
-        let can_read = !closing && pending.len() < shared.config.max_pipeline;
-        let idle_deadline = idle.map(|d| last_read + d);
+        if flow == Flow::Fence && pending.is_empty() {
+            // The stateful command answered (or may now start): go on with
+            // what is already buffered before reading more.
+            flow = Flow::Continue;
+            if let Some(request) = deferred.take() {
+                flow = dispatch(request, &mut state, &shared, &mut service, &mut pending);
+            }
+            if flow == Flow::Continue {
+                flow = dispatch_all(
+                    &mut decoder,
+                    &mut input,
+                    &mut state,
+                    &shared,
+                    &mut service,
+                    &mut pending,
+                    &mut deferred,
+                );
+            }
+            closing |= flow == Flow::Close;
+            continue;
+        }
+        let can_read = !closing && flow == Flow::Continue && pending.len() < shared.config.max_pipeline;
+        let subscribed = state.pubsub.is_active();
+        let idle_deadline = idle.filter(|_| !subscribed).map(|d| last_read + d);
+        let retry_at = state.pubsub.retry_at();
         tokio::select! {
             biased;
             close = future::poll_fn(|cx| pending.poll_ready(cx, |reply| write_reply(reply, &mut output))),
@@ -155,19 +188,58 @@ pub async fn serve<S: StackService>(
                     break;
                 }
             }
+            event = state.pubsub.next_event(), if subscribed => {
+                forward_events(event, &mut state, &shared, &mut output);
+                if !output.is_empty() && write.write_all_buf(&mut output).await.is_err() {
+                    break;
+                }
+            }
             read_result = read.read_buf(&mut input), if can_read => {
                 match read_result {
                     Ok(0) | Err(_) => break,
                     Ok(_) => last_read = tokio::time::Instant::now(),
                 }
-                closing = dispatch_all(&mut decoder, &mut input, &mut state, &shared, &mut service, &mut pending);
+                flow = dispatch_all(&mut decoder, &mut input, &mut state, &shared, &mut service, &mut pending, &mut deferred);
+                closing |= flow == Flow::Close;
+            }
+            _ = sleep_until(retry_at), if retry_at.is_some() => {
+                state.pubsub.restore(&shared.stack.router, (state.info.id, state.protocol));
             }
             _ = kill.cancelled() => break,
             _ = shutdown.cancelled(), if !closing => closing = true,
             _ = sleep_until(idle_deadline), if idle_deadline.is_some() && pending.is_empty() => break,
         }
     }
+    // Everything the client held goes now: links, the watch connection,
+    // and (dropped with `pending`) any blocked command's connection.
+    state.pubsub.clear();
+    state.transaction.reset();
     shared.clients.remove(id);
+}
+
+/// Most link events handled in one go before the replies are looked at.
+const EVENT_BATCH: usize = 64;
+
+/// Handles `event` and whatever else the links have queued, up to a batch:
+/// messages go to `output`; a completed subscription reply stops the batch
+/// so that it is written before the messages after it.
+fn forward_events(
+    event: pool::StreamEvent,
+    state: &mut SessionState,
+    shared: &Shared,
+    output: &mut BytesMut,
+) {
+    let router = &shared.stack.router;
+    let mut next = Some(event);
+    let mut handled = 0;
+    while let Some(event) = next.take() {
+        let outcome = state.pubsub.handle(event, router, output);
+        handled += 1;
+        if outcome.completed || handled >= EVENT_BATCH {
+            break;
+        }
+        next = state.pubsub.try_event();
+    }
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
@@ -177,8 +249,21 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// Decodes every complete request in `input` and starts each one. Returns
-/// true when the connection must close once the queued replies are written.
+/// What the session does after a request was started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flow {
+    /// Go on with the next request.
+    Continue,
+    /// Start nothing more until every reply in flight is written (a
+    /// stateful command is running or waiting to run).
+    Fence,
+    /// Close once the queued replies are written.
+    Close,
+}
+
+/// Decodes every complete request in `input` and starts each one, until a
+/// request fences or closes the session. A stateful request that must wait
+/// for earlier replies is kept in `deferred`.
 fn dispatch_all<S: StackService>(
     decoder: &mut RequestDecoder,
     input: &mut BytesMut,
@@ -186,19 +271,25 @@ fn dispatch_all<S: StackService>(
     shared: &Shared,
     service: &mut S,
     pending: &mut Pending<S::Fut>,
-) -> bool {
+    deferred: &mut Option<Request>,
+) -> Flow {
     let mut last_command = None;
-    let closing = loop {
+    let flow = loop {
         match decoder.decode(input) {
             Ok(Some(request)) => {
                 // A reference to the name, not a copy: this runs per request.
                 last_command = request.arg(0).cloned();
-                if dispatch(request, state, shared, service, pending) {
-                    break true;
-                }
+                let flow = if pending.is_empty() {
+                    dispatch(request, state, shared, service, pending)
+                } else {
+                    dispatch_or_defer(request, state, shared, service, pending, deferred)
+                };
                 decoder.set_authenticated(state.authenticated);
+                if flow != Flow::Continue {
+                    break flow;
+                }
             }
-            Ok(None) => break false,
+            Ok(None) => break Flow::Continue,
             Err(error) => {
                 if let Some(reply) = error.client_reply() {
                     pending.push_back(ready(Ok(Reply::Raw(reply)), state.protocol, true));
@@ -206,33 +297,75 @@ fn dispatch_all<S: StackService>(
                     pending.push_back(ready(Ok(Reply::Raw(Default::default())), state.protocol, true));
                 }
                 tracing::debug!(client = state.info.id, %error, "protocol error; closing the client");
-                break true;
+                break Flow::Close;
             }
         }
     };
     if let Some(name) = last_command {
         state.info.touch(state.db, state.protocol.version() as u8, &name);
     }
-    closing
+    flow
 }
 
-/// Starts one request. Returns true when the connection must close after it.
+/// Starts one request while others are in flight; a stateful one is kept
+/// in `deferred` until they are answered.
+fn dispatch_or_defer<S: StackService>(
+    request: Request,
+    state: &mut SessionState,
+    shared: &Shared,
+    service: &mut S,
+    pending: &mut Pending<S::Fut>,
+    deferred: &mut Option<Request>,
+) -> Flow {
+    match commands::handle(&request, state, shared, false) {
+        Some(Local::Wait) => {
+            *deferred = Some(request);
+            Flow::Fence
+        }
+        local => start(request, local, state, service, pending),
+    }
+}
+
+/// Starts one request with nothing of the client's in flight.
 fn dispatch<S: StackService>(
     request: Request,
     state: &mut SessionState,
     shared: &Shared,
     service: &mut S,
     pending: &mut Pending<S::Fut>,
-) -> bool {
+) -> Flow {
+    let local = commands::handle(&request, state, shared, true);
+    start(request, local, state, service, pending)
+}
+
+/// Queues the reply of a request: the proxy's own answer, or the stack's.
+fn start<S: StackService>(
+    request: Request,
+    local: Option<Local>,
+    state: &mut SessionState,
+    service: &mut S,
+    pending: &mut Pending<S::Fut>,
+) -> Flow {
     let protocol = state.protocol;
-    match commands::handle(&request, state, shared) {
+    match local {
         Some(Local::Reply(frame)) => {
             pending.push_back(ready(Ok(Reply::Frame(frame)), protocol, false));
-            false
+            Flow::Continue
         }
         Some(Local::Close(frame)) => {
             pending.push_back(ready(Ok(Reply::Frame(frame)), protocol, true));
-            true
+            Flow::Close
+        }
+        Some(Local::Later(future)) => {
+            pending.push_back(InFlight::Later { future, protocol });
+            Flow::Fence
+        }
+        // Only asked for while replies are in flight, which `dispatch`
+        // rules out; answered rather than trusted.
+        Some(Local::Wait) => {
+            let error = Frame::error("ERR proxy: internal ordering error; please retry");
+            pending.push_back(ready(Ok(Reply::Frame(error)), protocol, false));
+            Flow::Continue
         }
         None => {
             let command = Command {
@@ -249,7 +382,7 @@ fn dispatch<S: StackService>(
                 future: service.call(command),
                 protocol,
             });
-            false
+            Flow::Continue
         }
     }
 }

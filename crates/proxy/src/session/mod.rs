@@ -11,10 +11,12 @@
 //! - [`state`]: the [`SessionState`].
 //! - `io`: the read / dispatch / write loop.
 //! - `ordered`: the queue that returns replies in request order.
+//! - [`subscriptions`]: SUBSCRIBE and friends, and the links behind them.
 
 mod io;
 mod ordered;
 pub mod state;
+pub mod subscriptions;
 
 pub use io::{serve, Shared, StackService};
 pub use state::SessionState;

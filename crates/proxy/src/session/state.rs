@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use resp::Protocol;
 
+use super::subscriptions::Subscriptions;
 use crate::clients::ClientInfo;
+use crate::commands::transaction::Transaction;
 
 /// Connection state that changes how the client's commands are handled.
 #[derive(Debug)]
@@ -19,6 +21,10 @@ pub struct SessionState {
     pub user: String,
     /// Its entry in the client registry.
     pub info: Arc<ClientInfo>,
+    /// MULTI queue and WATCH connection.
+    pub transaction: Transaction,
+    /// Subscriptions and the links that carry them.
+    pub pubsub: Subscriptions,
 }
 
 impl SessionState {
@@ -30,6 +36,8 @@ impl SessionState {
             authenticated: !requires_auth,
             user: "default".into(),
             info,
+            transaction: Transaction::default(),
+            pubsub: Subscriptions::default(),
         }
     }
 }

@@ -1,0 +1,112 @@
+//! SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE and their UNSUBSCRIBE forms, PING in
+//! RESP2 subscribe mode, and the commands a RESP2 subscriber may not send.
+//! The links behind them are in [`crate::session::subscriptions`].
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use resp::{Frame, Request};
+
+use super::Local;
+use crate::edge;
+use crate::session::subscriptions::{Kind, Waiting};
+use crate::session::{SessionState, Shared};
+
+/// Commands a RESP2 client may send while subscribed.
+pub fn allowed_while_subscribed(lower: &[u8]) -> bool {
+    matches!(
+        lower,
+        b"subscribe"
+            | b"psubscribe"
+            | b"ssubscribe"
+            | b"unsubscribe"
+            | b"punsubscribe"
+            | b"sunsubscribe"
+            | b"ping"
+            | b"quit"
+            | b"reset"
+    )
+}
+
+/// Valkey's error for another command in RESP2 subscribe mode.
+pub fn not_allowed(request: &Request) -> Frame {
+    Frame::error(format!(
+        "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+        String::from_utf8_lossy(request.name()).to_ascii_lowercase()
+    ))
+}
+
+/// PING in RESP2 subscribe mode: `["pong", message]`.
+pub fn ping(request: &Request) -> Frame {
+    let message = match request.args() {
+        [_] => Bytes::new(),
+        [_, message] => message.clone(),
+        _ => return edge::wrong_arity("ping"),
+    };
+    Frame::Array(vec![Frame::bulk("pong"), Frame::Bulk(message)])
+}
+
+/// One of the six subscription commands; `lower` is its name.
+pub fn command(request: &Request, lower: &[u8], state: &mut SessionState, shared: &Shared) -> Local {
+    let (kind, subscribe) = match lower {
+        b"subscribe" => (Kind::Channel, true),
+        b"psubscribe" => (Kind::Pattern, true),
+        b"ssubscribe" => (Kind::Shard, true),
+        b"unsubscribe" => (Kind::Channel, false),
+        b"punsubscribe" => (Kind::Pattern, false),
+        _ => (Kind::Shard, false),
+    };
+    let names: Vec<Bytes> = request.args()[1..].to_vec();
+    if subscribe && names.is_empty() {
+        return Local::Reply(edge::wrong_arity(&String::from_utf8_lossy(lower)));
+    }
+    let router = &shared.stack.router;
+    let protocol = state.protocol;
+    let client = (state.info.id, protocol);
+    let subs = &mut state.pubsub;
+    // UNSUBSCRIBE without names means every subscription of that kind.
+    let names = if names.is_empty() {
+        let mut all: Vec<Bytes> = subs.set(kind).iter().cloned().collect();
+        all.sort();
+        all
+    } else {
+        names
+    };
+    let waiting = Arc::new(Waiting::default());
+    let mut confirmations = BytesMut::new();
+    let (sub_name, unsub_name) = kind.names();
+    if names.is_empty() {
+        // Nothing to unsubscribe from: one confirmation with a nil name.
+        let count = subs.count(kind) as i64;
+        return Local::Reply(Frame::Push(vec![
+            Frame::bulk(unsub_name),
+            Frame::Null,
+            Frame::Integer(count),
+        ]));
+    }
+    let mut to_send = Vec::with_capacity(names.len());
+    for name in &names {
+        let changed = if subscribe {
+            subs.add(kind, name)
+        } else {
+            subs.remove(kind, name)
+        };
+        if changed {
+            to_send.push(name.clone());
+        }
+        let confirmation = Frame::Push(vec![
+            Frame::bulk(if subscribe { sub_name } else { unsub_name }),
+            Frame::Bulk(name.clone()),
+            Frame::Integer(subs.count(kind) as i64),
+        ]);
+        confirmation.encode(protocol, &mut confirmations);
+    }
+    if !to_send.is_empty() {
+        match kind {
+            Kind::Shard => subs.send_shard(subscribe, &to_send, Some(&waiting), router, protocol),
+            _ => subs.send_main(subscribe, kind, &to_send, &waiting, router, client),
+        }
+    }
+    subs.tidy();
+    Local::Later(Box::pin(waiting.reply(confirmations.freeze())))
+}
