@@ -92,3 +92,99 @@ pub async fn run(connection: &mut redis::aio::MultiplexedConnection, args: &[&st
         )),
     }
 }
+
+/// A client that speaks RESP by hand: for exact frames, push messages and
+/// subscriptions, where a client library would hide what the proxy sent.
+pub struct RawClient {
+    stream: tokio::net::TcpStream,
+    buffer: bytes::BytesMut,
+    decoder: resp::ReplyDecoder,
+}
+
+impl RawClient {
+    /// Connects to `addr`.
+    pub async fn connect(addr: &str) -> RawClient {
+        RawClient {
+            stream: tokio::net::TcpStream::connect(addr).await.expect("connect"),
+            buffer: bytes::BytesMut::new(),
+            decoder: resp::ReplyDecoder::new(resp::Limits::default()),
+        }
+    }
+
+    /// Sends one command.
+    pub async fn send(&mut self, args: &[&str]) {
+        use tokio::io::AsyncWriteExt;
+        let mut out = bytes::BytesMut::new();
+        resp::encode::encode_command(args, &mut out);
+        self.stream.write_all(&out).await.expect("write");
+    }
+
+    /// The next frame, or `None` when none arrives within `wait`.
+    pub async fn next_within(&mut self, wait: Duration) -> Option<resp::Frame> {
+        use tokio::io::AsyncReadExt;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(raw) = self.decoder.decode(&mut self.buffer).expect("valid RESP") {
+                return Some(resp::Frame::parse_complete(&raw).expect("one frame"));
+            }
+            match tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.buffer)).await {
+                Ok(Ok(0)) => panic!("the connection closed"),
+                Ok(Ok(_)) => continue,
+                Ok(Err(error)) => panic!("read failed: {error}"),
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// The next frame; fails the test after 10 s.
+    pub async fn next(&mut self) -> resp::Frame {
+        self.next_within(Duration::from_secs(10))
+            .await
+            .expect("a reply within 10 s")
+    }
+
+    /// Sends a command and returns its reply.
+    pub async fn call(&mut self, args: &[&str]) -> resp::Frame {
+        self.send(args).await;
+        self.next().await
+    }
+}
+
+/// A frame as text for comparisons: bulk and simple strings as they are,
+/// errors prefixed with `-`, aggregates bracketed.
+pub fn show(frame: &resp::Frame) -> String {
+    use resp::Frame;
+    match frame {
+        Frame::Simple(s) | Frame::Bulk(s) | Frame::Double(s) | Frame::BigNumber(s) => {
+            String::from_utf8_lossy(s).into_owned()
+        }
+        Frame::Error(e) | Frame::BulkError(e) => format!("-{}", String::from_utf8_lossy(e)),
+        Frame::Integer(n) => n.to_string(),
+        Frame::Boolean(b) => b.to_string(),
+        Frame::Null | Frame::NullArray => "(nil)".into(),
+        Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
+            let inner: Vec<String> = items.iter().map(show).collect();
+            format!("[{}]", inner.join(" "))
+        }
+        Frame::Map(pairs) => {
+            let inner: Vec<String> = pairs
+                .iter()
+                .map(|(k, v)| format!("{}={}", show(k), show(v)))
+                .collect();
+            format!("{{{}}}", inner.join(" "))
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+/// The value of `field` in `PROXY INFO` on `addr`.
+pub fn proxy_info_field(addr: &str, field: &str) -> u64 {
+    let info = test_util::command(addr, &["PROXY", "INFO"]).expect("PROXY INFO");
+    let text = String::from_utf8_lossy(info.as_bytes().expect("text")).into_owned();
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("PROXY INFO has no {field}"))
+        .trim()
+        .parse()
+        .expect("a number")
+}

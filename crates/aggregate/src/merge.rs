@@ -24,7 +24,58 @@ pub fn by_policy(policy: ResponsePolicy, replies: Vec<Frame>) -> Frame {
         ResponsePolicy::AggLogicalAnd => fold(replies, |a, b| i64::from(a != 0 && b != 0)),
         ResponsePolicy::AggLogicalOr => fold(replies, |a, b| i64::from(a != 0 || b != 0)),
         ResponsePolicy::Default => concatenate(replies),
+        ResponsePolicy::Union => union(replies),
+        ResponsePolicy::SumPairs => sum_pairs(replies),
     }
+}
+
+/// Every element of every array once, in order of first appearance.
+fn union(replies: Vec<Frame>) -> Frame {
+    let mut seen = std::collections::HashSet::new();
+    let mut items = Vec::new();
+    for reply in replies {
+        let (Frame::Array(list) | Frame::Set(list)) = reply else {
+            return Frame::error("ERR proxy cannot combine these replies");
+        };
+        for item in list {
+            if seen.insert(item.as_bytes().cloned()) {
+                items.push(item);
+            }
+        }
+    }
+    Frame::Array(items)
+}
+
+/// `[name, count, ...]` replies summed by name, in the first reply's order.
+fn sum_pairs(replies: Vec<Frame>) -> Frame {
+    let mut order: Vec<Frame> = Vec::new();
+    let mut totals: Vec<i64> = Vec::new();
+    for reply in replies {
+        let pairs: Vec<(Frame, Frame)> = match reply {
+            Frame::Array(list) if list.len() % 2 == 0 => {
+                let mut iter = list.into_iter();
+                std::iter::from_fn(|| Some((iter.next()?, iter.next()?))).collect()
+            }
+            Frame::Map(pairs) => pairs,
+            _ => return Frame::error("ERR proxy cannot combine these replies"),
+        };
+        for (name, count) in pairs {
+            let count = count.as_integer().unwrap_or(0);
+            match order.iter().position(|n| n == &name) {
+                Some(at) => totals[at] = totals[at].saturating_add(count),
+                None => {
+                    order.push(name);
+                    totals.push(count);
+                }
+            }
+        }
+    }
+    let mut items = Vec::with_capacity(order.len() * 2);
+    for (name, total) in order.into_iter().zip(totals) {
+        items.push(name);
+        items.push(Frame::Integer(total));
+    }
+    Frame::Array(items)
 }
 
 /// Combines integers, or arrays of integers element by element (as

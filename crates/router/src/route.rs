@@ -90,6 +90,11 @@ pub fn select(request: &Request, spec: Option<&CommandSpec>, topology: &Topology
         Slots::None => Ok(match spec.request_policy {
             RequestPolicy::AllShards => Route::AllShards(spec.response_policy),
             RequestPolicy::AllNodes => Route::AllNodes(spec.response_policy),
+            RequestPolicy::Home => Route::Shard {
+                shard: 0,
+                slot: None,
+                read_only,
+            },
             // SCAN's cursor belongs to one node: sending the next call to
             // another node would return wrong keys, so refuse instead until
             // the proxy keeps a cluster-wide cursor.

@@ -62,7 +62,6 @@ pub fn command(request: &Request, lower: &[u8], state: &mut SessionState, shared
     }
     let router = &shared.stack.router;
     let protocol = state.protocol;
-    let client = (state.info.id, protocol);
     let subs = &mut state.pubsub;
     // UNSUBSCRIBE without names means every subscription of that kind.
     let names = if names.is_empty() {
@@ -104,7 +103,7 @@ pub fn command(request: &Request, lower: &[u8], state: &mut SessionState, shared
     if !to_send.is_empty() {
         match kind {
             Kind::Shard => subs.send_shard(subscribe, &to_send, Some(&waiting), router, protocol),
-            _ => subs.send_main(subscribe, kind, &to_send, &waiting, router, client),
+            _ => subs.send_main(subscribe, kind, &to_send, &waiting, router, protocol),
         }
     }
     subs.tidy();

@@ -23,7 +23,7 @@ use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
 use pool::{Dedicated, Endpoint};
 use resp::{Frame, Request};
-use router::command::Flags;
+use router::command::{Flags, ResponsePolicy};
 use router::{Command, Reply};
 
 use super::Local;
@@ -185,17 +185,31 @@ fn check_queued(
         )));
     }
     let mut command = command_for(request, state);
-    command.spec = Some(spec);
-    let (_, slot) = router.pin_target(&mut command).map_err(|error| match error {
-        router::Error::FanOutRequired => Frame::error(format!(
-            "ERR proxy: {} runs on every node of a cluster and cannot be part of a transaction",
-            name.to_ascii_uppercase()
-        )),
-        router::Error::CrossSlot => Frame::error(
-            "ERR proxy: the keys of a transaction on a cluster must hash to one slot (use a hash tag)",
-        ),
-        other => edge::reply_for(&other),
-    })?;
+    command.spec = Some(spec.clone());
+    let slot =
+        match router.pin_target(&mut command) {
+            Ok((_, slot)) => slot,
+            // Sent to every node only to reach them all (PING): any node's
+            // answer is the answer, so the transaction's node gives it.
+            Err(router::Error::FanOutRequired)
+                if matches!(
+                    spec.response_policy,
+                    ResponsePolicy::AllSucceeded | ResponsePolicy::OneSucceeded
+                ) =>
+            {
+                None
+            }
+            Err(router::Error::FanOutRequired) => {
+                return Err(Frame::error(format!(
+                    "ERR proxy: {} runs on every node of a cluster and cannot be part of a transaction",
+                    name.to_ascii_uppercase()
+                )))
+            }
+            Err(router::Error::CrossSlot) => return Err(Frame::error(
+                "ERR proxy: the keys of a transaction on a cluster must hash to one slot (use a hash tag)",
+            )),
+            Err(other) => return Err(edge::reply_for(&other)),
+        };
     match (state.transaction.pinned_slot(), slot) {
         (Some(pinned), Some(slot)) if pinned != slot => Err(Frame::error(format!(
             "ERR proxy: the keys of a transaction on a cluster must hash to one slot (use a hash tag): \

@@ -203,7 +203,7 @@ pub async fn serve<S: StackService>(
                 closing |= flow == Flow::Close;
             }
             _ = sleep_until(retry_at), if retry_at.is_some() => {
-                state.pubsub.restore(&shared.stack.router, (state.info.id, state.protocol));
+                state.pubsub.restore(&shared.stack.router, state.protocol);
             }
             _ = kill.cancelled() => break,
             _ = shutdown.cancelled(), if !closing => closing = true,

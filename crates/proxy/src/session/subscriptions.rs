@@ -193,17 +193,17 @@ impl Subscriptions {
         names: &[Bytes],
         waiting: &Arc<Waiting>,
         router: &Router,
-        client: (u64, Protocol),
+        protocol: Protocol,
     ) {
         let tag = match self.main {
             Some(tag) => tag,
             None if !subscribe => return,
             None => {
-                let Some(addr) = main_node(router, client.0) else {
+                let Some(addr) = main_node(router) else {
                     self.schedule_retry();
                     return;
                 };
-                let tag = self.open(addr, router, client.1);
+                let tag = self.open(addr, router, protocol);
                 self.main = Some(tag);
                 tag
             }
@@ -461,11 +461,10 @@ impl Subscriptions {
 
     /// Restores what was lost: the main link with every channel and
     /// pattern, and orphaned shard channels on their owners' links.
-    pub fn restore(&mut self, router: &Router, client: (u64, Protocol)) {
+    pub fn restore(&mut self, router: &Router, protocol: Protocol) {
         self.retry_at = None;
-        let (id, protocol) = client;
         if self.main.is_none() && (!self.channels.is_empty() || !self.patterns.is_empty()) {
-            match main_node(router, id) {
+            match main_node(router) {
                 Some(addr) => {
                     let tag = self.open(addr, router, protocol);
                     self.main = Some(tag);
@@ -513,15 +512,13 @@ impl Subscriptions {
     }
 }
 
-/// The node a client's main link goes to: the primaries take turns by
-/// client id, to spread subscribers.
-fn main_node(router: &Router, client: u64) -> Option<Arc<str>> {
+/// The node main links go to: the primary of the home shard (the first),
+/// where PUBLISH is routed too, so that its count includes the proxy's
+/// subscribers (on a cluster every node receives every PUBLISH, but each
+/// counts only its own subscribers).
+fn main_node(router: &Router) -> Option<Arc<str>> {
     let topology = router.topology().current();
-    let shards = topology.shards();
-    if shards.is_empty() {
-        return None;
-    }
-    Some(shards[client as usize % shards.len()].primary.clone())
+    topology.shards().first().map(|shard| shard.primary.clone())
 }
 
 fn settle(ticket: Ticket, handled: &mut Handled) {

@@ -6,6 +6,7 @@
 //! - [`table`]: the [`CommandTable`], the built-in table merged with the live one.
 
 pub mod keys;
+mod overrides;
 pub mod parse;
 pub mod spec;
 pub mod table;

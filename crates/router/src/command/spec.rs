@@ -123,6 +123,10 @@ pub enum RequestPolicy {
     MultiShard,
     /// The command needs its own handling.
     Special,
+    /// The proxy's home shard (the first), where it keeps its clients'
+    /// SUBSCRIBE / PSUBSCRIBE links: PUBLISH goes there so that its count
+    /// includes them. Not a Valkey tip; set by the proxy's overrides.
+    Home,
 }
 
 /// The `response_policy` tip: how replies from several nodes are combined.
@@ -147,6 +151,12 @@ pub enum ResponsePolicy {
     AggSum,
     /// The command needs its own merge.
     Special,
+    /// Arrays merged without duplicates, first appearance first (PUBSUB
+    /// CHANNELS). Not a Valkey tip; set by the proxy's overrides.
+    Union,
+    /// `name, count` pairs summed by name, in the first reply's order
+    /// (PUBSUB NUMSUB). Not a Valkey tip; set by the proxy's overrides.
+    SumPairs,
 }
 
 /// What the proxy knows about one command (or subcommand).

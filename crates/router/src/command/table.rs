@@ -56,6 +56,7 @@ impl CommandTable {
 
     /// Gives `spec` and its subcommands their ids.
     fn register(&mut self, mut spec: CommandSpec) -> Arc<CommandSpec> {
+        super::overrides::apply(&mut spec);
         spec.subcommands = std::mem::take(&mut spec.subcommands)
             .into_iter()
             .map(|sub| self.register(Arc::unwrap_or_clone(sub)))

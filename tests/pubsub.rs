@@ -1,0 +1,220 @@
+//! Pub/sub through the proxy: subscribe mode as Valkey gives it, messages
+//! on a cluster (shard channels on their owners), RESP3 pushes mixed with
+//! replies, links freed when done, and subscriptions that survive a
+//! failover.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{proxy_info_field, show, RawClient, TestProxy};
+use test_util::{Cluster, Flavor, Server};
+
+async fn replies(addr: &str, script: &[Vec<&str>]) -> Vec<String> {
+    let mut client = RawClient::connect(addr).await;
+    let mut out = Vec::new();
+    for command in script {
+        client.send(command).await;
+    }
+    // Read until the stream goes quiet: subscription replies are several
+    // frames per command.
+    while let Some(frame) = client.next_within(Duration::from_millis(500)).await {
+        out.push(show(&frame));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_mode_matches_valkey() {
+    let direct = Server::start(Flavor::Valkey);
+    let backend = Server::start(Flavor::Valkey);
+    let proxy = TestProxy::default_for(vec![backend.addr()]).await;
+    let script: Vec<Vec<&str>> = vec![
+        vec!["SUBSCRIBE", "a", "b", "a"],
+        vec!["GET", "x"],
+        vec!["PING"],
+        vec!["PING", "hi"],
+        vec!["PSUBSCRIBE", "p*"],
+        vec!["SSUBSCRIBE", "s"],
+        vec!["UNSUBSCRIBE", "nosuch"],
+        vec!["UNSUBSCRIBE"],
+        vec!["PUNSUBSCRIBE"],
+        vec!["SUNSUBSCRIBE"],
+        vec!["UNSUBSCRIBE"],
+        vec!["SUNSUBSCRIBE"],
+        vec!["GET", "x"],
+        vec!["HELLO", "3", "SETNAME", "n"],
+        vec!["SUBSCRIBE", "a"],
+        vec!["GET", "x"],
+        vec!["PING"],
+        vec!["UNSUBSCRIBE", "a"],
+    ];
+    let mut expected = replies(&direct.addr(), &script).await;
+    let mut got = replies(&proxy.addr, &script).await;
+    // HELLO's server description differs (the proxy is not the server).
+    let hello = script.iter().position(|c| c[0] == "HELLO").unwrap();
+    let hello_reply = |replies: &mut Vec<String>| {
+        let at = replies
+            .iter()
+            .position(|r| r.starts_with('{'))
+            .expect("HELLO's map");
+        replies.remove(at);
+    };
+    hello_reply(&mut expected);
+    hello_reply(&mut got);
+    assert!(hello > 0);
+    assert_eq!(got, expected);
+    assert_eq!(proxy_info_field(&proxy.addr, "backend_connections_dedicated"), 0);
+}
+
+/// A channel name whose slot is served by primary `shard` of three (the
+/// test cluster gives each primary an equal range of slots).
+fn channel_on_shard(prefix: &str, shard: usize) -> String {
+    (0..)
+        .map(|i| format!("{prefix}{i}"))
+        .find(|name| usize::from(router::slot::key_slot(name.as_bytes())) * 3 / 16384 == shard)
+        .expect("some name hashes there")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_reach_subscribers_on_a_cluster() {
+    let cluster = Cluster::start(Flavor::Valkey, 3, 0);
+    let proxy = TestProxy::default_for(cluster.addrs()).await;
+    let mut subscriber = RawClient::connect(&proxy.addr).await;
+    let mut publisher = RawClient::connect(&proxy.addr).await;
+    assert_eq!(
+        show(&subscriber.call(&["SUBSCRIBE", "news"]).await),
+        "[subscribe news 1]"
+    );
+    assert_eq!(
+        show(&subscriber.call(&["PSUBSCRIBE", "n*"]).await),
+        "[psubscribe n* 2]"
+    );
+    // Shard channels on the three primaries: one command for the client,
+    // one per slot behind it.
+    let channels: Vec<String> = (0..3).map(|shard| channel_on_shard("s-", shard)).collect();
+    let mut command = vec!["SSUBSCRIBE"];
+    command.extend(channels.iter().map(String::as_str));
+    subscriber.send(&command).await;
+    for (i, channel) in channels.iter().enumerate() {
+        assert_eq!(
+            show(&subscriber.next().await),
+            format!("[ssubscribe {channel} {}]", i + 1)
+        );
+    }
+    assert_eq!(show(&publisher.call(&["PUBLISH", "news", "hello"]).await), "2");
+    let mut seen = vec![show(&subscriber.next().await), show(&subscriber.next().await)];
+    seen.sort();
+    assert_eq!(seen, ["[message news hello]", "[pmessage n* news hello]"]);
+    for channel in &channels {
+        assert_eq!(show(&publisher.call(&["SPUBLISH", channel, "m"]).await), "1");
+        assert_eq!(show(&subscriber.next().await), format!("[smessage {channel} m]"));
+    }
+    // Three shard links and the main one, closed as the client unsubscribes.
+    assert_eq!(proxy_info_field(&proxy.addr, "backend_connections_dedicated"), 4);
+    subscriber.send(&["SUNSUBSCRIBE"]).await;
+    for _ in 0..3 {
+        assert!(show(&subscriber.next().await).starts_with("[sunsubscribe s-"));
+    }
+    assert_eq!(
+        show(&subscriber.call(&["UNSUBSCRIBE"]).await),
+        "[unsubscribe news 1]"
+    );
+    assert_eq!(
+        show(&subscriber.call(&["PUNSUBSCRIBE"]).await),
+        "[punsubscribe n* 0]"
+    );
+    assert_eq!(show(&subscriber.call(&["GET", "x"]).await), "(nil)");
+    assert_eq!(proxy_info_field(&proxy.addr, "backend_connections_dedicated"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resp3_pushes_mix_with_replies() {
+    let cluster = Cluster::start(Flavor::Valkey, 3, 0);
+    let proxy = TestProxy::default_for(cluster.addrs()).await;
+    let mut client = RawClient::connect(&proxy.addr).await;
+    client.call(&["HELLO", "3"]).await;
+    assert_eq!(show(&client.call(&["SUBSCRIBE", "c"]).await), "[subscribe c 1]");
+    assert_eq!(show(&client.call(&["SET", "k", "v"]).await), "OK");
+    let mut publisher = RawClient::connect(&proxy.addr).await;
+    assert_eq!(show(&publisher.call(&["PUBLISH", "c", "x"]).await), "1");
+    let push = client.next().await;
+    assert!(matches!(push, resp::Frame::Push(_)), "a RESP3 push: {push:?}");
+    assert_eq!(show(&push), "[message c x]");
+    assert_eq!(show(&client.call(&["GET", "k"]).await), "v");
+    // Leaving while subscribed frees the link at once.
+    drop(client);
+    let mut freed = false;
+    for _ in 0..100 {
+        if proxy_info_field(&proxy.addr, "backend_connections_dedicated") == 0 {
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(freed, "the subscription link was closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_survives_a_failover() {
+    let cluster = Cluster::start(Flavor::Valkey, 3, 1);
+    let proxy = TestProxy::start(cluster.addrs(), |config| {
+        config.refresh_interval_ms = 500;
+    })
+    .await;
+    let shard_channel = channel_on_shard("shard-", 0);
+    let mut subscriber = RawClient::connect(&proxy.addr).await;
+    assert_eq!(
+        show(&subscriber.call(&["SSUBSCRIBE", &shard_channel]).await),
+        format!("[ssubscribe {shard_channel} 1]")
+    );
+    assert_eq!(
+        show(&subscriber.call(&["SUBSCRIBE", "plain"]).await),
+        "[subscribe plain 1]"
+    );
+    let mut publisher = RawClient::connect(&proxy.addr).await;
+    publisher.call(&["SPUBLISH", &shard_channel, "before"]).await;
+    assert_eq!(
+        show(&subscriber.next().await),
+        format!("[smessage {shard_channel} before]")
+    );
+
+    // The replica of the first shard takes over.
+    let replica = &cluster.replicas_of(0)[0];
+    assert!(!replica.command(&["CLUSTER", "FAILOVER"]).is_error());
+    let mut promoted = false;
+    for _ in 0..200 {
+        let info = test_util::client::must(&replica.addr(), &["INFO", "replication"]);
+        if info.contains("role:master") {
+            promoted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(promoted, "the replica became primary");
+
+    // Publish until the message arrives: the proxy resubscribes on the new
+    // owner by itself, and nothing but messages reaches the client.
+    let mut got_shard = false;
+    let mut got_plain = false;
+    for i in 0..100 {
+        let message = format!("after-{i}");
+        publisher.call(&["SPUBLISH", &shard_channel, &message]).await;
+        publisher.call(&["PUBLISH", "plain", &message]).await;
+        while let Some(frame) = subscriber.next_within(Duration::from_millis(100)).await {
+            let text = show(&frame);
+            if text.starts_with(&format!("[smessage {shard_channel} after-")) {
+                got_shard = true;
+            } else if text.starts_with("[message plain after-") {
+                got_plain = true;
+            } else {
+                panic!("the client saw something other than a message: {text}");
+            }
+        }
+        if got_shard && got_plain {
+            break;
+        }
+    }
+    assert!(got_shard, "shard messages arrive after the failover");
+    assert!(got_plain, "plain messages arrive after the failover");
+}
