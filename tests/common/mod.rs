@@ -70,10 +70,19 @@ impl Drop for TestProxy {
     }
 }
 
-/// A `redis` crate connection to `addr`.
+/// A `redis` crate connection to `addr`. The crate's default timeouts
+/// (half a second per reply) are for production clients; tests that load
+/// two shared cores with thousands of clients wait longer, and a real hang
+/// still fails them.
 pub async fn connect(addr: &str) -> redis::aio::MultiplexedConnection {
     let client = redis::Client::open(format!("redis://{addr}/")).expect("valid URL");
-    client.get_multiplexed_async_connection().await.expect("connect")
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(20)))
+        .set_response_timeout(Some(Duration::from_secs(30)));
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .expect("connect")
 }
 
 /// Runs one command given as strings and returns the reply value (errors

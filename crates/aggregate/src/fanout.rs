@@ -5,7 +5,7 @@ use std::task::{Context, Poll};
 
 use futures::future::{self, BoxFuture, Either};
 use resp::Frame;
-use router::command::{RequestPolicy, ResponsePolicy};
+use router::command::{CommandSpec, Flags, RequestPolicy, ResponsePolicy};
 use router::{Command, Error, Reply, Route, Router};
 use tower::{Layer, Service};
 
@@ -125,16 +125,17 @@ where
     /// Splits a `multi_shard` command by slot and starts every part, or
     /// refuses with CROSSSLOT.
     fn multi_slot(&mut self, command: Command) -> BoxFuture<'static, Result<Reply, Error>> {
-        let refuse =
-            || -> BoxFuture<'static, Result<Reply, Error>> { Box::pin(future::ready(Err(Error::CrossSlot))) };
+        let refuse = |error: Error| -> BoxFuture<'static, Result<Reply, Error>> {
+            Box::pin(future::ready(Err(error)))
+        };
         let Some(spec) = command.spec.clone() else {
-            return refuse();
+            return refuse(Error::CrossSlot);
         };
         if spec.request_policy != RequestPolicy::MultiShard {
-            return refuse();
+            return refuse(unsplittable(&spec));
         }
         let Some(parts) = split::by_slot(&spec, &command.request) else {
-            return refuse();
+            return refuse(unsplittable(&spec));
         };
         // Each part is single-slot; the router routes it as any other request.
         let calls: Vec<S::Future> = parts
@@ -148,6 +149,26 @@ where
                 policy => merge::by_policy(policy, replies),
             }))
         })
+    }
+}
+
+/// Why a command with keys in several slots is refused.
+///
+/// A blocking command is refused rather than raced on every node: a pop
+/// that won on one node while the others were being cancelled could take
+/// an element that nobody receives, and the proxy never loses data.
+fn unsplittable(spec: &CommandSpec) -> Error {
+    let reason = if spec.flags.contains(Flags::BLOCKING) {
+        "a blocking command cannot wait on several nodes without risking a lost element; \
+         keep its keys in one slot with a hash tag"
+    } else if spec.name.starts_with("eval") || spec.name.starts_with("fcall") {
+        "a script or function cannot run atomically on several nodes; keep its keys in one slot with a hash tag"
+    } else {
+        "the proxy cannot split this command yet; keep its keys in one slot with a hash tag"
+    };
+    Error::Unsplittable {
+        command: spec.name.clone(),
+        reason,
     }
 }
 

@@ -19,6 +19,10 @@ pub fn reply_for(error: &Error) -> Frame {
                 command.to_ascii_uppercase()
             )
         }
+        Error::Unsplittable { command, reason } => format!(
+            "ERR proxy: {} with keys in several slots is not supported: {reason}",
+            command.to_ascii_uppercase()
+        ),
         Error::InvalidReply(reason) => format!("ERR proxy: invalid reply from a backend: {reason}"),
         Error::TooManyRedirects { slot, addr } => {
             format!("TRYAGAIN proxy: slot {slot} is still moving (last redirect to {addr}); retry")

@@ -14,6 +14,14 @@ pub enum Error {
     /// Keys in several slots reached a layer that cannot split them.
     #[error("Keys in request don't hash to the same slot")]
     CrossSlot,
+    /// Keys in several slots, for a command the proxy does not split.
+    #[error("{command} with keys in several slots is not supported: {reason}")]
+    Unsplittable {
+        /// The command, lower case.
+        command: String,
+        /// Why it is not split.
+        reason: &'static str,
+    },
     /// A request for several nodes reached a layer that cannot fan out.
     #[error("this command needs the fan-out layer")]
     FanOutRequired,

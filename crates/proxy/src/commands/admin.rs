@@ -74,9 +74,10 @@ fn info(shared: &Shared) -> String {
     let _ = write!(
         out,
         "# Connections\r\nbackend_connections_open:{}\r\nbackend_connections_dedicated:{}\r\n\
-         backend_connections_opened_total:{}\r\nbackend_connect_failures:{}\r\nbackend_requests_total:{}\r\n",
+         backend_connections_dedicated_idle:{}\r\nbackend_connections_opened_total:{}\r\nbackend_connect_failures:{}\r\nbackend_requests_total:{}\r\n",
         get(&pool.open),
         get(&pool.dedicated),
+        get(&pool.dedicated_idle),
         get(&pool.opened_total),
         get(&pool.connect_failures),
         pool.requests.load(Ordering::Relaxed),
