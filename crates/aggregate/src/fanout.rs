@@ -1,6 +1,7 @@
 //! [`FanOut`]: passes single-node requests through untouched and fans the
 //! others out by Valkey's request and response policies.
 
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures::future::{self, BoxFuture, Either};
@@ -91,7 +92,7 @@ where
             Route::AllShards(policy) => {
                 let targets = (0..topology.shards().len()).map(|shard| Route::Node { shard, replica: None });
                 let calls = self.broadcast(&command, targets);
-                Either::Right(Box::pin(merge_by_policy(calls, policy)))
+                Either::Right(Box::pin(merge_by_policy(calls, policy, command.spec.clone())))
             }
             Route::AllNodes(policy) => {
                 let targets = topology.shards().iter().enumerate().flat_map(|(shard, s)| {
@@ -100,7 +101,7 @@ where
                         .map(move |replica| Route::Node { shard, replica })
                 });
                 let calls = self.broadcast(&command, targets);
-                Either::Right(Box::pin(merge_by_policy(calls, policy)))
+                Either::Right(Box::pin(merge_by_policy(calls, policy, command.spec.clone())))
             }
             _ => Either::Right(self.multi_slot(command)),
         }
@@ -172,13 +173,22 @@ fn unsplittable(spec: &CommandSpec) -> Error {
     }
 }
 
-/// Waits for every started call and merges the replies by `policy`.
-async fn merge_by_policy<F>(calls: Vec<F>, policy: ResponsePolicy) -> Result<Reply, Error>
+/// Waits for every started call and merges the replies by `policy` (or by
+/// the command's own rule when the policy is `special`).
+async fn merge_by_policy<F>(
+    calls: Vec<F>,
+    policy: ResponsePolicy,
+    spec: Option<Arc<CommandSpec>>,
+) -> Result<Reply, Error>
 where
     F: std::future::Future<Output = Result<Reply, Error>>,
 {
     let replies = collect_frames(future::join_all(calls).await)?;
-    Ok(Reply::Frame(merge::by_policy(policy, replies)))
+    let merged = match (policy, spec) {
+        (ResponsePolicy::Special, Some(spec)) => merge::special(&spec.name, replies),
+        _ => merge::by_policy(policy, replies),
+    };
+    Ok(Reply::Frame(merged))
 }
 
 fn collect_frames(replies: Vec<Result<Reply, Error>>) -> Result<Vec<Frame>, Error> {

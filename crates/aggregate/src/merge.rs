@@ -78,6 +78,26 @@ fn sum_pairs(replies: Vec<Frame>) -> Frame {
     Frame::Array(items)
 }
 
+/// Merges replies for a command whose policy is `special`: by the
+/// command's own rule where the proxy has one, else the first reply.
+pub fn special(name: &str, replies: Vec<Frame>) -> Frame {
+    match name {
+        // A key from any node that has one.
+        "randomkey" => {
+            let keys: Vec<Frame> = replies
+                .iter()
+                .filter(|r| r.as_bytes().is_some())
+                .cloned()
+                .collect();
+            match keys.len() {
+                0 => replies.into_iter().find(Frame::is_error).unwrap_or(Frame::Null),
+                n => keys[rand::random_range(0..n)].clone(),
+            }
+        }
+        _ => by_policy(ResponsePolicy::Special, replies),
+    }
+}
+
 /// Combines integers, or arrays of integers element by element (as
 /// `SCRIPT EXISTS` needs).
 fn fold(replies: Vec<Frame>, op: impl Fn(i64, i64) -> i64 + Copy) -> Frame {

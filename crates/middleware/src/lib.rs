@@ -4,7 +4,11 @@
 //! - [`stats`]: the [`StatsLayer`] / [`Stats`], per-command calls, errors, latency
 //!   percentiles (HDR histogram) and proxy CPU time, read through a
 //!   [`StatsRegistry`] (what `PROXY STATS` and `PROXY LATENCY` print).
+//! - [`namespace`]: the [`NamespaceLayer`] / [`Namespace`], key namespaces
+//!   (numbered databases emulated on clusters that have none).
 
+pub mod namespace;
 pub mod stats;
 
+pub use namespace::{Namespace, NamespaceLayer, Space};
 pub use stats::{CommandStats, Snapshot, Stats, StatsLayer, StatsRegistry};

@@ -89,6 +89,10 @@ pub struct ProxyConfig {
     pub max_bulk_len: i64,
     /// Most bytes one client may buffer for an incomplete request.
     pub query_buffer_limit: usize,
+    /// Databases (0 included) the proxy emulates by key namespace on a
+    /// cluster that has no numbered databases (`cluster-databases` 1, or
+    /// Redis). Ignored on backends with real databases.
+    pub emulated_databases: u32,
 }
 
 impl Default for ProxyConfig {
@@ -114,6 +118,7 @@ impl Default for ProxyConfig {
             client_idle_timeout_secs: 0,
             max_bulk_len: 512 * 1024 * 1024,
             query_buffer_limit: 1024 * 1024 * 1024,
+            emulated_databases: 16,
         }
     }
 }
@@ -173,6 +178,7 @@ impl ProxyConfig {
             ("connections_per_node", self.connections_per_node as u64),
             ("connect_timeout_ms", self.connect_timeout_ms),
             ("max_clients", self.max_clients as u64),
+            ("emulated_databases", u64::from(self.emulated_databases)),
             ("max_pipeline", self.max_pipeline as u64),
             ("refresh_interval_ms", self.refresh_interval_ms),
         ];

@@ -1,11 +1,11 @@
 //! Assembling the stack: discovery, the merged command table, the pool, and
-//! the services `Stats<FanOut<Router>>`, outermost first.
+//! the services `Stats<Namespace<FanOut<Router>>>`, outermost first.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use aggregate::FanOutLayer;
-use middleware::{StatsLayer, StatsRegistry};
+use middleware::{NamespaceLayer, StatsLayer, StatsRegistry};
 use pool::{Handshake, Pool, PoolConfig};
 use router::{CommandTable, ReadPolicy, Router, RouterConfig};
 use topology::{DiscoveryConfig, Mode, Probe, RefreshConfig, TcpProbe, TopologyHandle};
@@ -14,7 +14,7 @@ use tower::ServiceBuilder;
 use crate::config::{ModeSetting, ProxyConfig, ReadPolicySetting};
 
 /// The assembled service every session sends its commands to.
-pub type Core = middleware::Stats<aggregate::FanOut<Router>>;
+pub type Core = middleware::Stats<middleware::Namespace<aggregate::FanOut<Router>>>;
 
 /// The stack and the handles the proxy's own commands read.
 #[derive(Clone, Debug)]
@@ -112,6 +112,7 @@ pub async fn build(config: &ProxyConfig) -> Stack {
     let stats = StatsRegistry::new(&table);
     let service = ServiceBuilder::new()
         .layer(StatsLayer::new(stats.clone(), table))
+        .layer(NamespaceLayer::new(router.clone(), config.emulated_databases))
         .layer(FanOutLayer::new(router.clone()))
         .service(router.clone());
     Stack {

@@ -2,7 +2,6 @@
 
 use resp::number::parse_i64;
 use resp::{Frame, Protocol, Request};
-use topology::Mode;
 
 use crate::edge::{not_an_integer, wrong_arity};
 use crate::session::{SessionState, Shared};
@@ -45,10 +44,13 @@ pub fn select(request: &Request, state: &mut SessionState, shared: &Shared) -> F
         return not_an_integer();
     };
     let topology = shared.stack.router.topology().current();
-    if topology.mode() == Mode::Cluster && topology.databases() <= 1 && index != 0 {
-        return Frame::error("ERR SELECT is not allowed in cluster mode");
-    }
-    if index < 0 || index >= i64::from(topology.databases()) {
+    // On a cluster without databases the proxy emulates them.
+    let databases = if middleware::namespace::emulates(topology.mode(), topology.databases()) {
+        shared.config.emulated_databases
+    } else {
+        topology.databases()
+    };
+    if index < 0 || index >= i64::from(databases) {
         return Frame::error("ERR DB index is out of range");
     }
     state.db = index as u32;

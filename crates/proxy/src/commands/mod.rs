@@ -39,6 +39,9 @@ pub enum Local {
     /// Not yet: this stateful command must wait until every earlier reply
     /// of the client is written. Hand it over again then.
     Wait,
+    /// Send it down the stack, alone: nothing of the client's is in flight
+    /// and nothing after it starts before it answers (see [`MULTI_STEP`]).
+    Alone,
 }
 
 impl std::fmt::Debug for Local {
@@ -48,6 +51,7 @@ impl std::fmt::Debug for Local {
             Local::Close(frame) => f.debug_tuple("Close").field(frame).finish(),
             Local::Later(_) => f.write_str("Later(..)"),
             Local::Wait => f.write_str("Wait"),
+            Local::Alone => f.write_str("Alone"),
         }
     }
 }
@@ -85,6 +89,9 @@ pub fn handle(request: &Request, state: &mut SessionState, shared: &Shared, idle
     if state.pubsub.restricts(state.protocol) && !pubsub::allowed_while_subscribed(lower) {
         return Some(Local::Reply(pubsub::not_allowed(request)));
     }
+    if MULTI_STEP.contains(&lower) {
+        return Some(if idle { Local::Alone } else { Local::Wait });
+    }
     let reply = match lower {
         b"multi" => transaction::multi(request, state),
         b"exec" => return Some(transaction::exec(request, state, shared)),
@@ -111,6 +118,23 @@ pub fn handle(request: &Request, state: &mut SessionState, shared: &Shared, idle
     };
     Some(Local::Reply(reply))
 }
+
+/// Commands a layer below may carry out in several steps after `call`
+/// returned (the namespace layer scans for KEYS, DBSIZE, FLUSHDB,
+/// RANDOMKEY and SWAPDB, and reads the database for MOVE and COPY ... DB).
+/// Every other command is enqueued on its backend connection inside `call`,
+/// which is what keeps a client's requests in order; these are run alone
+/// instead, so that their steps cannot interleave with the client's other
+/// requests.
+pub const MULTI_STEP: &[&[u8]] = &[
+    b"keys",
+    b"dbsize",
+    b"flushdb",
+    b"randomkey",
+    b"swapdb",
+    b"move",
+    b"copy",
+];
 
 /// Commands the session runs alone: nothing of the client's before them
 /// is still in flight, and nothing after them starts before they answer.

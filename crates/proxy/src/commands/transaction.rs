@@ -21,6 +21,7 @@
 
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
+use middleware::namespace::{emulates, rewrite, Space};
 use pool::{Dedicated, Endpoint};
 use resp::{Frame, Request};
 use router::command::{Flags, ResponsePolicy};
@@ -121,14 +122,13 @@ pub fn queue(request: &Request, lower: &[u8], state: &mut SessionState, shared: 
         return Frame::error("ERR EXEC without MULTI");
     };
     match checked {
-        Ok(slot) if queue.block.len() + request.raw().len() > limit => {
-            let _ = slot;
+        Ok((_, backend)) if queue.block.len() + backend.raw().len() > limit => {
             queue.dirty = true;
             Frame::error("ERR proxy: the transaction is larger than the query buffer limit")
         }
-        Ok(slot) => {
+        Ok((slot, backend)) => {
             queue.slot = queue.slot.or(slot);
-            queue.block.extend_from_slice(request.raw());
+            queue.block.extend_from_slice(backend.raw());
             queue.commands += 1;
             Frame::simple("QUEUED")
         }
@@ -139,13 +139,14 @@ pub fn queue(request: &Request, lower: &[u8], state: &mut SessionState, shared: 
     }
 }
 
-/// Whether `request` may join the transaction; its slot if it has keys.
+/// Whether `request` may join the transaction: its slot if it has keys,
+/// and the request as the backend must get it.
 fn check_queued(
     request: &Request,
     lower: &[u8],
     state: &SessionState,
     shared: &Shared,
-) -> Result<Option<u16>, Frame> {
+) -> Result<(Option<u16>, Request), Frame> {
     let name = String::from_utf8_lossy(request.name());
     // Connection state the proxy keeps cannot change inside a block that
     // may run on a shared backend connection.
@@ -184,7 +185,8 @@ fn check_queued(
             spec.name
         )));
     }
-    let mut command = command_for(request, state);
+    let (backend, _) = backend_form(request, state, shared);
+    let mut command = command_for(&backend, state);
     command.spec = Some(spec.clone());
     let slot =
         match router.pin_target(&mut command) {
@@ -215,7 +217,33 @@ fn check_queued(
             "ERR proxy: the keys of a transaction on a cluster must hash to one slot (use a hash tag): \
              this command's keys are in slot {slot}, earlier ones in slot {pinned}"
         ))),
-        _ => Ok(slot),
+        _ => Ok((slot, backend)),
+    }
+}
+
+/// The request as the backend must get it, and the database it runs in: on
+/// a cluster with emulated databases, a client in database N has its keys
+/// moved into N's namespace and runs in the backend's database 0 (as the
+/// [`middleware::Namespace`] layer does for commands outside transactions).
+fn backend_form(request: &Request, state: &SessionState, shared: &Shared) -> (Request, u32) {
+    let db = backend_db(state, shared);
+    if db == state.db {
+        return (request.clone(), db);
+    }
+    match shared.stack.router.table().lookup(request) {
+        Some(spec) => (rewrite::request(spec, request, &Space::database(state.db)), db),
+        None => (request.clone(), db),
+    }
+}
+
+/// The backend database a client's commands run in: its own, or 0 where
+/// databases are emulated.
+fn backend_db(state: &SessionState, shared: &Shared) -> u32 {
+    let topology = shared.stack.router.topology().current();
+    if emulates(topology.mode(), topology.databases()) {
+        0
+    } else {
+        state.db
     }
 }
 
@@ -285,10 +313,11 @@ fn target_for(slot: Option<u16>, state: &SessionState, shared: &Shared) -> Resul
             .ok_or(router::Error::SlotUnassigned(slot))?,
         None => topology.shards().first().ok_or(router::Error::NoBackend)?,
     };
+    let db = backend_db(state, shared);
     Ok(Endpoint {
         addr: shard.primary.clone(),
         protocol: state.protocol,
-        db: state.db,
+        db,
         readonly: false,
     })
 }
@@ -338,7 +367,8 @@ pub fn watch(request: &Request, state: &mut SessionState, shared: &Shared) -> Lo
         ));
     }
     let router = &shared.stack.router;
-    let mut command = command_for(request, state);
+    let (backend, db) = backend_form(request, state, shared);
+    let mut command = command_for(&backend, state);
     let (addr, slot) = match router.pin_target(&mut command) {
         Ok(target) => target,
         Err(router::Error::CrossSlot) => {
@@ -361,13 +391,13 @@ pub fn watch(request: &Request, state: &mut SessionState, shared: &Shared) -> Lo
         connection: router.pool().dedicated(&Endpoint {
             addr,
             protocol: state.protocol,
-            db: state.db,
+            db,
             readonly: false,
         }),
         slot: None,
     });
     watch.slot = watch.slot.or(slot);
-    let reply = watch.connection.send(request.raw().clone(), 0);
+    let reply = watch.connection.send(backend.raw().clone(), 0);
     Local::Later(Box::pin(async move {
         Ok(Reply::Raw(reply.await.map_err(router::Error::Backend)?))
     }))

@@ -367,24 +367,39 @@ fn start<S: StackService>(
             pending.push_back(ready(Ok(Reply::Frame(error)), protocol, false));
             Flow::Continue
         }
+        Some(Local::Alone) => {
+            forward(request, state, service, pending);
+            Flow::Fence
+        }
         None => {
-            let command = Command {
-                request,
-                protocol,
-                db: state.db,
-                spec: None,
-                route: None,
-                affinity: state.info.id,
-            };
-            // Every layer of the stack is always ready (see DESIGN.md), so
-            // `call` needs no `poll_ready` first.
-            pending.push_back(InFlight::Stack {
-                future: service.call(command),
-                protocol,
-            });
+            forward(request, state, service, pending);
             Flow::Continue
         }
     }
+}
+
+/// Sends a request down the stack and queues its reply.
+fn forward<S: StackService>(
+    request: Request,
+    state: &SessionState,
+    service: &mut S,
+    pending: &mut Pending<S::Fut>,
+) {
+    let protocol = state.protocol;
+    let command = Command {
+        request,
+        protocol,
+        db: state.db,
+        spec: None,
+        route: None,
+        affinity: state.info.id,
+    };
+    // Every layer of the stack is always ready (see DESIGN.md), so `call`
+    // needs no `poll_ready` first.
+    pending.push_back(InFlight::Stack {
+        future: service.call(command),
+        protocol,
+    });
 }
 
 fn ready<F>(reply: Result<Reply, router::Error>, protocol: Protocol, close: bool) -> InFlight<F> {

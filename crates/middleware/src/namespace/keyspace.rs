@@ -1,0 +1,440 @@
+//! Commands over a whole emulated database, done by scanning every primary:
+//! KEYS, DBSIZE, FLUSHDB, RANDOMKEY, SWAPDB, MOVE, and COPY ... DB.
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use rand::seq::{IndexedRandom, SliceRandom};
+use resp::number::parse_i64;
+use resp::{Frame, Request};
+use router::{Command, Error, Reply, Route};
+use tower::Service;
+
+use super::glob;
+use super::space::{is_database_key, Space};
+
+/// Keys asked for per SCAN call and deleted per UNLINK.
+const BATCH: usize = 1000;
+
+/// Where a database's keys live.
+#[derive(Clone, Debug)]
+pub enum Database {
+    /// Database 0: the real keyspace, without the emulated databases' keys.
+    Root,
+    /// Database 1 and up.
+    Emulated(Space),
+}
+
+impl Database {
+    /// Database `db`.
+    pub fn of(db: u32) -> Database {
+        match db {
+            0 => Database::Root,
+            db => Database::Emulated(Space::database(db)),
+        }
+    }
+
+    /// The stored form of `key`.
+    pub fn encode(&self, key: &[u8]) -> Bytes {
+        match self {
+            Database::Root => Bytes::copy_from_slice(key),
+            Database::Emulated(space) => space.encode(key),
+        }
+    }
+
+    /// The client's key for a stored key of this database, if it is one.
+    pub fn decode(&self, stored: &Bytes) -> Option<Bytes> {
+        match self {
+            Database::Root if is_database_key(stored) => None,
+            Database::Root => Some(stored.clone()),
+            Database::Emulated(space) => space.decode(stored),
+        }
+    }
+
+    /// The glob that narrows a scan to this database (none for the root).
+    fn glob(&self) -> Option<Bytes> {
+        match self {
+            Database::Root => None,
+            Database::Emulated(space) => Some(space.glob()),
+        }
+    }
+}
+
+/// The layer's own answer for a whole-keyspace command, or `None` when the
+/// command is an ordinary one.
+pub fn handle<S>(
+    name: &str,
+    command: &Command,
+    inner: &S,
+    databases: u32,
+    shards: usize,
+) -> Option<BoxFuture<'static, Result<Reply, Error>>>
+where
+    S: Service<Command, Response = Reply, Error = Error> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    let args = command.request.args().to_vec();
+    let has_db_option = || args.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"db"));
+    let ours = matches!(
+        name,
+        "keys" | "dbsize" | "flushdb" | "randomkey" | "swapdb" | "move"
+    ) || (name == "copy" && has_db_option());
+    if !ours {
+        return None;
+    }
+    let mut node = Node {
+        inner: inner.clone(),
+        base: command.clone(),
+        shards,
+    };
+    let current = command.db;
+    let database = Database::of(current);
+    let name = name.to_string();
+    Some(Box::pin(async move {
+        let frame = match name.as_str() {
+            "keys" => node.keys(&database, &args).await?,
+            "dbsize" => node.dbsize(&database, &args).await?,
+            "flushdb" => node.flushdb(&database, &args).await?,
+            "randomkey" => node.randomkey(&database, &args).await?,
+            "swapdb" => node.swapdb(&args, databases).await?,
+            "move" => node.move_key(&database, current, &args, databases).await?,
+            _ => node.copy_to_db(&database, &args, databases).await?,
+        };
+        Ok(Reply::Frame(frame))
+    }))
+}
+
+fn syntax_error() -> Frame {
+    Frame::error("ERR syntax error")
+}
+
+fn wrong_arity(name: &str) -> Frame {
+    Frame::error(format!("ERR wrong number of arguments for '{name}' command"))
+}
+
+/// A database index argument, checked as Valkey checks it.
+fn database_index(arg: &[u8], databases: u32) -> Result<u32, Frame> {
+    let index = parse_i64(arg).ok_or_else(|| Frame::error("ERR value is not an integer or out of range"))?;
+    if index < 0 || index >= i64::from(databases) {
+        return Err(Frame::error("ERR DB index is out of range"));
+    }
+    Ok(index as u32)
+}
+
+/// Calls on the service below, as database 0 of the backend.
+struct Node<S> {
+    inner: S,
+    base: Command,
+    shards: usize,
+}
+
+impl<S> Node<S>
+where
+    S: Service<Command, Response = Reply, Error = Error> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    /// Sends `args`, to the primary of `shard` or (`None`) wherever the
+    /// keys route, and reads the reply.
+    async fn call(&mut self, args: Vec<Bytes>, shard: Option<usize>) -> Result<Frame, Error> {
+        let route = shard.map(|shard| Route::Node { shard, replica: None });
+        let mut command = self.base.with_request(Request::from_args(args), route);
+        command.spec = None;
+        command.db = 0;
+        let reply = self.inner.call(command).await?;
+        reply.into_frame().map_err(|e| Error::InvalidReply(e.to_string()))
+    }
+
+    /// Every stored key of `database` on `shard`, a batch at a time.
+    async fn scan(
+        &mut self,
+        shard: usize,
+        database: &Database,
+        mut visit: impl FnMut(Bytes, Bytes) + Send,
+    ) -> Result<(), Error> {
+        let mut cursor = Bytes::from_static(b"0");
+        loop {
+            let mut args = vec![Bytes::from_static(b"SCAN"), cursor.clone()];
+            if let Some(glob) = database.glob() {
+                args.extend([Bytes::from_static(b"MATCH"), glob]);
+            }
+            args.extend([Bytes::from_static(b"COUNT"), Bytes::from(BATCH.to_string())]);
+            let reply = self.call(args, Some(shard)).await?;
+            let (next, keys) = scan_reply(reply)?;
+            for stored in keys {
+                if let Some(key) = database.decode(&stored) {
+                    visit(stored, key);
+                }
+            }
+            if &next[..] == b"0" {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+
+    /// Every `(stored, key)` of `database` on every primary.
+    async fn all_keys(&mut self, database: &Database) -> Result<Vec<(Bytes, Bytes)>, Error> {
+        let mut keys = Vec::new();
+        for shard in 0..self.shards {
+            self.scan(shard, database, |stored, key| keys.push((stored, key)))
+                .await?;
+        }
+        Ok(keys)
+    }
+
+    async fn keys(&mut self, database: &Database, args: &[Bytes]) -> Result<Frame, Error> {
+        let [_, pattern] = args else {
+            return Ok(wrong_arity("keys"));
+        };
+        let server_pattern = match database {
+            Database::Root => pattern.clone(),
+            Database::Emulated(space) => space.glob(),
+        };
+        let mut keys = Vec::new();
+        for shard in 0..self.shards {
+            let reply = self
+                .call(
+                    vec![Bytes::from_static(b"KEYS"), server_pattern.clone()],
+                    Some(shard),
+                )
+                .await?;
+            let (Frame::Array(items) | Frame::Set(items)) = reply else {
+                return Ok(reply);
+            };
+            for item in items {
+                let Some(stored) = item.as_bytes() else { continue };
+                if let Some(key) = database.decode(stored) {
+                    if glob::matches(pattern, &key) {
+                        keys.push(Frame::Bulk(key));
+                    }
+                }
+            }
+        }
+        Ok(Frame::Array(keys))
+    }
+
+    async fn dbsize(&mut self, database: &Database, args: &[Bytes]) -> Result<Frame, Error> {
+        if args.len() != 1 {
+            return Ok(wrong_arity("dbsize"));
+        }
+        let mut count = 0i64;
+        match database {
+            Database::Emulated(_) => {
+                for shard in 0..self.shards {
+                    self.scan(shard, database, |_, _| count += 1).await?;
+                }
+            }
+            Database::Root => {
+                // Everything, minus the emulated databases' keys.
+                for shard in 0..self.shards {
+                    let size = self
+                        .call(vec![Bytes::from_static(b"DBSIZE")], Some(shard))
+                        .await?;
+                    count += size.as_integer().unwrap_or(0);
+                    let mut hidden = 0i64;
+                    let prefix = Bytes::from_static(b"\x00");
+                    self.scan_raw(shard, prefix, |stored| {
+                        hidden += i64::from(is_database_key(&stored))
+                    })
+                    .await?;
+                    count -= hidden;
+                }
+            }
+        }
+        Ok(Frame::Integer(count))
+    }
+
+    /// Every stored key matching `prefix*` on `shard`, undecoded.
+    async fn scan_raw(
+        &mut self,
+        shard: usize,
+        prefix: Bytes,
+        mut visit: impl FnMut(Bytes) + Send,
+    ) -> Result<(), Error> {
+        let mut glob = prefix.to_vec();
+        glob.push(b'*');
+        let glob = Bytes::from(glob);
+        let mut cursor = Bytes::from_static(b"0");
+        loop {
+            let args = vec![
+                Bytes::from_static(b"SCAN"),
+                cursor.clone(),
+                Bytes::from_static(b"MATCH"),
+                glob.clone(),
+                Bytes::from_static(b"COUNT"),
+                Bytes::from(BATCH.to_string()),
+            ];
+            let (next, keys) = scan_reply(self.call(args, Some(shard)).await?)?;
+            keys.into_iter().for_each(&mut visit);
+            if &next[..] == b"0" {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+
+    async fn flushdb(&mut self, database: &Database, args: &[Bytes]) -> Result<Frame, Error> {
+        match args {
+            [_] => {}
+            [_, mode] if mode.eq_ignore_ascii_case(b"async") || mode.eq_ignore_ascii_case(b"sync") => {}
+            [_, _] => return Ok(syntax_error()),
+            _ => return Ok(wrong_arity("flushdb")),
+        }
+        for shard in 0..self.shards {
+            let mut doomed = Vec::new();
+            self.scan(shard, database, |stored, _| doomed.push(stored))
+                .await?;
+            for chunk in doomed.chunks(BATCH) {
+                let mut unlink = vec![Bytes::from_static(b"UNLINK")];
+                unlink.extend(chunk.iter().cloned());
+                let reply = self.call(unlink, None).await?;
+                if reply.is_error() {
+                    return Ok(reply);
+                }
+            }
+        }
+        Ok(Frame::simple("OK"))
+    }
+
+    async fn randomkey(&mut self, database: &Database, args: &[Bytes]) -> Result<Frame, Error> {
+        if args.len() != 1 {
+            return Ok(wrong_arity("randomkey"));
+        }
+        let mut shards: Vec<usize> = (0..self.shards).collect();
+        shards.shuffle(&mut rand::rng());
+        if let Database::Root = database {
+            // The server's own pick, unless it lands on an emulated key.
+            for &shard in shards.iter().cycle().take(self.shards * 8) {
+                let reply = self
+                    .call(vec![Bytes::from_static(b"RANDOMKEY")], Some(shard))
+                    .await?;
+                match reply.as_bytes() {
+                    Some(stored) if !is_database_key(stored) => return Ok(reply),
+                    _ => continue,
+                }
+            }
+        }
+        for shard in shards {
+            let mut found = Vec::new();
+            self.scan(shard, database, |_, key| found.push(key)).await?;
+            if let Some(key) = found.choose(&mut rand::rng()) {
+                return Ok(Frame::Bulk(key.clone()));
+            }
+        }
+        Ok(Frame::Null)
+    }
+
+    async fn move_key(
+        &mut self,
+        database: &Database,
+        current: u32,
+        args: &[Bytes],
+        databases: u32,
+    ) -> Result<Frame, Error> {
+        let [_, key, target] = args else {
+            return Ok(wrong_arity("move"));
+        };
+        let target_db = match database_index(target, databases) {
+            Ok(db) => db,
+            Err(error) => return Ok(error),
+        };
+        if target_db == current {
+            return Ok(Frame::error("ERR source and destination objects are the same"));
+        }
+        let from = database.encode(key);
+        let to = Database::of(target_db).encode(key);
+        let reply = self
+            .call(vec![Bytes::from_static(b"RENAMENX"), from, to], None)
+            .await?;
+        Ok(match reply {
+            // MOVE of a missing key answers 0, where RENAMENX complains.
+            Frame::Error(text) if text.ends_with(b"no such key") => Frame::Integer(0),
+            other => other,
+        })
+    }
+
+    async fn copy_to_db(
+        &mut self,
+        database: &Database,
+        args: &[Bytes],
+        databases: u32,
+    ) -> Result<Frame, Error> {
+        if args.len() < 3 {
+            return Ok(wrong_arity("copy"));
+        }
+        let mut target = None;
+        let mut rest = Vec::new();
+        let mut i = 3;
+        while i < args.len() {
+            if args[i].eq_ignore_ascii_case(b"db") {
+                let Some(index) = args.get(i + 1) else {
+                    return Ok(syntax_error());
+                };
+                match database_index(index, databases) {
+                    Ok(db) => target = Some(db),
+                    Err(error) => return Ok(error),
+                }
+                i += 2;
+            } else {
+                rest.push(args[i].clone());
+                i += 1;
+            }
+        }
+        let target = target.map(Database::of).unwrap_or_else(|| database.clone());
+        let mut copy = vec![
+            Bytes::from_static(b"COPY"),
+            database.encode(&args[1]),
+            target.encode(&args[2]),
+        ];
+        copy.extend(rest);
+        self.call(copy, None).await
+    }
+
+    async fn swapdb(&mut self, args: &[Bytes], databases: u32) -> Result<Frame, Error> {
+        let [_, a, b] = args else {
+            return Ok(wrong_arity("swapdb"));
+        };
+        let (a, b) = match (database_index(a, databases), database_index(b, databases)) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(error), _) | (_, Err(error)) => return Ok(error),
+        };
+        if a == b {
+            return Ok(Frame::simple("OK"));
+        }
+        // Three renames per key through a parking space no client sees:
+        // a -> parking, b -> a, parking -> b. Not atomic.
+        let parking = Database::of(u32::MAX);
+        let (first, second) = (Database::of(a), Database::of(b));
+        for (from, to) in [(&first, &parking), (&second, &first), (&parking, &second)] {
+            for (stored, key) in self.all_keys(from).await? {
+                let reply = self
+                    .call(vec![Bytes::from_static(b"RENAME"), stored, to.encode(&key)], None)
+                    .await?;
+                if reply.is_error() {
+                    return Ok(reply);
+                }
+            }
+        }
+        Ok(Frame::simple("OK"))
+    }
+}
+
+/// `[cursor, [key ...]]`
+fn scan_reply(reply: Frame) -> Result<(Bytes, Vec<Bytes>), Error> {
+    let invalid = || Error::InvalidReply("SCAN did not answer [cursor, keys]".into());
+    let Frame::Array(mut parts) = reply else {
+        return Err(invalid());
+    };
+    if parts.len() != 2 {
+        return Err(invalid());
+    }
+    let keys = match parts.pop() {
+        Some(Frame::Array(keys)) | Some(Frame::Set(keys)) => keys,
+        _ => return Err(invalid()),
+    };
+    let cursor = parts
+        .pop()
+        .and_then(|c| c.as_bytes().cloned())
+        .ok_or_else(invalid)?;
+    let keys = keys.into_iter().filter_map(|k| k.as_bytes().cloned()).collect();
+    Ok((cursor, keys))
+}

@@ -1,0 +1,128 @@
+//! Key namespaces: numbered databases on a cluster that has none.
+//!
+//! A Valkey cluster without `cluster-databases` (and every Redis 7.0
+//! cluster) only has database 0. [`Namespace`] gives clients databases 1 to
+//! N anyway: each is a [`Space`], a prefix on every key on the way in,
+//! removed from every key that comes back. Database 0 is the real
+//! keyspace, minus the keys of the emulated databases, which it never
+//! shows. The stored form keeps each key's slot (see [`space`]), so
+//! commands that work in one slot keep working, and MOVE is a RENAMENX.
+//!
+//! Commands over the whole keyspace are done by the layer itself:
+//! KEYS, DBSIZE, FLUSHDB, RANDOMKEY, SWAPDB and MOVE, by scanning every
+//! primary for the database's keys ([`keyspace`]). They cost a scan of the
+//! keyspace, and SWAPDB and FLUSHDB are not atomic: keys written while they
+//! run may or may not be included. Replies that carry key names (blocking
+//! pops, XREAD, ...) have them translated back ([`rewrite`]).
+//!
+//! On a backend with real databases (standalone, or a cluster with
+//! `cluster-databases` > 1) the layer passes everything through untouched
+//! and costs one topology read per request.
+//!
+//! The same mechanism is meant for tenants (a space per tenant).
+
+pub mod glob;
+pub mod keyspace;
+pub mod rewrite;
+pub mod space;
+
+use std::task::{Context, Poll};
+
+use futures::future::{BoxFuture, Either};
+use router::{Command, Error, Reply, Router};
+use topology::Mode;
+use tower::{Layer, Service};
+
+pub use space::Space;
+
+/// Adds [`Namespace`] to a stack.
+#[derive(Clone, Debug)]
+pub struct NamespaceLayer {
+    router: Router,
+    databases: u32,
+}
+
+impl NamespaceLayer {
+    /// Emulates `databases` databases (0 included) on clusters without
+    /// them, looking commands up in `router`'s table.
+    pub fn new(router: Router, databases: u32) -> Self {
+        NamespaceLayer { router, databases }
+    }
+}
+
+impl<S> Layer<S> for NamespaceLayer {
+    type Service = Namespace<S>;
+
+    fn layer(&self, inner: S) -> Namespace<S> {
+        Namespace {
+            inner,
+            router: self.router.clone(),
+            databases: self.databases,
+        }
+    }
+}
+
+/// The namespace service (see the module docs).
+#[derive(Clone, Debug)]
+pub struct Namespace<S> {
+    inner: S,
+    router: Router,
+    databases: u32,
+}
+
+/// True when `mode` and `databases` (what the backend offers) call for
+/// emulated databases.
+pub fn emulates(mode: Mode, databases: u32) -> bool {
+    mode == Mode::Cluster && databases <= 1
+}
+
+impl<S> Service<Command> for Namespace<S>
+where
+    S: Service<Command, Response = Reply, Error = Error> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Reply;
+    type Error = Error;
+    /// Pass-through keeps the inner future as it is (no extra box).
+    type Future = Either<S::Future, BoxFuture<'static, Result<Reply, Error>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut command: Command) -> Self::Future {
+        let (emulating, shards) = {
+            let topology = self.router.topology().snapshot();
+            (
+                emulates(topology.mode(), topology.databases()),
+                topology.shards().len(),
+            )
+        };
+        if !emulating {
+            return Either::Left(self.inner.call(command));
+        }
+        if command.spec.is_none() {
+            command.spec = self.router.table().lookup(&command.request).cloned();
+        }
+        let Some(spec) = command.spec.clone() else {
+            // Unknown to the table: the server answers with its own error.
+            return Either::Left(self.inner.call(command));
+        };
+        let db = command.db;
+        if let Some(future) = keyspace::handle(&spec.name, &command, &self.inner, self.databases, shards) {
+            return Either::Right(future);
+        }
+        if db == 0 {
+            return Either::Left(self.inner.call(command));
+        }
+        let space = Space::database(db);
+        let rewritten = rewrite::request(&spec, &command.request, &space);
+        let mut inner_command = command.with_request(rewritten, None);
+        inner_command.db = 0;
+        let future = self.inner.call(inner_command);
+        Either::Right(Box::pin(async move {
+            let reply = future.await?;
+            rewrite::reply(&spec.name, reply, &space)
+        }))
+    }
+}
