@@ -77,8 +77,16 @@ fn channel_on_shard(prefix: &str, shard: usize) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn messages_reach_subscribers_on_a_cluster() {
-    let cluster = Cluster::start(Flavor::Valkey, 3, 0);
+async fn messages_reach_subscribers_on_a_valkey_cluster() {
+    messages_reach_subscribers(Cluster::start(Flavor::Valkey, 3, 0)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_reach_subscribers_on_a_redis_cluster() {
+    messages_reach_subscribers(Cluster::start(Flavor::Redis, 3, 0)).await;
+}
+
+async fn messages_reach_subscribers(cluster: Cluster) {
     let proxy = TestProxy::default_for(cluster.addrs()).await;
     let mut subscriber = RawClient::connect(&proxy.addr).await;
     let mut publisher = RawClient::connect(&proxy.addr).await;
@@ -217,4 +225,35 @@ async fn a_subscriber_survives_a_failover() {
     }
     assert!(got_shard, "shard messages arrive after the failover");
     assert!(got_plain, "plain messages arrive after the failover");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pubsub_introspection_counts_every_node() {
+    let cluster = Cluster::start(Flavor::Valkey, 3, 0);
+    let proxy = TestProxy::default_for(cluster.addrs()).await;
+    let mut through_proxy = RawClient::connect(&proxy.addr).await;
+    through_proxy.call(&["SUBSCRIBE", "news"]).await;
+    through_proxy.call(&["PSUBSCRIBE", "n*"]).await;
+    let shard_channel = channel_on_shard("sc-", 2);
+    through_proxy.call(&["SSUBSCRIBE", &shard_channel]).await;
+    // A subscriber connected straight to another node counts too.
+    let mut direct = RawClient::connect(&cluster.primaries()[1].addr()).await;
+    direct.call(&["SUBSCRIBE", "news"]).await;
+    let mut client = RawClient::connect(&proxy.addr).await;
+    assert_eq!(
+        show(&client.call(&["PUBSUB", "NUMSUB", "news", "none"]).await),
+        "[news 2 none 0]"
+    );
+    assert_eq!(show(&client.call(&["PUBSUB", "NUMPAT"]).await), "1");
+    assert_eq!(show(&client.call(&["PUBSUB", "CHANNELS"]).await), "[news]");
+    assert_eq!(
+        show(&client.call(&["PUBSUB", "SHARDNUMSUB", &shard_channel]).await),
+        format!("[{shard_channel} 1]")
+    );
+    assert_eq!(
+        show(&client.call(&["PUBSUB", "SHARDCHANNELS"]).await),
+        format!("[{shard_channel}]")
+    );
+    // PUBLISH counts the proxy's subscribers (on the home node).
+    assert_eq!(show(&client.call(&["PUBLISH", "news", "x"]).await), "2");
 }

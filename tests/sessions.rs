@@ -110,7 +110,7 @@ async fn unsupported_connection_modes_are_refused_clearly() {
     let server = Server::start(Flavor::Valkey);
     let proxy = TestProxy::default_for(vec![server.addr()]).await;
     let mut raw = connect_raw(&proxy.addr).await;
-    for command in ["MONITOR", "SYNC", "CLIENT REPLY OFF"] {
+    for command in ["MONITOR", "SYNC", "CLIENT TRACKING ON"] {
         let reply = raw.send(command).await;
         assert!(
             reply.starts_with("-ERR proxy: ") && reply.contains("not supported"),
@@ -198,4 +198,83 @@ impl Raw {
         let n = self.0.read(&mut chunk).await.unwrap();
         String::from_utf8_lossy(&chunk[..n]).into_owned()
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_reply_pause_and_flags() {
+    use common::{show, RawClient};
+    use std::time::{Duration, Instant};
+    let server = Server::start(Flavor::Valkey);
+    let proxy = TestProxy::default_for(vec![server.addr()]).await;
+    let mut client = RawClient::connect(&proxy.addr).await;
+    // REPLY OFF / SKIP drop replies; the next reply seen is ON's.
+    client.send(&["CLIENT", "REPLY", "OFF"]).await;
+    client.send(&["SET", "k", "1"]).await;
+    client.send(&["CLIENT", "REPLY", "ON"]).await;
+    assert_eq!(show(&client.next().await), "OK");
+    client.send(&["CLIENT", "REPLY", "SKIP"]).await;
+    client.send(&["INCR", "k"]).await;
+    assert_eq!(show(&client.call(&["GET", "k"]).await), "2");
+    // Flags and session state in CLIENT INFO.
+    assert_eq!(show(&client.call(&["CLIENT", "NO-EVICT", "ON"]).await), "OK");
+    assert_eq!(show(&client.call(&["CLIENT", "NO-TOUCH", "ON"]).await), "OK");
+    client.call(&["MULTI"]).await;
+    client.call(&["GET", "k"]).await;
+    client.call(&["DISCARD"]).await;
+    let mut other = RawClient::connect(&proxy.addr).await;
+    other.call(&["MULTI"]).await;
+    other.call(&["GET", "k"]).await;
+    let info = show(&client.call(&["CLIENT", "INFO"]).await);
+    assert!(info.contains("flags=eT") && info.contains("multi=-1"), "{info}");
+    let list = show(&client.call(&["CLIENT", "LIST"]).await);
+    assert!(list.contains("flags=x") && list.contains("multi=1"), "{list}");
+    other.call(&["DISCARD"]).await;
+    assert_eq!(show(&client.call(&["CLIENT", "GETREDIR"]).await), "-1");
+    // PAUSE WRITE holds writes only; UNPAUSE lets them go at once.
+    assert_eq!(
+        show(&client.call(&["CLIENT", "PAUSE", "5000", "WRITE"]).await),
+        "OK"
+    );
+    let started = Instant::now();
+    other.send(&["SET", "k", "paused"]).await;
+    assert_eq!(show(&client.call(&["GET", "k"]).await), "2", "reads go on");
+    assert!(
+        other.next_within(Duration::from_millis(300)).await.is_none(),
+        "the write waits"
+    );
+    assert_eq!(show(&client.call(&["CLIENT", "UNPAUSE"]).await), "OK");
+    assert_eq!(show(&other.next().await), "OK");
+    assert!(started.elapsed() < Duration::from_secs(4));
+    assert_eq!(show(&client.call(&["GET", "k"]).await), "paused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_leaves_while_blocked_frees_its_connection() {
+    use common::{proxy_info_field, RawClient};
+    use std::time::Duration;
+    let server = Server::start(Flavor::Valkey);
+    let proxy = TestProxy::default_for(vec![server.addr()]).await;
+    let mut blocked = RawClient::connect(&proxy.addr).await;
+    blocked.send(&["BLPOP", "nothing", "0"]).await;
+    let mut held = 0;
+    for _ in 0..100 {
+        held = proxy_info_field(&proxy.addr, "backend_connections_dedicated");
+        if held == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(held, 1, "the blocked client holds a dedicated connection");
+    drop(blocked);
+    for _ in 0..100 {
+        held = proxy_info_field(&proxy.addr, "backend_connections_dedicated");
+        if held == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(held, 0, "released when the client left");
+    // The backend connection itself was closed, not kept blocked.
+    let clients = test_util::client::must(&server.addr(), &["CLIENT", "LIST"]);
+    assert!(!clients.contains("cmd=blpop"), "{clients}");
 }

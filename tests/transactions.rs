@@ -116,6 +116,14 @@ async fn transactions_match_on_a_valkey_cluster() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_match_on_a_valkey_cluster_with_databases() {
+    let direct = Server::start(Flavor::Valkey);
+    let cluster = Cluster::start_with(Flavor::Valkey, 3, 0, &[("cluster-databases", "16")]);
+    let proxy = TestProxy::default_for(cluster.addrs()).await;
+    same_as_direct(&direct.addr(), &proxy.addr).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactions_match_on_a_redis_cluster() {
     // The proxy queues transactions itself and words its errors as Valkey
     // 9.1 does, whatever the backend.

@@ -3,9 +3,11 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
 
 use tokio_util::sync::CancellationToken;
 
@@ -25,8 +27,27 @@ pub struct ClientInfo {
     name: Mutex<String>,
     lib: Mutex<(String, String)>,
     last_command: Mutex<String>,
+    /// Subscriptions, MULTI and WATCH, as CLIENT LIST shows them.
+    session: Mutex<SessionView>,
+    no_evict: AtomicBool,
+    no_touch: AtomicBool,
     /// Cancelled by CLIENT KILL.
     pub kill: CancellationToken,
+}
+
+/// The parts of a session's state CLIENT LIST shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionView {
+    /// Channels subscribed.
+    pub sub: usize,
+    /// Patterns subscribed.
+    pub psub: usize,
+    /// Shard channels subscribed.
+    pub ssub: usize,
+    /// Commands queued since MULTI, or `None` outside a transaction.
+    pub multi: Option<u32>,
+    /// True while keys are watched.
+    pub watching: bool,
 }
 
 impl ClientInfo {
@@ -51,6 +72,45 @@ impl ClientInfo {
         }
     }
 
+    /// Records what CLIENT LIST shows of the session's state.
+    pub fn set_view(&self, view: SessionView) {
+        *self.session.lock().unwrap_or_else(|e| e.into_inner()) = view;
+    }
+
+    /// CLIENT NO-EVICT / NO-TOUCH: recorded and shown in the flags. Shared
+    /// backend connections carry many clients, so neither reaches the
+    /// backend: the proxy's connections are never evicted anyway, and
+    /// reads through the proxy touch keys as any client's reads do.
+    pub fn set_no_evict(&self, on: bool) {
+        self.no_evict.store(on, Ordering::Relaxed);
+    }
+
+    /// See [`ClientInfo::set_no_evict`].
+    pub fn set_no_touch(&self, on: bool) {
+        self.no_touch.store(on, Ordering::Relaxed);
+    }
+
+    /// Valkey's `flags=` letters for this client.
+    fn flags(&self, view: &SessionView) -> String {
+        let mut flags = String::new();
+        if view.sub + view.psub + view.ssub > 0 {
+            flags.push('P');
+        }
+        if view.multi.is_some() {
+            flags.push('x');
+        }
+        if self.no_evict.load(Ordering::Relaxed) {
+            flags.push('e');
+        }
+        if self.no_touch.load(Ordering::Relaxed) {
+            flags.push('T');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
+        flags
+    }
+
     /// Records activity: the database, the protocol and the last command.
     pub fn touch(&self, db: u32, resp: u8, command: &[u8]) {
         self.db.store(db, Ordering::Relaxed);
@@ -72,18 +132,25 @@ impl ClientInfo {
         let idle_ms = (self.created.elapsed().as_millis() as u64)
             .saturating_sub(self.last_active_ms.load(Ordering::Relaxed));
         let lib = self.lib.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let view = *self.session.lock().unwrap_or_else(|e| e.into_inner());
         let mut line = String::with_capacity(256);
         let _ = write!(
             line,
-            "id={} addr={} laddr={} fd=-1 name={} age={age} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 \
-             watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r \
-             cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=-1 name={} age={age} idle={} flags={} db={} sub={} psub={} ssub={} \
+             multi={} watch={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 \
+             tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
             self.name(),
             idle_ms / 1000,
+            self.flags(&view),
             self.db.load(Ordering::Relaxed),
+            view.sub,
+            view.psub,
+            view.ssub,
+            view.multi.map_or(-1, i64::from),
+            u8::from(view.watching),
             self.last_command.lock().unwrap_or_else(|e| e.into_inner()),
             self.resp.load(Ordering::Relaxed),
             lib.0,
@@ -93,11 +160,72 @@ impl ClientInfo {
     }
 }
 
+/// CLIENT PAUSE for every client of this proxy.
+#[derive(Debug, Default)]
+pub struct Pause {
+    /// Paused until this many milliseconds after `epoch`; 0 when not paused.
+    until_ms: AtomicI64,
+    /// Only write commands wait (`WRITE`), or everything (`ALL`).
+    writes_only: AtomicBool,
+    epoch: std::sync::OnceLock<Instant>,
+    /// Wakes paused sessions on CLIENT UNPAUSE.
+    resumed: Notify,
+}
+
+impl Pause {
+    fn epoch(&self) -> Instant {
+        *self.epoch.get_or_init(Instant::now)
+    }
+
+    /// Pauses clients for `duration` (extending, never shortening, a pause
+    /// in force, as Valkey does).
+    pub fn pause(&self, duration: Duration, writes_only: bool) {
+        let until = (self.epoch().elapsed() + duration).as_millis() as i64;
+        self.until_ms.fetch_max(until.max(1), Ordering::AcqRel);
+        self.writes_only.store(writes_only, Ordering::Release);
+    }
+
+    /// Ends the pause now.
+    pub fn unpause(&self) {
+        self.until_ms.store(0, Ordering::Release);
+        self.resumed.notify_waiters();
+    }
+
+    /// How long the pause still lasts, and whether it holds writes only;
+    /// `None` when clients are not paused. One atomic load when not paused.
+    pub fn remaining(&self) -> Option<(Duration, bool)> {
+        let until = self.until_ms.load(Ordering::Acquire);
+        if until == 0 {
+            return None;
+        }
+        let now = self.epoch().elapsed().as_millis() as i64;
+        (until > now).then(|| {
+            (
+                Duration::from_millis((until - now) as u64),
+                self.writes_only.load(Ordering::Acquire),
+            )
+        })
+    }
+
+    /// Waits until the pause ends (its time runs out, or CLIENT UNPAUSE).
+    pub async fn wait(&self) {
+        while let Some((left, _)) = self.remaining() {
+            let resumed = self.resumed.notified();
+            tokio::select! {
+                _ = resumed => {}
+                _ = tokio::time::sleep(left) => {}
+            }
+        }
+    }
+}
+
 /// Every connected client. Cheap to clone.
 #[derive(Clone, Debug, Default)]
 pub struct Clients {
     next_id: Arc<AtomicU64>,
     all: Arc<Mutex<HashMap<u64, Arc<ClientInfo>>>>,
+    /// CLIENT PAUSE / UNPAUSE.
+    pub pause: Arc<Pause>,
 }
 
 impl Clients {
@@ -115,6 +243,9 @@ impl Clients {
             name: Mutex::new(String::new()),
             lib: Mutex::new((String::new(), String::new())),
             last_command: Mutex::new("NULL".into()),
+            session: Mutex::new(SessionView::default()),
+            no_evict: AtomicBool::new(false),
+            no_touch: AtomicBool::new(false),
             kill: CancellationToken::new(),
         });
         self.all

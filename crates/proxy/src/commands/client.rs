@@ -8,6 +8,7 @@ use super::text::{arg, help, verbatim};
 use super::Local;
 use crate::clients::ClientInfo;
 use crate::edge::{not_supported, unknown_subcommand, wrong_arity};
+use crate::session::state::ReplyMode;
 use crate::session::{SessionState, Shared};
 
 /// `CLIENT <subcommand> ...`
@@ -38,15 +39,92 @@ pub fn client(request: &Request, state: &mut SessionState, shared: &Shared) -> O
             "CLIENT <subcommand> [<arg> ...]. Subcommands are:",
             "ID, GETNAME, SETNAME <name>, SETINFO <LIB-NAME|LIB-VER> <value>, INFO, LIST [ID <id> ...],",
             "KILL <ip:port> | KILL [ID <id>] [ADDR <ip:port>] [LADDR <ip:port>] [SKIPME yes|no]",
+            "REPLY ON|OFF|SKIP, NO-EVICT ON|OFF, NO-TOUCH ON|OFF, PAUSE <ms> [WRITE|ALL], UNPAUSE,",
+            "TRACKINGINFO, GETREDIR (client tracking is not offered through the proxy)",
         ]),
         "id" | "getname" | "setname" | "setinfo" | "info" | "kill" => wrong_arity(&format!("client|{sub}")),
-        "reply" | "tracking" | "caching" | "getredir" | "trackinginfo" | "no-evict" | "no-touch"
-        | "pause" | "unpause" | "unblock" | "capa" | "import-source" => {
-            not_supported(&format!("CLIENT {sub}"))
+        "reply" if argc == 3 => return Some(reply(request, state)),
+        "no-evict" if argc == 3 => on_off(request, |on| state.info.set_no_evict(on)),
+        "no-touch" if argc == 3 => on_off(request, |on| state.info.set_no_touch(on)),
+        "pause" if argc == 3 || argc == 4 => pause(request, shared),
+        "unpause" if argc == 2 => {
+            shared.clients.pause.unpause();
+            Frame::simple("OK")
         }
+        "trackinginfo" if argc == 2 => Frame::Map(vec![
+            (Frame::bulk("flags"), Frame::Set(vec![Frame::bulk("off")])),
+            (Frame::bulk("redirect"), Frame::Integer(-1)),
+            (Frame::bulk("prefixes"), Frame::Array(Vec::new())),
+        ]),
+        "getredir" if argc == 2 => Frame::Integer(-1),
+        "tracking" if argc == 3 && request.args()[2].eq_ignore_ascii_case(b"off") => Frame::simple("OK"),
+        "caching" if argc == 3 => Frame::error(
+            "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
+        ),
+        "reply" | "no-evict" | "no-touch" | "pause" | "unpause" | "trackinginfo" | "getredir" | "caching" => {
+            wrong_arity(&format!("client|{sub}"))
+        }
+        "tracking" | "unblock" | "capa" | "import-source" => not_supported(&format!("CLIENT {sub}")),
         _ => unknown_subcommand("client", &request.args()[1]),
     };
     Some(Local::Reply(reply))
+}
+
+/// True for `CLIENT UNPAUSE`, which a pause must let through.
+pub fn is_unpause(request: &Request) -> bool {
+    request.is("client")
+        && request
+            .arg(1)
+            .is_some_and(|sub| sub.eq_ignore_ascii_case(b"unpause"))
+}
+
+/// `CLIENT REPLY ON|OFF|SKIP`: OFF and SKIP are not answered.
+fn reply(request: &Request, state: &mut SessionState) -> Local {
+    let mode = &request.args()[2];
+    let (mode, silent) = if mode.eq_ignore_ascii_case(b"on") {
+        (ReplyMode::On, false)
+    } else if mode.eq_ignore_ascii_case(b"off") {
+        (ReplyMode::Off, true)
+    } else if mode.eq_ignore_ascii_case(b"skip") {
+        (ReplyMode::Skip, true)
+    } else {
+        return Local::Reply(Frame::error("ERR syntax error"));
+    };
+    state.reply_mode = mode;
+    state.silence_current = silent;
+    Local::Reply(Frame::simple("OK"))
+}
+
+/// `ON` or `OFF`, handed to `set`.
+fn on_off(request: &Request, set: impl FnOnce(bool)) -> Frame {
+    let value = &request.args()[2];
+    if value.eq_ignore_ascii_case(b"on") {
+        set(true);
+    } else if value.eq_ignore_ascii_case(b"off") {
+        set(false);
+    } else {
+        return Frame::error("ERR syntax error");
+    }
+    Frame::simple("OK")
+}
+
+/// `CLIENT PAUSE timeout [WRITE|ALL]`: holds the commands of every client
+/// of this proxy (only writes with WRITE) until the timeout or UNPAUSE.
+fn pause(request: &Request, shared: &Shared) -> Frame {
+    let Some(timeout) = parse_i64(&request.args()[2]).filter(|t| *t >= 0) else {
+        return Frame::error("ERR timeout is not an integer or out of range");
+    };
+    let writes_only = match request.arg(3) {
+        None => false,
+        Some(mode) if mode.eq_ignore_ascii_case(b"all") => false,
+        Some(mode) if mode.eq_ignore_ascii_case(b"write") => true,
+        Some(_) => return Frame::error("ERR syntax error"),
+    };
+    shared
+        .clients
+        .pause
+        .pause(std::time::Duration::from_millis(timeout as u64), writes_only);
+    Frame::simple("OK")
 }
 
 /// Valkey's rule for client names: printable ASCII without spaces.

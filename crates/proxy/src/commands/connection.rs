@@ -4,6 +4,7 @@ use resp::number::parse_i64;
 use resp::{Frame, Protocol, Request};
 
 use crate::edge::{not_an_integer, wrong_arity};
+use crate::session::state::ReplyMode;
 use crate::session::{SessionState, Shared};
 
 /// `PING [message]`
@@ -32,6 +33,9 @@ pub fn reset(state: &mut SessionState, shared: &Shared) -> Frame {
     state.info.set_name("");
     state.transaction.reset();
     state.pubsub.clear();
+    state.reply_mode = ReplyMode::On;
+    state.info.set_no_evict(false);
+    state.info.set_no_touch(false);
     Frame::simple("RESET")
 }
 

@@ -83,8 +83,12 @@ pub fn handle(request: &Request, state: &mut SessionState, shared: &Shared, idle
     if !idle && is_stateful(lower) {
         return Some(Local::Wait);
     }
-    if state.transaction.in_multi() && !matches!(lower, b"exec" | b"discard" | b"quit" | b"reset") {
-        return Some(Local::Reply(transaction::queue(request, lower, state, shared)));
+    if state.transaction.in_multi() || is_stateful(lower) || matches!(lower, b"multi" | b"discard" | b"reset")
+    {
+        // Rare: what CLIENT LIST shows of the session may change.
+        let local = stateful(request, lower, state, shared);
+        state.publish_view();
+        return local;
     }
     if state.pubsub.restricts(state.protocol) && !pubsub::allowed_while_subscribed(lower) {
         return Some(Local::Reply(pubsub::not_allowed(request)));
@@ -92,6 +96,23 @@ pub fn handle(request: &Request, state: &mut SessionState, shared: &Shared, idle
     if MULTI_STEP.contains(&lower) {
         return Some(if idle { Local::Alone } else { Local::Wait });
     }
+    plain(request, lower, state, shared)
+}
+
+/// Commands that change the session's transaction or subscriptions, and
+/// anything sent inside MULTI.
+fn stateful(request: &Request, lower: &[u8], state: &mut SessionState, shared: &Shared) -> Option<Local> {
+    if state.transaction.in_multi() && !matches!(lower, b"exec" | b"discard" | b"quit" | b"reset") {
+        return Some(Local::Reply(transaction::queue(request, lower, state, shared)));
+    }
+    if state.pubsub.restricts(state.protocol) && !pubsub::allowed_while_subscribed(lower) {
+        return Some(Local::Reply(pubsub::not_allowed(request)));
+    }
+    plain(request, lower, state, shared)
+}
+
+/// The connection-scoped commands, by name.
+fn plain(request: &Request, lower: &[u8], state: &mut SessionState, shared: &Shared) -> Option<Local> {
     let reply = match lower {
         b"multi" => transaction::multi(request, state),
         b"exec" => return Some(transaction::exec(request, state, shared)),
@@ -113,7 +134,9 @@ pub fn handle(request: &Request, state: &mut SessionState, shared: &Shared, idle
         b"client" => return client::client(request, state, shared),
         b"command" => return command::command(request, shared),
         b"proxy" => admin::proxy(request, shared),
-        other if NEEDS_DEDICATED.contains(&other) => edge::not_supported(&String::from_utf8_lossy(name)),
+        other if NEEDS_DEDICATED.contains(&other) => {
+            edge::not_supported(&String::from_utf8_lossy(request.name()))
+        }
         _ => return None,
     };
     Some(Local::Reply(reply))

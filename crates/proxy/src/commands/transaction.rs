@@ -69,6 +69,11 @@ impl Transaction {
         self.queue.is_some()
     }
 
+    /// Commands queued since MULTI, or `None` outside a transaction.
+    pub fn queued(&self) -> Option<u32> {
+        self.queue.as_ref().map(|q| q.commands)
+    }
+
     /// True while keys are watched (a dedicated connection is held).
     pub fn is_watching(&self) -> bool {
         self.watch.is_some()

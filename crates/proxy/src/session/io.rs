@@ -47,6 +47,8 @@ struct Outgoing {
     protocol: Protocol,
     /// Close the connection after writing this reply.
     close: bool,
+    /// Not written at all (CLIENT REPLY OFF / SKIP).
+    silent: bool,
 }
 
 type Pending<F> = InOrder<InFlight<F>>;
@@ -57,9 +59,9 @@ pin_project_lite::pin_project! {
     /// one allocation less per request.
     #[project = InFlightProjection]
     enum InFlight<F> {
-        Stack { #[pin] future: F, protocol: Protocol },
+        Stack { #[pin] future: F, protocol: Protocol, silent: bool },
         Ready { outgoing: Option<Outgoing> },
-        Later { future: BoxFuture<'static, Result<Reply, router::Error>>, protocol: Protocol },
+        Later { future: BoxFuture<'static, Result<Reply, router::Error>>, protocol: Protocol, silent: bool },
     }
 }
 
@@ -71,18 +73,26 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outgoing> {
         match self.project() {
-            InFlightProjection::Stack { future, protocol } => future.poll(cx).map(|reply| Outgoing {
+            InFlightProjection::Stack {
+                future,
+                protocol,
+                silent,
+            } => future.poll(cx).map(|reply| Outgoing {
                 reply,
                 protocol: *protocol,
                 close: false,
+                silent: *silent,
             }),
-            InFlightProjection::Later { future, protocol } => {
-                future.as_mut().poll(cx).map(|reply| Outgoing {
-                    reply,
-                    protocol: *protocol,
-                    close: false,
-                })
-            }
+            InFlightProjection::Later {
+                future,
+                protocol,
+                silent,
+            } => future.as_mut().poll(cx).map(|reply| Outgoing {
+                reply,
+                protocol: *protocol,
+                close: false,
+                silent: *silent,
+            }),
             InFlightProjection::Ready { outgoing } => match outgoing.take() {
                 Some(outgoing) => Poll::Ready(outgoing),
                 None => Poll::Pending,
@@ -156,7 +166,14 @@ pub async fn serve<S: StackService>(
             // what is already buffered before reading more.
             flow = Flow::Continue;
             if let Some(request) = deferred.take() {
-                flow = dispatch(request, &mut state, &shared, &mut service, &mut pending);
+                flow = dispatch_one(
+                    request,
+                    &mut state,
+                    &shared,
+                    &mut service,
+                    &mut pending,
+                    &mut deferred,
+                );
             }
             if flow == Flow::Continue {
                 flow = dispatch_all(
@@ -201,6 +218,9 @@ pub async fn serve<S: StackService>(
                 }
                 flow = dispatch_all(&mut decoder, &mut input, &mut state, &shared, &mut service, &mut pending, &mut deferred);
                 closing |= flow == Flow::Close;
+            }
+            _ = shared.clients.pause.wait(), if flow == Flow::Paused => {
+                flow = Flow::Fence;
             }
             _ = sleep_until(retry_at), if retry_at.is_some() => {
                 state.pubsub.restore(&shared.stack.router, state.protocol);
@@ -259,6 +279,8 @@ enum Flow {
     Fence,
     /// Close once the queued replies are written.
     Close,
+    /// A CLIENT PAUSE holds the next request (kept in `deferred`).
+    Paused,
 }
 
 /// Decodes every complete request in `input` and starts each one, until a
@@ -279,11 +301,7 @@ fn dispatch_all<S: StackService>(
             Ok(Some(request)) => {
                 // A reference to the name, not a copy: this runs per request.
                 last_command = request.arg(0).cloned();
-                let flow = if pending.is_empty() {
-                    dispatch(request, state, shared, service, pending)
-                } else {
-                    dispatch_or_defer(request, state, shared, service, pending, deferred)
-                };
+                let flow = dispatch_one(request, state, shared, service, pending, deferred);
                 decoder.set_authenticated(state.authenticated);
                 if flow != Flow::Continue {
                     break flow;
@@ -292,9 +310,14 @@ fn dispatch_all<S: StackService>(
             Ok(None) => break Flow::Continue,
             Err(error) => {
                 if let Some(reply) = error.client_reply() {
-                    pending.push_back(ready(Ok(Reply::Raw(reply)), state.protocol, true));
+                    pending.push_back(ready(Ok(Reply::Raw(reply)), state.protocol, true, false));
                 } else {
-                    pending.push_back(ready(Ok(Reply::Raw(Default::default())), state.protocol, true));
+                    pending.push_back(ready(
+                        Ok(Reply::Raw(Default::default())),
+                        state.protocol,
+                        true,
+                        false,
+                    ));
                 }
                 tracing::debug!(client = state.info.id, %error, "protocol error; closing the client");
                 break Flow::Close;
@@ -307,9 +330,10 @@ fn dispatch_all<S: StackService>(
     flow
 }
 
-/// Starts one request while others are in flight; a stateful one is kept
-/// in `deferred` until they are answered.
-fn dispatch_or_defer<S: StackService>(
+/// Starts one request, or keeps it in `deferred`: a stateful request while
+/// others are in flight waits for them, and any request waits out a CLIENT
+/// PAUSE that holds it.
+fn dispatch_one<S: StackService>(
     request: Request,
     state: &mut SessionState,
     shared: &Shared,
@@ -317,8 +341,13 @@ fn dispatch_or_defer<S: StackService>(
     pending: &mut Pending<S::Fut>,
     deferred: &mut Option<Request>,
 ) -> Flow {
-    match commands::handle(&request, state, shared, false) {
-        Some(Local::Wait) => {
+    if paused_for(&request, shared) {
+        *deferred = Some(request);
+        return Flow::Paused;
+    }
+    let idle = pending.is_empty();
+    match commands::handle(&request, state, shared, idle) {
+        Some(Local::Wait) if !idle => {
             *deferred = Some(request);
             Flow::Fence
         }
@@ -326,16 +355,22 @@ fn dispatch_or_defer<S: StackService>(
     }
 }
 
-/// Starts one request with nothing of the client's in flight.
-fn dispatch<S: StackService>(
-    request: Request,
-    state: &mut SessionState,
-    shared: &Shared,
-    service: &mut S,
-    pending: &mut Pending<S::Fut>,
-) -> Flow {
-    let local = commands::handle(&request, state, shared, true);
-    start(request, local, state, service, pending)
+/// True when a CLIENT PAUSE in force holds `request` (every command, or
+/// only writes with `WRITE`). One atomic load when nothing is paused.
+fn paused_for(request: &Request, shared: &Shared) -> bool {
+    let Some((_, writes_only)) = shared.clients.pause.remaining() else {
+        return false;
+    };
+    if !writes_only {
+        // CLIENT UNPAUSE itself must get through.
+        return !commands::client::is_unpause(request);
+    }
+    shared
+        .stack
+        .router
+        .table()
+        .lookup(request)
+        .is_some_and(|spec| spec.flags.contains(router::command::Flags::WRITE))
 }
 
 /// Queues the reply of a request: the proxy's own answer, or the stack's.
@@ -347,32 +382,37 @@ fn start<S: StackService>(
     pending: &mut Pending<S::Fut>,
 ) -> Flow {
     let protocol = state.protocol;
+    let silent = state.take_silence();
     match local {
         Some(Local::Reply(frame)) => {
-            pending.push_back(ready(Ok(Reply::Frame(frame)), protocol, false));
+            pending.push_back(ready(Ok(Reply::Frame(frame)), protocol, false, silent));
             Flow::Continue
         }
         Some(Local::Close(frame)) => {
-            pending.push_back(ready(Ok(Reply::Frame(frame)), protocol, true));
+            pending.push_back(ready(Ok(Reply::Frame(frame)), protocol, true, silent));
             Flow::Close
         }
         Some(Local::Later(future)) => {
-            pending.push_back(InFlight::Later { future, protocol });
+            pending.push_back(InFlight::Later {
+                future,
+                protocol,
+                silent,
+            });
             Flow::Fence
         }
-        // Only asked for while replies are in flight, which `dispatch`
+        // Only asked for while replies are in flight, which `dispatch_one`
         // rules out; answered rather than trusted.
         Some(Local::Wait) => {
             let error = Frame::error("ERR proxy: internal ordering error; please retry");
-            pending.push_back(ready(Ok(Reply::Frame(error)), protocol, false));
+            pending.push_back(ready(Ok(Reply::Frame(error)), protocol, false, silent));
             Flow::Continue
         }
         Some(Local::Alone) => {
-            forward(request, state, service, pending);
+            forward(request, state, service, pending, silent);
             Flow::Fence
         }
         None => {
-            forward(request, state, service, pending);
+            forward(request, state, service, pending, silent);
             Flow::Continue
         }
     }
@@ -384,6 +424,7 @@ fn forward<S: StackService>(
     state: &SessionState,
     service: &mut S,
     pending: &mut Pending<S::Fut>,
+    silent: bool,
 ) {
     let protocol = state.protocol;
     let command = Command {
@@ -399,21 +440,32 @@ fn forward<S: StackService>(
     pending.push_back(InFlight::Stack {
         future: service.call(command),
         protocol,
+        silent,
     });
 }
 
-fn ready<F>(reply: Result<Reply, router::Error>, protocol: Protocol, close: bool) -> InFlight<F> {
+fn ready<F>(
+    reply: Result<Reply, router::Error>,
+    protocol: Protocol,
+    close: bool,
+    silent: bool,
+) -> InFlight<F> {
     InFlight::Ready {
         outgoing: Some(Outgoing {
             reply,
             protocol,
             close,
+            silent,
         }),
     }
 }
 
-/// Appends one reply to the output buffer; returns its close flag.
+/// Appends one reply to the output buffer (unless it is silenced); returns
+/// its close flag.
 fn write_reply(outgoing: Outgoing, output: &mut BytesMut) -> bool {
+    if outgoing.silent {
+        return outgoing.close;
+    }
     match outgoing.reply {
         Ok(Reply::Raw(raw)) => output.extend_from_slice(&raw),
         Ok(Reply::Frame(frame)) => frame.encode(outgoing.protocol, output),

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use resp::Protocol;
 
-use super::subscriptions::Subscriptions;
-use crate::clients::ClientInfo;
+use super::subscriptions::{Kind, Subscriptions};
+use crate::clients::{ClientInfo, SessionView};
 use crate::commands::transaction::Transaction;
 
 /// Connection state that changes how the client's commands are handled.
@@ -25,6 +25,23 @@ pub struct SessionState {
     pub transaction: Transaction,
     /// Subscriptions and the links that carry them.
     pub pubsub: Subscriptions,
+    /// CLIENT REPLY's setting.
+    pub reply_mode: ReplyMode,
+    /// The request being handled is CLIENT REPLY OFF / SKIP, which gets no
+    /// reply itself.
+    pub silence_current: bool,
+}
+
+/// CLIENT REPLY ON / OFF / SKIP.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReplyMode {
+    /// Every reply is written.
+    #[default]
+    On,
+    /// No reply is written.
+    Off,
+    /// The next command's reply is not written.
+    Skip,
 }
 
 impl SessionState {
@@ -38,6 +55,35 @@ impl SessionState {
             info,
             transaction: Transaction::default(),
             pubsub: Subscriptions::default(),
+            reply_mode: ReplyMode::On,
+            silence_current: false,
         }
+    }
+
+    /// Whether the reply of the request just handled is to be dropped
+    /// (CLIENT REPLY), consuming a SKIP.
+    pub fn take_silence(&mut self) -> bool {
+        if std::mem::take(&mut self.silence_current) {
+            return true;
+        }
+        match self.reply_mode {
+            ReplyMode::On => false,
+            ReplyMode::Off => true,
+            ReplyMode::Skip => {
+                self.reply_mode = ReplyMode::On;
+                true
+            }
+        }
+    }
+
+    /// Tells CLIENT LIST what the session holds now.
+    pub fn publish_view(&self) {
+        self.info.set_view(SessionView {
+            sub: self.pubsub.set(Kind::Channel).len(),
+            psub: self.pubsub.set(Kind::Pattern).len(),
+            ssub: self.pubsub.set(Kind::Shard).len(),
+            multi: self.transaction.queued(),
+            watching: self.transaction.is_watching(),
+        });
     }
 }
