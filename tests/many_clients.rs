@@ -5,9 +5,7 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{proxy_info_field, TestProxy};
+use common::{proxy_info_field, settled_info_field, TestProxy};
 use futures::future::join_all;
 use test_util::{Cluster, Flavor, Server};
 
@@ -76,14 +74,7 @@ async fn run_all(proxy: &TestProxy) {
     }
     // Every client is gone: nothing dedicated is still handed out, and the
     // idle ones are bounded by the pool's limit.
-    let mut dedicated = u64::MAX;
-    for _ in 0..200 {
-        dedicated = proxy_info_field(&proxy.addr, "backend_connections_dedicated");
-        if dedicated == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let dedicated = settled_info_field(&proxy.addr, "backend_connections_dedicated", 0).await;
     assert_eq!(dedicated, 0, "dedicated connections still handed out");
     let idle = proxy_info_field(&proxy.addr, "backend_connections_dedicated_idle");
     let nodes = proxy_info_field(&proxy.addr, "shards");

@@ -250,29 +250,15 @@ async fn client_reply_pause_and_flags() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_leaves_while_blocked_frees_its_connection() {
-    use common::{proxy_info_field, RawClient};
-    use std::time::Duration;
+    use common::{settled_info_field, RawClient};
     let server = Server::start(Flavor::Valkey);
     let proxy = TestProxy::default_for(vec![server.addr()]).await;
     let mut blocked = RawClient::connect(&proxy.addr).await;
     blocked.send(&["BLPOP", "nothing", "0"]).await;
-    let mut held = 0;
-    for _ in 0..100 {
-        held = proxy_info_field(&proxy.addr, "backend_connections_dedicated");
-        if held == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let held = settled_info_field(&proxy.addr, "backend_connections_dedicated", 1).await;
     assert_eq!(held, 1, "the blocked client holds a dedicated connection");
     drop(blocked);
-    for _ in 0..100 {
-        held = proxy_info_field(&proxy.addr, "backend_connections_dedicated");
-        if held == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let held = settled_info_field(&proxy.addr, "backend_connections_dedicated", 0).await;
     assert_eq!(held, 0, "released when the client left");
     // The backend connection itself was closed, not kept blocked.
     let clients = test_util::client::must(&server.addr(), &["CLIENT", "LIST"]);

@@ -4,9 +4,8 @@
 
 mod common;
 
-use std::time::Duration;
 
-use common::{proxy_info_field, show, RawClient, TestProxy};
+use common::{proxy_info_field, settled_info_field, show, RawClient, TestProxy};
 use test_util::{Cluster, Flavor, Server};
 
 /// Scripts of commands, each run on a fresh connection; every key shares
@@ -180,15 +179,8 @@ async fn watch_sees_other_clients_writes() {
     // A client that leaves while watching frees its connection at once.
     assert_eq!(show(&watcher.call(&["WATCH", "k"]).await), "OK");
     drop(watcher);
-    let mut freed = false;
-    for _ in 0..100 {
-        if proxy_info_field(&proxy.addr, "backend_connections_dedicated") == 0 {
-            freed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(freed, "the watch connection was released");
+    let held = settled_info_field(&proxy.addr, "backend_connections_dedicated", 0).await;
+    assert_eq!(held, 0, "the watch connection was released");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -197,3 +197,18 @@ pub fn proxy_info_field(addr: &str, field: &str) -> u64 {
         .parse()
         .expect("a number")
 }
+
+/// Polls `field` of `PROXY INFO` until it equals `expected` (for up to 5
+/// s: connections are released by background tasks); returns the last
+/// value seen.
+pub async fn settled_info_field(addr: &str, field: &str, expected: u64) -> u64 {
+    let mut value = proxy_info_field(addr, field);
+    for _ in 0..250 {
+        if value == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        value = proxy_info_field(addr, field);
+    }
+    value
+}

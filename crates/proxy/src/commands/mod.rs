@@ -162,18 +162,7 @@ pub const MULTI_STEP: &[&[u8]] = &[
 /// Commands the session runs alone: nothing of the client's before them
 /// is still in flight, and nothing after them starts before they answer.
 fn is_stateful(lower: &[u8]) -> bool {
-    matches!(
-        lower,
-        b"exec"
-            | b"watch"
-            | b"unwatch"
-            | b"subscribe"
-            | b"psubscribe"
-            | b"ssubscribe"
-            | b"unsubscribe"
-            | b"punsubscribe"
-            | b"sunsubscribe"
-    )
+    matches!(lower, b"exec" | b"watch" | b"unwatch") || pubsub::is_subscription(lower)
 }
 
 fn unauthenticated(state: &SessionState) -> Option<Local> {

@@ -12,20 +12,17 @@ use crate::edge;
 use crate::session::subscriptions::{Kind, Waiting};
 use crate::session::{SessionState, Shared};
 
-/// Commands a RESP2 client may send while subscribed.
-pub fn allowed_while_subscribed(lower: &[u8]) -> bool {
+/// The six subscription commands.
+pub fn is_subscription(lower: &[u8]) -> bool {
     matches!(
         lower,
-        b"subscribe"
-            | b"psubscribe"
-            | b"ssubscribe"
-            | b"unsubscribe"
-            | b"punsubscribe"
-            | b"sunsubscribe"
-            | b"ping"
-            | b"quit"
-            | b"reset"
+        b"subscribe" | b"psubscribe" | b"ssubscribe" | b"unsubscribe" | b"punsubscribe" | b"sunsubscribe"
     )
+}
+
+/// Commands a RESP2 client may send while subscribed.
+pub fn allowed_while_subscribed(lower: &[u8]) -> bool {
+    is_subscription(lower) || matches!(lower, b"ping" | b"quit" | b"reset")
 }
 
 /// Valkey's error for another command in RESP2 subscribe mode.

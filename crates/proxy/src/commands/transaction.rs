@@ -155,23 +155,11 @@ fn check_queued(
     let name = String::from_utf8_lossy(request.name());
     // Connection state the proxy keeps cannot change inside a block that
     // may run on a shared backend connection.
-    if matches!(
+    let connection_state = matches!(
         lower,
-        b"select"
-            | b"hello"
-            | b"auth"
-            | b"client"
-            | b"proxy"
-            | b"readonly"
-            | b"readwrite"
-            | b"monitor"
-            | b"subscribe"
-            | b"psubscribe"
-            | b"ssubscribe"
-            | b"unsubscribe"
-            | b"punsubscribe"
-            | b"sunsubscribe"
-    ) {
+        b"select" | b"hello" | b"auth" | b"client" | b"proxy" | b"readonly" | b"readwrite" | b"monitor"
+    );
+    if connection_state || super::pubsub::is_subscription(lower) {
         return Err(Frame::error(format!(
             "ERR proxy: {} inside MULTI is not supported",
             name.to_ascii_uppercase()
