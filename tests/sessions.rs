@@ -264,3 +264,40 @@ async fn a_client_that_leaves_while_blocked_frees_its_connection() {
     let clients = test_util::client::must(&server.addr(), &["CLIENT", "LIST"]);
     assert!(!clients.contains("cmd=blpop"), "{clients}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_client_sees_one_node_owning_every_slot() {
+    use common::{show, RawClient};
+    let cluster = Cluster::start(Flavor::Valkey, 3, 0);
+    let proxy = TestProxy::default_for(cluster.addrs()).await;
+    let mut raw = RawClient::connect(&proxy.addr).await;
+    let port = proxy.addr.rsplit(':').next().unwrap().to_string();
+    let slots = show(&raw.call(&["CLUSTER", "SLOTS"]).await);
+    assert!(
+        slots.starts_with(&format!("[[0 16383 [127.0.0.1 {port} ")),
+        "{slots}"
+    );
+    assert!(show(&raw.call(&["CLUSTER", "INFO"]).await).contains("cluster_state:ok"));
+    assert_eq!(show(&raw.call(&["CLUSTER", "KEYSLOT", "foo"]).await), "12182");
+    assert!(show(&raw.call(&["CLUSTER", "NODES"]).await).contains("myself,master - 0 0 1 connected 0-16383"));
+    // A cluster client library, pointed at the proxy, just works.
+    let client = redis::cluster::ClusterClient::new(vec![format!("redis://{}/", proxy.addr)]).unwrap();
+    let mut connection = client
+        .get_async_connection()
+        .await
+        .expect("cluster client connects");
+    for i in 0..50 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+    }
+    let values: Vec<i64> = redis::cmd("MGET")
+        .arg((0..50).map(|i| format!("k{i}")).collect::<Vec<_>>())
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(values, (0..50).collect::<Vec<i64>>());
+}

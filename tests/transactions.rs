@@ -4,7 +4,6 @@
 
 mod common;
 
-
 use common::{proxy_info_field, settled_info_field, show, RawClient, TestProxy};
 use test_util::{Cluster, Flavor, Server};
 

@@ -7,7 +7,7 @@
 //!
 //! # Layout
 //! - [`config`]: the [`ProxyConfig`], what the binary reads from TOML and flags.
-//! - [`stack`]: the [`stack::build`], discovery plus `Stats<FanOut<Router>>`.
+//! - [`stack`]: the [`stack::build`], discovery plus `Stats<Namespace<FanOut<Router>>>`.
 //! - [`server`]: the [`Proxy`], the listener and the drain on shutdown.
 //! - [`session`]: one client connection: decode, dispatch, replies in order.
 //! - [`commands`]: connection-scoped commands (HELLO, AUTH, SELECT, CLIENT,

@@ -5,6 +5,7 @@
 //! - [`auth`]: AUTH and HELLO.
 //! - [`client`]: the CLIENT command.
 //! - [`command`]: COMMAND, answered from the merged command table.
+//! - [`cluster`]: CLUSTER, presenting the proxy as a one-node cluster.
 //! - [`admin`]: PROXY STATS / LATENCY / INFO.
 //! - [`transaction`]: MULTI / EXEC / DISCARD / WATCH / UNWATCH.
 //! - [`pubsub`]: SUBSCRIBE and the rest of the subscription commands.
@@ -13,6 +14,7 @@
 pub mod admin;
 pub mod auth;
 pub mod client;
+pub mod cluster;
 pub mod command;
 pub mod connection;
 pub mod pubsub;
@@ -133,6 +135,7 @@ fn plain(request: &Request, lower: &[u8], state: &mut SessionState, shared: &Sha
         b"hello" => auth::hello(request, state, shared),
         b"client" => return client::client(request, state, shared),
         b"command" => return command::command(request, shared),
+        b"cluster" => return cluster::cluster(request, state, shared).map(Local::Reply),
         b"proxy" => admin::proxy(request, shared),
         other if NEEDS_DEDICATED.contains(&other) => {
             edge::not_supported(&String::from_utf8_lossy(request.name()))
