@@ -10,7 +10,7 @@ use router::command::{CommandSpec, Flags, RequestPolicy, ResponsePolicy};
 use router::{Command, Error, Reply, Route, Router};
 use tower::{Layer, Service};
 
-use crate::{merge, split};
+use crate::{merge, scan, split};
 
 /// Wraps the service below it (normally the [`Router`]) with fan-out.
 #[derive(Clone, Debug)]
@@ -81,6 +81,9 @@ where
         let topology = self.router.topology().snapshot();
         let route = match self.router.prepare(&mut command, &topology) {
             Ok(route) => route,
+            Err(Error::NotSupportedOnCluster(name)) if name == "scan" => {
+                return Either::Right(self.scan(command, topology.shards().len()))
+            }
             Err(error) => return Either::Right(Box::pin(future::ready(Err(error)))),
         };
         if route.is_single() {
@@ -121,6 +124,17 @@ where
                     .call(command.with_request(command.request.clone(), Some(route)))
             })
             .collect()
+    }
+
+    /// SCAN over every primary with the proxy's cursor ([`scan`]).
+    fn scan(&mut self, command: Command, shards: usize) -> BoxFuture<'static, Result<Reply, Error>> {
+        match scan::start(&command, shards) {
+            Ok((node_command, position)) => {
+                let call = self.inner.call(node_command);
+                Box::pin(async move { scan::finish(call.await?, position, shards) })
+            }
+            Err(reply) => Box::pin(future::ready(Ok(Reply::Frame(reply)))),
+        }
     }
 
     /// Splits a `multi_shard` command by slot and starts every part, or

@@ -4,17 +4,22 @@
 //! The general mechanism follows the tips Valkey publishes in `COMMAND INFO`:
 //! `request_policy` says where a command goes (`all_shards`, `all_nodes`,
 //! `multi_shard`) and `response_policy` says how replies combine
-//! (`agg_sum`, `all_succeeded`, `agg_logical_and`, ...). Commands without a
-//! tip that need more than one slot are refused with `-CROSSSLOT` until the
-//! proxy learns to compute them.
+//! (`agg_sum`, `all_succeeded`, `agg_logical_and`, ...); `special` ones
+//! (SCAN, RANDOMKEY, INFO) have their own rules. Commands without a tip
+//! that need more than one slot are refused with an error that says why
+//! until the proxy learns to compute them.
 //!
 //! # Layout
 //! - [`fanout`]: the [`FanOut`], the tower service, and [`FanOutLayer`].
 //! - [`split`]: splitting `multi_shard` commands (MGET, MSET, DEL, ...) by slot.
 //! - [`merge`]: combining replies by response policy.
+//! - [`scan`]: SCAN over every primary with one cursor.
+//! - [`info`]: INFO with the keyspace of every primary.
 
 pub mod fanout;
+pub mod info;
 pub mod merge;
+pub mod scan;
 pub mod split;
 
 pub use fanout::{FanOut, FanOutLayer};

@@ -94,6 +94,7 @@ pub fn special(name: &str, replies: Vec<Frame>) -> Frame {
                 n => keys[rand::random_range(0..n)].clone(),
             }
         }
+        "info" => crate::info::merge(replies),
         _ => by_policy(ResponsePolicy::Special, replies),
     }
 }

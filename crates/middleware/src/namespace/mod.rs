@@ -8,6 +8,11 @@
 //! shows. The stored form keeps each key's slot (see [`space`]), so
 //! commands that work in one slot keep working, and MOVE is a RENAMENX.
 //!
+//! SCAN in database N asks the nodes for N's keys only (a MATCH on the
+//! prefix) and applies the client's MATCH to the keys once translated
+//! back; in database 0 it drops the emulated databases' keys. Pages may
+//! come back shorter than COUNT, or empty, as SCAN allows.
+//!
 //! Commands over the whole keyspace are done by the layer itself:
 //! KEYS, DBSIZE, FLUSHDB, RANDOMKEY, SWAPDB and MOVE, by scanning every
 //! primary for the database's keys ([`keyspace`]). They cost a scan of the
@@ -24,6 +29,7 @@
 pub mod glob;
 pub mod keyspace;
 pub mod rewrite;
+pub mod scan;
 pub mod space;
 
 use std::task::{Context, Poll};
@@ -111,6 +117,9 @@ where
         let db = command.db;
         if let Some(future) = keyspace::handle(&spec.name, &command, &self.inner, self.databases, shards) {
             return Either::Right(future);
+        }
+        if spec.name == "scan" {
+            return Either::Right(scan::call(command, &mut self.inner));
         }
         if db == 0 {
             return Either::Left(self.inner.call(command));

@@ -1,0 +1,91 @@
+//! Whole-keyspace commands on a cluster: SCAN with one cursor over every
+//! primary, INFO's keyspace summed, KEYS, DBSIZE and RANDOMKEY.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{show, RawClient, TestProxy};
+use resp::Frame;
+use test_util::{Cluster, Flavor};
+
+const KEYS: usize = 3000;
+
+async fn load(client: &mut RawClient) {
+    for chunk in (0..KEYS).collect::<Vec<_>>().chunks(100) {
+        let mut mset = vec!["MSET".to_string()];
+        for i in chunk {
+            mset.push(format!("key:{i}"));
+            mset.push(i.to_string());
+        }
+        let args: Vec<&str> = mset.iter().map(String::as_str).collect();
+        assert_eq!(show(&client.call(&args).await), "OK");
+    }
+    for i in 0..10 {
+        client.call(&["HSET", &format!("hash:{i}"), "f", "v"]).await;
+    }
+}
+
+/// Every key a full SCAN returns, in order, with the extra arguments given.
+async fn scan_all(client: &mut RawClient, extra: &[&str]) -> Vec<String> {
+    let mut cursor = "0".to_string();
+    let mut keys = Vec::new();
+    loop {
+        let mut args = vec!["SCAN", cursor.as_str()];
+        args.extend_from_slice(extra);
+        let Frame::Array(parts) = client.call(&args).await else {
+            panic!("SCAN answers [cursor, keys]")
+        };
+        let next = show(&parts[0]);
+        let Frame::Array(page) = &parts[1] else { panic!("keys") };
+        keys.extend(page.iter().map(show));
+        if next == "0" {
+            return keys;
+        }
+        cursor = next;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_walks_every_primary_once() {
+    let cluster = Cluster::start(Flavor::Valkey, 3, 0);
+    let proxy = TestProxy::default_for(cluster.addrs()).await;
+    let mut client = RawClient::connect(&proxy.addr).await;
+    load(&mut client).await;
+
+    let keys = scan_all(&mut client, &["COUNT", "100"]).await;
+    let unique: BTreeSet<&String> = keys.iter().collect();
+    assert_eq!(keys.len(), unique.len(), "no key twice");
+    assert_eq!(unique.len(), KEYS + 10, "every key");
+
+    let matched = scan_all(&mut client, &["MATCH", "key:1*", "COUNT", "500"]).await;
+    let expected: BTreeSet<String> = (0..KEYS).map(|i| format!("key:{i}")).filter(|k| k.starts_with("key:1")).collect();
+    assert_eq!(matched.iter().cloned().collect::<BTreeSet<_>>(), expected);
+
+    let hashes = scan_all(&mut client, &["TYPE", "hash"]).await;
+    assert_eq!(hashes.len(), 10);
+    assert!(show(&client.call(&["SCAN", "abc"]).await).starts_with("-ERR invalid cursor"));
+
+    assert_eq!(show(&client.call(&["DBSIZE"]).await), (KEYS + 10).to_string());
+    let Frame::Array(all) = client.call(&["KEYS", "hash:*"]).await else { panic!() };
+    assert_eq!(all.len(), 10);
+    assert!(show(&client.call(&["RANDOMKEY"]).await).contains(':'));
+    let info = show(&client.call(&["INFO", "keyspace"]).await);
+    assert!(info.contains(&format!("db0:keys={}", KEYS + 10)), "{info}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_stays_inside_an_emulated_database() {
+    let cluster = Cluster::start(Flavor::Redis, 3, 0);
+    let proxy = TestProxy::default_for(cluster.addrs()).await;
+    let mut client = RawClient::connect(&proxy.addr).await;
+    client.call(&["SET", "zero", "0"]).await;
+    client.call(&["SELECT", "4"]).await;
+    load(&mut client).await;
+    let keys = scan_all(&mut client, &["MATCH", "hash:*", "COUNT", "1000"]).await;
+    let expected: BTreeSet<String> = (0..10).map(|i| format!("hash:{i}")).collect();
+    assert_eq!(keys.iter().cloned().collect::<BTreeSet<_>>(), expected);
+    assert_eq!(keys.len(), 10);
+    client.call(&["SELECT", "0"]).await;
+    assert_eq!(scan_all(&mut client, &[]).await, ["zero"]);
+}
