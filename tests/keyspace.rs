@@ -37,7 +37,9 @@ async fn scan_all(client: &mut RawClient, extra: &[&str]) -> Vec<String> {
             panic!("SCAN answers [cursor, keys]")
         };
         let next = show(&parts[0]);
-        let Frame::Array(page) = &parts[1] else { panic!("keys") };
+        let Frame::Array(page) = &parts[1] else {
+            panic!("keys")
+        };
         keys.extend(page.iter().map(show));
         if next == "0" {
             return keys;
@@ -59,7 +61,10 @@ async fn scan_walks_every_primary_once() {
     assert_eq!(unique.len(), KEYS + 10, "every key");
 
     let matched = scan_all(&mut client, &["MATCH", "key:1*", "COUNT", "500"]).await;
-    let expected: BTreeSet<String> = (0..KEYS).map(|i| format!("key:{i}")).filter(|k| k.starts_with("key:1")).collect();
+    let expected: BTreeSet<String> = (0..KEYS)
+        .map(|i| format!("key:{i}"))
+        .filter(|k| k.starts_with("key:1"))
+        .collect();
     assert_eq!(matched.iter().cloned().collect::<BTreeSet<_>>(), expected);
 
     let hashes = scan_all(&mut client, &["TYPE", "hash"]).await;
@@ -67,7 +72,9 @@ async fn scan_walks_every_primary_once() {
     assert!(show(&client.call(&["SCAN", "abc"]).await).starts_with("-ERR invalid cursor"));
 
     assert_eq!(show(&client.call(&["DBSIZE"]).await), (KEYS + 10).to_string());
-    let Frame::Array(all) = client.call(&["KEYS", "hash:*"]).await else { panic!() };
+    let Frame::Array(all) = client.call(&["KEYS", "hash:*"]).await else {
+        panic!()
+    };
     assert_eq!(all.len(), 10);
     assert!(show(&client.call(&["RANDOMKEY"]).await).contains(':'));
     let info = show(&client.call(&["INFO", "keyspace"]).await);

@@ -10,26 +10,44 @@ use router::command::{CommandSpec, Flags, RequestPolicy, ResponsePolicy};
 use router::{Command, Error, Reply, Route, Router};
 use tower::{Layer, Service};
 
-use crate::{merge, scan, split};
+use crate::steps::Steps;
+use crate::{colocate, merge, moves, scan, split};
 
 /// Wraps the service below it (normally the [`Router`]) with fan-out.
 #[derive(Clone, Debug)]
 pub struct FanOutLayer {
     router: Router,
+    copy_limit: usize,
 }
 
 impl FanOutLayer {
     /// A layer that decides routes with `router`'s table and topology.
     pub fn new(router: Router) -> Self {
-        FanOutLayer { router }
+        FanOutLayer {
+            router,
+            copy_limit: DEFAULT_COPY_LIMIT,
+        }
+    }
+
+    /// Bounds the bytes one command may copy between slots ([`colocate`]).
+    pub fn with_copy_limit(mut self, bytes: usize) -> Self {
+        self.copy_limit = bytes;
+        self
     }
 }
+
+/// Bytes one command may copy between slots unless configured otherwise.
+pub const DEFAULT_COPY_LIMIT: usize = 256 * 1024 * 1024;
 
 impl<S> Layer<S> for FanOutLayer {
     type Service = FanOut<S>;
 
     fn layer(&self, inner: S) -> FanOut<S> {
-        FanOut::new(inner, self.router.clone())
+        FanOut {
+            inner,
+            router: self.router.clone(),
+            copy_limit: self.copy_limit,
+        }
     }
 }
 
@@ -39,12 +57,17 @@ impl<S> Layer<S> for FanOutLayer {
 pub struct FanOut<S> {
     inner: S,
     router: Router,
+    copy_limit: usize,
 }
 
 impl<S> FanOut<S> {
     /// Fan-out over `inner`, deciding routes with `router`.
     pub fn new(inner: S, router: Router) -> Self {
-        FanOut { inner, router }
+        FanOut {
+            inner,
+            router,
+            copy_limit: DEFAULT_COPY_LIMIT,
+        }
     }
 
     /// The inner service.
@@ -137,8 +160,10 @@ where
         }
     }
 
-    /// Splits a `multi_shard` command by slot and starts every part, or
-    /// refuses with CROSSSLOT.
+    /// A command with keys in several slots: a `multi_shard` one is split
+    /// by slot and every part started at once; the others are carried out
+    /// in steps ([`moves`], [`colocate`]); blocking commands and scripts
+    /// are refused.
     fn multi_slot(&mut self, command: Command) -> BoxFuture<'static, Result<Reply, Error>> {
         let refuse = |error: Error| -> BoxFuture<'static, Result<Reply, Error>> {
             Box::pin(future::ready(Err(error)))
@@ -146,12 +171,33 @@ where
         let Some(spec) = command.spec.clone() else {
             return refuse(Error::CrossSlot);
         };
-        if spec.request_policy != RequestPolicy::MultiShard {
-            return refuse(unsplittable(&spec));
+        if let Some(error) = unsplittable(&spec, command.request.args()) {
+            return refuse(error);
         }
-        let Some(parts) = split::by_slot(&spec, &command.request) else {
-            return refuse(unsplittable(&spec));
-        };
+        if spec.request_policy == RequestPolicy::MultiShard {
+            if let Some(parts) = split::by_slot(&spec, &command.request) {
+                return self.split(command, spec, parts);
+            }
+        }
+        let request = command.request.clone();
+        let mut steps = Steps::new(self.clone(), command);
+        let limit = self.copy_limit;
+        Box::pin(async move {
+            if let Some(outcome) = moves::run(&mut steps, &spec.name, request.args()).await {
+                return outcome;
+            }
+            colocate::run(steps, &spec, &request, limit).await
+        })
+    }
+
+    /// Starts every single-slot part of a split command and reassembles
+    /// the replies.
+    fn split(
+        &mut self,
+        command: Command,
+        spec: Arc<CommandSpec>,
+        parts: Vec<split::Part>,
+    ) -> BoxFuture<'static, Result<Reply, Error>> {
         // Each part is single-slot; the router routes it as any other request.
         let calls: Vec<S::Future> = parts
             .iter()
@@ -167,24 +213,28 @@ where
     }
 }
 
-/// Why a command with keys in several slots is refused.
+/// Why a command with keys in several slots is refused, if it is.
 ///
 /// A blocking command is refused rather than raced on every node: a pop
 /// that won on one node while the others were being cancelled could take
-/// an element that nobody receives, and the proxy never loses data.
-fn unsplittable(spec: &CommandSpec) -> Error {
-    let reason = if spec.flags.contains(Flags::BLOCKING) {
+/// an element that nobody receives, and the proxy never loses data. A
+/// script cannot run atomically on several nodes.
+fn unsplittable(spec: &CommandSpec, args: &[bytes::Bytes]) -> Option<Error> {
+    // XREAD blocks only when asked to.
+    let blocks = spec.flags.contains(Flags::BLOCKING)
+        && (!spec.name.starts_with("xread") || args.iter().any(|a| a.eq_ignore_ascii_case(b"block")));
+    let reason = if blocks {
         "a blocking command cannot wait on several nodes without risking a lost element; \
          keep its keys in one slot with a hash tag"
     } else if spec.name.starts_with("eval") || spec.name.starts_with("fcall") {
         "a script or function cannot run atomically on several nodes; keep its keys in one slot with a hash tag"
     } else {
-        "the proxy cannot split this command yet; keep its keys in one slot with a hash tag"
+        return None;
     };
-    Error::Unsplittable {
+    Some(Error::Unsplittable {
         command: spec.name.clone(),
         reason,
-    }
+    })
 }
 
 /// Waits for every started call and merges the replies by `policy` (or by

@@ -74,7 +74,9 @@ fn keyspace(text: &str) -> Vec<(String, Counts)> {
         let mut counts = Counts::default();
         let mut avg_ttl = 0u64;
         for field in fields.trim().split(',') {
-            let Some((name, value)) = field.split_once('=') else { continue };
+            let Some((name, value)) = field.split_once('=') else {
+                continue;
+            };
             let value: u64 = value.parse().unwrap_or(0);
             match name {
                 "keys" => counts.keys = value,
@@ -146,7 +148,13 @@ mod tests {
         let merged = merge(vec![Frame::Bulk(Bytes::from(a)), Frame::Bulk(Bytes::from(b))]);
         let text = String::from_utf8_lossy(merged.as_bytes().unwrap()).into_owned();
         assert!(text.starts_with("# Server\r\nvalkey_version:9.1.2\r\n"));
-        assert!(text.contains("db0:keys=5,expires=2,avg_ttl=200,subexpiry=0\r\n"), "{text}");
-        assert!(text.contains("db3:keys=1,expires=0,avg_ttl=0,subexpiry=0\r\n"), "{text}");
+        assert!(
+            text.contains("db0:keys=5,expires=2,avg_ttl=200,subexpiry=0\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("db3:keys=1,expires=0,avg_ttl=0,subexpiry=0\r\n"),
+            "{text}"
+        );
     }
 }

@@ -15,11 +15,18 @@
 //! - [`merge`]: combining replies by response policy.
 //! - [`scan`]: SCAN over every primary with one cursor.
 //! - [`info`]: INFO with the keyspace of every primary.
+//! - [`steps`]: commands the proxy carries out as several requests.
+//! - [`colocate`]: multi-key commands across slots, run by the server on
+//!   copies of the keys brought next to each other.
+//! - [`moves`]: RENAME, SMOVE, LMOVE and MSETNX across slots.
 
+pub mod colocate;
 pub mod fanout;
 pub mod info;
 pub mod merge;
+pub mod moves;
 pub mod scan;
 pub mod split;
+pub mod steps;
 
 pub use fanout::{FanOut, FanOutLayer};

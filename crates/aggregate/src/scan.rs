@@ -73,7 +73,10 @@ pub fn start(command: &Command, shards: usize) -> Result<(Command, Position), Fr
         shard: position.shard,
         replica: None,
     };
-    Ok((command.with_request(Request::from_args(node_args), Some(route)), position))
+    Ok((
+        command.with_request(Request::from_args(node_args), Some(route)),
+        position,
+    ))
 }
 
 /// The client's reply from the node's reply.
@@ -84,7 +87,9 @@ pub fn finish(reply: Reply, position: Position, shards: usize) -> Result<Reply, 
     if reply.is_error() {
         return Ok(reply);
     }
-    let frame = reply.into_frame().map_err(|e| Error::InvalidReply(e.to_string()))?;
+    let frame = reply
+        .into_frame()
+        .map_err(|e| Error::InvalidReply(e.to_string()))?;
     let invalid = || Error::InvalidReply("SCAN did not answer [cursor, keys]".into());
     let Frame::Array(mut parts) = frame else {
         return Err(invalid());
@@ -95,10 +100,16 @@ pub fn finish(reply: Reply, position: Position, shards: usize) -> Result<Reply, 
     let keys = parts.pop().ok_or_else(invalid)?;
     let node_next = parts
         .pop()
-        .and_then(|c| c.as_bytes().and_then(|b| std::str::from_utf8(b).ok()?.parse::<u64>().ok()))
+        .and_then(|c| {
+            c.as_bytes()
+                .and_then(|b| std::str::from_utf8(b).ok()?.parse::<u64>().ok())
+        })
         .ok_or_else(invalid)?;
     let next = next_cursor(position.shard, node_next, shards)?;
-    Ok(Reply::Frame(Frame::Array(vec![Frame::bulk(next.to_string()), keys])))
+    Ok(Reply::Frame(Frame::Array(vec![
+        Frame::bulk(next.to_string()),
+        keys,
+    ])))
 }
 
 #[cfg(test)]
@@ -107,11 +118,29 @@ mod tests {
 
     #[test]
     fn cursors_walk_every_shard_in_turn() {
-        assert_eq!(parse_cursor(b"0").unwrap(), Position { shard: 0, node_cursor: 0 });
+        assert_eq!(
+            parse_cursor(b"0").unwrap(),
+            Position {
+                shard: 0,
+                node_cursor: 0
+            }
+        );
         assert_eq!(next_cursor(0, 0, 3).unwrap(), 1);
-        assert_eq!(parse_cursor(b"1").unwrap(), Position { shard: 1, node_cursor: 0 });
+        assert_eq!(
+            parse_cursor(b"1").unwrap(),
+            Position {
+                shard: 1,
+                node_cursor: 0
+            }
+        );
         let c = next_cursor(1, 17, 3).unwrap();
-        assert_eq!(parse_cursor(c.to_string().as_bytes()).unwrap(), Position { shard: 1, node_cursor: 17 });
+        assert_eq!(
+            parse_cursor(c.to_string().as_bytes()).unwrap(),
+            Position {
+                shard: 1,
+                node_cursor: 17
+            }
+        );
         assert_eq!(next_cursor(2, 0, 3).unwrap(), 0);
         assert!(parse_cursor(b"-1").is_err());
         assert!(parse_cursor(b"abc").is_err());

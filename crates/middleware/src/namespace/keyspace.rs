@@ -1,12 +1,13 @@
 //! Commands over a whole emulated database, done by scanning every primary:
 //! KEYS, DBSIZE, FLUSHDB, RANDOMKEY, SWAPDB, MOVE, and COPY ... DB.
 
+use aggregate::steps::Steps;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use rand::seq::{IndexedRandom, SliceRandom};
 use resp::number::parse_i64;
-use resp::{Frame, Request};
-use router::{Command, Error, Reply, Route};
+use resp::Frame;
+use router::{Command, Error, Reply};
 use tower::Service;
 
 use super::glob;
@@ -81,9 +82,10 @@ where
     if !ours {
         return None;
     }
+    let mut base = command.clone();
+    base.db = 0;
     let mut node = Node {
-        inner: inner.clone(),
-        base: command.clone(),
+        steps: Steps::new(inner.clone(), base),
         shards,
     };
     let current = command.db;
@@ -122,8 +124,7 @@ fn database_index(arg: &[u8], databases: u32) -> Result<u32, Frame> {
 
 /// Calls on the service below, as database 0 of the backend.
 struct Node<S> {
-    inner: S,
-    base: Command,
+    steps: Steps<S>,
     shards: usize,
 }
 
@@ -135,12 +136,10 @@ where
     /// Sends `args`, to the primary of `shard` or (`None`) wherever the
     /// keys route, and reads the reply.
     async fn call(&mut self, args: Vec<Bytes>, shard: Option<usize>) -> Result<Frame, Error> {
-        let route = shard.map(|shard| Route::Node { shard, replica: None });
-        let mut command = self.base.with_request(Request::from_args(args), route);
-        command.spec = None;
-        command.db = 0;
-        let reply = self.inner.call(command).await?;
-        reply.into_frame().map_err(|e| Error::InvalidReply(e.to_string()))
+        match shard {
+            Some(shard) => self.steps.call_on(shard, args).await,
+            None => self.steps.call(args).await,
+        }
     }
 
     /// Every stored key of `database` on `shard`, a batch at a time.

@@ -25,7 +25,9 @@ where
         if reply.is_error() {
             return Ok(reply);
         }
-        let frame = reply.into_frame().map_err(|e| Error::InvalidReply(e.to_string()))?;
+        let frame = reply
+            .into_frame()
+            .map_err(|e| Error::InvalidReply(e.to_string()))?;
         Ok(Reply::Frame(filter(frame, &database, pattern.as_deref())))
     })
 }

@@ -42,7 +42,7 @@ pub enum Local {
     /// of the client is written. Hand it over again then.
     Wait,
     /// Send it down the stack, alone: nothing of the client's is in flight
-    /// and nothing after it starts before it answers (see [`MULTI_STEP`]).
+    /// and nothing after it starts before it answers (see [`is_multi_step`]).
     Alone,
 }
 
@@ -95,7 +95,7 @@ pub fn handle(request: &Request, state: &mut SessionState, shared: &Shared, idle
     if state.pubsub.restricts(state.protocol) && !pubsub::allowed_while_subscribed(lower) {
         return Some(Local::Reply(pubsub::not_allowed(request)));
     }
-    if MULTI_STEP.contains(&lower) {
+    if is_multi_step(lower) && shared.stack.router.topology().snapshot().mode() == topology::Mode::Cluster {
         return Some(if idle { Local::Alone } else { Local::Wait });
     }
     plain(request, lower, state, shared)
@@ -146,21 +146,56 @@ fn plain(request: &Request, lower: &[u8], state: &mut SessionState, shared: &Sha
 }
 
 /// Commands a layer below may carry out in several steps after `call`
-/// returned (the namespace layer scans for KEYS, DBSIZE, FLUSHDB,
-/// RANDOMKEY and SWAPDB, and reads the database for MOVE and COPY ... DB).
-/// Every other command is enqueued on its backend connection inside `call`,
-/// which is what keeps a client's requests in order; these are run alone
-/// instead, so that their steps cannot interleave with the client's other
-/// requests.
-pub const MULTI_STEP: &[&[u8]] = &[
-    b"keys",
-    b"dbsize",
-    b"flushdb",
-    b"randomkey",
-    b"swapdb",
-    b"move",
-    b"copy",
-];
+/// returned, on a cluster: the namespace layer scans for KEYS, DBSIZE,
+/// FLUSHDB, RANDOMKEY and SWAPDB and reads the database for MOVE and COPY
+/// ... DB; the fan-out layer copies keys between slots for multi-key
+/// commands ([`aggregate::colocate`], [`aggregate::moves`]). Every other
+/// command is enqueued on its backend connection inside `call`, which is
+/// what keeps a client's requests in order; these are run alone instead,
+/// so that their steps cannot interleave with the client's other requests.
+pub fn is_multi_step(lower: &[u8]) -> bool {
+    matches!(
+        lower,
+        b"keys"
+            | b"dbsize"
+            | b"flushdb"
+            | b"randomkey"
+            | b"swapdb"
+            | b"move"
+            | b"copy"
+            | b"sunion"
+            | b"sinter"
+            | b"sdiff"
+            | b"sunionstore"
+            | b"sinterstore"
+            | b"sdiffstore"
+            | b"sintercard"
+            | b"smove"
+            | b"zunion"
+            | b"zinter"
+            | b"zdiff"
+            | b"zunionstore"
+            | b"zinterstore"
+            | b"zdiffstore"
+            | b"zintercard"
+            | b"zrangestore"
+            | b"pfcount"
+            | b"pfmerge"
+            | b"bitop"
+            | b"lcs"
+            | b"rename"
+            | b"renamenx"
+            | b"lmove"
+            | b"rpoplpush"
+            | b"msetnx"
+            | b"sort"
+            | b"sort_ro"
+            | b"xread"
+            | b"georadius"
+            | b"georadiusbymember"
+            | b"geosearchstore"
+    )
+}
 
 /// Commands the session runs alone: nothing of the client's before them
 /// is still in flight, and nothing after them starts before they answer.

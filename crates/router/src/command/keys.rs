@@ -18,12 +18,18 @@ pub fn key_positions(spec: &CommandSpec, args: &[Bytes]) -> Vec<usize> {
 
 /// Calls `visit` with the position of every key, without allocating.
 pub fn for_each_key(spec: &CommandSpec, args: &[Bytes], mut visit: impl FnMut(usize)) {
+    for_each_key_access(spec, args, |position, _| visit(position));
+}
+
+/// Calls `visit` with the position of every key and whether the command
+/// may change that key (its key spec says `RW`, `OW` or `RM`).
+pub fn for_each_key_access(spec: &CommandSpec, args: &[Bytes], mut visit: impl FnMut(usize, bool)) {
     if spec.name == "migrate" {
         // With KEYS, MIGRATE's single-key slot holds an empty placeholder
         // (Valkey's `migrateGetKeys` skips it).
-        from_key_specs(spec, args, &mut |i| {
+        from_key_specs(spec, args, &mut |i, writes| {
             if !(i == 3 && args[3].is_empty()) {
-                visit(i)
+                visit(i, writes)
             }
         });
         return;
@@ -33,7 +39,7 @@ pub fn for_each_key(spec: &CommandSpec, args: &[Bytes], mut visit: impl FnMut(us
         // SORT's STORE spec is `unknown` (the keyword may appear anywhere);
         // Valkey finds it with `sortGetKeys`, and so do we.
         if let Some(position) = sort_store_key(args) {
-            visit(position);
+            visit(position, true);
         }
     }
 }
@@ -57,7 +63,7 @@ fn sort_store_key(args: &[Bytes]) -> Option<usize> {
     store
 }
 
-fn from_key_specs(spec: &CommandSpec, args: &[Bytes], visit: &mut impl FnMut(usize)) {
+fn from_key_specs(spec: &CommandSpec, args: &[Bytes], visit: &mut impl FnMut(usize, bool)) {
     let argc = args.len() as i64;
     if spec.key_specs.is_empty() {
         // Commands with only legacy key positions (old modules).
@@ -67,8 +73,9 @@ fn from_key_specs(spec: &CommandSpec, args: &[Bytes], visit: &mut impl FnMut(usi
         }
         let last = if last < 0 { argc + last } else { last };
         let mut i = first;
+        let writes = spec.flags.contains(super::Flags::WRITE);
         while i <= last && i < argc {
-            visit(i as usize);
+            visit(i as usize, writes);
             i += step;
         }
         return;
@@ -121,7 +128,7 @@ fn from_key_specs(spec: &CommandSpec, args: &[Bytes], visit: &mut impl FnMut(usi
             if i >= argc {
                 break;
             }
-            visit(i as usize);
+            visit(i as usize, key_spec.writes);
             i += step;
         }
     }

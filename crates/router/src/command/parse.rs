@@ -74,11 +74,10 @@ pub fn entry(frame: &Frame) -> Option<CommandSpec> {
 
 fn key_spec(frame: &Frame) -> Option<KeySpec> {
     let fields = frame.clone().into_pairs()?;
-    let not_key = field(&fields, "flags")
-        .map(strings)
-        .unwrap_or_default()
-        .iter()
-        .any(|f| f.eq_ignore_ascii_case(b"not_key"));
+    let flags = field(&fields, "flags").map(strings).unwrap_or_default();
+    let has = |name: &[u8]| flags.iter().any(|f| f.eq_ignore_ascii_case(name));
+    let not_key = has(b"not_key");
+    let writes = has(b"RW") || has(b"OW") || has(b"RM");
     let begin_fields = field(&fields, "begin_search")?.clone().into_pairs()?;
     let begin_spec = field(&begin_fields, "spec")
         .and_then(|s| s.clone().into_pairs())
@@ -114,7 +113,12 @@ fn key_spec(frame: &Frame) -> Option<KeySpec> {
         },
         _ => FindKeys::Unknown,
     };
-    Some(KeySpec { begin, find, not_key })
+    Some(KeySpec {
+        begin,
+        find,
+        not_key,
+        writes,
+    })
 }
 
 fn request(policy: &[u8]) -> RequestPolicy {

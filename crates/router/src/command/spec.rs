@@ -107,6 +107,9 @@ pub struct KeySpec {
     /// The key is a channel or otherwise not a key (`not_key`), as in
     /// SPUBLISH. It still decides the slot.
     pub not_key: bool,
+    /// The command may change the key (`RW`, `OW` or `RM`), rather than
+    /// only read it (`RO`).
+    pub writes: bool,
 }
 
 /// The `request_policy` tip: where a keyless or multi-key command goes.

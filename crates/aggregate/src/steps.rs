@@ -1,0 +1,55 @@
+//! [`Steps`]: a command the proxy carries out as several requests of its
+//! own (scans, copies between slots), sent through the service below.
+
+use bytes::Bytes;
+use resp::{Frame, Request};
+use router::{Command, Error, Reply, Route};
+use tower::Service;
+
+/// Sends requests on behalf of one client command, with its connection
+/// state (protocol, affinity) but in the backend's database 0 unless the
+/// base command says otherwise.
+#[derive(Debug)]
+pub struct Steps<S> {
+    inner: S,
+    base: Command,
+}
+
+impl<S> Steps<S>
+where
+    S: Service<Command, Response = Reply, Error = Error>,
+{
+    /// Steps for `base` through `inner`.
+    pub fn new(inner: S, base: Command) -> Self {
+        Steps { inner, base }
+    }
+
+    /// Sends `args` wherever their keys route (split across slots where the
+    /// service below splits) and reads the reply.
+    ///
+    /// # Errors
+    /// The backend failed, or its reply was not valid RESP.
+    pub async fn call(&mut self, args: Vec<Bytes>) -> Result<Frame, Error> {
+        self.send(args, None).await
+    }
+
+    /// Sends `args` to the primary of `shard`.
+    ///
+    /// # Errors
+    /// As [`Steps::call`].
+    pub async fn call_on(&mut self, shard: usize, args: Vec<Bytes>) -> Result<Frame, Error> {
+        self.send(args, Some(Route::Node { shard, replica: None })).await
+    }
+
+    async fn send(&mut self, args: Vec<Bytes>, route: Option<Route>) -> Result<Frame, Error> {
+        let mut command = self.base.with_request(Request::from_args(args), route);
+        command.spec = None;
+        let reply = self.inner.call(command).await?;
+        reply.into_frame().map_err(|e| Error::InvalidReply(e.to_string()))
+    }
+}
+
+/// `Bytes` for a static argument.
+pub fn arg(text: &'static str) -> Bytes {
+    Bytes::from_static(text.as_bytes())
+}
