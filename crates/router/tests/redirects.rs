@@ -104,3 +104,72 @@ async fn moved_loops_are_capped() {
         "the first try and five redirects"
     );
 }
+
+/// A probe that describes one cluster node owning every slot, and counts
+/// the topology fetches.
+struct OneNodeProbe {
+    node: String,
+}
+
+#[async_trait::async_trait]
+impl topology::Probe for OneNodeProbe {
+    async fn query(&self, _addr: &str, args: &[&str]) -> Result<resp::Frame, topology::Error> {
+        use resp::Frame;
+        let (ip, port) = self.node.rsplit_once(':').unwrap();
+        Ok(match args {
+            ["INFO", ..] => Frame::Bulk(Bytes::from_static(b"cluster_enabled:1\r\n")),
+            ["CLUSTER", "SLOTS"] => Frame::Array(vec![Frame::Array(vec![
+                Frame::Integer(0),
+                Frame::Integer(16383),
+                Frame::Array(vec![
+                    Frame::Bulk(Bytes::copy_from_slice(ip.as_bytes())),
+                    Frame::Integer(port.parse().unwrap()),
+                ]),
+            ])]),
+            _ => Frame::Error(Bytes::from_static(b"ERR unknown command")),
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_moved_replies_cause_one_topology_fetch() {
+    let target = MockNode::start(|_| Answer::Reply(Bytes::from_static(b"$2\r\nok\r\n")));
+    let target_addr = target.addr().to_string();
+    let source = MockNode::start(move |request| {
+        let key = request.arg(1).cloned().unwrap_or_default();
+        let slot = valkey_proxy_router::slot::key_slot(&key);
+        Answer::Reply(Bytes::from(format!("-MOVED {slot} {target_addr}\r\n")))
+    });
+    // The cluster as first seen: everything on the source.
+    let probe = Arc::new(OneNodeProbe {
+        node: source.addr().to_string(),
+    });
+    let topology = TopologyHandle::new(
+        topology::DiscoveryConfig {
+            mode: None,
+            seeds: vec![source.addr().to_string()],
+        },
+        probe,
+        topology::RefreshConfig {
+            interval: std::time::Duration::from_secs(60),
+            min_interval: std::time::Duration::from_secs(2),
+        },
+    );
+    topology.refresh_now().await.unwrap();
+    let refresher = topology.spawn_refresher();
+    let before = topology.fetches();
+    let router = Router::new(
+        Arc::new(CommandTable::builtin()),
+        topology.clone(),
+        Pool::new(PoolConfig::default()),
+        RouterConfig::default(),
+    );
+    let calls = (0..1000).map(|i| router.clone().dispatch(get(&format!("key:{i}"))));
+    for reply in futures::future::join_all(calls).await {
+        assert_eq!(reply.unwrap(), Reply::Raw(Bytes::from_static(b"$2\r\nok\r\n")));
+    }
+    // Let the refresher act on every request it got.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(topology.fetches() - before, 1, "one fetch for a thousand MOVED");
+    refresher.abort();
+}
