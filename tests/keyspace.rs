@@ -96,3 +96,39 @@ async fn scan_stays_inside_an_emulated_database() {
     client.call(&["SELECT", "0"]).await;
     assert_eq!(scan_all(&mut client, &[]).await, ["zero"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evalsha_survives_a_node_that_forgot_the_script() {
+    let cluster = Cluster::start(Flavor::Valkey, 3, 0);
+    let proxy = TestProxy::default_for(cluster.addrs()).await;
+    let mut client = RawClient::connect(&proxy.addr).await;
+    let sha = show(&client.call(&["SCRIPT", "LOAD", "return KEYS[1]"]).await);
+    assert_eq!(show(&client.call(&["SCRIPT", "EXISTS", &sha]).await), "[1]");
+    let eval_sha = show(&client.call(&["EVAL", "return 'from eval'", "0"]).await);
+    assert_eq!(eval_sha, "from eval");
+    // Every node forgets every script (as a restart would).
+    for node in cluster.primaries() {
+        test_util::client::must(&node.addr(), &["SCRIPT", "FLUSH"]);
+    }
+    assert_eq!(show(&client.call(&["SCRIPT", "EXISTS", &sha]).await), "[0]");
+    for key in ["a", "b", "c", "d"] {
+        assert_eq!(show(&client.call(&["EVALSHA", &sha, "1", key]).await), key);
+    }
+    let eval_script_sha = "1e0a8a8a0b5d2d6ae0f4d0ed7ed4ee7a3d0ea6e0";
+    let unknown = show(&client.call(&["EVALSHA", eval_script_sha, "0"]).await);
+    assert!(
+        unknown.starts_with("-NOSCRIPT"),
+        "an unknown script stays unknown: {unknown}"
+    );
+    let from_eval = sha1_of("return 'from eval'");
+    assert_eq!(
+        show(&client.call(&["EVALSHA", &from_eval, "0"]).await),
+        "from eval"
+    );
+}
+
+/// The script id Valkey gives `body`, through SCRIPT LOAD on a server.
+fn sha1_of(body: &str) -> String {
+    let server = test_util::Server::start(Flavor::Valkey);
+    test_util::client::must(&server.addr(), &["SCRIPT", "LOAD", body])
+}

@@ -10,6 +10,7 @@ use router::command::{CommandSpec, Flags, RequestPolicy, ResponsePolicy};
 use router::{Command, Error, Reply, Route, Router};
 use tower::{Layer, Service};
 
+use crate::scripts::{self, ScriptCache};
 use crate::steps::Steps;
 use crate::{colocate, merge, moves, scan, split};
 
@@ -18,6 +19,7 @@ use crate::{colocate, merge, moves, scan, split};
 pub struct FanOutLayer {
     router: Router,
     copy_limit: usize,
+    scripts: ScriptCache,
 }
 
 impl FanOutLayer {
@@ -26,6 +28,7 @@ impl FanOutLayer {
         FanOutLayer {
             router,
             copy_limit: DEFAULT_COPY_LIMIT,
+            scripts: ScriptCache::default(),
         }
     }
 
@@ -47,6 +50,7 @@ impl<S> Layer<S> for FanOutLayer {
             inner,
             router: self.router.clone(),
             copy_limit: self.copy_limit,
+            scripts: self.scripts.clone(),
         }
     }
 }
@@ -58,6 +62,7 @@ pub struct FanOut<S> {
     inner: S,
     router: Router,
     copy_limit: usize,
+    scripts: ScriptCache,
 }
 
 impl<S> FanOut<S> {
@@ -67,6 +72,7 @@ impl<S> FanOut<S> {
             inner,
             router,
             copy_limit: DEFAULT_COPY_LIMIT,
+            scripts: ScriptCache::default(),
         }
     }
 
@@ -109,6 +115,11 @@ where
             }
             Err(error) => return Either::Right(Box::pin(future::ready(Err(error)))),
         };
+        if let Some(spec) = &command.spec {
+            if let Some(future) = self.scripted(spec.name.as_str(), &command) {
+                return Either::Right(future);
+            }
+        }
         if route.is_single() {
             return Either::Left(self.inner.call(command));
         }
@@ -147,6 +158,48 @@ where
                     .call(command.with_request(command.request.clone(), Some(route)))
             })
             .collect()
+    }
+
+    /// EVAL and SCRIPT LOAD teach the script cache; EVALSHA gets a second
+    /// chance after NOSCRIPT ([`scripts`]). `None` for other commands.
+    fn scripted(
+        &mut self,
+        name: &str,
+        command: &Command,
+    ) -> Option<BoxFuture<'static, Result<Reply, Error>>> {
+        let body_at = match name {
+            "eval" | "eval_ro" => 1,
+            "script|load" => 2,
+            "evalsha" | "evalsha_ro" => {
+                let sha = command.request.arg(1)?.clone();
+                let first = self.call_inner_or_fan_out(command.clone());
+                let scripts = self.scripts.clone();
+                let steps = Steps::new(self.clone(), command.clone());
+                let command = command.clone();
+                return Some(Box::pin(async move {
+                    let reply = first.await?;
+                    match scripts.body(&sha) {
+                        Some(body) if scripts::is_noscript(&reply) => {
+                            scripts::reload_and_retry(steps, body, command).await
+                        }
+                        _ => Ok(reply),
+                    }
+                }));
+            }
+            _ => return None,
+        };
+        if let Some(body) = command.request.arg(body_at) {
+            self.scripts.remember(body);
+        }
+        None
+    }
+
+    /// The command's own path (one node, or keys in several slots), boxed.
+    fn call_inner_or_fan_out(&mut self, command: Command) -> BoxFuture<'static, Result<Reply, Error>> {
+        match command.route {
+            Some(route) if route.is_single() => Box::pin(self.inner.call(command)),
+            _ => self.multi_slot(command),
+        }
     }
 
     /// SCAN over every primary with the proxy's cursor ([`scan`]).

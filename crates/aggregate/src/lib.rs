@@ -19,6 +19,7 @@
 //! - [`colocate`]: multi-key commands across slots, run by the server on
 //!   copies of the keys brought next to each other.
 //! - [`moves`]: RENAME, SMOVE, LMOVE and MSETNX across slots.
+//! - [`scripts`]: the script cache that lets EVALSHA survive NOSCRIPT.
 
 pub mod colocate;
 pub mod fanout;
@@ -26,6 +27,7 @@ pub mod info;
 pub mod merge;
 pub mod moves;
 pub mod scan;
+pub mod scripts;
 pub mod split;
 pub mod steps;
 
