@@ -6,6 +6,9 @@
 #
 #   scripts/bench.sh [--requests N] [--threads N] [--repeat N] [--cluster]
 #
+# With --cluster it also reports MSET and MGET of 10 keys spread over
+# every slot, next to GET, through the proxy.
+#
 # Everything runs on this machine, so proxy, server and load generator share
 # the cores: only the ratios measured in one run mean anything. Each figure
 # is the median of --repeat runs (default 3), direct and proxied runs
@@ -117,3 +120,21 @@ for pipeline in 1 16; do
         printf '%-10s %-5s %12.0f %12.0f %7s %22s %22s\n' "$pipeline" "${cmd^^}" "$d" "$p" "$ratio" "$proxy_cpu" "$server_cpu"
     done
 done
+
+if [ "$cluster" = 1 ]; then
+    # Multi-key commands over keys in every slot, next to single-key GET,
+    # through the proxy only (a plain client cannot send them to a cluster).
+    echo
+    echo "# through the proxy on the cluster, pipeline 1: GET vs MSET (10 keys) vs MGET (10 keys)"
+    printf '%-12s %12s\n' cmd proxy_rps
+    get=$(redis-benchmark -p "$proxy_port" -t get -c 50 -n "$requests" -r 100000 -q --csv 2>"$work/bench-errors" |
+        awk -F'"' '/^"GET"/ { print $4 }')
+    mset=$(redis-benchmark -p "$proxy_port" -t mset -c 50 -n "$requests" -r 100000 -q --csv 2>>"$work/bench-errors" |
+        awk -F'"' '/^"MSET/ { print $4 }')
+    mget_keys=()
+    for _ in $(seq 10); do mget_keys+=("key:__rand_int__"); done
+    mget=$(redis-benchmark -p "$proxy_port" -c 50 -n "$requests" -r 100000 -q --csv MGET "${mget_keys[@]}" \
+        2>>"$work/bench-errors" | awk -F'"' '/^"MGET/ { print $4 }')
+    if grep -qi error "$work/bench-errors"; then cat "$work/bench-errors" >&2; exit 1; fi
+    printf '%-12s %12.0f\n' GET "$get" "MSET(10)" "$mset" "MGET(10)" "$mget"
+fi
