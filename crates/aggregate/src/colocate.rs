@@ -40,7 +40,7 @@ const COPY_TTL_MS: &str = "60000";
 /// The command changes keys in several slots, its anchor key cannot carry
 /// a hash tag, the copies exceed `limit`, or a backend failed.
 pub async fn run<S>(
-    mut steps: Steps<S>,
+    steps: Steps<S>,
     spec: &CommandSpec,
     request: &Request,
     limit: usize,
@@ -65,53 +65,203 @@ where
     }
     let tag =
         hash_tag_for(&args[anchor]).ok_or_else(|| refuse(spec, "its anchor key cannot carry a hash tag"))?;
-    let nonce: u64 = rand::random();
-    let mut temps: HashMap<Bytes, Bytes> = HashMap::new();
+    let mut copier = Copier {
+        steps,
+        tag,
+        nonce: rand::random(),
+        temps: HashMap::new(),
+        copied: 0,
+        limit,
+    };
     let mut rewritten: Vec<Bytes> = args.to_vec();
-    let mut copied = 0usize;
     let outcome = async {
         for &(position, _) in &keys {
             let key = &args[position];
             if key_slot(key) == anchor_slot {
                 continue;
             }
-            if let Some(temp) = temps.get(key) {
-                rewritten[position] = temp.clone();
-                continue;
+            let temp = copier.temp_for(key);
+            if let Some(error) = copier.copy(key, &temp).await? {
+                return Ok(error);
             }
-            let temp = temp_name(&tag, nonce, temps.len());
-            let dump = steps.call(vec![arg("DUMP"), key.clone()]).await?;
-            if let Frame::Bulk(payload) = dump {
-                copied += payload.len();
-                if copied > limit {
-                    return Err(refuse(
-                        spec,
-                        "its keys in other slots are larger than the proxy's copy limit",
-                    ));
-                }
-                let restored = steps
-                    .call(vec![arg("RESTORE"), temp.clone(), arg(COPY_TTL_MS), payload])
-                    .await?;
-                if restored.is_error() {
-                    return Ok(restored);
-                }
-            } else if dump.is_error() {
-                return Ok(dump);
-            }
-            // A missing source stays missing under its temporary name.
-            temps.insert(key.clone(), temp.clone());
             rewritten[position] = temp;
         }
-        steps.call(rewritten).await
+        if matches!(spec.name.as_str(), "sort" | "sort_ro") {
+            if let Some(error) = sort_patterns(&mut copier, args, &mut rewritten).await? {
+                return Ok(error);
+            }
+        }
+        copier.steps.call(rewritten).await
     }
     .await;
-    if !temps.is_empty() {
-        let mut unlink = vec![arg("UNLINK")];
-        unlink.extend(temps.values().cloned());
-        let _ = steps.call(unlink).await;
-    }
+    let temps = copier.clean_up().await;
+    let outcome = outcome.map_err(|error| match error {
+        Error::Unsplittable { reason, .. } => refuse(spec, reason),
+        other => other,
+    });
     let originals: HashMap<Bytes, Bytes> = temps.into_iter().map(|(k, t)| (t, k)).collect();
     Ok(Reply::Frame(restore_names(outcome?, &originals)))
+}
+
+/// Copies keys next to the anchor under temporary names.
+struct Copier<S> {
+    steps: Steps<S>,
+    tag: Bytes,
+    nonce: u64,
+    /// Temporary name by original key.
+    temps: HashMap<Bytes, Bytes>,
+    copied: usize,
+    limit: usize,
+}
+
+impl<S> Copier<S>
+where
+    S: Service<Command, Response = Reply, Error = Error>,
+{
+    /// The temporary name `key` gets (the same one each time).
+    fn temp_for(&self, key: &Bytes) -> Bytes {
+        self.temps
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| temp_name(&self.tag, self.nonce, self.temps.len()))
+    }
+
+    /// The prefix SORT patterns get: `prefix + key` is the copy of `key`.
+    fn pattern_prefix(&self) -> Bytes {
+        temp_name(&self.tag, self.nonce, usize::MAX)
+    }
+
+    /// Copies `key` to `temp` (once). A missing key stays missing under
+    /// its temporary name. `Some(error)` is a reply to give the client.
+    async fn copy(&mut self, key: &Bytes, temp: &Bytes) -> Result<Option<Frame>, Error> {
+        if self.temps.contains_key(key) {
+            return Ok(None);
+        }
+        let dump = self.steps.call(vec![arg("DUMP"), key.clone()]).await?;
+        match dump {
+            Frame::Bulk(payload) => {
+                self.copied += payload.len();
+                if self.copied > self.limit {
+                    return Err(Error::Unsplittable {
+                        command: String::new(),
+                        reason: "its keys in other slots are larger than the proxy's copy limit",
+                    });
+                }
+                let restore = vec![arg("RESTORE"), temp.clone(), arg(COPY_TTL_MS), payload];
+                let restored = self.steps.call(restore).await?;
+                if restored.is_error() {
+                    return Ok(Some(restored));
+                }
+            }
+            error if error.is_error() => return Ok(Some(error)),
+            _ => {}
+        }
+        self.temps.insert(key.clone(), temp.clone());
+        Ok(None)
+    }
+
+    /// Deletes the copies; returns the map of temporary names.
+    async fn clean_up(mut self) -> HashMap<Bytes, Bytes> {
+        if !self.temps.is_empty() {
+            let mut unlink = vec![arg("UNLINK")];
+            unlink.extend(self.temps.values().cloned());
+            let _ = self.steps.call(unlink).await;
+        }
+        self.temps
+    }
+}
+
+/// SORT's BY and GET patterns name keys the server builds from each
+/// element (`weight_*` -> `weight_3`), which may live in any slot. Each
+/// such key is copied to `prefix + key`, and the pattern becomes
+/// `prefix + pattern`, so the server builds the copies' names itself.
+async fn sort_patterns<S>(
+    copier: &mut Copier<S>,
+    args: &[Bytes],
+    rewritten: &mut [Bytes],
+) -> Result<Option<Frame>, Error>
+where
+    S: Service<Command, Response = Reply, Error = Error>,
+{
+    let positions = pattern_positions(args);
+    if positions.is_empty() {
+        return Ok(None);
+    }
+    // The elements, as the server holds them (SORT ... BY nosort).
+    let source = rewritten[1].clone();
+    let elements = match copier
+        .steps
+        .call(vec![arg("SORT"), source, arg("BY"), arg("NOSORT")])
+        .await?
+    {
+        Frame::Array(items) | Frame::Set(items) => items,
+        other => return Ok(Some(other)),
+    };
+    let prefix = copier.pattern_prefix();
+    for position in positions {
+        let pattern = args[position].clone();
+        let key_part = match pattern.windows(2).position(|w| w == b"->") {
+            Some(at) if at + 2 < pattern.len() => pattern.slice(..at),
+            _ => pattern.clone(),
+        };
+        for element in elements.iter().filter_map(Frame::as_bytes) {
+            let key = substitute(&key_part, element);
+            let mut temp = prefix.to_vec();
+            temp.extend_from_slice(&key);
+            if let Some(error) = copier.copy(&key, &Bytes::from(temp)).await? {
+                return Ok(Some(error));
+            }
+        }
+        let mut moved = prefix.to_vec();
+        moved.extend_from_slice(&pattern);
+        rewritten[position] = Bytes::from(moved);
+    }
+    Ok(None)
+}
+
+/// True for a SORT whose BY or GET patterns name keys, which a cluster
+/// refuses unless they share the sorted key's slot: the proxy copies them.
+pub fn sort_has_key_patterns(args: &[Bytes]) -> bool {
+    !pattern_positions(args).is_empty()
+}
+
+/// Positions of SORT's BY and GET patterns that name keys (not `#`, not
+/// `nosort`).
+fn pattern_positions(args: &[Bytes]) -> Vec<usize> {
+    let mut positions = Vec::new();
+    let mut i = 2;
+    while i + 1 < args.len() {
+        let keyword = &args[i];
+        if keyword.eq_ignore_ascii_case(b"limit") {
+            i += 3;
+        } else if keyword.eq_ignore_ascii_case(b"by") || keyword.eq_ignore_ascii_case(b"get") {
+            let pattern = &args[i + 1];
+            // A pattern already moved next to the anchor starts with the
+            // temporary names' prefix: the proxy's own second pass.
+            let ours = pattern.starts_with(TEMP_PREFIX);
+            let sorts_nothing = keyword.eq_ignore_ascii_case(b"by") && !pattern.contains(&b'*');
+            if &pattern[..] != b"#" && !ours && !sorts_nothing {
+                positions.push(i + 1);
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    positions
+}
+
+/// Valkey's substitution: the first `*` of the pattern becomes the element.
+fn substitute(pattern: &[u8], element: &[u8]) -> Bytes {
+    match pattern.iter().position(|&b| b == b'*') {
+        Some(at) => {
+            let mut key = pattern[..at].to_vec();
+            key.extend_from_slice(element);
+            key.extend_from_slice(&pattern[at + 1..]);
+            Bytes::from(key)
+        }
+        None => Bytes::copy_from_slice(pattern),
+    }
 }
 
 fn refuse(spec: &CommandSpec, reason: &'static str) -> Error {
@@ -134,10 +284,14 @@ fn hash_tag_for(key: &[u8]) -> Option<Bytes> {
     (!key.contains(&b'}') && !key.is_empty()).then(|| Bytes::copy_from_slice(key))
 }
 
+/// How every temporary name starts: `\0` then `0{`, which database 0 of
+/// the proxy never shows (see the namespace layer).
+const TEMP_PREFIX: &[u8] = b"\x000{";
+
 /// `\0` `0{tag}:tmp:<nonce>:<n>`: in the tag's slot, hidden from database 0.
 fn temp_name(tag: &[u8], nonce: u64, n: usize) -> Bytes {
     let mut name = BytesMut::with_capacity(tag.len() + 40);
-    name.put_slice(b"\x000{");
+    name.put_slice(TEMP_PREFIX);
     name.put_slice(tag);
     name.put_slice(format!("}}:tmp:{nonce:016x}:{n}").as_bytes());
     name.freeze()

@@ -8,6 +8,7 @@ use futures::future::{self, BoxFuture, Either};
 use resp::Frame;
 use router::command::{CommandSpec, Flags, RequestPolicy, ResponsePolicy};
 use router::{Command, Error, Reply, Route, Router};
+use topology::Mode;
 use tower::{Layer, Service};
 
 use crate::scripts::{self, ScriptCache};
@@ -118,6 +119,13 @@ where
         if let Some(spec) = &command.spec {
             if let Some(future) = self.scripted(spec.name.as_str(), &command) {
                 return Either::Right(future);
+            }
+            let sort = matches!(spec.name.as_str(), "sort" | "sort_ro");
+            if sort
+                && topology.mode() == Mode::Cluster
+                && colocate::sort_has_key_patterns(command.request.args())
+            {
+                return Either::Right(self.in_steps(command));
             }
         }
         if route.is_single() {
@@ -232,6 +240,15 @@ where
                 return self.split(command, spec, parts);
             }
         }
+        self.in_steps(command)
+    }
+
+    /// Carries a command out in several requests: [`moves`] for the ones
+    /// that change keys in two slots, else [`colocate`].
+    fn in_steps(&mut self, command: Command) -> BoxFuture<'static, Result<Reply, Error>> {
+        let Some(spec) = command.spec.clone() else {
+            return Box::pin(future::ready(Err(Error::CrossSlot)));
+        };
         let request = command.request.clone();
         let mut steps = Steps::new(self.clone(), command);
         let limit = self.copy_limit;
