@@ -110,7 +110,7 @@ async fn unsupported_connection_modes_are_refused_clearly() {
     let server = Server::start(Flavor::Valkey);
     let proxy = TestProxy::default_for(vec![server.addr()]).await;
     let mut raw = connect_raw(&proxy.addr).await;
-    for command in ["MONITOR", "SYNC", "CLIENT TRACKING ON"] {
+    for command in ["SYNC", "PSYNC ? -1", "CLIENT TRACKING ON"] {
         let reply = raw.send(command).await;
         assert!(
             reply.starts_with("-ERR proxy: ") && reply.contains("not supported"),
@@ -300,4 +300,34 @@ async fn a_cluster_client_sees_one_node_owning_every_slot() {
         .await
         .unwrap();
     assert_eq!(values, (0..50).collect::<Vec<i64>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_shows_the_commands_of_every_node() {
+    use common::{settled_info_field, show, RawClient};
+    let cluster = Cluster::start(Flavor::Valkey, 3, 0);
+    let proxy = TestProxy::default_for(cluster.addrs()).await;
+    let mut monitor = RawClient::connect(&proxy.addr).await;
+    assert_eq!(show(&monitor.call(&["MONITOR"]).await), "OK");
+    let mut client = RawClient::connect(&proxy.addr).await;
+    // Keys on all three primaries.
+    for key in ["a", "b", "c", "d"] {
+        client.call(&["SET", key, "seen-by-monitor"]).await;
+    }
+    let mut lines = Vec::new();
+    while lines.len() < 4 {
+        let line = show(&monitor.next().await);
+        if line.contains("seen-by-monitor") {
+            lines.push(line);
+        }
+    }
+    for key in ["a", "b", "c", "d"] {
+        assert!(
+            lines.iter().any(|l| l.contains(&format!("\"SET\" \"{key}\""))),
+            "{lines:?}"
+        );
+    }
+    drop(monitor);
+    let held = settled_info_field(&proxy.addr, "backend_connections_dedicated", 0).await;
+    assert_eq!(held, 0, "the monitor links were closed");
 }

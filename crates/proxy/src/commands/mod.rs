@@ -21,6 +21,7 @@ pub mod pubsub;
 pub mod text;
 pub mod transaction;
 
+use bytes::Bytes;
 use futures::future::BoxFuture;
 use resp::{Frame, Request};
 use router::Reply;
@@ -61,9 +62,9 @@ impl std::fmt::Debug for Local {
 /// Longest name of a command handled here.
 const MAX_NAME: usize = 16;
 
-/// Commands that would turn a shared backend connection into something
-/// else (a replica link, a monitor), which the proxy does not offer.
-const NEEDS_DEDICATED: &[&[u8]] = &[b"monitor", b"sync", b"psync", b"replconf"];
+/// Commands that would turn a shared backend connection into a replica
+/// link, which the proxy does not offer.
+const NEEDS_DEDICATED: &[&[u8]] = &[b"sync", b"psync", b"replconf"];
 
 /// Answers `request` if it is connection-scoped; `None` sends it down the
 /// stack. `idle` says whether the client has no reply outstanding: a
@@ -123,6 +124,12 @@ fn plain(request: &Request, lower: &[u8], state: &mut SessionState, shared: &Sha
         b"unwatch" => return Some(transaction::unwatch(request, state)),
         b"subscribe" | b"psubscribe" | b"ssubscribe" | b"unsubscribe" | b"punsubscribe" | b"sunsubscribe" => {
             return Some(pubsub::command(request, lower, state, shared))
+        }
+        b"monitor" if request.len() == 1 => {
+            let waiting = state.pubsub.monitor(&shared.stack.router, state.protocol);
+            return Some(Local::Later(Box::pin(
+                waiting.reply(Bytes::from_static(b"+OK\r\n")),
+            )));
         }
         b"ping" if state.pubsub.restricts(state.protocol) => pubsub::ping(request),
         b"ping" => connection::ping(request),
@@ -200,7 +207,7 @@ pub fn is_multi_step(lower: &[u8]) -> bool {
 /// Commands the session runs alone: nothing of the client's before them
 /// is still in flight, and nothing after them starts before they answer.
 fn is_stateful(lower: &[u8]) -> bool {
-    matches!(lower, b"exec" | b"watch" | b"unwatch") || pubsub::is_subscription(lower)
+    matches!(lower, b"exec" | b"watch" | b"unwatch" | b"monitor") || pubsub::is_subscription(lower)
 }
 
 fn unauthenticated(state: &SessionState) -> Option<Local> {

@@ -109,6 +109,8 @@ pub struct Subscriptions {
     main: Option<u64>,
     next_tag: u64,
     events: Option<(mpsc::Sender<StreamEvent>, mpsc::Receiver<StreamEvent>)>,
+    /// MONITOR links, with the client reply waiting for their `+OK`.
+    monitors: FxHashMap<u64, Option<Arc<Waiting>>>,
     /// When to resubscribe what was lost.
     retry_at: Option<Instant>,
     retry_pause: Duration,
@@ -326,6 +328,32 @@ impl Subscriptions {
         link.connection.write(bytes.freeze());
     }
 
+    /// MONITOR: a link to every node of the backend, each sending MONITOR;
+    /// the client's `+OK` waits for all of theirs. What the nodes then
+    /// report (every command they run, the proxy's included) goes to the
+    /// client as it comes.
+    pub fn monitor(&mut self, router: &Router, protocol: Protocol) -> Arc<Waiting> {
+        let waiting = Arc::new(Waiting::default());
+        if !self.monitors.is_empty() {
+            return waiting;
+        }
+        for addr in router.topology().current().addrs() {
+            let tag = self.open(addr, router, protocol);
+            waiting.add(1);
+            self.monitors.insert(tag, Some(waiting.clone()));
+            if let Some(link) = self.links.get(&tag) {
+                link.connection
+                    .write(Bytes::from_static(b"*1\r\n$7\r\nMONITOR\r\n"));
+            }
+        }
+        waiting
+    }
+
+    /// True while the client monitors.
+    pub fn is_monitoring(&self) -> bool {
+        !self.monitors.is_empty()
+    }
+
     /// Waits for the next frame or end of a link. Pending for ever when the
     /// client has no link.
     pub async fn next_event(&mut self) -> StreamEvent {
@@ -358,6 +386,14 @@ impl Subscriptions {
             return handled;
         };
         if !self.links.contains_key(&event.tag) {
+            return handled;
+        }
+        if let Some(waiting) = self.monitors.get_mut(&event.tag) {
+            // The first frame is MONITOR's +OK; then one line per command.
+            match waiting.take() {
+                Some(waiting) => handled.completed |= waiting.done_one(),
+                None => output.extend_from_slice(&frame),
+            }
             return handled;
         }
         match frame_kind(&frame).as_deref() {
@@ -429,6 +465,13 @@ impl Subscriptions {
         let Some(mut link) = self.links.remove(&tag) else {
             return;
         };
+        if let Some(waiting) = self.monitors.remove(&tag) {
+            // A node that went away is no longer monitored.
+            if let Some(waiting) = waiting {
+                handled.completed |= waiting.done_one();
+            }
+            return;
+        }
         for ticket in link.tickets.drain(..) {
             settle(ticket, handled);
         }
@@ -493,8 +536,11 @@ impl Subscriptions {
     fn close_idle_links(&mut self) {
         let main = self.main;
         let (channels, patterns) = (self.channels.len(), self.patterns.len());
+        let monitors = &self.monitors;
         self.links.retain(|tag, link| {
-            let carries = if Some(*tag) == main {
+            let carries = if monitors.contains_key(tag) {
+                true
+            } else if Some(*tag) == main {
                 channels + patterns > 0
             } else {
                 !link.shard_channels.is_empty()
