@@ -110,7 +110,7 @@ async fn unsupported_connection_modes_are_refused_clearly() {
     let server = Server::start(Flavor::Valkey);
     let proxy = TestProxy::default_for(vec![server.addr()]).await;
     let mut raw = connect_raw(&proxy.addr).await;
-    for command in ["SYNC", "PSYNC ? -1", "CLIENT TRACKING ON"] {
+    for command in ["SYNC", "PSYNC ? -1", "CLIENT TRACKING ON REDIRECT 1"] {
         let reply = raw.send(command).await;
         assert!(
             reply.starts_with("-ERR proxy: ") && reply.contains("not supported"),
@@ -330,4 +330,54 @@ async fn monitor_shows_the_commands_of_every_node() {
     drop(monitor);
     let held = settled_info_field(&proxy.addr, "backend_connections_dedicated", 0).await;
     assert_eq!(held, 0, "the monitor links were closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_tracking_invalidates_what_the_client_read() {
+    use common::{show, RawClient};
+    use std::time::Duration;
+    let cluster = Cluster::start(Flavor::Valkey, 3, 0);
+    let proxy = TestProxy::default_for(cluster.addrs()).await;
+    let mut cache = RawClient::connect(&proxy.addr).await;
+    cache.call(&["HELLO", "3"]).await;
+    assert_eq!(show(&cache.call(&["CLIENT", "TRACKING", "ON"]).await), "OK");
+    let info = show(&cache.call(&["CLIENT", "TRACKINGINFO"]).await);
+    assert!(info.contains("flags=[on]"), "{info}");
+    let mut writer = RawClient::connect(&proxy.addr).await;
+    for key in ["a", "b", "c"] {
+        writer.call(&["SET", key, "1"]).await;
+    }
+    // Read a and b (on different primaries), not c.
+    cache.call(&["GET", "a"]).await;
+    cache.call(&["GET", "b"]).await;
+    for key in ["c", "a", "b"] {
+        writer.call(&["SET", key, "2"]).await;
+    }
+    let mut invalidated = Vec::new();
+    while invalidated.len() < 2 {
+        let push = cache.next().await;
+        assert!(matches!(push, resp::Frame::Push(_)), "{push:?}");
+        invalidated.push(show(&push));
+    }
+    invalidated.sort();
+    assert_eq!(invalidated, ["[invalidate [a]]", "[invalidate [b]]"]);
+    assert!(
+        cache.next_within(Duration::from_millis(300)).await.is_none(),
+        "nothing for c"
+    );
+    // BCAST with a prefix reports keys never read.
+    assert_eq!(
+        show(
+            &cache
+                .call(&["CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "user:"])
+                .await
+        ),
+        "OK"
+    );
+    writer.call(&["SET", "user:1", "x"]).await;
+    writer.call(&["SET", "other", "x"]).await;
+    assert_eq!(show(&cache.next().await), "[invalidate [user:1]]");
+    assert!(cache.next_within(Duration::from_millis(300)).await.is_none());
+    assert_eq!(show(&cache.call(&["CLIENT", "TRACKING", "OFF"]).await), "OK");
+    assert_eq!(show(&cache.call(&["CLIENT", "GETREDIR"]).await), "-1");
 }

@@ -9,6 +9,7 @@ use super::Local;
 use crate::clients::ClientInfo;
 use crate::edge::{not_supported, unknown_subcommand, wrong_arity};
 use crate::session::state::ReplyMode;
+use crate::session::tracking;
 use crate::session::{SessionState, Shared};
 
 /// `CLIENT <subcommand> ...`
@@ -40,7 +41,7 @@ pub fn client(request: &Request, state: &mut SessionState, shared: &Shared) -> O
             "ID, GETNAME, SETNAME <name>, SETINFO <LIB-NAME|LIB-VER> <value>, INFO, LIST [ID <id> ...],",
             "KILL <ip:port> | KILL [ID <id>] [ADDR <ip:port>] [LADDR <ip:port>] [SKIPME yes|no]",
             "REPLY ON|OFF|SKIP, NO-EVICT ON|OFF, NO-TOUCH ON|OFF, PAUSE <ms> [WRITE|ALL], UNPAUSE,",
-            "TRACKINGINFO, GETREDIR (client tracking is not offered through the proxy)",
+            "TRACKING ON|OFF [BCAST] [PREFIX <p>] [OPTIN] [OPTOUT] [NOLOOP], CACHING YES|NO, TRACKINGINFO, GETREDIR",
         ]),
         "id" | "getname" | "setname" | "setinfo" | "info" | "kill" => wrong_arity(&format!("client|{sub}")),
         "reply" if argc == 3 => return Some(reply(request, state)),
@@ -51,23 +52,87 @@ pub fn client(request: &Request, state: &mut SessionState, shared: &Shared) -> O
             shared.clients.pause.unpause();
             Frame::simple("OK")
         }
-        "trackinginfo" if argc == 2 => Frame::Map(vec![
-            (Frame::bulk("flags"), Frame::Set(vec![Frame::bulk("off")])),
-            (Frame::bulk("redirect"), Frame::Integer(-1)),
-            (Frame::bulk("prefixes"), Frame::Array(Vec::new())),
-        ]),
-        "getredir" if argc == 2 => Frame::Integer(-1),
-        "tracking" if argc == 3 && request.args()[2].eq_ignore_ascii_case(b"off") => Frame::simple("OK"),
-        "caching" if argc == 3 => Frame::error(
-            "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
-        ),
+        "trackinginfo" if argc == 2 => tracking_info(state),
+        "getredir" if argc == 2 => Frame::Integer(if state.pubsub.tracking().is_some() { 0 } else { -1 }),
+        "tracking" if argc >= 3 => match tracking::parse(request.args()) {
+            Ok(Some(options)) => {
+                let waiting = state.pubsub.start_tracking(options, &shared.stack.router);
+                let ok = Bytes::from_static(b"+OK\r\n");
+                return Some(Local::Later(Box::pin(waiting.reply(ok))));
+            }
+            Ok(None) => {
+                state.pubsub.stop_tracking();
+                Frame::simple("OK")
+            }
+            Err(error) => error,
+        },
+        "caching" if argc == 3 => caching(request, state),
         "reply" | "no-evict" | "no-touch" | "pause" | "unpause" | "trackinginfo" | "getredir" | "caching" => {
             wrong_arity(&format!("client|{sub}"))
         }
-        "tracking" | "unblock" | "capa" | "import-source" => not_supported(&format!("CLIENT {sub}")),
+        "tracking" => wrong_arity("client|tracking"),
+        "unblock" | "capa" | "import-source" => not_supported(&format!("CLIENT {sub}")),
         _ => unknown_subcommand("client", &request.args()[1]),
     };
     Some(Local::Reply(reply))
+}
+
+/// CLIENT TRACKINGINFO.
+fn tracking_info(state: &SessionState) -> Frame {
+    let mut flags = Vec::new();
+    let mut prefixes = Vec::new();
+    match state.pubsub.tracking() {
+        None => flags.push(Frame::bulk("off")),
+        Some(tracking) => {
+            let options = &tracking.options;
+            flags.push(Frame::bulk("on"));
+            for (set, name) in [
+                (options.bcast, "bcast"),
+                (options.optin, "optin"),
+                (options.optout, "optout"),
+                (options.noloop, "noloop"),
+            ] {
+                if set {
+                    flags.push(Frame::bulk(name));
+                }
+            }
+            prefixes.extend(options.prefixes.iter().cloned().map(Frame::Bulk));
+        }
+    }
+    let redirect = if state.pubsub.tracking().is_some() { 0 } else { -1 };
+    Frame::Map(vec![
+        (Frame::bulk("flags"), Frame::Set(flags)),
+        (Frame::bulk("redirect"), Frame::Integer(redirect)),
+        (Frame::bulk("prefixes"), Frame::Array(prefixes)),
+    ])
+}
+
+/// CLIENT CACHING YES|NO, for the next command of an OPTIN / OPTOUT client.
+fn caching(request: &Request, state: &mut SessionState) -> Frame {
+    let yes = match &request.args()[2] {
+        v if v.eq_ignore_ascii_case(b"yes") => true,
+        v if v.eq_ignore_ascii_case(b"no") => false,
+        _ => return Frame::error("ERR syntax error"),
+    };
+    let Some(tracking) = state.pubsub.tracking_mut() else {
+        return Frame::error(
+            "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
+        );
+    };
+    let allowed = if yes {
+        tracking.options.optin
+    } else {
+        tracking.options.optout
+    };
+    if !allowed {
+        return Frame::error(if yes {
+            "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode."
+        } else {
+            "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode."
+        });
+    }
+    tracking.set_caching(yes);
+    Frame::simple("OK")
 }
 
 /// True for `CLIENT UNPAUSE`, which a pause must let through.

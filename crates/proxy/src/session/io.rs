@@ -253,7 +253,7 @@ fn forward_events(
     let mut next = Some(event);
     let mut handled = 0;
     while let Some(event) = next.take() {
-        let outcome = state.pubsub.handle(event, router, output);
+        let outcome = state.pubsub.handle(event, router, state.protocol, output);
         handled += 1;
         if outcome.completed || handled >= EVENT_BATCH {
             break;
@@ -351,7 +351,7 @@ fn dispatch_one<S: StackService>(
             *deferred = Some(request);
             Flow::Fence
         }
-        local => start(request, local, state, service, pending),
+        local => start(request, local, state, shared, service, pending),
     }
 }
 
@@ -378,6 +378,7 @@ fn start<S: StackService>(
     request: Request,
     local: Option<Local>,
     state: &mut SessionState,
+    shared: &Shared,
     service: &mut S,
     pending: &mut Pending<S::Fut>,
 ) -> Flow {
@@ -408,11 +409,11 @@ fn start<S: StackService>(
             Flow::Continue
         }
         Some(Local::Alone) => {
-            forward(request, state, service, pending, silent);
+            forward(request, state, shared, service, pending, silent);
             Flow::Fence
         }
         None => {
-            forward(request, state, service, pending, silent);
+            forward(request, state, shared, service, pending, silent);
             Flow::Continue
         }
     }
@@ -421,12 +422,16 @@ fn start<S: StackService>(
 /// Sends a request down the stack and queues its reply.
 fn forward<S: StackService>(
     request: Request,
-    state: &SessionState,
+    state: &mut SessionState,
+    shared: &Shared,
     service: &mut S,
     pending: &mut Pending<S::Fut>,
     silent: bool,
 ) {
     let protocol = state.protocol;
+    if let Some(tracking) = state.pubsub.tracking_mut() {
+        tracking.note_request(&request, &shared.stack.router);
+    }
     let command = Command {
         request,
         protocol,

@@ -11,12 +11,14 @@
 //! - [`state`]: the [`SessionState`].
 //! - `io`: the read / dispatch / write loop.
 //! - `ordered`: the queue that returns replies in request order.
-//! - [`subscriptions`]: SUBSCRIBE and friends, and the links behind them.
+//! - [`subscriptions`]: SUBSCRIBE and friends, MONITOR, and the links behind them.
+//! - [`tracking`]: CLIENT TRACKING.
 
 mod io;
 mod ordered;
 pub mod state;
 pub mod subscriptions;
+pub mod tracking;
 
 pub use io::{serve, Shared, StackService};
 pub use state::SessionState;

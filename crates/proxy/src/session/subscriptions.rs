@@ -36,6 +36,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use topology::Mode;
 
+use super::tracking::{Options, Tracking};
+
 /// Frames a client's links may queue before the proxy stops reading them.
 const EVENTS: usize = 1024;
 /// First pause before resubscribing; doubled per failure up to a second.
@@ -111,6 +113,8 @@ pub struct Subscriptions {
     events: Option<(mpsc::Sender<StreamEvent>, mpsc::Receiver<StreamEvent>)>,
     /// MONITOR links, with the client reply waiting for their `+OK`.
     monitors: FxHashMap<u64, Option<Arc<Waiting>>>,
+    /// CLIENT TRACKING, with its links to the primaries.
+    tracking: Option<Tracking>,
     /// When to resubscribe what was lost.
     retry_at: Option<Instant>,
     retry_pause: Duration,
@@ -349,6 +353,65 @@ impl Subscriptions {
         waiting
     }
 
+    /// CLIENT TRACKING ON: a tracking link to every primary. The client's
+    /// `+OK` waits for every link's, so that no change after it goes
+    /// unreported.
+    pub fn start_tracking(&mut self, options: Options, router: &Router) -> Arc<Waiting> {
+        self.stop_tracking();
+        self.tracking = Some(Tracking::new(options));
+        let waiting = Arc::new(Waiting::default());
+        self.open_tracking_links(router, Some(&waiting));
+        waiting
+    }
+
+    /// Opens the tracking links that are missing (all, or the ones lost).
+    fn open_tracking_links(&mut self, router: &Router, waiting: Option<&Arc<Waiting>>) {
+        let Some(command) = self.tracking.as_ref().map(Tracking::link_command) else {
+            return;
+        };
+        let open: Vec<Arc<str>> = self
+            .tracking
+            .iter()
+            .flat_map(|t| t.links.iter())
+            .filter_map(|tag| self.links.get(tag).map(|l| l.addr.clone()))
+            .collect();
+        let topology = router.topology().current();
+        for shard in topology.shards() {
+            if open.contains(&shard.primary) {
+                continue;
+            }
+            let tag = self.open(shard.primary.clone(), router, Protocol::Resp3);
+            if let Some(link) = self.links.get(&tag) {
+                link.connection.write(command.clone());
+            }
+            if let Some(tracking) = self.tracking.as_mut() {
+                tracking.links.push(tag);
+                let waiting = waiting.cloned().unwrap_or_default();
+                waiting.add(1);
+                tracking.confirming.insert(tag, waiting);
+            }
+        }
+    }
+
+    /// CLIENT TRACKING OFF: closes the tracking links.
+    pub fn stop_tracking(&mut self) {
+        if let Some(tracking) = self.tracking.take() {
+            for tag in tracking.links {
+                self.links.remove(&tag);
+            }
+        }
+    }
+
+    /// The tracking state, when on.
+    pub fn tracking(&self) -> Option<&Tracking> {
+        self.tracking.as_ref()
+    }
+
+    /// The tracking state, mutably, when on.
+    pub fn tracking_mut(&mut self) -> Option<&mut Tracking> {
+        self.tracking.as_mut()
+    }
+
     /// True while the client monitors.
     pub fn is_monitoring(&self) -> bool {
         !self.monitors.is_empty()
@@ -379,13 +442,28 @@ impl Subscriptions {
     /// Handles one link event: messages are appended to `output` in the
     /// client's protocol, the links' confirmations settle tickets, and lost
     /// subscriptions are scheduled for restoration.
-    pub fn handle(&mut self, event: StreamEvent, router: &Router, output: &mut BytesMut) -> Handled {
+    pub fn handle(
+        &mut self,
+        event: StreamEvent,
+        router: &Router,
+        protocol: Protocol,
+        output: &mut BytesMut,
+    ) -> Handled {
         let mut handled = Handled::default();
         let Some(frame) = event.frame else {
-            self.lost(event.tag, router, &mut handled);
+            self.lost(event.tag, router, protocol, output, &mut handled);
             return handled;
         };
         if !self.links.contains_key(&event.tag) {
+            return handled;
+        }
+        if let Some(tracking) = self.tracking.as_mut().filter(|t| t.links.contains(&event.tag)) {
+            if let Some(waiting) = tracking.confirming.remove(&event.tag) {
+                // The link's +OK to CLIENT TRACKING ON.
+                handled.completed |= waiting.done_one();
+            } else if let Some(push) = tracking.invalidation(&frame, protocol) {
+                output.extend_from_slice(&push);
+            }
             return handled;
         }
         if let Some(waiting) = self.monitors.get_mut(&event.tag) {
@@ -461,10 +539,31 @@ impl Subscriptions {
     }
 
     /// A link ended: settle what it owed and restore what it carried.
-    fn lost(&mut self, tag: u64, router: &Router, handled: &mut Handled) {
+    fn lost(
+        &mut self,
+        tag: u64,
+        router: &Router,
+        protocol: Protocol,
+        output: &mut BytesMut,
+        handled: &mut Handled,
+    ) {
         let Some(mut link) = self.links.remove(&tag) else {
             return;
         };
+        if let Some(tracking) = self.tracking.as_mut().filter(|t| t.links.contains(&tag)) {
+            // Changes on that node may go unreported until the link is
+            // back: the client must drop its whole cache.
+            tracking.links.retain(|&t| t != tag);
+            if let Some(waiting) = tracking.confirming.remove(&tag) {
+                handled.completed |= waiting.done_one();
+            }
+            if protocol == Protocol::Resp3 {
+                Frame::Push(vec![Frame::bulk("invalidate"), Frame::Null]).encode(protocol, output);
+            }
+            router.topology().request_refresh();
+            self.schedule_retry();
+            return;
+        }
         if let Some(waiting) = self.monitors.remove(&tag) {
             // A node that went away is no longer monitored.
             if let Some(waiting) = waiting {
@@ -523,6 +622,7 @@ impl Subscriptions {
                 None => self.schedule_retry(),
             }
         }
+        self.open_tracking_links(router, None);
         let orphans: Vec<Bytes> = self.orphans.drain().collect();
         if !orphans.is_empty() {
             self.send_shard(true, &orphans, None, router, protocol);
@@ -537,8 +637,9 @@ impl Subscriptions {
         let main = self.main;
         let (channels, patterns) = (self.channels.len(), self.patterns.len());
         let monitors = &self.monitors;
+        let tracking: &[u64] = self.tracking.as_ref().map_or(&[], |t| &t.links);
         self.links.retain(|tag, link| {
-            let carries = if monitors.contains_key(tag) {
+            let carries = if monitors.contains_key(tag) || tracking.contains(tag) {
                 true
             } else if Some(*tag) == main {
                 channels + patterns > 0
