@@ -110,7 +110,7 @@ async fn unsupported_connection_modes_are_refused_clearly() {
     let server = Server::start(Flavor::Valkey);
     let proxy = TestProxy::default_for(vec![server.addr()]).await;
     let mut raw = connect_raw(&proxy.addr).await;
-    for command in ["SYNC", "PSYNC ? -1", "CLIENT TRACKING ON REDIRECT 1"] {
+    for command in ["SYNC", "PSYNC ? -1", "CLIENT UNBLOCK 1"] {
         let reply = raw.send(command).await;
         assert!(
             reply.starts_with("-ERR proxy: ") && reply.contains("not supported"),
@@ -380,4 +380,37 @@ async fn client_tracking_invalidates_what_the_client_read() {
     assert!(cache.next_within(Duration::from_millis(300)).await.is_none());
     assert_eq!(show(&cache.call(&["CLIENT", "TRACKING", "OFF"]).await), "OK");
     assert_eq!(show(&cache.call(&["CLIENT", "GETREDIR"]).await), "-1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_tracking_redirects_to_a_resp2_listener() {
+    use common::{show, RawClient};
+    let server = Server::start(Flavor::Valkey);
+    let proxy = TestProxy::default_for(vec![server.addr()]).await;
+    let mut listener = RawClient::connect(&proxy.addr).await;
+    let listener_id = show(&listener.call(&["CLIENT", "ID"]).await);
+    assert_eq!(
+        show(&listener.call(&["SUBSCRIBE", "__redis__:invalidate"]).await),
+        "[subscribe __redis__:invalidate 1]"
+    );
+    let mut cache = RawClient::connect(&proxy.addr).await;
+    let missing = show(
+        &cache
+            .call(&["CLIENT", "TRACKING", "ON", "REDIRECT", "99999"])
+            .await,
+    );
+    assert_eq!(missing, "-ERR The client ID you want redirect to does not exist");
+    assert_eq!(
+        show(
+            &cache
+                .call(&["CLIENT", "TRACKING", "ON", "REDIRECT", &listener_id])
+                .await
+        ),
+        "OK"
+    );
+    assert_eq!(show(&cache.call(&["CLIENT", "GETREDIR"]).await), listener_id);
+    cache.call(&["GET", "k"]).await;
+    let mut writer = RawClient::connect(&proxy.addr).await;
+    writer.call(&["SET", "k", "v"]).await;
+    assert_eq!(show(&listener.next().await), "[message __redis__:invalidate [k]]");
 }

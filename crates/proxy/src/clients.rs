@@ -11,6 +11,10 @@ use tokio::sync::Notify;
 
 use tokio_util::sync::CancellationToken;
 
+/// The tag of events another session delivers (tracking invalidations
+/// redirected to this client); no link has it.
+pub const REDIRECTED: u64 = u64::MAX;
+
 /// What the proxy knows about one connected client.
 #[derive(Debug)]
 pub struct ClientInfo {
@@ -31,6 +35,9 @@ pub struct ClientInfo {
     session: Mutex<SessionView>,
     no_evict: AtomicBool,
     no_touch: AtomicBool,
+    /// Where other clients' tracking invalidations go while this client is
+    /// subscribed to `__redis__:invalidate` (CLIENT TRACKING REDIRECT).
+    invalidations: Mutex<Option<tokio::sync::mpsc::Sender<pool::StreamEvent>>>,
     /// Cancelled by CLIENT KILL.
     pub kill: CancellationToken,
 }
@@ -88,6 +95,29 @@ impl ClientInfo {
     /// See [`ClientInfo::set_no_evict`].
     pub fn set_no_touch(&self, on: bool) {
         self.no_touch.store(on, Ordering::Relaxed);
+    }
+
+    /// Starts (`Some`) or stops receiving other clients' invalidations.
+    pub fn set_invalidation_sink(&self, sink: Option<tokio::sync::mpsc::Sender<pool::StreamEvent>>) {
+        *self.invalidations.lock().unwrap_or_else(|e| e.into_inner()) = sink;
+    }
+
+    /// Delivers an invalidation message (already encoded for this client)
+    /// if it listens; false when it does not (or is too far behind).
+    pub fn deliver_invalidation(&self, message: bytes::Bytes) -> bool {
+        let sink = self.invalidations.lock().unwrap_or_else(|e| e.into_inner());
+        sink.as_ref().is_some_and(|sink| {
+            sink.try_send(pool::StreamEvent {
+                tag: REDIRECTED,
+                frame: Some(message),
+            })
+            .is_ok()
+        })
+    }
+
+    /// The protocol the client last spoke (2 or 3).
+    pub fn resp(&self) -> u8 {
+        self.resp.load(Ordering::Relaxed)
     }
 
     /// Valkey's `flags=` letters for this client.
@@ -246,6 +276,7 @@ impl Clients {
             session: Mutex::new(SessionView::default()),
             no_evict: AtomicBool::new(false),
             no_touch: AtomicBool::new(false),
+            invalidations: Mutex::new(None),
             kill: CancellationToken::new(),
         });
         self.all
@@ -253,6 +284,15 @@ impl Clients {
             .unwrap_or_else(|e| e.into_inner())
             .insert(id, info.clone());
         info
+    }
+
+    /// The client with this id, if connected.
+    pub fn get(&self, id: u64) -> Option<Arc<ClientInfo>> {
+        self.all
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
     }
 
     /// Unregisters a client.

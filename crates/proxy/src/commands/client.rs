@@ -53,10 +53,21 @@ pub fn client(request: &Request, state: &mut SessionState, shared: &Shared) -> O
             Frame::simple("OK")
         }
         "trackinginfo" if argc == 2 => tracking_info(state),
-        "getredir" if argc == 2 => Frame::Integer(if state.pubsub.tracking().is_some() { 0 } else { -1 }),
+        "getredir" if argc == 2 => Frame::Integer(redirect_of(state)),
         "tracking" if argc >= 3 => match tracking::parse(request.args()) {
             Ok(Some(options)) => {
-                let waiting = state.pubsub.start_tracking(options, &shared.stack.router);
+                let target = match options.redirect {
+                    Some(id) => match shared.clients.get(id) {
+                        Some(target) => Some(target),
+                        None => {
+                            return Some(Local::Reply(Frame::error(
+                                "ERR The client ID you want redirect to does not exist",
+                            )))
+                        }
+                    },
+                    None => None,
+                };
+                let waiting = state.pubsub.start_tracking(options, &shared.stack.router, target);
                 let ok = Bytes::from_static(b"+OK\r\n");
                 return Some(Local::Later(Box::pin(waiting.reply(ok))));
             }
@@ -99,12 +110,21 @@ fn tracking_info(state: &SessionState) -> Frame {
             prefixes.extend(options.prefixes.iter().cloned().map(Frame::Bulk));
         }
     }
-    let redirect = if state.pubsub.tracking().is_some() { 0 } else { -1 };
+    let redirect = redirect_of(state);
     Frame::Map(vec![
         (Frame::bulk("flags"), Frame::Set(flags)),
         (Frame::bulk("redirect"), Frame::Integer(redirect)),
         (Frame::bulk("prefixes"), Frame::Array(prefixes)),
     ])
+}
+
+/// CLIENT GETREDIR: -1 without tracking, 0 without redirection, else the
+/// target's id.
+fn redirect_of(state: &SessionState) -> i64 {
+    match state.pubsub.tracking() {
+        None => -1,
+        Some(tracking) => tracking.options.redirect.map_or(0, |id| id as i64),
+    }
 }
 
 /// CLIENT CACHING YES|NO, for the next command of an OPTIN / OPTOUT client.

@@ -33,6 +33,7 @@ pub fn reset(state: &mut SessionState, shared: &Shared) -> Frame {
     state.info.set_name("");
     state.transaction.reset();
     state.pubsub.clear();
+    state.info.set_invalidation_sink(None);
     state.reply_mode = ReplyMode::On;
     state.info.set_no_evict(false);
     state.info.set_no_touch(false);

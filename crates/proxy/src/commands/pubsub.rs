@@ -9,7 +9,7 @@ use resp::{Frame, Request};
 
 use super::Local;
 use crate::edge;
-use crate::session::subscriptions::{Kind, Waiting};
+use crate::session::subscriptions::{Kind, Waiting, INVALIDATE_CHANNEL};
 use crate::session::{SessionState, Shared};
 
 /// The six subscription commands.
@@ -104,5 +104,12 @@ pub fn command(request: &Request, lower: &[u8], state: &mut SessionState, shared
         }
     }
     subs.tidy();
+    // Other clients' CLIENT TRACKING REDIRECT reaches this one while it
+    // listens on the invalidation channel.
+    if kind == Kind::Channel {
+        let listening = subs.set(Kind::Channel).contains(INVALIDATE_CHANNEL);
+        let sink = listening.then(|| subs.events_sender());
+        state.info.set_invalidation_sink(sink);
+    }
     Local::Later(Box::pin(waiting.reply(confirmations.freeze())))
 }

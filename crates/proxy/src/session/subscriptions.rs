@@ -38,6 +38,9 @@ use topology::Mode;
 
 use super::tracking::{Options, Tracking};
 
+/// The channel CLIENT TRACKING REDIRECT sends invalidations on.
+pub const INVALIDATE_CHANNEL: &[u8] = b"__redis__:invalidate";
+
 /// Frames a client's links may queue before the proxy stops reading them.
 const EVENTS: usize = 1024;
 /// First pause before resubscribing; doubled per failure up to a second.
@@ -356,9 +359,16 @@ impl Subscriptions {
     /// CLIENT TRACKING ON: a tracking link to every primary. The client's
     /// `+OK` waits for every link's, so that no change after it goes
     /// unreported.
-    pub fn start_tracking(&mut self, options: Options, router: &Router) -> Arc<Waiting> {
+    pub fn start_tracking(
+        &mut self,
+        options: Options,
+        router: &Router,
+        redirect: Option<Arc<crate::clients::ClientInfo>>,
+    ) -> Arc<Waiting> {
         self.stop_tracking();
-        self.tracking = Some(Tracking::new(options));
+        let mut tracking = Tracking::new(options);
+        tracking.redirect = redirect;
+        self.tracking = Some(tracking);
         let waiting = Arc::new(Waiting::default());
         self.open_tracking_links(router, Some(&waiting));
         waiting
@@ -417,6 +427,12 @@ impl Subscriptions {
         !self.monitors.is_empty()
     }
 
+    /// The channel this client's links report to, created if needed: other
+    /// sessions deliver redirected invalidations through it.
+    pub fn events_sender(&mut self) -> mpsc::Sender<StreamEvent> {
+        self.events.get_or_insert_with(|| mpsc::channel(EVENTS)).0.clone()
+    }
+
     /// Waits for the next frame or end of a link. Pending for ever when the
     /// client has no link.
     pub async fn next_event(&mut self) -> StreamEvent {
@@ -454,6 +470,13 @@ impl Subscriptions {
             self.lost(event.tag, router, protocol, output, &mut handled);
             return handled;
         };
+        if event.tag == crate::clients::REDIRECTED {
+            // Another client's invalidation, redirected here.
+            if self.channels.contains(INVALIDATE_CHANNEL) {
+                output.extend_from_slice(&frame);
+            }
+            return handled;
+        }
         if !self.links.contains_key(&event.tag) {
             return handled;
         }
@@ -461,6 +484,15 @@ impl Subscriptions {
             if let Some(waiting) = tracking.confirming.remove(&event.tag) {
                 // The link's +OK to CLIENT TRACKING ON.
                 handled.completed |= waiting.done_one();
+            } else if let Some(target) = tracking.redirect.clone() {
+                let target_protocol = if target.resp() == 3 {
+                    Protocol::Resp3
+                } else {
+                    Protocol::Resp2
+                };
+                if let Some(message) = tracking.invalidation_message(&frame, target_protocol) {
+                    target.deliver_invalidation(message);
+                }
             } else if let Some(push) = tracking.invalidation(&frame, protocol) {
                 output.extend_from_slice(&push);
             }

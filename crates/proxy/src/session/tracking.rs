@@ -13,11 +13,13 @@
 //! - in BCAST mode, passes on every invalidation (the prefixes already
 //!   narrowed them).
 //!
-//! Invalidations reach the client as RESP3 `invalidate` pushes. NOLOOP is
-//! accepted, but the client is also told about its own writes (the
-//! backend cannot tell them from other clients' on a shared connection):
-//! an extra invalidation costs a cache miss, never a stale read. REDIRECT
-//! (RESP2 client-side caching) is refused with a clear error.
+//! Invalidations reach the client as RESP3 `invalidate` pushes, or, with
+//! REDIRECT, the target client (another client of this proxy, subscribed
+//! to `__redis__:invalidate`, as RESP2 clients do) as Pub/Sub messages.
+//! NOLOOP is accepted, but the client is also told about its own writes
+//! (the backend cannot tell them from other clients' on a shared
+//! connection): an extra invalidation costs a cache miss, never a stale
+//! read.
 
 use std::sync::Arc;
 
@@ -28,7 +30,8 @@ use router::command::Flags;
 use router::Router;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::subscriptions::Waiting;
+use super::subscriptions::{Waiting, INVALIDATE_CHANNEL};
+use crate::clients::ClientInfo;
 
 /// The settings of CLIENT TRACKING ON.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -43,6 +46,8 @@ pub struct Options {
     pub optout: bool,
     /// NOLOOP (accepted; see the module docs).
     pub noloop: bool,
+    /// REDIRECT: the client id that gets the invalidations.
+    pub redirect: Option<u64>,
 }
 
 /// A client's tracking state.
@@ -58,6 +63,8 @@ pub struct Tracking {
     pub links: Vec<u64>,
     /// Links whose `+OK` is still awaited, with the reply waiting for it.
     pub confirming: FxHashMap<u64, Arc<Waiting>>,
+    /// The client invalidations are redirected to.
+    pub redirect: Option<Arc<ClientInfo>>,
 }
 
 impl Tracking {
@@ -69,6 +76,7 @@ impl Tracking {
             caching_next: None,
             links: Vec::new(),
             confirming: FxHashMap::default(),
+            redirect: None,
         }
     }
 
@@ -117,8 +125,34 @@ impl Tracking {
         });
     }
 
+    /// An invalidation from a link, as the Pub/Sub message a REDIRECT
+    /// target subscribed to `__redis__:invalidate` gets.
+    pub fn invalidation_message(&mut self, frame: &Bytes, protocol: Protocol) -> Option<Bytes> {
+        let keys = self.invalidated_keys(frame)?;
+        let mut out = BytesMut::new();
+        Frame::Push(vec![
+            Frame::bulk("message"),
+            Frame::bulk(INVALIDATE_CHANNEL),
+            keys,
+        ])
+        .encode(protocol, &mut out);
+        Some(out.freeze())
+    }
+
     /// An invalidation from a link: the push to send the client, if any.
     pub fn invalidation(&mut self, frame: &Bytes, protocol: Protocol) -> Option<Bytes> {
+        if protocol != Protocol::Resp3 {
+            return None;
+        }
+        let keys = self.invalidated_keys(frame)?;
+        let mut out = BytesMut::new();
+        Frame::Push(vec![Frame::bulk("invalidate"), keys]).encode(protocol, &mut out);
+        Some(out.freeze())
+    }
+
+    /// The keys of an invalidation push that concern the client (a null
+    /// for a flush), forgetting them; `None` when none do.
+    fn invalidated_keys(&mut self, frame: &Bytes) -> Option<Frame> {
         let Ok(Frame::Push(items)) = Frame::parse_complete(frame) else {
             return None;
         };
@@ -141,13 +175,10 @@ impl Tracking {
             ),
             _ => return None,
         };
-        if keys.as_ref().is_some_and(Vec::is_empty) || protocol != Protocol::Resp3 {
+        if keys.as_ref().is_some_and(Vec::is_empty) {
             return None;
         }
-        let mut out = BytesMut::new();
-        let keys = keys.map_or(Frame::Null, Frame::Array);
-        Frame::Push(vec![Frame::bulk("invalidate"), keys]).encode(protocol, &mut out);
-        Some(out.freeze())
+        Some(keys.map_or(Frame::Null, Frame::Array))
     }
 }
 
@@ -182,10 +213,11 @@ pub fn parse(args: &[Bytes]) -> Result<Option<Options>, Frame> {
                 options.prefixes.push(args[i].clone());
             }
             b"redirect" if i + 1 < args.len() => {
-                return Err(Frame::error(
-                    "ERR proxy: CLIENT TRACKING REDIRECT is not supported by valkey-proxy; \
-                     use RESP3 (HELLO 3) to receive invalidations on the same connection",
-                ))
+                i += 1;
+                let id = resp::number::parse_i64(&args[i])
+                    .filter(|id| *id > 0)
+                    .ok_or_else(|| Frame::error("ERR Invalid client ID"))?;
+                options.redirect = Some(id as u64);
             }
             _ => return Err(Frame::error("ERR syntax error")),
         }
@@ -226,7 +258,14 @@ mod tests {
         assert!(bcast.bcast && bcast.prefixes.len() == 2);
         assert!(parse(&args("CLIENT TRACKING ON PREFIX a")).is_err());
         assert!(parse(&args("CLIENT TRACKING ON OPTIN OPTOUT")).is_err());
-        assert!(parse(&args("CLIENT TRACKING ON REDIRECT 5")).is_err());
+        assert_eq!(
+            parse(&args("CLIENT TRACKING ON REDIRECT 5"))
+                .unwrap()
+                .unwrap()
+                .redirect,
+            Some(5)
+        );
+        assert!(parse(&args("CLIENT TRACKING ON REDIRECT x")).is_err());
     }
 
     #[test]
