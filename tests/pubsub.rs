@@ -82,6 +82,17 @@ async fn messages_reach_subscribers_on_a_valkey_cluster() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_reach_subscribers_on_a_valkey_cluster_with_databases() {
+    messages_reach_subscribers(Cluster::start_with(
+        Flavor::Valkey,
+        3,
+        0,
+        &[("cluster-databases", "16")],
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_reach_subscribers_on_a_redis_cluster() {
     messages_reach_subscribers(Cluster::start(Flavor::Redis, 3, 0)).await;
 }

@@ -215,3 +215,38 @@ async fn pipelined_transactions_keep_their_order() {
         ["OK", "OK", "0", "OK", "QUEUED", "QUEUED", "[1 2]", "2", "OK", "QUEUED", "[3]", "3"]
     );
 }
+
+/// The same session typed into redis-cli, direct and through the proxy.
+fn redis_cli(port: &str, script: &str) -> String {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("redis-cli")
+        .args(["-p", port])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("redis-cli runs");
+    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cli_sees_the_same_transactions() {
+    let direct = Server::start(Flavor::Valkey);
+    let backend = Server::start(Flavor::Valkey);
+    let proxy = TestProxy::default_for(vec![backend.addr()]).await;
+    let script = "SET n 1\nWATCH n\nMULTI\nINCR n\nLPUSH n x\nGET n\nEXEC\nMULTI\nNOSUCH\nEXEC\nSELECT 2\nMULTI\nSET k v\nEXEC\nGET k\n";
+    let port = |addr: &str| addr.rsplit(':').next().unwrap().to_string();
+    let expected = tokio::task::spawn_blocking({
+        let port = port(&direct.addr());
+        move || redis_cli(&port, script)
+    });
+    let got = tokio::task::spawn_blocking({
+        let port = port(&proxy.addr);
+        move || redis_cli(&port, script)
+    });
+    let (expected, got) = (expected.await.unwrap(), got.await.unwrap());
+    assert!(expected.contains("EXECABORT"), "{expected}");
+    assert_eq!(got, expected);
+}
