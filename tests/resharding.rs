@@ -97,6 +97,17 @@ fn owns(node: &str, owner: &str, (first, last): (u16, u16)) -> bool {
     (first..=last).all(|slot| ranges.iter().any(|&(a, b)| a <= slot && slot <= b))
 }
 
+/// A cluster, the proxy in front of it, and the writers under way (a tenth
+/// of the pushes done).
+async fn start_writing() -> (Cluster, TestProxy, tokio::task::JoinHandle<usize>) {
+    let cluster = Cluster::start(Flavor::Valkey, 3, 0);
+    let proxy = TestProxy::start(cluster.addrs(), |c| c.refresh_interval_ms = 1000).await;
+    let done = Arc::new(AtomicUsize::new(0));
+    let writing = tokio::spawn(write_all(proxy.addr.clone(), done.clone()));
+    wait_for_progress(&done, 0.1).await;
+    (cluster, proxy, writing)
+}
+
 /// Waits until at least `fraction` of the pushes are done.
 async fn wait_for_progress(done: &AtomicUsize, fraction: f64) {
     while (done.load(Ordering::Relaxed) as f64) < PUSHES as f64 * fraction {
@@ -106,12 +117,7 @@ async fn wait_for_progress(done: &AtomicUsize, fraction: f64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resharding_with_redis_cli_under_load() {
-    let cluster = Cluster::start(Flavor::Valkey, 3, 0);
-    let proxy = TestProxy::start(cluster.addrs(), |c| c.refresh_interval_ms = 1000).await;
-    let done = Arc::new(AtomicUsize::new(0));
-    let writing = tokio::spawn(write_all(proxy.addr.clone(), done.clone()));
-    wait_for_progress(&done, 0.1).await;
-
+    let (cluster, proxy, writing) = start_writing().await;
     let primaries: Vec<String> = cluster.primaries().iter().map(|p| p.addr()).collect();
     let moves = [(0, 1, 1500), (2, 0, 1500), (1, 2, 1000)];
     for (from, to, slots) in moves {
@@ -140,12 +146,7 @@ async fn resharding_with_redis_cli_under_load() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn atomic_slot_migration_under_load() {
-    let cluster = Cluster::start(Flavor::Valkey, 3, 0);
-    let proxy = TestProxy::start(cluster.addrs(), |c| c.refresh_interval_ms = 1000).await;
-    let done = Arc::new(AtomicUsize::new(0));
-    let writing = tokio::spawn(write_all(proxy.addr.clone(), done.clone()));
-    wait_for_progress(&done, 0.1).await;
-
+    let (cluster, proxy, writing) = start_writing().await;
     let primaries: Vec<String> = cluster.primaries().iter().map(|p| p.addr()).collect();
     // The first primary owns 0-5460: move two ranges of it away, one to
     // each of the others, then one back.
