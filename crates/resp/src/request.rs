@@ -42,6 +42,16 @@ impl Request {
         }
     }
 
+    /// The request whose multibulk bytes are `raw` (what [`Request::raw`]
+    /// returned), decoded again; `None` if `raw` is not one complete
+    /// multibulk request.
+    pub fn from_raw(raw: &Bytes) -> Option<Request> {
+        let mut buffer = BytesMut::from(&raw[..]);
+        let mut decoder = crate::RequestDecoder::new(crate::Limits::default());
+        decoder.set_authenticated(true);
+        decoder.decode(&mut buffer).ok().flatten()
+    }
+
     /// The bytes to forward to a backend.
     pub fn raw(&self) -> &Bytes {
         &self.raw

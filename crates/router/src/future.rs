@@ -18,15 +18,11 @@ pub struct RouterFuture {
     state: State,
 }
 
-#[expect(
-    clippy::large_enum_variant,
-    reason = "the large variant is the common one; boxing it would cost an allocation per request"
-)]
 enum State {
     /// The first attempt is on its way.
     Attempt {
         router: Router,
-        command: Command,
+        command: Retained,
         target: Arc<str>,
         pending: PendingReply,
     },
@@ -34,6 +30,44 @@ enum State {
     Redirected(BoxFuture<'static, Result<Reply, Error>>),
     /// The request could not be routed.
     Failed(Option<Error>),
+}
+
+/// What a request in flight keeps for a retry: its raw bytes and
+/// connection state, without the argument slices (the biggest part of a
+/// [`Command`], moved with every future on the common path). They are
+/// decoded again from the bytes only if a retry needs them.
+struct Retained {
+    raw: bytes::Bytes,
+    protocol: resp::Protocol,
+    db: u32,
+    spec: Option<Arc<crate::CommandSpec>>,
+    route: Option<crate::Route>,
+    affinity: u64,
+}
+
+impl Retained {
+    fn from(command: Command) -> Self {
+        let (raw, _) = command.request.into_parts();
+        Retained {
+            raw,
+            protocol: command.protocol,
+            db: command.db,
+            spec: command.spec,
+            route: command.route,
+            affinity: command.affinity,
+        }
+    }
+
+    fn into_command(self) -> Option<Command> {
+        Some(Command {
+            request: resp::Request::from_raw(&self.raw)?,
+            protocol: self.protocol,
+            db: self.db,
+            spec: self.spec,
+            route: self.route,
+            affinity: self.affinity,
+        })
+    }
 }
 
 impl RouterFuture {
@@ -45,7 +79,7 @@ impl RouterFuture {
         let state = match first {
             Ok((target, pending)) => State::Attempt {
                 router,
-                command,
+                command: Retained::from(command),
                 target,
                 pending,
             },
@@ -95,7 +129,12 @@ impl Future for RouterFuture {
                     else {
                         return Poll::Ready(Err(Error::NoBackend));
                     };
-                    this.state = State::Redirected(Box::pin(router.finish(command, target, outcome)));
+                    this.state = match command.into_command() {
+                        Some(command) => State::Redirected(Box::pin(router.finish(command, target, outcome))),
+                        None => {
+                            State::Failed(Some(Error::InvalidReply("request could not be re-read".into())))
+                        }
+                    };
                 }
             }
         }

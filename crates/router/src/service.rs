@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use pool::{Endpoint, PendingReply, Pool};
+use pool::{Connection, Endpoint, PendingReply, Pool};
 use resp::{Frame, Protocol, Request};
 use topology::{Mode, Topology, TopologyHandle};
 
@@ -119,9 +119,23 @@ impl Default for RouterConfig {
 /// redirects. Requests for several nodes are refused with
 /// [`Error::CrossSlot`] or [`Error::FanOutRequired`]: the fan-out layer above
 /// splits them first. Cheap to clone.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Router {
     inner: Arc<Inner>,
+    /// The shared connection this clone used last. A session's own clone
+    /// of the stack sends most requests to the same node and connection
+    /// (its affinity), so this saves the pool's map lookup and lock per
+    /// request. Clones start empty.
+    last: Option<(Endpoint, Connection)>,
+}
+
+impl Clone for Router {
+    fn clone(&self) -> Self {
+        Router {
+            inner: self.inner.clone(),
+            last: None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -149,6 +163,7 @@ impl Router {
                 config,
                 next: AtomicUsize::new(0),
             }),
+            last: None,
         }
     }
 
@@ -211,14 +226,17 @@ impl Router {
     /// # Errors
     /// The route needs several nodes, the backend failed, or the redirect
     /// and retry budgets ran out.
-    pub async fn dispatch(self, command: Command) -> Result<Reply, Error> {
+    pub async fn dispatch(mut self, command: Command) -> Result<Reply, Error> {
         let (command, first) = self.start(command);
         RouterFuture::new(self, command, first).await
     }
 
     /// Routes `command` and enqueues it on its backend connection at once,
     /// so that requests started one after the other reach a node in order.
-    pub(crate) fn start(&self, mut command: Command) -> (Command, Result<(Arc<str>, PendingReply), Error>) {
+    pub(crate) fn start(
+        &mut self,
+        mut command: Command,
+    ) -> (Command, Result<(Arc<str>, PendingReply), Error>) {
         let topology = self.inner.topology.snapshot();
         let first = self.target(&mut command, &topology).map(|target| {
             let pending = self.send(&command, &target, false);
@@ -228,8 +246,7 @@ impl Router {
     }
 
     /// Enqueues one attempt of `command` on `target`.
-    fn send(&self, command: &Command, target: &Arc<str>, asking: bool) -> PendingReply {
-        let inner = &*self.inner;
+    fn send(&mut self, command: &Command, target: &Arc<str>, asking: bool) -> PendingReply {
         let endpoint = Endpoint {
             addr: target.clone(),
             protocol: command.protocol,
@@ -245,9 +262,9 @@ impl Router {
             // A blocking command would stall every request queued behind it
             // on a shared connection: it gets a connection of its own, closed
             // as soon as it answers or the client goes away.
-            return inner.pool.send_dedicated(&endpoint, raw);
+            return self.inner.pool.send_dedicated(&endpoint, raw);
         }
-        let connection = match inner.pool.shared_for(&endpoint, command.affinity) {
+        let connection = match self.shared_connection(endpoint, command.affinity) {
             Ok(connection) => connection,
             Err(error) => return PendingReply::failed(error),
         };
@@ -261,15 +278,34 @@ impl Router {
         }
     }
 
+    /// The shared connection to `endpoint` for this client: the one used
+    /// last if it is still the same and alive, else the pool's.
+    fn shared_connection(&mut self, endpoint: Endpoint, affinity: u64) -> Result<&Connection, pool::Error> {
+        let reusable =
+            matches!(&self.last, Some((last, connection)) if *last == endpoint && connection.is_alive());
+        if !reusable {
+            let connection = self.inner.pool.shared_for(&endpoint, affinity)?;
+            self.last = Some((endpoint, connection));
+        }
+        match &self.last {
+            Some((_, connection)) => Ok(connection),
+            None => Err(pool::Error::Unreachable {
+                addr: "".into(),
+                last: String::new(),
+                retry_in: Duration::ZERO,
+            }),
+        }
+    }
+
     /// Takes over after the first attempt's `outcome` asked for more than a
     /// plain reply: follows redirects and retries within the budgets.
     pub(crate) async fn finish(
-        self,
+        mut self,
         mut command: Command,
         mut target: Arc<str>,
         first: Result<Bytes, pool::Error>,
     ) -> Result<Reply, Error> {
-        let inner = &*self.inner;
+        let inner = self.inner.clone();
         // The retry budget starts at the first trouble.
         let mut trouble_since: Option<Instant> = None;
         let mut redirects = 0;
@@ -330,7 +366,7 @@ impl Router {
     /// Asks for a topology refresh, waits a growing pause, and sends again
     /// wherever the (possibly new) topology says.
     async fn retry_later(
-        &self,
+        &mut self,
         command: &mut Command,
         pause: &mut Duration,
     ) -> Result<(Arc<str>, PendingReply), Error> {
