@@ -261,3 +261,52 @@ async fn pubsub_introspection_counts_every_node() {
     // PUBLISH counts the proxy's subscribers (on the home node).
     assert_eq!(show(&client.call(&["PUBLISH", "news", "x"]).await), "2");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_libraries_subscribe_through_the_proxy() {
+    use futures::StreamExt;
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let cluster = Cluster::start(Flavor::Redis, 3, 0);
+    let proxy = TestProxy::default_for(cluster.addrs()).await;
+    // The redis crate's async PubSub.
+    let client = redis::Client::open(format!("redis://{}/", proxy.addr)).unwrap();
+    let mut pubsub = client.get_async_pubsub().await.expect("pubsub connection");
+    pubsub.subscribe("lib").await.unwrap();
+    pubsub.psubscribe("li*").await.unwrap();
+    // redis-cli, subscribed in another process.
+    let port = proxy.addr.rsplit(':').next().unwrap().to_string();
+    let mut cli = Command::new("redis-cli")
+        .args(["-p", &port, "SUBSCRIBE", "lib"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("redis-cli runs");
+    let mut lines = BufReader::new(cli.stdout.take().unwrap()).lines();
+    // Its confirmation: "subscribe", "lib", "1".
+    let confirmation: Vec<String> = (0..3).map(|_| lines.next().unwrap().unwrap()).collect();
+    assert_eq!(confirmation, ["subscribe", "lib", "1"]);
+
+    let mut publisher = RawClient::connect(&proxy.addr).await;
+    assert_eq!(show(&publisher.call(&["PUBLISH", "lib", "hello"]).await), "3");
+    let mut messages = pubsub.on_message();
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .expect("a message in time")
+            .expect("the stream is open");
+        got.push(format!(
+            "{} {}",
+            message.get_channel_name(),
+            message.get_payload::<String>().unwrap()
+        ));
+    }
+    got.sort();
+    assert_eq!(got, ["lib hello", "lib hello"]);
+    let printed: Vec<String> =
+        tokio::task::spawn_blocking(move || (0..3).map(|_| lines.next().unwrap().unwrap()).collect())
+            .await
+            .unwrap();
+    assert_eq!(printed, ["message", "lib", "hello"]);
+    let _ = cli.kill();
+}
