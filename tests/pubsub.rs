@@ -309,4 +309,5 @@ async fn client_libraries_subscribe_through_the_proxy() {
             .unwrap();
     assert_eq!(printed, ["message", "lib", "hello"]);
     let _ = cli.kill();
+    let _ = cli.wait();
 }
