@@ -117,3 +117,23 @@ async fn an_embedded_layer_sees_every_forwarded_command() {
     drop(client);
     task.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_over_the_output_buffer_limit_is_closed() {
+    let server = Server::start(Flavor::Valkey);
+    let proxy = TestProxy::start(vec![server.addr()], |c| c.client_output_buffer_limit = 4096).await;
+    let mut other = connect(&proxy.addr).await;
+    let big = "x".repeat(10_000);
+    assert_eq!(run(&mut other, &["SET", "big", &big]).await, Value::Okay);
+    assert_eq!(run(&mut other, &["SET", "small", "v"]).await, Value::Okay);
+    let mut greedy = TcpStream::connect(&proxy.addr).await.unwrap();
+    greedy.write_all(b"GET big\r\n").await.unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), greedy.read_to_end(&mut buf)).await;
+    assert!(matches!(read, Ok(Ok(0))), "closed without the reply: {read:?}");
+    // Everyone else is served, small replies included.
+    assert_eq!(
+        run(&mut other, &["GET", "small"]).await,
+        Value::BulkString(b"v".to_vec())
+    );
+}

@@ -85,6 +85,10 @@ pub struct ProxyConfig {
     /// Close clients idle this long, seconds; 0 never does (as Valkey's
     /// `timeout 0`).
     pub client_idle_timeout_secs: u64,
+    /// Close a client whose replies waiting to be written exceed this many
+    /// bytes (Valkey's `client-output-buffer-limit` hard limit); 0 never
+    /// does.
+    pub client_output_buffer_limit: usize,
     /// Largest bulk argument a client may send, bytes.
     pub max_bulk_len: i64,
     /// Most bytes one client may buffer for an incomplete request.
@@ -116,6 +120,7 @@ impl Default for ProxyConfig {
             max_clients: 10_000,
             max_pipeline: 1024,
             client_idle_timeout_secs: 0,
+            client_output_buffer_limit: 0,
             max_bulk_len: 512 * 1024 * 1024,
             query_buffer_limit: 1024 * 1024 * 1024,
             emulated_databases: 16,

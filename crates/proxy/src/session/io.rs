@@ -198,6 +198,9 @@ pub async fn serve<S: StackService>(
             close = future::poll_fn(|cx| pending.poll_ready(cx, |reply| write_reply(reply, &mut output))),
                 if !pending.is_empty() =>
             {
+                if over_output_limit(&output, &shared, &state) {
+                    break;
+                }
                 if write.write_all_buf(&mut output).await.is_err() {
                     break;
                 }
@@ -207,6 +210,9 @@ pub async fn serve<S: StackService>(
             }
             event = state.pubsub.next_event(), if subscribed => {
                 forward_events(event, &mut state, &shared, &mut output);
+                if over_output_limit(&output, &shared, &state) {
+                    break;
+                }
                 if !output.is_empty() && write.write_all_buf(&mut output).await.is_err() {
                     break;
                 }
@@ -235,6 +241,25 @@ pub async fn serve<S: StackService>(
     state.pubsub.clear();
     state.transaction.reset();
     shared.clients.remove(id);
+}
+
+/// True when the replies waiting to be written exceed the operator's
+/// `client_output_buffer_limit` (Valkey's hard limit): the client is
+/// closed, as Valkey closes it. Without a limit set, nothing is ever
+/// closed for this; the session writes what it has before it reads more,
+/// so what waits is at most one pipeline's replies.
+fn over_output_limit(output: &BytesMut, shared: &Shared, state: &SessionState) -> bool {
+    let limit = shared.config.client_output_buffer_limit;
+    let over = limit > 0 && output.len() > limit;
+    if over {
+        tracing::info!(
+            client = state.info.id,
+            bytes = output.len(),
+            limit,
+            "closing a client over the output buffer limit"
+        );
+    }
+    over
 }
 
 /// Most link events handled in one go before the replies are looked at.
