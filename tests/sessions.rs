@@ -414,3 +414,19 @@ async fn client_tracking_redirects_to_a_resp2_listener() {
     writer.call(&["SET", "k", "v"]).await;
     assert_eq!(show(&listener.next().await), "[message __redis__:invalidate [k]]");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_tracking_inside_an_emulated_database() {
+    use common::{show, RawClient};
+    let cluster = Cluster::start(Flavor::Redis, 3, 0);
+    let proxy = TestProxy::default_for(cluster.addrs()).await;
+    let mut cache = RawClient::connect(&proxy.addr).await;
+    cache.call(&["HELLO", "3"]).await;
+    cache.call(&["SELECT", "3"]).await;
+    assert_eq!(show(&cache.call(&["CLIENT", "TRACKING", "ON"]).await), "OK");
+    cache.call(&["GET", "k"]).await;
+    let mut writer = RawClient::connect(&proxy.addr).await;
+    writer.call(&["SELECT", "3"]).await;
+    writer.call(&["SET", "k", "v"]).await;
+    assert_eq!(show(&cache.next().await), "[invalidate [k]]");
+}

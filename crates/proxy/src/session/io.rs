@@ -454,8 +454,14 @@ fn forward<S: StackService>(
     silent: bool,
 ) {
     let protocol = state.protocol;
-    if let Some(tracking) = state.pubsub.tracking_mut() {
-        tracking.note_request(&request, &shared.stack.router);
+    if state.pubsub.tracking().is_some() {
+        let topology = shared.stack.router.topology().current();
+        let emulated =
+            middleware::namespace::emulates(topology.mode(), topology.databases()) && state.db != 0;
+        let space = emulated.then(|| middleware::Space::database(state.db));
+        if let Some(tracking) = state.pubsub.tracking_mut() {
+            tracking.note_request(&request, &shared.stack.router, space.as_ref());
+        }
     }
     let command = Command {
         request,

@@ -24,11 +24,12 @@
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use middleware::Space;
 use resp::{encode, Frame, Protocol, Request};
 use router::command::keys::for_each_key;
 use router::command::Flags;
 use router::Router;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 use super::subscriptions::{Waiting, INVALIDATE_CHANNEL};
 use crate::clients::ClientInfo;
@@ -55,8 +56,10 @@ pub struct Options {
 pub struct Tracking {
     /// The options it was turned on with.
     pub options: Options,
-    /// Keys read and not invalidated since (default mode).
-    remembered: FxHashSet<Bytes>,
+    /// Keys read and not invalidated since (default mode), by the name the
+    /// backend stores them under (a database emulated by namespace stores
+    /// them prefixed), with the name the client knows.
+    remembered: FxHashMap<Bytes, Bytes>,
     /// CLIENT CACHING for the next command only.
     caching_next: Option<bool>,
     /// Tags of the stream links to the primaries.
@@ -72,7 +75,7 @@ impl Tracking {
     pub fn new(options: Options) -> Self {
         Tracking {
             options,
-            remembered: FxHashSet::default(),
+            remembered: FxHashMap::default(),
             caching_next: None,
             links: Vec::new(),
             confirming: FxHashMap::default(),
@@ -100,8 +103,9 @@ impl Tracking {
     }
 
     /// Notes the keys of `request` if it reads and the mode says it is
-    /// tracked. Consumes a CLIENT CACHING setting.
-    pub fn note_request(&mut self, request: &Request, router: &Router) {
+    /// tracked. Consumes a CLIENT CACHING setting. `space` is the client's
+    /// database namespace where databases are emulated.
+    pub fn note_request(&mut self, request: &Request, router: &Router, space: Option<&Space>) {
         let caching = self.caching_next.take();
         if self.options.bcast {
             return;
@@ -121,7 +125,9 @@ impl Tracking {
             return;
         }
         for_each_key(spec, request.args(), |position| {
-            self.remembered.insert(request.args()[position].clone());
+            let key = &request.args()[position];
+            let stored = space.map_or_else(|| key.clone(), |space| space.encode(key));
+            self.remembered.insert(stored, key.clone());
         });
     }
 
@@ -168,8 +174,10 @@ impl Tracking {
             Some(Frame::Array(keys)) => Some(
                 keys.iter()
                     .filter_map(Frame::as_bytes)
-                    .filter(|key| self.options.bcast || self.remembered.remove(*key))
-                    .cloned()
+                    .filter_map(|stored| match self.options.bcast {
+                        true => Some(stored.clone()),
+                        false => self.remembered.remove(stored),
+                    })
                     .map(Frame::Bulk)
                     .collect::<Vec<_>>(),
             ),
@@ -269,9 +277,29 @@ mod tests {
     }
 
     #[test]
+    fn keys_of_an_emulated_database_come_back_by_the_clients_name() {
+        let mut tracking = Tracking::new(Options::default());
+        let space = Space::database(3);
+        let stored = space.encode(b"k");
+        tracking
+            .remembered
+            .insert(stored.clone(), Bytes::from_static(b"k"));
+        let mut push = BytesMut::new();
+        Frame::Push(vec![
+            Frame::bulk("invalidate"),
+            Frame::Array(vec![Frame::Bulk(stored)]),
+        ])
+        .encode(Protocol::Resp3, &mut push);
+        let out = tracking.invalidation(&push.freeze(), Protocol::Resp3).unwrap();
+        assert_eq!(&out[..], b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n");
+    }
+
+    #[test]
     fn default_mode_passes_on_only_remembered_keys() {
         let mut tracking = Tracking::new(Options::default());
-        tracking.remembered.insert(Bytes::from_static(b"a"));
+        tracking
+            .remembered
+            .insert(Bytes::from_static(b"a"), Bytes::from_static(b"a"));
         let push = Bytes::from_static(b">2\r\n$10\r\ninvalidate\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n");
         let out = tracking.invalidation(&push, Protocol::Resp3).unwrap();
         assert_eq!(&out[..], b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\na\r\n");
