@@ -311,3 +311,49 @@ async fn client_libraries_subscribe_through_the_proxy() {
     let _ = cli.kill();
     let _ = cli.wait();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyspace_notifications_from_every_node_and_database() {
+    let cluster = Cluster::start_with(Flavor::Redis, 3, 0, &[("notify-keyspace-events", "KEA")]);
+    let proxy = TestProxy::default_for(cluster.addrs()).await;
+    // Database 0: events for keys on all three primaries.
+    let mut zero = RawClient::connect(&proxy.addr).await;
+    assert_eq!(
+        show(&zero.call(&["SUBSCRIBE", "__keyevent@0__:set"]).await),
+        "[subscribe __keyevent@0__:set 1]"
+    );
+    // Database 3 (emulated on this Redis cluster).
+    let mut three = RawClient::connect(&proxy.addr).await;
+    three.call(&["SUBSCRIBE", "__keyspace@3__:k"]).await;
+    assert_eq!(
+        show(&three.call(&["PSUBSCRIBE", "__keyevent@3__:*"]).await),
+        "[psubscribe __keyevent@3__:* 2]"
+    );
+    let mut writer = RawClient::connect(&proxy.addr).await;
+    for key in ["a", "b", "c", "d"] {
+        writer.call(&["SET", key, "0"]).await;
+    }
+    let mut seen: Vec<String> = Vec::new();
+    for _ in 0..4 {
+        seen.push(show(&zero.next().await));
+    }
+    seen.sort();
+    let expected: Vec<String> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|k| format!("[message __keyevent@0__:set {k}]"))
+        .collect();
+    assert_eq!(seen, expected);
+    writer.call(&["SELECT", "3"]).await;
+    writer.call(&["SET", "k", "3"]).await;
+    let mut got = vec![show(&three.next().await), show(&three.next().await)];
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "[message __keyspace@3__:k set]",
+            "[pmessage __keyevent@3__:* __keyevent@3__:set k]"
+        ]
+    );
+    // Database 0's subscriber did not see database 3's key.
+    assert!(zero.next_within(Duration::from_millis(300)).await.is_none());
+}

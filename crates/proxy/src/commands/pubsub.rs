@@ -9,6 +9,7 @@ use resp::{Frame, Request};
 
 use super::Local;
 use crate::edge;
+use crate::session::notifications;
 use crate::session::subscriptions::{Kind, Waiting, INVALIDATE_CHANNEL};
 use crate::session::{SessionState, Shared};
 
@@ -80,6 +81,8 @@ pub fn command(request: &Request, lower: &[u8], state: &mut SessionState, shared
             Frame::Integer(count),
         ]));
     }
+    let topology = router.topology().current();
+    let emulating = middleware::namespace::emulates(topology.mode(), topology.databases());
     let mut to_send = Vec::with_capacity(names.len());
     for name in &names {
         let changed = if subscribe {
@@ -88,7 +91,18 @@ pub fn command(request: &Request, lower: &[u8], state: &mut SessionState, shared
             subs.remove(kind, name)
         };
         if changed {
-            to_send.push(name.clone());
+            // Keyspace notifications of emulated databases live under other
+            // names on the backend.
+            let translated = if emulating {
+                notifications::translate(kind, name)
+            } else {
+                None
+            };
+            match (translated, subscribe) {
+                (Some(mapping), true) => to_send.push(subs.map(mapping)),
+                (Some(_), false) => to_send.extend(subs.unmap(kind, name)),
+                (None, _) => to_send.push(name.clone()),
+            }
         }
         let confirmation = Frame::Push(vec![
             Frame::bulk(if subscribe { sub_name } else { unsub_name }),

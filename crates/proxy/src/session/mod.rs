@@ -13,8 +13,10 @@
 //! - `ordered`: the queue that returns replies in request order.
 //! - [`subscriptions`]: SUBSCRIBE and friends, MONITOR, and the links behind them.
 //! - [`tracking`]: CLIENT TRACKING.
+//! - [`notifications`]: keyspace notifications in emulated databases.
 
 mod io;
+pub mod notifications;
 mod ordered;
 pub mod state;
 pub mod subscriptions;

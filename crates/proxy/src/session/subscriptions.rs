@@ -36,6 +36,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use topology::Mode;
 
+use super::notifications::Mapping;
 use super::tracking::{Options, Tracking};
 
 /// The channel CLIENT TRACKING REDIRECT sends invalidations on.
@@ -99,6 +100,10 @@ struct Link {
     tickets: VecDeque<Ticket>,
     /// Shard channels this link carries (shard links only).
     shard_channels: FxHashSet<Bytes>,
+    /// Keyspace notification channels and patterns this link carries (by
+    /// backend name): notifications are local to each node, so they are
+    /// subscribed on every primary.
+    notifications: FxHashSet<(Kind, Bytes)>,
 }
 
 /// A client's subscriptions.
@@ -118,6 +123,9 @@ pub struct Subscriptions {
     monitors: FxHashMap<u64, Option<Arc<Waiting>>>,
     /// CLIENT TRACKING, with its links to the primaries.
     tracking: Option<Tracking>,
+    /// Keyspace notification subscriptions translated for emulated
+    /// databases ([`super::notifications`]).
+    mapped: Vec<Mapping>,
     /// When to resubscribe what was lost.
     retry_at: Option<Instant>,
     retry_pause: Duration,
@@ -204,6 +212,15 @@ impl Subscriptions {
         router: &Router,
         protocol: Protocol,
     ) {
+        let (everywhere, here): (Vec<Bytes>, Vec<Bytes>) =
+            names.iter().cloned().partition(|n| is_notification(n));
+        if !everywhere.is_empty() {
+            self.send_everywhere(subscribe, kind, &everywhere, Some(waiting), router, protocol);
+        }
+        if here.is_empty() {
+            return;
+        }
+        let names = &here[..];
         let tag = match self.main {
             Some(tag) => tag,
             None if !subscribe => return,
@@ -218,6 +235,63 @@ impl Subscriptions {
             }
         };
         self.send(tag, subscribe, kind, names, Some(waiting.clone()));
+    }
+
+    /// Keyspace notification subscriptions, on a link to every primary (to
+    /// subscribe) or on the links that carry them (to unsubscribe).
+    fn send_everywhere(
+        &mut self,
+        subscribe: bool,
+        kind: Kind,
+        names: &[Bytes],
+        waiting: Option<&Arc<Waiting>>,
+        router: &Router,
+        protocol: Protocol,
+    ) {
+        let tags: Vec<u64> = if subscribe {
+            let primaries: Vec<Arc<str>> = router
+                .topology()
+                .current()
+                .shards()
+                .iter()
+                .map(|s| s.primary.clone())
+                .collect();
+            primaries
+                .into_iter()
+                .map(|addr| self.shard_link(addr, router, protocol))
+                .collect()
+        } else {
+            self.links
+                .iter()
+                .filter(|(_, link)| {
+                    names
+                        .iter()
+                        .any(|n| link.notifications.contains(&(kind, n.clone())))
+                })
+                .map(|(tag, _)| *tag)
+                .collect()
+        };
+        for tag in tags {
+            let Some(link) = self.links.get_mut(&tag) else {
+                continue;
+            };
+            let names: Vec<Bytes> = names
+                .iter()
+                .filter(|n| subscribe != link.notifications.contains(&(kind, (*n).clone())))
+                .cloned()
+                .collect();
+            if names.is_empty() {
+                continue;
+            }
+            for name in &names {
+                if subscribe {
+                    link.notifications.insert((kind, name.clone()));
+                } else {
+                    link.notifications.remove(&(kind, name.clone()));
+                }
+            }
+            self.send(tag, subscribe, kind, &names, waiting.cloned());
+        }
     }
 
     /// Sends `SSUBSCRIBE` / `SUNSUBSCRIBE` for shard channels, one command
@@ -303,6 +377,7 @@ impl Subscriptions {
                 addr,
                 tickets: VecDeque::new(),
                 shard_channels: FxHashSet::default(),
+                notifications: FxHashSet::default(),
             },
         );
         tag
@@ -507,12 +582,85 @@ impl Subscriptions {
             return handled;
         }
         match frame_kind(&frame).as_deref() {
+            Some(b"message" | b"pmessage") if !self.mapped.is_empty() => {
+                self.translate_message(&frame, protocol, output)
+            }
             Some(b"message" | b"pmessage" | b"smessage") => output.extend_from_slice(&frame),
             Some(b"pong") | None if !frame.starts_with(b"-") => {}
             _ => self.confirmation(event.tag, &frame, router, &mut handled),
         }
         self.close_idle_links();
         handled
+    }
+
+    /// Records a translated subscription; the backend name to subscribe to.
+    pub fn map(&mut self, mapping: Mapping) -> Bytes {
+        let backend = mapping.backend.clone();
+        if !self.mapped.contains(&mapping) {
+            self.mapped.push(mapping);
+        }
+        backend
+    }
+
+    /// Forgets a translated subscription of `kind` named `client`; the
+    /// backend name to unsubscribe from, when nothing else needs it.
+    pub fn unmap(&mut self, kind: Kind, client: &Bytes) -> Option<Bytes> {
+        let at = self
+            .mapped
+            .iter()
+            .position(|m| m.kind() == kind && m.client == *client)?;
+        let backend = self.mapped.remove(at).backend;
+        let still_used = self
+            .mapped
+            .iter()
+            .any(|m| m.kind() == kind && m.backend == backend)
+            || self.set(kind).contains(&backend);
+        (!still_used).then_some(backend)
+    }
+
+    /// The backend name for the client's subscription `name`.
+    fn backend_name(&self, kind: Kind, name: &Bytes) -> Bytes {
+        self.mapped
+            .iter()
+            .find(|m| m.kind() == kind && m.client == *name)
+            .map_or_else(|| name.clone(), |m| m.backend.clone())
+    }
+
+    /// A message on a channel some translated subscription listens to: the
+    /// client's messages for it, and the message itself only if the client
+    /// also subscribed to the backend name plainly.
+    fn translate_message(&self, frame: &Bytes, protocol: Protocol, output: &mut BytesMut) {
+        let Ok(Frame::Array(items) | Frame::Push(items)) = Frame::parse_complete(frame) else {
+            output.extend_from_slice(frame);
+            return;
+        };
+        let bytes = |i: usize| {
+            items
+                .get(i)
+                .and_then(Frame::as_bytes)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let (kind, name, channel, payload) = if items.len() == 4 {
+            (Kind::Pattern, bytes(1), bytes(2), bytes(3))
+        } else {
+            (Kind::Channel, bytes(1), bytes(1), bytes(2))
+        };
+        let mut mapped = false;
+        for mapping in self
+            .mapped
+            .iter()
+            .filter(|m| m.kind() == kind && m.backend == name)
+        {
+            mapped = true;
+            if let Some(message) = mapping.message(&channel, &payload) {
+                message.encode(protocol, output);
+            }
+        }
+        let plain = self.mapped.iter().all(|m| m.client != name) && self.set(kind).contains(&name);
+        if !mapped || plain {
+            output.extend_from_slice(frame);
+        }
     }
 
     /// A link's confirmation or error: settles the ticket it belongs to, or
@@ -642,8 +790,18 @@ impl Subscriptions {
                 Some(addr) => {
                     let tag = self.open(addr, router, protocol);
                     self.main = Some(tag);
-                    let channels: Vec<Bytes> = self.channels.iter().cloned().collect();
-                    let patterns: Vec<Bytes> = self.patterns.iter().cloned().collect();
+                    let channels: Vec<Bytes> = self
+                        .channels
+                        .iter()
+                        .map(|c| self.backend_name(Kind::Channel, c))
+                        .filter(|c| !is_notification(c))
+                        .collect();
+                    let patterns: Vec<Bytes> = self
+                        .patterns
+                        .iter()
+                        .map(|p| self.backend_name(Kind::Pattern, p))
+                        .filter(|p| !is_notification(p))
+                        .collect();
                     if !channels.is_empty() {
                         self.send(tag, true, Kind::Channel, &channels, None);
                     }
@@ -652,6 +810,17 @@ impl Subscriptions {
                     }
                 }
                 None => self.schedule_retry(),
+            }
+        }
+        for kind in [Kind::Channel, Kind::Pattern] {
+            let wanted: Vec<Bytes> = self
+                .set(kind)
+                .iter()
+                .map(|n| self.backend_name(kind, n))
+                .filter(|n| is_notification(n))
+                .collect();
+            if !wanted.is_empty() {
+                self.send_everywhere(true, kind, &wanted, None, router, protocol);
             }
         }
         self.open_tracking_links(router, None);
@@ -676,7 +845,7 @@ impl Subscriptions {
             } else if Some(*tag) == main {
                 channels + patterns > 0
             } else {
-                !link.shard_channels.is_empty()
+                !link.shard_channels.is_empty() || !link.notifications.is_empty()
             };
             carries || !link.tickets.is_empty()
         });
@@ -689,6 +858,12 @@ impl Subscriptions {
     pub fn tidy(&mut self) {
         self.close_idle_links();
     }
+}
+
+/// Keyspace and keyevent notification channels, which each node publishes
+/// for its own keys only.
+fn is_notification(name: &[u8]) -> bool {
+    name.starts_with(b"__keyspace@") || name.starts_with(b"__keyevent@")
 }
 
 /// The node main links go to: the primary of the home shard (the first),

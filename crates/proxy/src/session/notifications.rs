@@ -1,0 +1,162 @@
+//! Keyspace notifications in emulated databases.
+//!
+//! Where databases are emulated by namespace, the backend has only
+//! database 0: a change to key `k` of database 3 is announced on
+//! `__keyspace@0__:<stored name>` and `__keyevent@0__:<event>` with the
+//! stored name as payload. A client subscribed to `__keyspace@3__:k` or
+//! `__keyevent@3__:set` is subscribed to those backend channels instead,
+//! and the messages come back under the names the client chose, with the
+//! key as the client knows it. Database 0 does not see the emulated
+//! databases' keys there either.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use resp::Frame;
+
+use super::subscriptions::Kind;
+use middleware::namespace::glob;
+use middleware::namespace::keyspace::Database;
+
+/// How one client subscription maps onto the backend.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    /// What the client subscribed to.
+    pub client: Bytes,
+    /// What the backend is subscribed to for it.
+    pub backend: Bytes,
+    /// The client's database.
+    db: u32,
+    /// `__keyspace@` (true) or `__keyevent@` (false).
+    keyspace: bool,
+    /// The part after `__:` as the client gave it.
+    rest: Bytes,
+    kind: Kind,
+}
+
+/// The backend subscription for a client's channel or pattern, when it is
+/// a keyspace or keyevent channel and databases are emulated.
+pub fn translate(kind: Kind, client: &Bytes) -> Option<Mapping> {
+    if kind == Kind::Shard {
+        return None;
+    }
+    let (keyspace, after) = if let Some(after) = client.strip_prefix(b"__keyspace@") {
+        (true, after)
+    } else {
+        (false, client.strip_prefix(b"__keyevent@")?)
+    };
+    let digits = after.iter().take_while(|b| b.is_ascii_digit()).count();
+    let db: u32 = std::str::from_utf8(&after[..digits]).ok()?.parse().ok()?;
+    let rest = after[digits..].strip_prefix(b"__:")?;
+    let rest = client.slice(client.len() - rest.len()..);
+    let database = Database::of(db);
+    let mut backend = BytesMut::new();
+    backend.put_slice(if keyspace {
+        b"__keyspace@0__:"
+    } else {
+        b"__keyevent@0__:"
+    });
+    match (keyspace, kind, &database) {
+        // One key of an emulated database: its stored name.
+        (true, Kind::Channel, _) => backend.put_slice(&database.encode(&rest)),
+        // Any key of an emulated database: narrowed in the proxy.
+        (true, _, Database::Emulated(space)) => backend.put_slice(&space.glob()),
+        // Events are channels per event, for every database at once.
+        _ => backend.put_slice(&rest),
+    }
+    Some(Mapping {
+        client: client.clone(),
+        backend: backend.freeze(),
+        db,
+        keyspace,
+        rest,
+        kind,
+    })
+}
+
+impl Mapping {
+    /// Channel or pattern.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The client's message for a backend message on `channel` with
+    /// `payload`, or `None` when it is not for this subscription.
+    pub fn message(&self, channel: &Bytes, payload: &Bytes) -> Option<Frame> {
+        let database = Database::of(self.db);
+        let suffix = channel.slice(b"__keyspace@0__:".len().min(channel.len())..);
+        let (client_channel, client_payload) = if self.keyspace {
+            let key = database.decode(&suffix)?;
+            if self.kind == Kind::Pattern && !glob::matches(&self.rest, &key) {
+                return None;
+            }
+            (join(b"__keyspace@", self.db, &key), payload.clone())
+        } else {
+            let key = database.decode(payload)?;
+            (join(b"__keyevent@", self.db, &suffix), key)
+        };
+        let mut items = vec![Frame::bulk(if self.kind == Kind::Pattern {
+            "pmessage"
+        } else {
+            "message"
+        })];
+        if self.kind == Kind::Pattern {
+            items.push(Frame::Bulk(self.client.clone()));
+        }
+        items.push(Frame::Bulk(client_channel));
+        items.push(Frame::Bulk(client_payload));
+        Some(Frame::Push(items))
+    }
+}
+
+fn join(prefix: &[u8], db: u32, rest: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(prefix.len() + rest.len() + 8);
+    out.put_slice(prefix);
+    out.put_slice(db.to_string().as_bytes());
+    out.put_slice(b"__:");
+    out.put_slice(rest);
+    out.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use middleware::Space;
+
+    fn b(text: &str) -> Bytes {
+        Bytes::copy_from_slice(text.as_bytes())
+    }
+
+    #[test]
+    fn keyspace_channels_of_database_three() {
+        let stored = Space::database(3).encode(b"k");
+        let exact = translate(Kind::Channel, &b("__keyspace@3__:k")).unwrap();
+        let mut expected = b"__keyspace@0__:".to_vec();
+        expected.extend_from_slice(&stored);
+        assert_eq!(&exact.backend[..], &expected[..]);
+        let message = exact.message(&Bytes::from(expected.clone()), &b("set")).unwrap();
+        assert_eq!(
+            message,
+            Frame::Push(vec![
+                Frame::bulk("message"),
+                Frame::Bulk(b("__keyspace@3__:k")),
+                Frame::Bulk(b("set"))
+            ])
+        );
+        let pattern = translate(Kind::Pattern, &b("__keyspace@3__:k*")).unwrap();
+        assert!(pattern.message(&Bytes::from(expected), &b("set")).is_some());
+        let events = translate(Kind::Channel, &b("__keyevent@3__:set")).unwrap();
+        assert_eq!(&events.backend[..], b"__keyevent@0__:set");
+        let message = events.message(&b("__keyevent@0__:set"), &stored).unwrap();
+        assert_eq!(
+            message,
+            Frame::Push(vec![
+                Frame::bulk("message"),
+                Frame::Bulk(b("__keyevent@3__:set")),
+                Frame::Bulk(b("k"))
+            ])
+        );
+        // Database 0 does not see database 3's key.
+        let zero = translate(Kind::Channel, &b("__keyevent@0__:set")).unwrap();
+        assert_eq!(zero.message(&b("__keyevent@0__:set"), &stored), None);
+        assert_eq!(translate(Kind::Channel, &b("news")), None);
+    }
+}
