@@ -64,7 +64,10 @@ async fn subscribe_mode_matches_valkey() {
     hello_reply(&mut got);
     assert!(hello > 0);
     assert_eq!(got, expected);
-    assert_eq!(proxy_info_field(&proxy.addr, "backend_connections_dedicated"), 0);
+    assert_eq!(
+        settled_info_field(&proxy.addr, "backend_connections_dedicated", 0).await,
+        0
+    );
 }
 
 /// A channel name whose slot is served by primary `shard` of three (the
@@ -144,7 +147,10 @@ async fn messages_reach_subscribers(cluster: Cluster) {
         "[punsubscribe n* 0]"
     );
     assert_eq!(show(&subscriber.call(&["GET", "x"]).await), "(nil)");
-    assert_eq!(proxy_info_field(&proxy.addr, "backend_connections_dedicated"), 0);
+    assert_eq!(
+        settled_info_field(&proxy.addr, "backend_connections_dedicated", 0).await,
+        0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -102,7 +102,10 @@ async fn transactions_match_a_standalone_valkey() {
     let backend = Server::start(Flavor::Valkey);
     let proxy = TestProxy::default_for(vec![backend.addr()]).await;
     same_as_direct(&direct.addr(), &proxy.addr).await;
-    assert_eq!(proxy_info_field(&proxy.addr, "backend_connections_dedicated"), 0);
+    assert_eq!(
+        settled_info_field(&proxy.addr, "backend_connections_dedicated", 0).await,
+        0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
