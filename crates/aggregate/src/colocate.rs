@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use resp::{Frame, Request};
+use resp::{Args, Frame, Request};
 use router::command::keys::for_each_key_access;
 use router::command::CommandSpec;
 use router::slot::key_slot;
@@ -76,7 +76,7 @@ where
     let mut rewritten: Vec<Bytes> = args.to_vec();
     let outcome = async {
         for &(position, _) in &keys {
-            let key = &args[position];
+            let key = &rewritten[position];
             if key_slot(key) == anchor_slot {
                 continue;
             }
@@ -177,7 +177,7 @@ where
 /// `prefix + pattern`, so the server builds the copies' names itself.
 async fn sort_patterns<S>(
     copier: &mut Copier<S>,
-    args: &[Bytes],
+    args: Args<'_>,
     rewritten: &mut [Bytes],
 ) -> Result<Option<Frame>, Error>
 where
@@ -199,7 +199,7 @@ where
     };
     let prefix = copier.pattern_prefix();
     for position in positions {
-        let pattern = args[position].clone();
+        let pattern = rewritten[position].clone();
         let key_part = match pattern.windows(2).position(|w| w == b"->") {
             Some(at) if at + 2 < pattern.len() => pattern.slice(..at),
             _ => pattern.clone(),
@@ -221,13 +221,13 @@ where
 
 /// True for a SORT whose BY or GET patterns name keys, which a cluster
 /// refuses unless they share the sorted key's slot: the proxy copies them.
-pub fn sort_has_key_patterns(args: &[Bytes]) -> bool {
+pub fn sort_has_key_patterns(args: Args<'_>) -> bool {
     !pattern_positions(args).is_empty()
 }
 
 /// Positions of SORT's BY and GET patterns that name keys (not `#`, not
 /// `nosort`).
-fn pattern_positions(args: &[Bytes]) -> Vec<usize> {
+fn pattern_positions(args: Args<'_>) -> Vec<usize> {
     let mut positions = Vec::new();
     let mut i = 2;
     while i + 1 < args.len() {
@@ -240,7 +240,7 @@ fn pattern_positions(args: &[Bytes]) -> Vec<usize> {
             // temporary names' prefix: the proxy's own second pass.
             let ours = pattern.starts_with(TEMP_PREFIX);
             let sorts_nothing = keyword.eq_ignore_ascii_case(b"by") && !pattern.contains(&b'*');
-            if &pattern[..] != b"#" && !ours && !sorts_nothing {
+            if pattern != b"#" && !ours && !sorts_nothing {
                 positions.push(i + 1);
             }
             i += 2;

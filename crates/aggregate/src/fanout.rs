@@ -179,7 +179,7 @@ where
             "eval" | "eval_ro" => 1,
             "script|load" => 2,
             "evalsha" | "evalsha_ro" => {
-                let sha = command.request.arg(1)?.clone();
+                let sha = command.request.arg_bytes(1)?;
                 let first = self.call_inner_or_fan_out(command.clone());
                 let scripts = self.scripts.clone();
                 let steps = Steps::new(self.clone(), command.clone());
@@ -196,8 +196,8 @@ where
             }
             _ => return None,
         };
-        if let Some(body) = command.request.arg(body_at) {
-            self.scripts.remember(body);
+        if let Some(body) = command.request.arg_bytes(body_at) {
+            self.scripts.remember(&body);
         }
         None
     }
@@ -253,7 +253,7 @@ where
         let mut steps = Steps::new(self.clone(), command);
         let limit = self.copy_limit;
         Box::pin(async move {
-            if let Some(outcome) = moves::run(&mut steps, &spec.name, request.args()).await {
+            if let Some(outcome) = moves::run(&mut steps, &spec.name, &request.args().to_vec()).await {
                 return outcome;
             }
             colocate::run(steps, &spec, &request, limit).await
@@ -289,7 +289,7 @@ where
 /// that won on one node while the others were being cancelled could take
 /// an element that nobody receives, and the proxy never loses data. A
 /// script cannot run atomically on several nodes.
-fn unsplittable(spec: &CommandSpec, args: &[bytes::Bytes]) -> Option<Error> {
+fn unsplittable(spec: &CommandSpec, args: resp::Args<'_>) -> Option<Error> {
     // XREAD blocks only when asked to.
     let blocks = spec.flags.contains(Flags::BLOCKING)
         && (!spec.name.starts_with("xread") || args.iter().any(|a| a.eq_ignore_ascii_case(b"block")));

@@ -42,6 +42,7 @@ pub fn by_slot(spec: &CommandSpec, request: &Request) -> Option<Vec<Part>> {
         return None;
     }
     let mut parts: Vec<(u16, Vec<Bytes>, Vec<usize>)> = Vec::new();
+    let args = args.to_vec();
     for (group, chunk) in args[1..].chunks(step).enumerate() {
         let slot = key_slot(&chunk[0]);
         let part = match parts.iter_mut().position(|(s, _, _)| *s == slot) {

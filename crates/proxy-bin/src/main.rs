@@ -3,6 +3,10 @@
 //! before), starts the runtime and serves until SIGTERM or Ctrl-C, then
 //! drains. A bad configuration exits with code 64 and one line saying why.
 
+/// The allocator: measured with callgrind and scripts/bench.sh, see docs/PERFORMANCE.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod cli;
 mod settings;
 

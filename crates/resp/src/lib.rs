@@ -35,5 +35,5 @@ pub use error::Error;
 pub use frame::Frame;
 pub use limits::Limits;
 pub use reply_decoder::ReplyDecoder;
-pub use request::Request;
+pub use request::{Args, ArgsIter, Request};
 pub use request_decoder::RequestDecoder;

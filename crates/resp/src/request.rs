@@ -1,44 +1,68 @@
 //! [`Request`]: one client command, kept as the raw bytes it arrived in plus
-//! a slice of those bytes for each argument.
+//! where each argument lies in them, and [`Args`], a borrowed view of the
+//! arguments.
+
+use std::ops::{Index, RangeBounds};
 
 use bytes::{Bytes, BytesMut};
 use smallvec::SmallVec;
 
-use crate::encode::encode_command;
+use crate::encode::{put_bulk, put_header};
 
 /// A client command. `raw` is exactly what goes to a backend when the request
-/// is passed through; `args` are zero-copy slices of it (argument 0 is the
+/// is passed through; each argument is a range of it (argument 0 is the
 /// command name, in the case the client sent it).
+///
+/// Arguments are kept as offsets, not as `Bytes` slices: a request costs
+/// one reference count however many arguments it has, and stays small
+/// (72 bytes) as it moves down the stack. [`Args::bytes`] cuts a zero-copy
+/// `Bytes` for an argument when a caller needs to keep one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
     raw: Bytes,
-    args: Args,
+    spans: Spans,
 }
 
-/// Argument slices, stored inline up to four (most commands), so that a
+/// Where one argument lies in the raw bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+}
+
+/// Argument spans, stored inline up to four (most commands), so that a
 /// typical request costs no allocation of its own.
-pub type Args = SmallVec<[Bytes; 4]>;
+pub(crate) type Spans = SmallVec<[Span; 4]>;
 
 impl Request {
-    /// Builds a request from raw multibulk bytes and the argument slices the
-    /// decoder found in them. The caller guarantees that `args` are slices of
-    /// `raw` in order; [`crate::RequestDecoder`] is the only intended caller.
-    pub(crate) fn from_parts(raw: Bytes, args: Args) -> Self {
-        Request { raw, args }
+    /// Builds a request from raw multibulk bytes and the spans the decoder
+    /// found in them. The caller guarantees that the spans lie within `raw`
+    /// in order; [`crate::RequestDecoder`] is the only intended caller.
+    pub(crate) fn from_parts(raw: Bytes, spans: Spans) -> Self {
+        Request { raw, spans }
     }
 
     /// Builds a request from arguments, encoding it as a multibulk.
     pub fn from_args<I, A>(args: I) -> Self
     where
         I: IntoIterator<Item = A>,
-        A: Into<Bytes>,
+        A: AsRef<[u8]>,
     {
-        let args: Args = args.into_iter().map(Into::into).collect();
-        let mut raw = BytesMut::with_capacity(16 + args.iter().map(|a| a.len() + 16).sum::<usize>());
-        encode_command(&args, &mut raw);
+        let args: SmallVec<[A; 8]> = args.into_iter().collect();
+        let size = 16 + args.iter().map(|a| a.as_ref().len() + 16).sum::<usize>();
+        let mut raw = BytesMut::with_capacity(size);
+        let mut spans = Spans::with_capacity(args.len());
+        put_header(&mut raw, b'*', args.len() as i64);
+        for arg in &args {
+            let arg = arg.as_ref();
+            put_bulk(&mut raw, arg);
+            // The payload sits just before the closing CRLF.
+            let end = raw.len() - 2;
+            spans.push(span(end - arg.len(), end));
+        }
         Request {
             raw: raw.freeze(),
-            args,
+            spans,
         }
     }
 
@@ -58,19 +82,27 @@ impl Request {
     }
 
     /// All arguments, the command name first.
-    pub fn args(&self) -> &[Bytes] {
-        &self.args
+    pub fn args(&self) -> Args<'_> {
+        Args {
+            raw: &self.raw,
+            spans: &self.spans,
+        }
     }
 
     /// Argument `i` (0 is the command name), if present.
-    pub fn arg(&self, i: usize) -> Option<&Bytes> {
-        self.args.get(i)
+    pub fn arg(&self, i: usize) -> Option<&[u8]> {
+        self.args().get(i)
+    }
+
+    /// Argument `i` as a zero-copy `Bytes`, if present.
+    pub fn arg_bytes(&self, i: usize) -> Option<Bytes> {
+        self.args().bytes(i)
     }
 
     /// The command name as the client sent it (any case).
     pub fn name(&self) -> &[u8] {
         // A decoded request always has at least one argument.
-        self.args.first().map(|a| &a[..]).unwrap_or_default()
+        self.arg(0).unwrap_or_default()
     }
 
     /// True when argument 0 equals `name`, ignoring ASCII case.
@@ -80,16 +112,177 @@ impl Request {
 
     /// Number of arguments, the command name included.
     pub fn len(&self) -> usize {
-        self.args.len()
+        self.spans.len()
     }
 
     /// True for a request with no arguments (never produced by the decoder).
     pub fn is_empty(&self) -> bool {
-        self.args.is_empty()
+        self.spans.is_empty()
     }
 
-    /// The raw bytes and the arguments.
-    pub fn into_parts(self) -> (Bytes, Args) {
-        (self.raw, self.args)
+    /// The raw bytes, giving up the argument offsets.
+    pub fn into_raw(self) -> Bytes {
+        self.raw
+    }
+}
+
+/// A span from `usize` offsets. Requests are bounded by the query-buffer
+/// limit, which [`crate::Limits`] keeps below 4 GiB.
+pub(crate) fn span(start: usize, end: usize) -> Span {
+    Span {
+        start: start as u32,
+        end: end as u32,
+    }
+}
+
+/// The arguments of a [`Request`] (or a range of them), borrowed. Indexing
+/// gives an argument's bytes; [`Args::bytes`] a zero-copy `Bytes` of it.
+#[derive(Clone, Copy)]
+pub struct Args<'a> {
+    raw: &'a Bytes,
+    spans: &'a [Span],
+}
+
+impl<'a> Args<'a> {
+    /// Number of arguments.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Argument `i`, if present.
+    pub fn get(&self, i: usize) -> Option<&'a [u8]> {
+        let span = self.spans.get(i)?;
+        Some(&self.raw[span.start as usize..span.end as usize])
+    }
+
+    /// The first argument.
+    pub fn first(&self) -> Option<&'a [u8]> {
+        self.get(0)
+    }
+
+    /// The last argument.
+    pub fn last(&self) -> Option<&'a [u8]> {
+        self.get(self.len().checked_sub(1)?)
+    }
+
+    /// Argument `i` as a zero-copy `Bytes` (a slice of the request's raw
+    /// bytes), if present.
+    pub fn bytes(&self, i: usize) -> Option<Bytes> {
+        let span = self.spans.get(i)?;
+        Some(self.raw.slice(span.start as usize..span.end as usize))
+    }
+
+    /// The arguments in `range`.
+    ///
+    /// # Panics
+    /// When the range is out of bounds, as slicing does.
+    pub fn slice(&self, range: impl RangeBounds<usize>) -> Args<'a> {
+        let range = (range.start_bound().cloned(), range.end_bound().cloned());
+        Args {
+            raw: self.raw,
+            spans: &self.spans[range],
+        }
+    }
+
+    /// The arguments, in order.
+    pub fn iter(&self) -> ArgsIter<'a> {
+        ArgsIter {
+            raw: self.raw,
+            spans: self.spans.iter(),
+        }
+    }
+
+    /// Every argument as a zero-copy `Bytes`.
+    pub fn to_vec(&self) -> Vec<Bytes> {
+        (0..self.len()).filter_map(|i| self.bytes(i)).collect()
+    }
+}
+
+impl Index<usize> for Args<'_> {
+    type Output = [u8];
+
+    fn index(&self, i: usize) -> &[u8] {
+        let span = self.spans[i];
+        &self.raw[span.start as usize..span.end as usize]
+    }
+}
+
+impl<'a> IntoIterator for Args<'a> {
+    type Item = &'a [u8];
+    type IntoIter = ArgsIter<'a>;
+
+    fn into_iter(self) -> ArgsIter<'a> {
+        self.iter()
+    }
+}
+
+/// The arguments of [`Args`], in order.
+#[derive(Clone, Debug)]
+pub struct ArgsIter<'a> {
+    raw: &'a Bytes,
+    spans: std::slice::Iter<'a, Span>,
+}
+
+impl<'a> ArgsIter<'a> {
+    fn cut(&self, span: &Span) -> &'a [u8] {
+        &self.raw[span.start as usize..span.end as usize]
+    }
+}
+
+impl<'a> Iterator for ArgsIter<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let span = self.spans.next()?;
+        Some(self.cut(span))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.spans.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for ArgsIter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        let span = self.spans.next_back()?;
+        Some(self.cut(span))
+    }
+}
+
+impl ExactSizeIterator for ArgsIter<'_> {}
+
+impl std::fmt::Debug for Args<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.iter().map(|arg| String::from_utf8_lossy(arg)))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_built_from_parts_are_slices_of_the_encoding() {
+        let request = Request::from_args(["SET", "key", "", "value"]);
+        assert_eq!(
+            &request.raw()[..],
+            b"*4\r\n$3\r\nSET\r\n$3\r\nkey\r\n$0\r\n\r\n$5\r\nvalue\r\n"
+        );
+        let args = request.args();
+        assert_eq!(args.len(), 4);
+        assert_eq!(&args[0], b"SET");
+        assert_eq!(args.get(2), Some(&b""[..]));
+        assert_eq!(args.last(), Some(&b"value"[..]));
+        assert_eq!(args.bytes(1), Some(Bytes::from_static(b"key")));
+        assert_eq!(args.slice(1..3).iter().collect::<Vec<_>>(), [&b"key"[..], b""]);
+        assert_eq!(args.get(4), None);
+        assert_eq!(Request::from_raw(request.raw()), Some(request));
     }
 }

@@ -13,6 +13,7 @@ use bytes::{Buf, BytesMut};
 use crate::inline::split_args;
 use crate::limits::{INLINE_MAX_SIZE, UNAUTHENTICATED_MAX_ARGS, UNAUTHENTICATED_MAX_BULK};
 use crate::number::parse_i64;
+use crate::request::{span, Span, Spans};
 use crate::{Error, Limits, Request};
 
 /// Bulk arguments at least this long make the decoder reserve room for the
@@ -27,7 +28,7 @@ pub struct RequestDecoder {
     partial: Option<Partial>,
     /// Offsets of the arguments of the request being read, relative to its
     /// start. Kept between requests so that decoding allocates nothing.
-    offsets: Vec<(usize, usize)>,
+    offsets: Vec<Span>,
 }
 
 /// A multibulk request that is not complete yet.
@@ -73,10 +74,11 @@ impl RequestDecoder {
     /// before closing the connection.
     pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Request>, Error> {
         loop {
-            if src.len() > self.limits.max_query_buffer {
-                return Err(Error::QueryBufferLimit {
-                    limit: self.limits.max_query_buffer,
-                });
+            // Arguments are kept as 32-bit offsets, so no request may reach
+            // 4 GiB whatever the configured limit.
+            let limit = self.limits.max_query_buffer.min(u32::MAX as usize);
+            if src.len() > limit {
+                return Err(Error::QueryBufferLimit { limit });
             }
             if self.partial.is_none() {
                 match src.first() {
@@ -171,7 +173,7 @@ impl RequestDecoder {
                         return Ok(None);
                     }
                     // Valkey does not check the two bytes after the payload.
-                    self.offsets.push((partial.pos, partial.pos + len));
+                    self.offsets.push(span(partial.pos, partial.pos + len));
                     partial.pos += len + 2;
                     partial.bulk = None;
                 }
@@ -181,12 +183,7 @@ impl RequestDecoder {
             return Ok(None);
         };
         let raw = src.split_to(partial.pos).freeze();
-        let args = self
-            .offsets
-            .iter()
-            .map(|&(start, end)| raw.slice(start..end))
-            .collect();
-        Ok(Some(Request::from_parts(raw, args)))
+        Ok(Some(Request::from_parts(raw, Spans::from_slice(&self.offsets))))
     }
 }
 

@@ -47,7 +47,7 @@ struct Retained {
 
 impl Retained {
     fn from(command: Command) -> Self {
-        let (raw, _) = command.request.into_parts();
+        let raw = command.request.into_raw();
         Retained {
             raw,
             protocol: command.protocol,

@@ -1,8 +1,7 @@
 //! The routing decision: a pure function from a request and a topology to a
 //! [`Route`]. No I/O, no locks; tested with tables of cases.
 
-use bytes::Bytes;
-use resp::Request;
+use resp::{Args, Request};
 use topology::{Mode, Topology};
 
 use crate::command::keys::for_each_key;
@@ -125,7 +124,7 @@ pub enum Slots {
 }
 
 /// The slot shared by every key of the request.
-pub fn common_slot(spec: &CommandSpec, args: &[Bytes]) -> Slots {
+pub fn common_slot(spec: &CommandSpec, args: Args<'_>) -> Slots {
     let mut slots = Slots::None;
     for_each_key(spec, args, |position| {
         let slot = key_slot(&args[position]);

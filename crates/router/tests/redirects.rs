@@ -136,7 +136,7 @@ async fn a_thousand_moved_replies_cause_one_topology_fetch() {
     let target = MockNode::start(|_| Answer::Reply(Bytes::from_static(b"$2\r\nok\r\n")));
     let target_addr = target.addr().to_string();
     let source = MockNode::start(move |request| {
-        let key = request.arg(1).cloned().unwrap_or_default();
+        let key = request.arg_bytes(1).unwrap_or_default();
         let slot = valkey_proxy_router::slot::key_slot(&key);
         Answer::Reply(Bytes::from(format!("-MOVED {slot} {target_addr}\r\n")))
     });

@@ -16,7 +16,7 @@ where
     S::Future: Send + 'static,
 {
     let database = Database::of(command.db);
-    let (request, pattern) = narrow(command.request.args(), &database);
+    let (request, pattern) = narrow(&command.request.args().to_vec(), &database);
     let mut node_command = command.with_request(request, None);
     node_command.db = 0;
     let call = inner.call(node_command);

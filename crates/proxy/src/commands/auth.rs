@@ -11,7 +11,8 @@ const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is dis
 
 /// `AUTH [username] password`
 pub fn auth(request: &Request, state: &mut SessionState, shared: &Shared) -> Frame {
-    let (user, password) = match request.args() {
+    let args = request.args().to_vec();
+    let (user, password) = match &args[..] {
         [_, password] => ("default".to_string(), password),
         [_, user, password] => (String::from_utf8_lossy(user).into_owned(), password),
         _ => return wrong_arity("auth"),
@@ -42,7 +43,7 @@ fn check(user: &str, password: &[u8], state: &mut SessionState, shared: &Shared)
 
 /// `HELLO [protover [AUTH username password] [SETNAME clientname]]`
 pub fn hello(request: &Request, state: &mut SessionState, shared: &Shared) -> Frame {
-    let args = request.args();
+    let args = request.args().to_vec();
     let mut protocol = state.protocol;
     let mut i = 1;
     if let Some(version) = args.get(1) {

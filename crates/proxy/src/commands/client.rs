@@ -25,7 +25,7 @@ pub fn client(request: &Request, state: &mut SessionState, shared: &Shared) -> O
             name if name.is_empty() => Frame::Null,
             name => Frame::Bulk(Bytes::from(name)),
         },
-        "setname" if argc == 3 => match valid_name(&request.args()[2]) {
+        "setname" if argc == 3 => match valid_name(&request.args().bytes(2).unwrap_or_default()) {
             Ok(()) => {
                 state.info.set_name(&arg(request, 2));
                 Frame::simple("OK")
@@ -83,7 +83,7 @@ pub fn client(request: &Request, state: &mut SessionState, shared: &Shared) -> O
         }
         "tracking" => wrong_arity("client|tracking"),
         "unblock" | "capa" | "import-source" => not_supported(&format!("CLIENT {sub}")),
-        _ => unknown_subcommand("client", &request.args()[1]),
+        _ => unknown_subcommand("client", &request.args().bytes(1).unwrap_or_default()),
     };
     Some(Local::Reply(reply))
 }
@@ -129,7 +129,7 @@ fn redirect_of(state: &SessionState) -> i64 {
 
 /// CLIENT CACHING YES|NO, for the next command of an OPTIN / OPTOUT client.
 fn caching(request: &Request, state: &mut SessionState) -> Frame {
-    let yes = match &request.args()[2] {
+    let yes = match &request.args().bytes(2).unwrap_or_default() {
         v if v.eq_ignore_ascii_case(b"yes") => true,
         v if v.eq_ignore_ascii_case(b"no") => false,
         _ => return Frame::error("ERR syntax error"),
@@ -165,7 +165,7 @@ pub fn is_unpause(request: &Request) -> bool {
 
 /// `CLIENT REPLY ON|OFF|SKIP`: OFF and SKIP are not answered.
 fn reply(request: &Request, state: &mut SessionState) -> Local {
-    let mode = &request.args()[2];
+    let mode = &request.args().bytes(2).unwrap_or_default();
     let (mode, silent) = if mode.eq_ignore_ascii_case(b"on") {
         (ReplyMode::On, false)
     } else if mode.eq_ignore_ascii_case(b"off") {
@@ -182,7 +182,7 @@ fn reply(request: &Request, state: &mut SessionState) -> Local {
 
 /// `ON` or `OFF`, handed to `set`.
 fn on_off(request: &Request, set: impl FnOnce(bool)) -> Frame {
-    let value = &request.args()[2];
+    let value = &request.args().bytes(2).unwrap_or_default();
     if value.eq_ignore_ascii_case(b"on") {
         set(true);
     } else if value.eq_ignore_ascii_case(b"off") {
@@ -196,7 +196,7 @@ fn on_off(request: &Request, set: impl FnOnce(bool)) -> Frame {
 /// `CLIENT PAUSE timeout [WRITE|ALL]`: holds the commands of every client
 /// of this proxy (only writes with WRITE) until the timeout or UNPAUSE.
 fn pause(request: &Request, shared: &Shared) -> Frame {
-    let Some(timeout) = parse_i64(&request.args()[2]).filter(|t| *t >= 0) else {
+    let Some(timeout) = parse_i64(&request.args().bytes(2).unwrap_or_default()).filter(|t| *t >= 0) else {
         return Frame::error("ERR timeout is not an integer or out of range");
     };
     let writes_only = match request.arg(3) {
@@ -241,7 +241,7 @@ fn setinfo(request: &Request, state: &SessionState) -> Frame {
 }
 
 fn list(request: &Request, shared: &Shared) -> Frame {
-    let args = request.args();
+    let args = request.args().to_vec();
     let mut ids: Option<Vec<u64>> = None;
     let mut i = 2;
     while i < args.len() {
@@ -276,7 +276,7 @@ fn list(request: &Request, shared: &Shared) -> Frame {
 type Filter = Box<dyn Fn(&ClientInfo) -> bool>;
 
 fn kill(request: &Request, state: &SessionState, shared: &Shared) -> Frame {
-    let args = request.args();
+    let args = request.args().to_vec();
     if args.len() == 3 {
         // The old form: CLIENT KILL ip:port.
         let addr = arg(request, 2);

@@ -31,7 +31,9 @@ pub fn cluster(request: &Request, state: &SessionState, shared: &Shared) -> Opti
     let port = i64::from(addr.port());
     let id = node_id(&addr.to_string(), "node");
     Some(match sub.as_slice() {
-        b"keyslot" if argc == 3 => Frame::Integer(i64::from(router::slot::key_slot(&request.args()[2]))),
+        b"keyslot" if argc == 3 => Frame::Integer(i64::from(router::slot::key_slot(
+            &request.args().bytes(2).unwrap_or_default(),
+        ))),
         b"keyslot" => wrong_arity("cluster|keyslot"),
         b"info" => verbatim(info()),
         b"myid" => Frame::bulk(id),

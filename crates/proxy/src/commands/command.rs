@@ -12,7 +12,7 @@ use crate::session::Shared;
 /// `COMMAND [COUNT | LIST | INFO name... | GETKEYS cmd args... | DOCS ...]`
 pub fn command(request: &Request, shared: &Shared) -> Option<Local> {
     let table = shared.stack.router.table();
-    let args = request.args();
+    let args = request.args().to_vec();
     let reply = match args.get(1).map(|s| s.to_ascii_lowercase()).as_deref() {
         None => Frame::Array(table.iter().map(|spec| spec.info.clone()).collect()),
         Some(b"count") => Frame::Integer(table.len() as i64),
@@ -52,7 +52,7 @@ fn getkeys(args: &[Bytes], shared: &Shared) -> Frame {
     }
     Frame::Array(
         keys.into_iter()
-            .map(|i| Frame::Bulk(inner.args()[i].clone()))
+            .map(|i| Frame::Bulk(inner.args().bytes(i).unwrap_or_default()))
             .collect(),
     )
 }

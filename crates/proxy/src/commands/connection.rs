@@ -11,14 +11,14 @@ use crate::session::{SessionState, Shared};
 pub fn ping(request: &Request) -> Frame {
     match request.len() {
         1 => Frame::simple("PONG"),
-        2 => Frame::Bulk(request.args()[1].clone()),
+        2 => Frame::Bulk(request.args().bytes(1).unwrap_or_default()),
         _ => wrong_arity("ping"),
     }
 }
 
 /// ECHO message
 pub fn echo(request: &Request) -> Frame {
-    match request.args() {
+    match &request.args().to_vec()[..] {
         [_, message] => Frame::Bulk(message.clone()),
         _ => wrong_arity("echo"),
     }
@@ -42,7 +42,7 @@ pub fn reset(state: &mut SessionState, shared: &Shared) -> Frame {
 
 /// SELECT index: the database every later command of this client uses.
 pub fn select(request: &Request, state: &mut SessionState, shared: &Shared) -> Frame {
-    let [_, index] = request.args() else {
+    let [_, index] = &request.args().to_vec()[..] else {
         return wrong_arity("select");
     };
     let Some(index) = parse_i64(index) else {

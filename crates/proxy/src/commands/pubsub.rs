@@ -36,7 +36,7 @@ pub fn not_allowed(request: &Request) -> Frame {
 
 /// PING in RESP2 subscribe mode: `["pong", message]`.
 pub fn ping(request: &Request) -> Frame {
-    let message = match request.args() {
+    let message = match &request.args().to_vec()[..] {
         [_] => Bytes::new(),
         [_, message] => message.clone(),
         _ => return edge::wrong_arity("ping"),
@@ -54,7 +54,7 @@ pub fn command(request: &Request, lower: &[u8], state: &mut SessionState, shared
         b"punsubscribe" => (Kind::Pattern, false),
         _ => (Kind::Shard, false),
     };
-    let names: Vec<Bytes> = request.args()[1..].to_vec();
+    let names: Vec<Bytes> = request.args().slice(1..).to_vec();
     if subscribe && names.is_empty() {
         return Local::Reply(edge::wrong_arity(&String::from_utf8_lossy(lower)));
     }

@@ -325,7 +325,7 @@ fn dispatch_all<S: StackService>(
         match decoder.decode(input) {
             Ok(Some(request)) => {
                 // A reference to the name, not a copy: this runs per request.
-                last_command = request.arg(0).cloned();
+                last_command = request.arg_bytes(0);
                 let flow = dispatch_one(request, state, shared, service, pending, deferred);
                 decoder.set_authenticated(state.authenticated);
                 if flow != Flow::Continue {

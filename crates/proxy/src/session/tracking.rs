@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use middleware::Space;
-use resp::{encode, Frame, Protocol, Request};
+use resp::{encode, Args, Frame, Protocol, Request};
 use router::command::keys::for_each_key;
 use router::command::Flags;
 use router::Router;
@@ -125,8 +125,8 @@ impl Tracking {
             return;
         }
         for_each_key(spec, request.args(), |position| {
-            let key = &request.args()[position];
-            let stored = space.map_or_else(|| key.clone(), |space| space.encode(key));
+            let key = request.args().bytes(position).unwrap_or_default();
+            let stored = space.map_or_else(|| key.clone(), |space| space.encode(&key));
             self.remembered.insert(stored, key.clone());
         });
     }
@@ -194,7 +194,7 @@ impl Tracking {
 ///
 /// # Errors
 /// Valkey's error texts for bad options; a proxy error for REDIRECT.
-pub fn parse(args: &[Bytes]) -> Result<Option<Options>, Frame> {
+pub fn parse(args: Args<'_>) -> Result<Option<Options>, Frame> {
     let Some(switch) = args.get(2) else {
         return Err(Frame::error(
             "ERR wrong number of arguments for 'client|tracking' command",
@@ -218,7 +218,7 @@ pub fn parse(args: &[Bytes]) -> Result<Option<Options>, Frame> {
             b"noloop" => options.noloop = true,
             b"prefix" if i + 1 < args.len() => {
                 i += 1;
-                options.prefixes.push(args[i].clone());
+                options.prefixes.push(args.bytes(i).unwrap_or_default());
             }
             b"redirect" if i + 1 < args.len() => {
                 i += 1;
@@ -251,29 +251,27 @@ pub fn parse(args: &[Bytes]) -> Result<Option<Options>, Frame> {
 mod tests {
     use super::*;
 
-    fn args(line: &str) -> Vec<Bytes> {
-        line.split(' ')
-            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
-            .collect()
+    fn request(line: &str) -> Request {
+        Request::from_args(line.split(' '))
     }
 
     #[test]
     fn options_as_valkey_checks_them() {
-        assert_eq!(parse(&args("CLIENT TRACKING OFF")), Ok(None));
-        let bcast = parse(&args("CLIENT TRACKING ON BCAST PREFIX user: PREFIX x"))
+        assert_eq!(parse(request("CLIENT TRACKING OFF").args()), Ok(None));
+        let bcast = parse(request("CLIENT TRACKING ON BCAST PREFIX user: PREFIX x").args())
             .unwrap()
             .unwrap();
         assert!(bcast.bcast && bcast.prefixes.len() == 2);
-        assert!(parse(&args("CLIENT TRACKING ON PREFIX a")).is_err());
-        assert!(parse(&args("CLIENT TRACKING ON OPTIN OPTOUT")).is_err());
+        assert!(parse(request("CLIENT TRACKING ON PREFIX a").args()).is_err());
+        assert!(parse(request("CLIENT TRACKING ON OPTIN OPTOUT").args()).is_err());
         assert_eq!(
-            parse(&args("CLIENT TRACKING ON REDIRECT 5"))
+            parse(request("CLIENT TRACKING ON REDIRECT 5").args())
                 .unwrap()
                 .unwrap()
                 .redirect,
             Some(5)
         );
-        assert!(parse(&args("CLIENT TRACKING ON REDIRECT x")).is_err());
+        assert!(parse(request("CLIENT TRACKING ON REDIRECT x").args()).is_err());
     }
 
     #[test]

@@ -7,7 +7,7 @@ fn decoder() -> RequestDecoder {
 }
 
 fn args(request: &Request) -> Vec<&[u8]> {
-    request.args().iter().map(|a| &a[..]).collect()
+    request.args().iter().collect()
 }
 
 fn first_error(input: &[u8]) -> Error {

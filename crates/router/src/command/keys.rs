@@ -1,8 +1,7 @@
 //! Finding the keys of a request through its command's key specs, following
 //! Valkey's `getKeysUsingKeySpecs` step by step.
 
-use bytes::Bytes;
-use resp::number::parse_i64;
+use resp::{number::parse_i64, Args};
 
 use super::spec::{BeginSearch, CommandSpec, FindKeys};
 
@@ -10,20 +9,20 @@ use super::spec::{BeginSearch, CommandSpec, FindKeys};
 /// `spec`, in spec order. Positions that fall outside the arguments are
 /// skipped, as Valkey skips them for variadic commands; a spec whose key count
 /// cannot be read yields nothing (the server reports the syntax error).
-pub fn key_positions(spec: &CommandSpec, args: &[Bytes]) -> Vec<usize> {
+pub fn key_positions(spec: &CommandSpec, args: Args<'_>) -> Vec<usize> {
     let mut positions = Vec::new();
     for_each_key(spec, args, |i| positions.push(i));
     positions
 }
 
 /// Calls `visit` with the position of every key, without allocating.
-pub fn for_each_key(spec: &CommandSpec, args: &[Bytes], mut visit: impl FnMut(usize)) {
+pub fn for_each_key(spec: &CommandSpec, args: Args<'_>, mut visit: impl FnMut(usize)) {
     for_each_key_access(spec, args, |position, _| visit(position));
 }
 
 /// Calls `visit` with the position of every key and whether the command
 /// may change that key (its key spec says `RW`, `OW` or `RM`).
-pub fn for_each_key_access(spec: &CommandSpec, args: &[Bytes], mut visit: impl FnMut(usize, bool)) {
+pub fn for_each_key_access(spec: &CommandSpec, args: Args<'_>, mut visit: impl FnMut(usize, bool)) {
     if spec.name == "migrate" {
         // With KEYS, MIGRATE's single-key slot holds an empty placeholder
         // (Valkey's `migrateGetKeys` skips it).
@@ -46,7 +45,7 @@ pub fn for_each_key_access(spec: &CommandSpec, args: &[Bytes], mut visit: impl F
 
 /// Valkey's `sortGetKeys`: skip the arguments of LIMIT, GET and BY, and take
 /// the key after the last STORE.
-fn sort_store_key(args: &[Bytes]) -> Option<usize> {
+fn sort_store_key(args: Args<'_>) -> Option<usize> {
     let mut store = None;
     let mut i = 2;
     while i < args.len() {
@@ -63,7 +62,7 @@ fn sort_store_key(args: &[Bytes]) -> Option<usize> {
     store
 }
 
-fn from_key_specs(spec: &CommandSpec, args: &[Bytes], visit: &mut impl FnMut(usize, bool)) {
+fn from_key_specs(spec: &CommandSpec, args: Args<'_>, visit: &mut impl FnMut(usize, bool)) {
     let argc = args.len() as i64;
     if spec.key_specs.is_empty() {
         // Commands with only legacy key positions (old modules).
@@ -138,7 +137,7 @@ fn from_key_specs(spec: &CommandSpec, args: &[Bytes], visit: &mut impl FnMut(usi
 /// `start_from` forwards up to (not including) the last argument, or, for a
 /// negative `start_from`, from the end backwards down to (not including)
 /// argument 1.
-fn find_keyword(args: &[Bytes], keyword: &[u8], start_from: i64) -> Option<i64> {
+fn find_keyword(args: Args<'_>, keyword: &[u8], start_from: i64) -> Option<i64> {
     let argc = args.len() as i64;
     let (start, end) = if start_from > 0 {
         (start_from, argc - 1)

@@ -3,7 +3,7 @@ use crate::command::CommandTable;
 use topology::Shard;
 
 fn request(args: &[&str]) -> Request {
-    Request::from_args(args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())))
+    Request::from_args(args)
 }
 
 fn shard(addr: &str) -> Shard {
