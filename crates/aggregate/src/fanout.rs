@@ -108,7 +108,7 @@ where
     }
 
     fn call(&mut self, mut command: Command) -> Self::Future {
-        let topology = self.router.topology().snapshot();
+        let topology = self.router.current_topology();
         let route = match self.router.prepare(&mut command, &topology) {
             Ok(route) => route,
             Err(Error::NotSupportedOnCluster(name)) if name == "scan" => {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use pool::{Connection, Endpoint, PendingReply, Pool};
 use resp::{Frame, Protocol, Request};
-use topology::{Mode, Topology, TopologyHandle};
+use topology::{Mode, Topology, TopologyCache, TopologyHandle};
 
 use crate::command::{CommandSpec, CommandTable, Flags};
 use crate::future::RouterFuture;
@@ -127,6 +127,8 @@ pub struct Router {
     /// (its affinity), so this saves the pool's map lookup and lock per
     /// request. Clones start empty.
     last: Option<(Endpoint, Connection)>,
+    /// This clone's copy of the topology, renewed when it changes.
+    topology: TopologyCache,
 }
 
 impl Clone for Router {
@@ -134,6 +136,7 @@ impl Clone for Router {
         Router {
             inner: self.inner.clone(),
             last: None,
+            topology: TopologyCache::default(),
         }
     }
 }
@@ -164,6 +167,7 @@ impl Router {
                 next: AtomicUsize::new(0),
             }),
             last: None,
+            topology: TopologyCache::default(),
         }
     }
 
@@ -175,6 +179,12 @@ impl Router {
     /// The topology handle.
     pub fn topology(&self) -> &Arc<TopologyHandle> {
         &self.inner.topology
+    }
+
+    /// The current topology, through this clone's cache: cheaper per
+    /// request than [`TopologyHandle::snapshot`].
+    pub fn current_topology(&mut self) -> Arc<Topology> {
+        self.topology.get(&self.inner.topology).clone()
     }
 
     /// The connection pool.
@@ -237,7 +247,7 @@ impl Router {
         &mut self,
         mut command: Command,
     ) -> (Command, Result<(Arc<str>, PendingReply), Error>) {
-        let topology = self.inner.topology.snapshot();
+        let topology = self.current_topology();
         let first = self.target(&mut command, &topology).map(|target| {
             let pending = self.send(&command, &target, false);
             (target, pending)

@@ -16,7 +16,7 @@ pub struct Replicated {
 
 impl Replicated {
     /// Starts a primary and `replicas` replicas and waits until every replica
-    /// reports `master_link_status:up`.
+    /// reports `master_link_status:up` and the primary counts them all.
     ///
     /// # Panics
     /// Replication does not come up within 20 seconds.
@@ -39,6 +39,31 @@ impl Replicated {
                 );
                 std::thread::sleep(Duration::from_millis(50));
             }
+        }
+        // A replica may report its link up a moment before the primary's
+        // ROLE (what discovery reads) lists it.
+        let listed = || {
+            let role = crate::client::command(&primary.addr(), &["ROLE"]).ok();
+            let ports: Vec<String> = role
+                .as_ref()
+                .and_then(|role| role.as_array()?.get(2)?.as_array())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|entry| {
+                    let port = entry.as_array()?.get(1)?;
+                    Some(String::from_utf8_lossy(port.as_bytes()?).into_owned())
+                })
+                .collect();
+            replicas
+                .iter()
+                .all(|replica| ports.contains(&replica.port().to_string()))
+        };
+        while !listed() {
+            assert!(
+                Instant::now() < deadline,
+                "the primary's ROLE never listed every replica"
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
         Replicated { primary, replicas }
     }

@@ -42,6 +42,9 @@ pub struct TopologyHandle {
     refresh: RefreshConfig,
     last_error: Mutex<Option<Error>>,
     fetches: std::sync::atomic::AtomicU64,
+    /// Bumped after every change is published: what [`TopologyCache`]
+    /// checks instead of loading the topology.
+    changes: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for TopologyHandle {
@@ -65,6 +68,7 @@ impl TopologyHandle {
             refresh,
             last_error: Mutex::new(None),
             fetches: std::sync::atomic::AtomicU64::new(0),
+            changes: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -72,7 +76,7 @@ impl TopologyHandle {
     /// layout). Refreshes through `probe` still work if requested.
     pub fn fixed(topology: Topology, probe: Arc<dyn Probe>) -> Arc<Self> {
         let handle = TopologyHandle::new(DiscoveryConfig::default(), probe, RefreshConfig::default());
-        handle.current.store(Arc::new(topology.with_version(1)));
+        handle.publish(Arc::new(topology.with_version(1)));
         handle
     }
 
@@ -86,6 +90,12 @@ impl TopologyHandle {
     /// routed. Hold [`Self::current`] instead for anything longer.
     pub fn snapshot(&self) -> arc_swap::Guard<Arc<Topology>> {
         self.current.load()
+    }
+
+    /// Publishes a new topology: stored first, then announced to caches.
+    fn publish(&self, topology: Arc<Topology>) {
+        self.current.store(topology);
+        self.changes.fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 
     /// Asks the refresh task for a new fetch soon (at most one per
@@ -102,6 +112,7 @@ impl TopologyHandle {
             let version = current.version() + 1;
             moved.with_version(version)
         });
+        self.changes.fetch_add(1, std::sync::atomic::Ordering::Release);
         self.request_refresh();
     }
 
@@ -145,7 +156,7 @@ impl TopologyHandle {
                 }
                 let published = Arc::new(fresh.with_version(current.version() + 1));
                 tracing::info!(version = published.version(), mode = %published.mode(), shards = published.shards().len(), "topology changed");
-                self.current.store(published.clone());
+                self.publish(published.clone());
                 Ok(published)
             }
             Err(error) => {
@@ -183,5 +194,28 @@ impl TopologyHandle {
                 tokio::time::sleep(refresh.min_interval).await;
             }
         })
+    }
+}
+
+/// One user's copy of the current topology (a session's router, say),
+/// renewed only when the handle has published a change since: checking is
+/// one atomic load, where loading the topology is a reference-count
+/// round trip through [`ArcSwap`].
+#[derive(Debug, Default)]
+pub struct TopologyCache {
+    seen: u64,
+    topology: Option<Arc<Topology>>,
+}
+
+impl TopologyCache {
+    /// The current topology of `handle` (at most as old as the last change
+    /// this call could see).
+    pub fn get(&mut self, handle: &TopologyHandle) -> &Arc<Topology> {
+        let changes = handle.changes.load(std::sync::atomic::Ordering::Acquire);
+        if changes != self.seen || self.topology.is_none() {
+            self.seen = changes;
+            self.topology = Some(handle.current());
+        }
+        self.topology.get_or_insert_with(|| handle.current())
     }
 }

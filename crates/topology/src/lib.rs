@@ -25,6 +25,6 @@ pub mod probe;
 
 pub use discover::{discover, DiscoveryConfig};
 pub use error::Error;
-pub use handle::{RefreshConfig, TopologyHandle};
+pub use handle::{RefreshConfig, TopologyCache, TopologyHandle};
 pub use model::{Mode, Shard, Topology, SLOT_COUNT};
 pub use probe::{Probe, TcpProbe};

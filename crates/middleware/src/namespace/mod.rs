@@ -98,7 +98,7 @@ where
 
     fn call(&mut self, mut command: Command) -> Self::Future {
         let (emulating, shards) = {
-            let topology = self.router.topology().snapshot();
+            let topology = self.router.current_topology();
             (
                 emulates(topology.mode(), topology.databases()),
                 topology.shards().len(),

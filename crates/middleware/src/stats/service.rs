@@ -15,6 +15,12 @@ use super::registry::{CommandStats, StatsRegistry};
 /// grow the registry.
 const UNKNOWN: &str = "(unknown)";
 
+/// The proxy's CPU time is measured for one request in this many (per
+/// session, the first one included) and estimated for the rest from their
+/// mean: reading the clock twice more per request cost 3% of the proxy's
+/// CPU (callgrind, pipelined GET/SET). Latency is measured for every request.
+const CPU_SAMPLE_EVERY: u32 = 8;
+
 /// Adds per-command statistics to the service below.
 #[derive(Clone, Debug)]
 pub struct StatsLayer {
@@ -44,6 +50,8 @@ pub struct Stats<S> {
     inner: S,
     registry: StatsRegistry,
     table: Arc<CommandTable>,
+    /// Requests until the next one whose CPU time is measured.
+    until_sample: u32,
 }
 
 impl<S> Stats<S> {
@@ -53,6 +61,7 @@ impl<S> Stats<S> {
             inner,
             registry,
             table,
+            until_sample: 0,
         }
     }
 
@@ -99,25 +108,30 @@ where
             None => self.registry.command(UNKNOWN),
         };
         let future = self.inner.call(command);
+        let sampled = self.until_sample == 0;
+        self.until_sample = match self.until_sample {
+            0 => CPU_SAMPLE_EVERY - 1,
+            n => n - 1,
+        };
         StatsFuture {
             inner: future,
             stats,
             started,
-            busy: started.elapsed(),
+            busy: sampled.then(|| started.elapsed()),
         }
     }
 }
 
 pin_project_lite::pin_project! {
     /// Records the request when its reply is ready. `busy` is the time
-    /// `call` took: the proxy's own synchronous work for the request
-    /// (lookup, routing, fan-out, enqueueing on a backend connection).
+    /// `call` took, for a sampled request: the proxy's own synchronous work
+    /// for it (lookup, routing, fan-out, enqueueing on a backend connection).
     pub struct StatsFuture<F> {
         #[pin]
         inner: F,
         stats: Arc<CommandStats>,
         started: Instant,
-        busy: Duration,
+        busy: Option<Duration>,
     }
 }
 
