@@ -101,6 +101,12 @@ impl RequestDecoder {
 
     /// Reads `*<count>\r\n`.
     fn multibulk_header(&mut self, src: &mut BytesMut) -> Result<Header, Error> {
+        if let Some((count, header)) = plain_header(src, b'*', self.limits.max_multibulk_len) {
+            if count > 0 && (count <= UNAUTHENTICATED_MAX_ARGS as usize || self.authenticated) {
+                self.start(count, header);
+                return Ok(Header::Started);
+            }
+        }
         let Some(cr) = memchr(b'\r', src) else {
             if src.len() > INLINE_MAX_SIZE {
                 return Err(Error::TooBigMultibulkCount);
@@ -121,16 +127,21 @@ impl RequestDecoder {
             src.advance(cr + 2);
             return Ok(Header::Empty);
         }
-        let expected = count as usize;
+        self.start(count as usize, cr + 2);
+        Ok(Header::Started)
+    }
+
+    /// Begins a request of `expected` arguments whose header is `header`
+    /// bytes long.
+    fn start(&mut self, expected: usize, header: usize) {
         self.offsets.clear();
         // Like Valkey, trust a huge count only as far as 1024 slots.
         self.offsets.reserve(expected.min(1024));
         self.partial = Some(Partial {
             expected,
-            pos: cr + 2,
+            pos: header,
             bulk: None,
         });
-        Ok(Header::Started)
     }
 
     /// Reads `$<len>\r\n<payload>\r\n` elements until the request is complete.
@@ -142,6 +153,14 @@ impl RequestDecoder {
             match partial.bulk {
                 None => {
                     let rest = &src[partial.pos..];
+                    if let Some((len, header)) = plain_header(rest, b'$', self.limits.max_bulk_len) {
+                        if len > UNAUTHENTICATED_MAX_BULK as usize && !self.authenticated {
+                            return Err(Error::UnauthenticatedBulkLength);
+                        }
+                        partial.pos += header;
+                        partial.bulk = Some(len);
+                        continue;
+                    }
                     let Some(cr) = memchr(b'\r', rest) else {
                         if rest.len() > INLINE_MAX_SIZE {
                             return Err(Error::TooBigBulkCount);
@@ -215,6 +234,33 @@ fn decode_inline(src: &mut BytesMut) -> Result<Inline, Error> {
         return Ok(Inline::Empty);
     }
     Ok(Inline::Request(Request::from_args(args)))
+}
+
+/// The common case of a header, read in one pass: `kind` (`*` or `$`), a
+/// number of up to 9 digits without a leading zero (or just `0`) within
+/// `max`, and the CRLF, all in `rest`. Returns the number and the header's
+/// size; `None` leaves anything else (incomplete, malformed, negative,
+/// huge) to the full path, which gives Valkey's errors.
+fn plain_header(rest: &[u8], kind: u8, max: i64) -> Option<(usize, usize)> {
+    if rest.first() != Some(&kind) {
+        return None;
+    }
+    let mut len: usize = 0;
+    let mut i = 1;
+    while let Some(&b) = rest.get(i) {
+        match b {
+            b'0'..=b'9' if i < 10 => {
+                if b == b'0' && i == 1 && rest.get(2) != Some(&b'\r') {
+                    return None;
+                }
+                len = len * 10 + usize::from(b - b'0');
+            }
+            b'\r' if i > 1 && rest.get(i + 1).is_some() && len as i64 <= max => return Some((len, i + 2)),
+            _ => return None,
+        }
+        i += 1;
+    }
+    None
 }
 
 fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {

@@ -160,3 +160,60 @@ fn many_arguments_are_decoded() {
     let requests = decode_all(&input).unwrap();
     assert_eq!(requests[0].len(), 10_001);
 }
+
+#[test]
+fn headers_the_quick_path_passes_on_get_valkeys_errors() {
+    // Leading zeros, signs, too many digits and lengths over the limit are
+    // not the plain case; the full path answers them as Valkey does.
+    assert_eq!(
+        reply_of(b"*1\r\n$01\r\nx\r\n"),
+        "-ERR Protocol error: invalid bulk length\r\n"
+    );
+    assert_eq!(
+        reply_of(b"*1\r\n$-1\r\n"),
+        "-ERR Protocol error: invalid bulk length\r\n"
+    );
+    assert_eq!(
+        reply_of(b"*1\r\n$+1\r\nx\r\n"),
+        "-ERR Protocol error: invalid bulk length\r\n"
+    );
+    assert_eq!(
+        reply_of(b"*1\r\n$\r\n"),
+        "-ERR Protocol error: invalid bulk length\r\n"
+    );
+    assert_eq!(
+        reply_of(b"*1\r\n$9999999999\r\n"),
+        "-ERR Protocol error: invalid bulk length\r\n"
+    );
+    assert_eq!(
+        reply_of(b"*1\r\n$536870913\r\n"),
+        "-ERR Protocol error: invalid bulk length\r\n"
+    );
+    assert_eq!(
+        reply_of(b"*01\r\n"),
+        "-ERR Protocol error: invalid multibulk length\r\n"
+    );
+    assert_eq!(
+        reply_of(b"*2147483648\r\n"),
+        "-ERR Protocol error: invalid multibulk length\r\n"
+    );
+    // The plain case itself, with an empty argument and a zero count.
+    let requests = decode_all(b"*0\r\n*2\r\n$0\r\n\r\n$10\r\n0123456789\r\n").unwrap();
+    assert_eq!(args(&requests[0]), [&b""[..], b"0123456789"]);
+}
+
+#[test]
+fn before_authentication_the_quick_path_keeps_the_lower_limits() {
+    let mut decoder = RequestDecoder::new(Limits::default());
+    let mut buf = BytesMut::from(&b"*11\r\n"[..]);
+    assert!(matches!(
+        decoder.decode(&mut buf),
+        Err(Error::UnauthenticatedMultibulkLength)
+    ));
+    let mut decoder = RequestDecoder::new(Limits::default());
+    let mut buf = BytesMut::from(&b"*1\r\n$16385\r\n"[..]);
+    assert!(matches!(
+        decoder.decode(&mut buf),
+        Err(Error::UnauthenticatedBulkLength)
+    ));
+}
