@@ -1,8 +1,8 @@
 //! [`Connection`]: one multiplexed, pipelined socket to one node.
 //!
 //! Two tasks own the socket. The writer takes every request queued in the
-//! channel at once, records each in the in-flight FIFO, and writes them in one
-//! go (write coalescing). The reader scans replies with
+//! exchange (its queue) at once, records each in the in-flight FIFO, and writes them
+//! in one go (write coalescing). The reader scans replies with
 //! [`resp::ReplyDecoder`] and completes in-flight entries in order. When
 //! either side fails, every request still in flight gets
 //! [`Error::ConnectionLost`] with `sent: true`, every queued one gets it with
@@ -19,16 +19,17 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use resp::{Limits, ReplyDecoder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::exchange::{Exchange, Job};
 use crate::{handshake, Endpoint, Error, PoolConfig, PoolStats};
 
 /// Requests taken from the queue per write. Bounds one write's size while
@@ -39,17 +40,6 @@ const BATCH: usize = 256;
 const COPY_LIMIT: usize = 16 * 1024;
 /// Initial size of the read buffer.
 const READ_BUFFER: usize = 16 * 1024;
-
-type ReplySender = oneshot::Sender<Result<Bytes, Error>>;
-
-/// A request on its way to the writer.
-struct Job {
-    bytes: Bytes,
-    /// Replies to discard before the one to return (1 for `ASKING` + command).
-    skip: u32,
-    /// Where the reply goes; `None` on a stream connection.
-    reply: Option<ReplySender>,
-}
 
 /// What a stream connection reports: a frame, or its end.
 #[derive(Debug)]
@@ -72,7 +62,7 @@ struct Sink {
 /// A request written (or being written) and waiting for its reply.
 struct InFlight {
     skip: u32,
-    reply: ReplySender,
+    slot: u32,
 }
 
 /// State both tasks and all handles share.
@@ -82,6 +72,8 @@ struct Shared {
     /// Set when the connect or handshake failed (the pool backs off).
     connect_error: Mutex<Option<Error>>,
     in_flight: Mutex<VecDeque<InFlight>>,
+    /// Requests for the writer and reply slots for the callers.
+    exchange: Mutex<Exchange>,
     shutdown: CancellationToken,
     stats: Arc<PoolStats>,
     /// Set on a stream connection.
@@ -89,7 +81,8 @@ struct Shared {
 }
 
 /// A handle to a multiplexed backend connection. Cheap to clone; the socket
-/// closes when the last handle is dropped or when it fails.
+/// closes when the last handle is dropped (once what is queued is written)
+/// or when it fails.
 ///
 /// The queue is unbounded so that [`Connection::send`] enqueues at once,
 /// without awaiting: requests a client sends in order reach the node in that
@@ -103,9 +96,17 @@ pub struct Connection {
 /// What a [`Connection`] handle holds, behind one `Arc` so that a clone per
 /// request costs one atomic increment.
 struct Handle {
-    queue: mpsc::UnboundedSender<Job>,
     shared: Arc<Shared>,
     config: Arc<PoolConfig>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let writer = lock(&self.shared.exchange).abandon_all();
+        if let Some(writer) = writer {
+            writer.wake();
+        }
+    }
 }
 
 impl std::fmt::Debug for Connection {
@@ -144,12 +145,12 @@ impl Connection {
         stats: Arc<PoolStats>,
         sink: Option<Sink>,
     ) -> Connection {
-        let (queue, jobs) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             endpoint,
             alive: AtomicBool::new(true),
             connect_error: Mutex::new(None),
             in_flight: Mutex::new(VecDeque::new()),
+            exchange: Mutex::new(Exchange::default()),
             shutdown: CancellationToken::new(),
             stats,
             sink,
@@ -157,7 +158,7 @@ impl Connection {
         let task_shared = shared.clone();
         let task_config = config.clone();
         tokio::spawn(async move {
-            run(task_shared.clone(), task_config, jobs).await;
+            run(task_shared.clone(), task_config).await;
             if let Some(sink) = &task_shared.sink {
                 let _ = sink
                     .events
@@ -169,11 +170,7 @@ impl Connection {
             }
         });
         Connection {
-            inner: Arc::new(Handle {
-                queue,
-                shared,
-                config,
-            }),
+            inner: Arc::new(Handle { shared, config }),
         }
     }
 
@@ -190,21 +187,16 @@ impl Connection {
     /// [`PendingReply`] resolves to the last reply. Requests enqueued one
     /// after the other are written in that order.
     pub fn send(&self, bytes: Bytes, skip: u32) -> PendingReply {
-        let (reply, answer) = oneshot::channel();
-        let job = Job {
-            bytes,
-            skip,
-            reply: Some(reply),
+        let Some((Some(slot), writer)) = self.enqueue(bytes, skip, true) else {
+            return PendingReply::failed(self.lost(false));
         };
-        if let Err(mpsc::error::SendError(job)) = self.inner.queue.send(job) {
-            if let Some(reply) = job.reply {
-                let _ = reply.send(Err(self.lost(false)));
-            }
+        if let Some(writer) = writer {
+            writer.wake();
         }
         PendingReply {
             state: Pending::Waiting {
-                answer,
                 connection: self.clone(),
+                slot,
                 dedicated: None,
                 deadline: None,
             },
@@ -214,12 +206,17 @@ impl Connection {
     /// Enqueues `bytes` on a stream connection, where what the node says
     /// arrives as [`StreamEvent`]s. False when the connection is gone.
     pub fn write(&self, bytes: Bytes) -> bool {
-        let job = Job {
-            bytes,
-            skip: 0,
-            reply: None,
+        let Some((_, writer)) = self.enqueue(bytes, 0, false) else {
+            return false;
         };
-        self.inner.queue.send(job).is_ok()
+        if let Some(writer) = writer {
+            writer.wake();
+        }
+        true
+    }
+
+    fn enqueue(&self, bytes: Bytes, skip: u32, wants_reply: bool) -> Option<(Option<u32>, Option<Waker>)> {
+        lock(&self.inner.shared.exchange).enqueue(bytes, skip, wants_reply)
     }
 
     /// False once the connection has failed or was closed.
@@ -261,15 +258,25 @@ pub struct PendingReply {
 enum Pending {
     /// The request could not even be enqueued.
     Failed(Option<Error>),
-    /// The request is enqueued or written.
+    /// The request is enqueued or written; its reply will be in `slot`.
     Waiting {
-        answer: oneshot::Receiver<Result<Bytes, Error>>,
         connection: Connection,
+        slot: u32,
         /// Keeps a dedicated connection open until its reply is in.
         dedicated: Option<crate::Dedicated>,
         /// The request timeout, armed on the first poll when configured.
         deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     },
+    /// The outcome was returned.
+    Done,
+}
+
+impl Drop for PendingReply {
+    fn drop(&mut self) {
+        if let Pending::Waiting { connection, slot, .. } = &self.state {
+            lock(&connection.inner.shared.exchange).abandon(*slot);
+        }
+    }
 }
 
 impl PendingReply {
@@ -305,24 +312,26 @@ impl Future for PendingReply {
     type Output = Result<Bytes, Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.get_mut().state {
-            Pending::Failed(error) => Poll::Ready(Err(error.take().unwrap_or_else(|| Error::Protocol {
-                addr: "".into(),
-                reason: "reply polled after it was returned".into(),
-            }))),
+        let this = self.get_mut();
+        let outcome = match &mut this.state {
+            Pending::Failed(error) => error.take().map(Err),
+            Pending::Done => None,
             Pending::Waiting {
-                answer,
                 connection,
+                slot,
                 dedicated,
                 deadline,
             } => {
-                if let Poll::Ready(outcome) = Pin::new(answer).poll(cx) {
-                    let outcome = outcome.unwrap_or_else(|_| Err(connection.lost(true)));
+                let shared = &connection.inner.shared;
+                let reply = lock(&shared.exchange).poll_reply(*slot, cx);
+                if let Poll::Ready(outcome) = reply {
+                    let outcome = outcome.unwrap_or_else(|| Err(connection.lost(true)));
                     // A dedicated connection whose one command answered is
                     // clean again: back to the pool. On an error it closes.
                     if let (Ok(_), Some(dedicated)) = (&outcome, dedicated.take()) {
                         dedicated.release();
                     }
+                    this.state = Pending::Done;
                     return Poll::Ready(outcome);
                 }
                 let limit = match connection.inner.config.request_timeout {
@@ -330,16 +339,24 @@ impl Future for PendingReply {
                     _ => return Poll::Pending,
                 };
                 let sleep = deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
-                if sleep.as_mut().poll(cx).is_ready() {
-                    connection.close();
-                    return Poll::Ready(Err(Error::Timeout {
-                        addr: connection.inner.shared.endpoint.addr.clone(),
-                        elapsed: limit,
-                    }));
+                if sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
                 }
-                Poll::Pending
+                connection.close();
+                lock(&shared.exchange).abandon(*slot);
+                Some(Err(Error::Timeout {
+                    addr: shared.endpoint.addr.clone(),
+                    elapsed: limit,
+                }))
             }
-        }
+        };
+        this.state = Pending::Done;
+        Poll::Ready(outcome.unwrap_or_else(|| {
+            Err(Error::Protocol {
+                addr: "".into(),
+                reason: "reply polled after it was returned".into(),
+            })
+        }))
     }
 }
 
@@ -351,7 +368,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 // === the connection's tasks ===
 
-async fn run(shared: Arc<Shared>, config: Arc<PoolConfig>, mut jobs: mpsc::UnboundedReceiver<Job>) {
+async fn run(shared: Arc<Shared>, config: Arc<PoolConfig>) {
     let started = Instant::now();
     let connected = tokio::select! {
         _ = shared.shutdown.cancelled() => Err(Error::ConnectionLost { addr: shared.endpoint.addr.clone(), sent: false }),
@@ -369,12 +386,7 @@ async fn run(shared: Arc<Shared>, config: Arc<PoolConfig>, mut jobs: mpsc::Unbou
             PoolStats::add(&shared.stats.connect_failures, 1);
             shared.alive.store(false, Ordering::Release);
             *lock(&shared.connect_error) = Some(error.clone());
-            jobs.close();
-            while let Ok(job) = jobs.try_recv() {
-                if let Some(reply) = job.reply {
-                    let _ = reply.send(Err(error.clone()));
-                }
-            }
+            wake_all(lock(&shared.exchange).close(&error));
             return;
         }
     };
@@ -382,63 +394,60 @@ async fn run(shared: Arc<Shared>, config: Arc<PoolConfig>, mut jobs: mpsc::Unbou
     PoolStats::add(&shared.stats.opened_total, 1);
     let (read, write) = stream.into_split();
     let reader = tokio::spawn(read_replies(shared.clone(), read));
-    write_requests(&shared, &mut jobs, write).await;
+    write_requests(&shared, write).await;
     shared.shutdown.cancel();
     let _ = reader.await;
     shared.alive.store(false, Ordering::Release);
     PoolStats::sub(&shared.stats.open, 1);
     let lost_in_flight: Vec<InFlight> = lock(&shared.in_flight).drain(..).collect();
-    for entry in lost_in_flight {
-        let _ = entry.reply.send(Err(Error::ConnectionLost {
-            addr: shared.endpoint.addr.clone(),
-            sent: true,
-        }));
-    }
-    jobs.close();
-    while let Ok(job) = jobs.try_recv() {
-        if let Some(reply) = job.reply {
-            let _ = reply.send(Err(Error::ConnectionLost {
-                addr: shared.endpoint.addr.clone(),
-                sent: false,
-            }));
-        }
+    let lost = |sent| Error::ConnectionLost {
+        addr: shared.endpoint.addr.clone(),
+        sent,
+    };
+    let wakers = {
+        let mut exchange = lock(&shared.exchange);
+        let mut wakers: Vec<Waker> = lost_in_flight
+            .into_iter()
+            .filter_map(|entry| exchange.complete(entry.slot, Err(lost(true))))
+            .collect();
+        wakers.extend(exchange.close(&lost(false)));
+        wakers
+    };
+    wake_all(wakers);
+}
+
+fn wake_all(wakers: impl IntoIterator<Item = Waker>) {
+    for waker in wakers {
+        waker.wake();
     }
 }
 
 /// Writes queued requests in batches until the queue closes or the
 /// connection shuts down.
-async fn write_requests(shared: &Shared, jobs: &mut mpsc::UnboundedReceiver<Job>, mut write: OwnedWriteHalf) {
+async fn write_requests(shared: &Shared, mut write: OwnedWriteHalf) {
     let mut batch: Vec<Job> = Vec::with_capacity(BATCH);
     let mut payloads: Vec<Bytes> = Vec::with_capacity(BATCH);
     let mut out = BytesMut::with_capacity(COPY_LIMIT);
     loop {
-        let received = tokio::select! {
+        let more = tokio::select! {
             biased;
             _ = shared.shutdown.cancelled() => return,
-            n = jobs.recv_many(&mut batch, BATCH) => n,
+            more = std::future::poll_fn(|cx| lock(&shared.exchange).take_jobs(cx, &mut batch, BATCH)) => more,
         };
-        if received == 0 {
-            return; // every handle was dropped
+        if !more {
+            return; // every handle was dropped, and everything is written
         }
         // Let the other tasks that are ready (other clients) queue their
         // requests too, so one write carries many clients' requests. When
         // nothing else is ready this returns at once.
         tokio::task::yield_now().await;
-        while batch.len() < BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+        lock(&shared.exchange).take_ready_jobs(&mut batch, BATCH);
         {
             let mut in_flight = lock(&shared.in_flight);
             for job in batch.drain(..) {
                 payloads.push(job.bytes);
-                if let Some(reply) = job.reply {
-                    in_flight.push_back(InFlight {
-                        skip: job.skip,
-                        reply,
-                    });
+                if let Some(slot) = job.slot {
+                    in_flight.push_back(InFlight { skip: job.skip, slot });
                 }
             }
         }
@@ -466,7 +475,8 @@ async fn read_replies(shared: Arc<Shared>, mut read: OwnedReadHalf) {
     let mut decoder = ReplyDecoder::new(Limits::default());
     let mut buf = BytesMut::with_capacity(READ_BUFFER);
     let mut replies: Vec<Bytes> = Vec::new();
-    let mut done: Vec<(ReplySender, Bytes)> = Vec::new();
+    let mut done: Vec<(u32, Bytes)> = Vec::new();
+    let mut wakers: Vec<Waker> = Vec::new();
     loop {
         let read_result = tokio::select! {
             biased;
@@ -523,13 +533,18 @@ async fn read_replies(shared: Arc<Shared>, mut read: OwnedReadHalf) {
                     continue;
                 }
                 if let Some(entry) = in_flight.pop_front() {
-                    done.push((entry.reply, reply));
+                    done.push((entry.slot, reply));
                 }
             }
         }
-        for (sender, reply) in done.drain(..) {
-            let _ = sender.send(Ok(reply));
+        {
+            let mut exchange = lock(&shared.exchange);
+            wakers.extend(
+                done.drain(..)
+                    .filter_map(|(slot, reply)| exchange.complete(slot, Ok(reply))),
+            );
         }
+        wake_all(wakers.drain(..));
     }
 }
 

@@ -14,6 +14,7 @@
 //! - [`endpoint`]: the [`Endpoint`], what a connection is keyed by.
 //! - [`error`]: the [`Error`], with the classifier the router acts on.
 //! - [`connection`]: the [`Connection`], the multiplexed socket and its tasks.
+//! - `exchange`: the queue and reply slots a connection shares with its callers.
 //! - [`handshake`]: AUTH / HELLO / SELECT / CLIENT SETNAME / READONLY.
 //! - [`pool`]: the [`Pool`], shared connections per endpoint and dedicated ones.
 //! - [`stats`]: counters the proxy reports in `PROXY INFO`.
@@ -22,6 +23,7 @@ pub mod config;
 pub mod connection;
 pub mod endpoint;
 pub mod error;
+mod exchange;
 pub mod handshake;
 pub mod pool;
 pub mod stats;

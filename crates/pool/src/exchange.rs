@@ -1,0 +1,244 @@
+//! [`Exchange`]: what a connection's callers and its tasks hand each other,
+//! behind one lock: the requests waiting for the writer, and a slot for
+//! each reply a caller waits for.
+//!
+//! This replaces a channel plus a oneshot per request. A request costs one
+//! lock to enqueue it and take a slot, one (shared with the rest of its read)
+//! to complete it, and one to collect it; no allocation once the slot table
+//! has grown to the connection's pipeline depth.
+
+use std::collections::VecDeque;
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+
+use crate::Error;
+
+/// A request on its way to the writer.
+pub(crate) struct Job {
+    pub(crate) bytes: Bytes,
+    /// Replies to discard before the one to return (1 for `ASKING` + command).
+    pub(crate) skip: u32,
+    /// Where the reply goes; `None` on a stream connection.
+    pub(crate) slot: Option<u32>,
+}
+
+/// One reply's place.
+enum Slot {
+    /// Not in use.
+    Free,
+    /// The caller waits (and wants this waker woken).
+    Waiting(Option<Waker>),
+    /// The reply arrived; the caller has not collected it yet.
+    Ready(Result<Bytes, Error>),
+    /// The caller went away; the reply is dropped when it arrives.
+    Abandoned,
+}
+
+/// The queue and the reply slots of one connection.
+#[derive(Default)]
+pub(crate) struct Exchange {
+    queue: VecDeque<Job>,
+    /// The writer, parked while the queue is empty.
+    writer: Option<Waker>,
+    /// The connection takes no more requests (it ended).
+    closed: bool,
+    /// Every handle is gone: the writer stops once the queue is empty.
+    abandoned: bool,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+}
+
+impl Exchange {
+    /// Queues a request whose reply the caller will collect from the
+    /// returned slot, and the writer's waker if it must be woken. `None`
+    /// when the connection ended.
+    pub(crate) fn enqueue(
+        &mut self,
+        bytes: Bytes,
+        skip: u32,
+        wants_reply: bool,
+    ) -> Option<(Option<u32>, Option<Waker>)> {
+        if self.closed {
+            return None;
+        }
+        let slot = wants_reply.then(|| self.take_slot());
+        self.queue.push_back(Job { bytes, skip, slot });
+        Some((slot, self.writer.take()))
+    }
+
+    fn take_slot(&mut self) -> u32 {
+        match self.free.pop() {
+            Some(index) => {
+                self.slots[index as usize] = Slot::Waiting(None);
+                index
+            }
+            None => {
+                self.slots.push(Slot::Waiting(None));
+                (self.slots.len() - 1) as u32
+            }
+        }
+    }
+
+    fn release(&mut self, index: u32) {
+        self.slots[index as usize] = Slot::Free;
+        self.free.push(index);
+    }
+
+    /// Moves up to `limit` queued requests into `batch`. Pending (with the
+    /// writer's waker kept) when there are none; ready with `false` when
+    /// there will be none any more.
+    pub(crate) fn take_jobs(
+        &mut self,
+        cx: &mut Context<'_>,
+        batch: &mut Vec<Job>,
+        limit: usize,
+    ) -> Poll<bool> {
+        if self.queue.is_empty() {
+            if self.abandoned || self.closed {
+                return Poll::Ready(false);
+            }
+            if !self.writer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                self.writer = Some(cx.waker().clone());
+            }
+            return Poll::Pending;
+        }
+        let n = self.queue.len().min(limit.saturating_sub(batch.len()));
+        batch.extend(self.queue.drain(..n));
+        Poll::Ready(true)
+    }
+
+    /// Moves queued requests into `batch` without waiting, up to `limit`.
+    pub(crate) fn take_ready_jobs(&mut self, batch: &mut Vec<Job>, limit: usize) {
+        let n = self.queue.len().min(limit.saturating_sub(batch.len()));
+        batch.extend(self.queue.drain(..n));
+    }
+
+    /// Puts `result` in `slot`; the waker to wake, if the caller waits.
+    pub(crate) fn complete(&mut self, slot: u32, result: Result<Bytes, Error>) -> Option<Waker> {
+        match std::mem::replace(&mut self.slots[slot as usize], Slot::Ready(result)) {
+            Slot::Waiting(waker) => waker,
+            Slot::Abandoned => {
+                self.release(slot);
+                None
+            }
+            // A slot completes once; anything else would be a bug upstream,
+            // and the reply is simply kept.
+            Slot::Free | Slot::Ready(_) => None,
+        }
+    }
+
+    /// The reply in `slot` if it arrived (the slot is then free again);
+    /// otherwise the caller's waker is kept.
+    pub(crate) fn poll_reply(
+        &mut self,
+        slot: u32,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Error>>> {
+        match &mut self.slots[slot as usize] {
+            Slot::Waiting(waker) => {
+                if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    *waker = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+            Slot::Ready(_) => {
+                let Slot::Ready(result) = std::mem::replace(&mut self.slots[slot as usize], Slot::Free)
+                else {
+                    unreachable!("matched Ready above");
+                };
+                self.free.push(slot);
+                Poll::Ready(Some(result))
+            }
+            Slot::Free | Slot::Abandoned => Poll::Ready(None),
+        }
+    }
+
+    /// The caller of `slot` no longer wants its reply.
+    pub(crate) fn abandon(&mut self, slot: u32) {
+        match self.slots[slot as usize] {
+            Slot::Waiting(_) => self.slots[slot as usize] = Slot::Abandoned,
+            Slot::Ready(_) => self.release(slot),
+            Slot::Free | Slot::Abandoned => {}
+        }
+    }
+
+    /// Every handle is gone; the writer's waker, to let it finish.
+    pub(crate) fn abandon_all(&mut self) -> Option<Waker> {
+        self.abandoned = true;
+        self.writer.take()
+    }
+
+    /// Closes the connection to new requests and fails the queued ones
+    /// with `error`; the wakers to wake.
+    pub(crate) fn close(&mut self, error: &Error) -> Vec<Waker> {
+        self.closed = true;
+        let jobs: Vec<Job> = self.queue.drain(..).collect();
+        let mut wakers: Vec<Waker> = jobs
+            .into_iter()
+            .filter_map(|job| job.slot)
+            .filter_map(|slot| self.complete(slot, Err(error.clone())))
+            .collect();
+        wakers.extend(self.writer.take());
+        wakers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::task::noop_waker_ref;
+
+    fn lost() -> Error {
+        Error::ConnectionLost {
+            addr: "node:1".into(),
+            sent: false,
+        }
+    }
+
+    #[test]
+    fn replies_reach_their_slots_and_slots_are_reused() {
+        let mut exchange = Exchange::default();
+        let mut cx = Context::from_waker(noop_waker_ref());
+        let (a, _) = exchange.enqueue(Bytes::from_static(b"a"), 0, true).unwrap();
+        let (b, _) = exchange.enqueue(Bytes::from_static(b"b"), 0, true).unwrap();
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let mut batch = Vec::new();
+        assert_eq!(exchange.take_jobs(&mut cx, &mut batch, 10), Poll::Ready(true));
+        assert_eq!(batch.len(), 2);
+        assert!(exchange.poll_reply(a, &mut cx).is_pending());
+        exchange.complete(b, Ok(Bytes::from_static(b"+b")));
+        exchange.complete(a, Ok(Bytes::from_static(b"+a")));
+        assert!(matches!(exchange.poll_reply(a, &mut cx), Poll::Ready(Some(Ok(r))) if r == "+a"));
+        assert!(matches!(exchange.poll_reply(b, &mut cx), Poll::Ready(Some(Ok(r))) if r == "+b"));
+        let (c, _) = exchange.enqueue(Bytes::from_static(b"c"), 0, true).unwrap();
+        assert!(c == Some(a) || c == Some(b), "a freed slot is reused");
+    }
+
+    #[test]
+    fn an_abandoned_reply_frees_its_slot_when_it_arrives() {
+        let mut exchange = Exchange::default();
+        let (slot, _) = exchange.enqueue(Bytes::from_static(b"a"), 0, true).unwrap();
+        let slot = slot.unwrap();
+        exchange.abandon(slot);
+        assert!(exchange.complete(slot, Ok(Bytes::new())).is_none());
+        assert_eq!(exchange.free, [slot]);
+    }
+
+    #[test]
+    fn closing_fails_what_is_queued_and_refuses_more() {
+        let mut exchange = Exchange::default();
+        let mut cx = Context::from_waker(noop_waker_ref());
+        let (slot, _) = exchange.enqueue(Bytes::from_static(b"a"), 0, true).unwrap();
+        exchange.close(&lost());
+        assert!(matches!(
+            exchange.poll_reply(slot.unwrap(), &mut cx),
+            Poll::Ready(Some(Err(Error::ConnectionLost { sent: false, .. })))
+        ));
+        assert!(exchange.enqueue(Bytes::from_static(b"b"), 0, true).is_none());
+        assert_eq!(
+            exchange.take_jobs(&mut cx, &mut Vec::new(), 10),
+            Poll::Ready(false)
+        );
+    }
+}
