@@ -257,13 +257,13 @@ pub struct PendingReply {
 #[derive(Debug)]
 enum Pending {
     /// The request could not even be enqueued.
-    Failed(Option<Error>),
+    Failed(Option<Box<Error>>),
     /// The request is enqueued or written; its reply will be in `slot`.
     Waiting {
         connection: Connection,
         slot: u32,
         /// Keeps a dedicated connection open until its reply is in.
-        dedicated: Option<crate::Dedicated>,
+        dedicated: Option<Box<crate::Dedicated>>,
         /// The request timeout, armed on the first poll when configured.
         deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     },
@@ -283,14 +283,14 @@ impl PendingReply {
     /// A reply that is already known to be this error.
     pub fn failed(error: Error) -> PendingReply {
         PendingReply {
-            state: Pending::Failed(Some(error)),
+            state: Pending::Failed(Some(Box::new(error))),
         }
     }
 
     /// Keeps `dedicated` open until this reply arrives or is abandoned.
     pub(crate) fn holding(mut self, dedicated: crate::Dedicated) -> Self {
         if let Pending::Waiting { dedicated: slot, .. } = &mut self.state {
-            *slot = Some(dedicated);
+            *slot = Some(Box::new(dedicated));
         }
         self
     }
@@ -314,7 +314,7 @@ impl Future for PendingReply {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let outcome = match &mut this.state {
-            Pending::Failed(error) => error.take().map(Err),
+            Pending::Failed(error) => error.take().map(|error| Err(*error)),
             Pending::Done => None,
             Pending::Waiting {
                 connection,

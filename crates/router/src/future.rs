@@ -21,7 +21,9 @@ pub struct RouterFuture {
 enum State {
     /// The first attempt is on its way.
     Attempt {
-        router: Router,
+        /// What a retry needs of the router (a clone of it would carry
+        /// its caches too: 56 bytes instead of 8).
+        router: Arc<crate::service::Inner>,
         command: Retained,
         target: Arc<str>,
         pending: PendingReply,
@@ -33,15 +35,14 @@ enum State {
 }
 
 /// What a request in flight keeps for a retry: its raw bytes and
-/// connection state, without the argument slices (the biggest part of a
-/// [`Command`], moved with every future on the common path). They are
-/// decoded again from the bytes only if a retry needs them.
+/// connection state, without the argument offsets and the route (moved
+/// with every future on the common path, so kept small). A retry decodes
+/// the arguments again and routes afresh.
 struct Retained {
     raw: bytes::Bytes,
     protocol: resp::Protocol,
     db: u32,
     spec: Option<Arc<crate::CommandSpec>>,
-    route: Option<crate::Route>,
     affinity: u64,
 }
 
@@ -53,7 +54,6 @@ impl Retained {
             protocol: command.protocol,
             db: command.db,
             spec: command.spec,
-            route: command.route,
             affinity: command.affinity,
         }
     }
@@ -64,7 +64,7 @@ impl Retained {
             protocol: self.protocol,
             db: self.db,
             spec: self.spec,
-            route: self.route,
+            route: None,
             affinity: self.affinity,
         })
     }
@@ -72,7 +72,7 @@ impl Retained {
 
 impl RouterFuture {
     pub(crate) fn new(
-        router: Router,
+        router: Arc<crate::service::Inner>,
         command: Command,
         first: Result<(Arc<str>, PendingReply), Error>,
     ) -> Self {
@@ -130,7 +130,9 @@ impl Future for RouterFuture {
                         return Poll::Ready(Err(Error::NoBackend));
                     };
                     this.state = match command.into_command() {
-                        Some(command) => State::Redirected(Box::pin(router.finish(command, target, outcome))),
+                        Some(command) => State::Redirected(Box::pin(
+                            Router::from_inner(router).finish(command, target, outcome),
+                        )),
                         None => {
                             State::Failed(Some(Error::InvalidReply("request could not be re-read".into())))
                         }

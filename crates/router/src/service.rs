@@ -133,16 +133,12 @@ pub struct Router {
 
 impl Clone for Router {
     fn clone(&self) -> Self {
-        Router {
-            inner: self.inner.clone(),
-            last: None,
-            topology: TopologyCache::default(),
-        }
+        Router::from_inner(self.inner.clone())
     }
 }
 
 #[derive(Debug)]
-struct Inner {
+pub(crate) struct Inner {
     table: Arc<CommandTable>,
     topology: Arc<TopologyHandle>,
     pool: Pool,
@@ -166,6 +162,15 @@ impl Router {
                 config,
                 next: AtomicUsize::new(0),
             }),
+            last: None,
+            topology: TopologyCache::default(),
+        }
+    }
+
+    /// A router over `inner`, with empty caches.
+    pub(crate) fn from_inner(inner: Arc<Inner>) -> Router {
+        Router {
+            inner,
             last: None,
             topology: TopologyCache::default(),
         }
@@ -238,7 +243,7 @@ impl Router {
     /// and retry budgets ran out.
     pub async fn dispatch(mut self, command: Command) -> Result<Reply, Error> {
         let (command, first) = self.start(command);
-        RouterFuture::new(self, command, first).await
+        RouterFuture::new(self.inner.clone(), command, first).await
     }
 
     /// Routes `command` and enqueues it on its backend connection at once,
@@ -435,6 +440,6 @@ impl tower::Service<Command> for Router {
     fn call(&mut self, command: Command) -> Self::Future {
         // Enqueue now, not when the future is first polled: request order.
         let (command, first) = self.start(command);
-        RouterFuture::new(self.clone(), command, first)
+        RouterFuture::new(self.inner.clone(), command, first)
     }
 }
