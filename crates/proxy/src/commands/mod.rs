@@ -62,6 +62,74 @@ impl std::fmt::Debug for Local {
 /// Longest name of a command handled here.
 const MAX_NAME: usize = 16;
 
+/// The commands [`plain`] answers, by name. [`LocalCommands`] is built from
+/// this list; debug builds check on every request that a command outside
+/// it is indeed left to the stack.
+const PLAIN: &[&[u8]] = &[
+    b"multi",
+    b"exec",
+    b"discard",
+    b"watch",
+    b"unwatch",
+    b"subscribe",
+    b"psubscribe",
+    b"ssubscribe",
+    b"unsubscribe",
+    b"punsubscribe",
+    b"sunsubscribe",
+    b"monitor",
+    b"ping",
+    b"echo",
+    b"quit",
+    b"reset",
+    b"select",
+    b"readonly",
+    b"readwrite",
+    b"auth",
+    b"hello",
+    b"client",
+    b"command",
+    b"cluster",
+    b"proxy",
+    b"sync",
+    b"psync",
+    b"replconf",
+];
+
+/// Which commands of the table [`handle`] may answer, hold or run alone,
+/// by [`router::CommandSpec::id`]: for any other command of the table, a
+/// session that is authenticated, outside MULTI and not in subscribe mode
+/// sends the request down the stack without matching its name here.
+#[derive(Debug)]
+pub struct LocalCommands {
+    local: Vec<bool>,
+}
+
+impl LocalCommands {
+    /// The set for `table` (commands and subcommands).
+    pub fn new(table: &router::CommandTable) -> Self {
+        let local = table
+            .all()
+            .iter()
+            .map(|spec| {
+                let top = spec.name.split('|').next().unwrap_or_default();
+                is_local(top.as_bytes())
+            })
+            .collect();
+        LocalCommands { local }
+    }
+
+    /// True when `spec` may be handled here (or is unknown to the set).
+    pub fn contains(&self, spec: &router::CommandSpec) -> bool {
+        self.local.get(spec.id).copied().unwrap_or(true)
+    }
+}
+
+/// True for a command name (lowercase) [`handle`] deals with in some state.
+fn is_local(lower: &[u8]) -> bool {
+    PLAIN.contains(&lower) || is_stateful(lower) || is_multi_step(lower)
+}
+
 /// Commands that would turn a shared backend connection into a replica
 /// link, which the proxy does not offer.
 const NEEDS_DEDICATED: &[&[u8]] = &[b"sync", b"psync", b"replconf"];

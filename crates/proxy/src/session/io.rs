@@ -38,6 +38,8 @@ pub struct Shared {
     pub config: Arc<ProxyConfig>,
     /// When the proxy started.
     pub started: Instant,
+    /// The commands the session may answer itself.
+    pub local: commands::LocalCommands,
 }
 
 /// A reply waiting for its turn to be written.
@@ -371,12 +373,27 @@ fn dispatch_one<S: StackService>(
         return Flow::Paused;
     }
     let idle = pending.is_empty();
+    let spec = shared.stack.router.table().lookup(&request).cloned();
+    let data_command = spec.as_ref().is_some_and(|spec| !shared.local.contains(spec))
+        && state.authenticated
+        && !state.transaction.in_multi()
+        && !state.pubsub.restricts(state.protocol);
+    if data_command {
+        // The common case: nothing for the proxy to answer or hold.
+        #[cfg(debug_assertions)]
+        assert!(
+            commands::handle(&request, state, shared, idle).is_none(),
+            "{} is answered by the proxy but missing from commands::PLAIN",
+            String::from_utf8_lossy(request.name())
+        );
+        return start(request, None, spec, state, shared, service, pending);
+    }
     match commands::handle(&request, state, shared, idle) {
         Some(Local::Wait) if !idle => {
             *deferred = Some(request);
             Flow::Fence
         }
-        local => start(request, local, state, shared, service, pending),
+        local => start(request, local, spec, state, shared, service, pending),
     }
 }
 
@@ -402,6 +419,7 @@ fn paused_for(request: &Request, shared: &Shared) -> bool {
 fn start<S: StackService>(
     request: Request,
     local: Option<Local>,
+    spec: Option<Arc<router::CommandSpec>>,
     state: &mut SessionState,
     shared: &Shared,
     service: &mut S,
@@ -434,11 +452,11 @@ fn start<S: StackService>(
             Flow::Continue
         }
         Some(Local::Alone) => {
-            forward(request, state, shared, service, pending, silent);
+            forward(request, spec, state, shared, service, pending, silent);
             Flow::Fence
         }
         None => {
-            forward(request, state, shared, service, pending, silent);
+            forward(request, spec, state, shared, service, pending, silent);
             Flow::Continue
         }
     }
@@ -447,6 +465,7 @@ fn start<S: StackService>(
 /// Sends a request down the stack and queues its reply.
 fn forward<S: StackService>(
     request: Request,
+    spec: Option<Arc<router::CommandSpec>>,
     state: &mut SessionState,
     shared: &Shared,
     service: &mut S,
@@ -467,7 +486,7 @@ fn forward<S: StackService>(
         request,
         protocol,
         db: state.db,
-        spec: None,
+        spec,
         route: None,
         affinity: state.info.id,
     };
