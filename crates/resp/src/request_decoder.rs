@@ -83,11 +83,16 @@ impl RequestDecoder {
             if self.partial.is_none() {
                 match src.first() {
                     None => return Ok(None),
-                    Some(b'*') => match self.multibulk_header(src)? {
-                        Header::Incomplete => return Ok(None),
-                        Header::Empty => continue,
-                        Header::Started => {}
-                    },
+                    Some(b'*') => {
+                        if let Some(request) = self.complete_request(src) {
+                            return Ok(Some(request));
+                        }
+                        match self.multibulk_header(src)? {
+                            Header::Incomplete => return Ok(None),
+                            Header::Empty => continue,
+                            Header::Started => {}
+                        }
+                    }
                     Some(_) => match decode_inline(src)? {
                         Inline::Incomplete => return Ok(None),
                         Inline::Empty => continue,
@@ -97,6 +102,34 @@ impl RequestDecoder {
             }
             return self.multibulk_body(src);
         }
+    }
+
+    /// The common case in one pass: a whole multibulk request already in
+    /// `src`, every header plain (see [`plain_header`]) and within the
+    /// limits. Reads without changing any state, so `None` leaves the
+    /// request to the resumable path, which also gives the errors.
+    fn complete_request(&mut self, src: &mut BytesMut) -> Option<Request> {
+        let (count, mut pos) = plain_header(src, b'*', self.limits.max_multibulk_len)?;
+        if count == 0 || (count > UNAUTHENTICATED_MAX_ARGS as usize && !self.authenticated) {
+            return None;
+        }
+        let mut spans = Spans::with_capacity(count.min(1024));
+        for _ in 0..count {
+            let (len, header) = plain_header(src.get(pos..)?, b'$', self.limits.max_bulk_len)?;
+            if len > UNAUTHENTICATED_MAX_BULK as usize && !self.authenticated {
+                return None;
+            }
+            let start = pos + header;
+            let end = start + len;
+            // Valkey does not check the two bytes after the payload.
+            if end + 2 > src.len() {
+                return None;
+            }
+            spans.push(span(start, end));
+            pos = end + 2;
+        }
+        let raw = src.split_to(pos).freeze();
+        Some(Request::from_parts(raw, spans))
     }
 
     /// Reads `*<count>\r\n`.
@@ -242,23 +275,22 @@ fn decode_inline(src: &mut BytesMut) -> Result<Inline, Error> {
 /// size; `None` leaves anything else (incomplete, malformed, negative,
 /// huge) to the full path, which gives Valkey's errors.
 fn plain_header(rest: &[u8], kind: u8, max: i64) -> Option<(usize, usize)> {
-    if rest.first() != Some(&kind) {
+    let (&first, digits) = rest.split_first()?;
+    if first != kind {
         return None;
     }
-    let mut len: usize = 0;
-    let mut i = 1;
-    while let Some(&b) = rest.get(i) {
-        match b {
-            b'0'..=b'9' if i < 10 => {
-                if b == b'0' && i == 1 && rest.get(2) != Some(&b'\r') {
-                    return None;
-                }
-                len = len * 10 + usize::from(b - b'0');
-            }
-            b'\r' if i > 1 && rest.get(i + 1).is_some() && len as i64 <= max => return Some((len, i + 2)),
-            _ => return None,
+    let mut value: usize = 0;
+    for (n, &b) in digits.iter().enumerate().take(10) {
+        if b == b'\r' {
+            let plain = n > 0 && n + 1 < digits.len() && (n == 1 || digits[0] != b'0') && value as i64 <= max;
+            // `kind`, the digits, CR and LF.
+            return plain.then_some((value, n + 3));
         }
-        i += 1;
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 || n == 9 {
+            return None;
+        }
+        value = value * 10 + usize::from(digit);
     }
     None
 }
