@@ -43,7 +43,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let spec = table.lookup(&request);
         let route = select(&request, spec.map(|s| &**s), &topology)?;
         let target = match route {
-            Route::Shard { shard, .. } => topology.shards()[shard].primary.to_string(),
+            Route::Shard { shard, .. } => topology.shards()[shard as usize].primary.to_string(),
             other => format!("{other:?}"),
         };
         println!("{:<40} -> {target}", command.join(" "));

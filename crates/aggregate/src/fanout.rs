@@ -135,14 +135,15 @@ where
         // request: a later request of the same client cannot overtake them.
         match route {
             Route::AllShards(policy) => {
-                let targets = (0..topology.shards().len()).map(|shard| Route::Node { shard, replica: None });
+                let targets =
+                    (0..topology.shards().len() as u32).map(|shard| Route::Node { shard, replica: None });
                 let calls = self.broadcast(&command, targets);
                 Either::Right(Box::pin(merge_by_policy(calls, policy, command.spec.clone())))
             }
             Route::AllNodes(policy) => {
-                let targets = topology.shards().iter().enumerate().flat_map(|(shard, s)| {
+                let targets = topology.shards().iter().zip(0u32..).flat_map(|(s, shard)| {
                     std::iter::once(None)
-                        .chain((0..s.replicas.len()).map(Some))
+                        .chain((0..s.replicas.len() as u32).map(Some))
                         .map(move |replica| Route::Node { shard, replica })
                 });
                 let calls = self.broadcast(&command, targets);

@@ -70,7 +70,7 @@ pub fn start(command: &Command, shards: usize) -> Result<(Command, Position), Fr
     let mut node_args: Vec<Bytes> = args.to_vec();
     node_args[1] = Bytes::from(position.node_cursor.to_string());
     let route = Route::Node {
-        shard: position.shard,
+        shard: position.shard as u32,
         replica: None,
     };
     Ok((

@@ -38,6 +38,7 @@ where
     /// # Errors
     /// As [`Steps::call`].
     pub async fn call_on(&mut self, shard: usize, args: Vec<Bytes>) -> Result<Frame, Error> {
+        let shard = shard as u32;
         self.send(args, Some(Route::Node { shard, replica: None })).await
     }
 

@@ -66,6 +66,7 @@ impl Retained {
             spec: self.spec,
             route: None,
             affinity: self.affinity,
+            received: None,
         })
     }
 }

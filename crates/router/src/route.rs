@@ -19,13 +19,14 @@ pub enum ReadPolicy {
     PreferReplica,
 }
 
-/// Where a request goes.
+/// Where a request goes. Indexes are `u32` to keep it (and every
+/// [`crate::Command`], which carries one) small.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
     /// One shard (an index into [`Topology::shards`]).
     Shard {
         /// The shard.
-        shard: usize,
+        shard: u32,
         /// The keys' slot, in cluster mode.
         slot: Option<u16>,
         /// The command only reads, so a replica may serve it.
@@ -35,9 +36,9 @@ pub enum Route {
     /// `replica` (fan-out to every node uses this).
     Node {
         /// The shard.
-        shard: usize,
+        shard: u32,
         /// Which replica, or `None` for the primary.
-        replica: Option<usize>,
+        replica: Option<u32>,
     },
     /// No key and no policy: any primary will do.
     Any {
@@ -102,7 +103,7 @@ pub fn select(request: &Request, spec: Option<&CommandSpec>, topology: &Topology
         }),
         Slots::One(slot) => match topology.shard_index_for_slot(slot) {
             Some(shard) => Ok(Route::Shard {
-                shard,
+                shard: shard as u32,
                 slot: Some(slot),
                 read_only,
             }),

@@ -35,6 +35,10 @@ pub struct Command {
     /// one client's requests to one node share a connection, so they run
     /// in the order the client sent them.
     pub affinity: u64,
+    /// When the proxy read the request, if the reader says (a session reads
+    /// the clock once per read, not once per request); latency is measured
+    /// from here.
+    pub received: Option<Instant>,
 }
 
 impl Command {
@@ -47,6 +51,7 @@ impl Command {
             spec: None,
             route: None,
             affinity: 0,
+            received: None,
         }
     }
 
@@ -59,6 +64,7 @@ impl Command {
             spec: self.spec.clone(),
             route,
             affinity: self.affinity,
+            received: self.received,
         }
     }
 }
@@ -226,9 +232,9 @@ impl Router {
         let route = self.prepare(command, &topology)?;
         let shards = topology.shards();
         let (shard, slot) = match route {
-            Route::Shard { shard, slot, .. } => (shard, slot),
+            Route::Shard { shard, slot, .. } => (shard as usize, slot),
             Route::Any { .. } => (0, None),
-            Route::Node { shard, .. } => (shard, None),
+            Route::Node { shard, .. } => (shard as usize, None),
             Route::MultiSlot => return Err(Error::CrossSlot),
             Route::AllShards(_) | Route::AllNodes(_) => return Err(Error::FanOutRequired),
         };
@@ -400,16 +406,16 @@ impl Router {
         let route = self.prepare(command, topology)?;
         let shards = topology.shards();
         let (shard, read_only) = match route {
-            Route::Shard { shard, read_only, .. } => (shard, read_only),
+            Route::Shard { shard, read_only, .. } => (shard as usize, read_only),
             Route::Any { read_only } => {
                 let n = self.inner.next.fetch_add(1, Ordering::Relaxed);
                 (n % shards.len().max(1), read_only)
             }
             Route::Node { shard, replica } => {
-                let shard = shards.get(shard).ok_or(Error::NoBackend)?;
+                let shard = shards.get(shard as usize).ok_or(Error::NoBackend)?;
                 return match replica {
                     None => Ok(shard.primary.clone()),
-                    Some(i) => shard.replicas.get(i).cloned().ok_or(Error::NoBackend),
+                    Some(i) => shard.replicas.get(i as usize).cloned().ok_or(Error::NoBackend),
                 };
             }
             Route::MultiSlot => return Err(Error::CrossSlot),

@@ -99,7 +99,11 @@ where
     }
 
     fn call(&mut self, mut command: Command) -> Self::Future {
-        let started = Instant::now();
+        let started = command.received.unwrap_or_else(Instant::now);
+        let sampled = self.until_sample == 0;
+        // CPU time is measured from here, not from `received`: the time
+        // between is spent on the requests before this one.
+        let call_started = sampled.then(Instant::now);
         if command.spec.is_none() {
             command.spec = self.table.lookup(&command.request).cloned();
         }
@@ -108,7 +112,6 @@ where
             None => self.registry.command(UNKNOWN),
         };
         let future = self.inner.call(command);
-        let sampled = self.until_sample == 0;
         self.until_sample = match self.until_sample {
             0 => CPU_SAMPLE_EVERY - 1,
             n => n - 1,
@@ -117,7 +120,7 @@ where
             inner: future,
             stats,
             started,
-            busy: sampled.then(|| started.elapsed()),
+            busy: call_started.map(|t| t.elapsed()),
         }
     }
 }

@@ -433,5 +433,6 @@ fn command_for(request: &Request, state: &SessionState) -> Command {
         spec: None,
         route: None,
         affinity: state.info.id,
+        received: None,
     }
 }

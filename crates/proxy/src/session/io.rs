@@ -167,9 +167,11 @@ pub async fn serve<S: StackService>(
             // The stateful command answered (or may now start): go on with
             // what is already buffered before reading more.
             flow = Flow::Continue;
+            let now = Instant::now();
             if let Some(request) = deferred.take() {
                 flow = dispatch_one(
                     request,
+                    now,
                     &mut state,
                     &shared,
                     &mut service,
@@ -181,6 +183,7 @@ pub async fn serve<S: StackService>(
                 flow = dispatch_all(
                     &mut decoder,
                     &mut input,
+                    now,
                     &mut state,
                     &shared,
                     &mut service,
@@ -224,7 +227,7 @@ pub async fn serve<S: StackService>(
                     Ok(0) | Err(_) => break,
                     Ok(_) => last_read = tokio::time::Instant::now(),
                 }
-                flow = dispatch_all(&mut decoder, &mut input, &mut state, &shared, &mut service, &mut pending, &mut deferred);
+                flow = dispatch_all(&mut decoder, &mut input, last_read.into_std(), &mut state, &shared, &mut service, &mut pending, &mut deferred);
                 closing |= flow == Flow::Close;
             }
             _ = shared.clients.pause.wait(), if flow == Flow::Paused => {
@@ -313,9 +316,11 @@ enum Flow {
 /// Decodes every complete request in `input` and starts each one, until a
 /// request fences or closes the session. A stateful request that must wait
 /// for earlier replies is kept in `deferred`.
+#[allow(clippy::too_many_arguments)]
 fn dispatch_all<S: StackService>(
     decoder: &mut RequestDecoder,
     input: &mut BytesMut,
+    received: Instant,
     state: &mut SessionState,
     shared: &Shared,
     service: &mut S,
@@ -328,7 +333,7 @@ fn dispatch_all<S: StackService>(
             Ok(Some(request)) => {
                 // A reference to the name, not a copy: this runs per request.
                 last_command = request.arg_bytes(0);
-                let flow = dispatch_one(request, state, shared, service, pending, deferred);
+                let flow = dispatch_one(request, received, state, shared, service, pending, deferred);
                 decoder.set_authenticated(state.authenticated);
                 if flow != Flow::Continue {
                     break flow;
@@ -362,6 +367,7 @@ fn dispatch_all<S: StackService>(
 /// PAUSE that holds it.
 fn dispatch_one<S: StackService>(
     request: Request,
+    received: Instant,
     state: &mut SessionState,
     shared: &Shared,
     service: &mut S,
@@ -386,14 +392,14 @@ fn dispatch_one<S: StackService>(
             "{} is answered by the proxy but missing from commands::PLAIN",
             String::from_utf8_lossy(request.name())
         );
-        return start(request, None, spec, state, shared, service, pending);
+        return start(request, None, (spec, received), state, shared, service, pending);
     }
     match commands::handle(&request, state, shared, idle) {
         Some(Local::Wait) if !idle => {
             *deferred = Some(request);
             Flow::Fence
         }
-        local => start(request, local, spec, state, shared, service, pending),
+        local => start(request, local, (spec, received), state, shared, service, pending),
     }
 }
 
@@ -415,11 +421,15 @@ fn paused_for(request: &Request, shared: &Shared) -> bool {
         .is_some_and(|spec| spec.flags.contains(router::command::Flags::WRITE))
 }
 
+/// What the session already knows of a request it passes down: the
+/// command's spec, and when the request was read.
+type Known = (Option<Arc<router::CommandSpec>>, Instant);
+
 /// Queues the reply of a request: the proxy's own answer, or the stack's.
 fn start<S: StackService>(
     request: Request,
     local: Option<Local>,
-    spec: Option<Arc<router::CommandSpec>>,
+    known: Known,
     state: &mut SessionState,
     shared: &Shared,
     service: &mut S,
@@ -452,11 +462,11 @@ fn start<S: StackService>(
             Flow::Continue
         }
         Some(Local::Alone) => {
-            forward(request, spec, state, shared, service, pending, silent);
+            forward(request, known, state, shared, service, pending, silent);
             Flow::Fence
         }
         None => {
-            forward(request, spec, state, shared, service, pending, silent);
+            forward(request, known, state, shared, service, pending, silent);
             Flow::Continue
         }
     }
@@ -465,7 +475,7 @@ fn start<S: StackService>(
 /// Sends a request down the stack and queues its reply.
 fn forward<S: StackService>(
     request: Request,
-    spec: Option<Arc<router::CommandSpec>>,
+    (spec, received): Known,
     state: &mut SessionState,
     shared: &Shared,
     service: &mut S,
@@ -489,6 +499,7 @@ fn forward<S: StackService>(
         spec,
         route: None,
         affinity: state.info.id,
+        received: Some(received),
     };
     // Every layer of the stack is always ready (see DESIGN.md), so `call`
     // needs no `poll_ready` first.
