@@ -42,6 +42,32 @@ pub fn parse_reply_len(s: &[u8]) -> Option<i64> {
     }
 }
 
+/// The common case of a header, read in one pass: `kind` (`*` or `$`), a
+/// number of up to 9 digits without a leading zero (or just `0`) within
+/// `max`, and the CRLF, all in `rest`. Returns the number and the header's
+/// size; `None` leaves anything else (incomplete, malformed, negative,
+/// huge) to the full path, which gives Valkey's errors.
+pub(crate) fn plain_header(rest: &[u8], kind: u8, max: i64) -> Option<(usize, usize)> {
+    let (&first, digits) = rest.split_first()?;
+    if first != kind {
+        return None;
+    }
+    let mut value: usize = 0;
+    for (n, &b) in digits.iter().enumerate().take(10) {
+        if b == b'\r' {
+            let plain = n > 0 && n + 1 < digits.len() && (n == 1 || digits[0] != b'0') && value as i64 <= max;
+            // `kind`, the digits, CR and LF.
+            return plain.then_some((value, n + 3));
+        }
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 || n == 9 {
+            return None;
+        }
+        value = value * 10 + usize::from(digit);
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

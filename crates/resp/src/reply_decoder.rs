@@ -11,7 +11,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use crate::number::{parse_i64, parse_reply_len};
+use crate::number::{parse_i64, parse_reply_len, plain_header};
 use crate::{Error, Limits};
 
 /// An open aggregate.
@@ -59,6 +59,11 @@ impl ReplyDecoder {
     /// The input is not RESP; the connection it came from cannot be trusted
     /// any more.
     pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, Error> {
+        if self.stack.is_empty() && !self.in_streamed_string {
+            if let Some(end) = simple_reply_end(src, self.limits.max_bulk_len) {
+                return Ok(Some(src.split_to(end).freeze()));
+            }
+        }
         if self.stack.is_empty() {
             self.stack.push(Level::Counted(1));
         }
@@ -206,6 +211,26 @@ impl ReplyDecoder {
                 return;
             }
         }
+    }
+}
+
+/// Where a reply that is whole in `src` and simple ends: a status, an
+/// error, an integer, or a bulk string with a plain length. The common
+/// replies, found without the scan's state; `None` leaves anything else
+/// (aggregates, incomplete or malformed input) to the full scan.
+fn simple_reply_end(src: &[u8], max_bulk: i64) -> Option<usize> {
+    match src.first()? {
+        b'+' | b'-' => find_crlf(src).map(|cr| cr + 2),
+        b':' => {
+            let cr = find_crlf(src)?;
+            parse_i64(&src[1..cr]).map(|_| cr + 2)
+        }
+        b'$' => {
+            let (len, header) = plain_header(src, b'$', max_bulk)?;
+            let end = header + len + 2;
+            (src[header - 1] == b'\n' && end <= src.len()).then_some(end)
+        }
+        _ => None,
     }
 }
 

@@ -12,7 +12,7 @@ use bytes::{Buf, BytesMut};
 
 use crate::inline::split_args;
 use crate::limits::{INLINE_MAX_SIZE, UNAUTHENTICATED_MAX_ARGS, UNAUTHENTICATED_MAX_BULK};
-use crate::number::parse_i64;
+use crate::number::{parse_i64, plain_header};
 use crate::request::{span, Span, Spans};
 use crate::{Error, Limits, Request};
 
@@ -267,32 +267,6 @@ fn decode_inline(src: &mut BytesMut) -> Result<Inline, Error> {
         return Ok(Inline::Empty);
     }
     Ok(Inline::Request(Request::from_args(args)))
-}
-
-/// The common case of a header, read in one pass: `kind` (`*` or `$`), a
-/// number of up to 9 digits without a leading zero (or just `0`) within
-/// `max`, and the CRLF, all in `rest`. Returns the number and the header's
-/// size; `None` leaves anything else (incomplete, malformed, negative,
-/// huge) to the full path, which gives Valkey's errors.
-fn plain_header(rest: &[u8], kind: u8, max: i64) -> Option<(usize, usize)> {
-    let (&first, digits) = rest.split_first()?;
-    if first != kind {
-        return None;
-    }
-    let mut value: usize = 0;
-    for (n, &b) in digits.iter().enumerate().take(10) {
-        if b == b'\r' {
-            let plain = n > 0 && n + 1 < digits.len() && (n == 1 || digits[0] != b'0') && value as i64 <= max;
-            // `kind`, the digits, CR and LF.
-            return plain.then_some((value, n + 3));
-        }
-        let digit = b.wrapping_sub(b'0');
-        if digit > 9 || n == 9 {
-            return None;
-        }
-        value = value * 10 + usize::from(digit);
-    }
-    None
 }
 
 fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {

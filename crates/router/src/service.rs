@@ -302,8 +302,15 @@ impl Router {
     /// The shared connection to `endpoint` for this client: the one used
     /// last if it is still the same and alive, else the pool's.
     fn shared_connection(&mut self, endpoint: Endpoint, affinity: u64) -> Result<&Connection, pool::Error> {
-        let reusable =
-            matches!(&self.last, Some((last, connection)) if *last == endpoint && connection.is_alive());
+        // The address usually is the very `Arc` of the last request (both
+        // come from the topology): compare pointers before contents.
+        let same = |last: &Endpoint| {
+            (Arc::ptr_eq(&last.addr, &endpoint.addr) || last.addr == endpoint.addr)
+                && last.protocol == endpoint.protocol
+                && last.db == endpoint.db
+                && last.readonly == endpoint.readonly
+        };
+        let reusable = matches!(&self.last, Some((last, connection)) if same(last) && connection.is_alive());
         if !reusable {
             let connection = self.inner.pool.shared_for(&endpoint, affinity)?;
             self.last = Some((endpoint, connection));

@@ -139,7 +139,8 @@ pub struct StatsRegistry {
 
 #[derive(Debug, Default)]
 struct Inner {
-    by_id: Vec<(String, Arc<CommandStats>)>,
+    /// Per spec id: the spec it was made for, and its counters.
+    by_id: Vec<(Arc<CommandSpec>, Arc<CommandStats>)>,
     by_name: RwLock<HashMap<String, Arc<CommandStats>>>,
 }
 
@@ -149,7 +150,7 @@ impl StatsRegistry {
         let by_id = table
             .all()
             .iter()
-            .map(|spec| (spec.name.clone(), Arc::new(CommandStats::new())))
+            .map(|spec| (spec.clone(), Arc::new(CommandStats::new())))
             .collect();
         StatsRegistry {
             inner: Arc::new(Inner {
@@ -162,7 +163,9 @@ impl StatsRegistry {
     /// The counters of a command of the table this registry was made for.
     pub fn for_spec(&self, spec: &CommandSpec) -> Arc<CommandStats> {
         match self.inner.by_id.get(spec.id) {
-            Some((name, stats)) if *name == spec.name => stats.clone(),
+            // The same spec (the usual case), or one with the same name
+            // from another table.
+            Some((known, stats)) if std::ptr::eq(&**known, spec) || known.name == spec.name => stats.clone(),
             _ => self.command(&spec.name),
         }
     }
@@ -192,7 +195,7 @@ impl StatsRegistry {
         self.inner
             .by_id
             .iter()
-            .cloned()
+            .map(|(spec, stats)| (spec.name.clone(), stats.clone()))
             .chain(by_name.iter().map(|(name, stats)| (name.clone(), stats.clone())))
             .collect()
     }
