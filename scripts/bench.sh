@@ -33,19 +33,10 @@ done
 scripts/install-deps.sh >&2
 cargo build --release -q -p valkey-proxy-bin
 proxy_bin=target/release/valkey-proxy
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=scripts/processes.sh
+. scripts/processes.sh
 # CPU seconds (user + system) a process has used so far.
 cpu_of() { awk '{ split($0, a, ") "); split(a[2], f, " "); printf "%.3f\n", (f[12] + f[13]) / 100 }' "/proc/$1/stat"; }
-wait_for() { for _ in $(seq 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "port $1 never answered" >&2; exit 1; }
 
 start_server() { # port [extra args]
     local port=$1; shift

@@ -233,8 +233,10 @@ fn parse_with(buf: &Bytes, max_depth: usize) -> Result<Option<(Frame, usize)>, E
                     None
                 } else {
                     match parse_reply_len(&line).ok_or(Error::InvalidReply("aggregate length"))? {
+                        // An empty attribute describes nothing and counts for
+                        // nothing, as in the reply scanner.
+                        ..=0 if kind == b'|' => None,
                         -1 => Some(Frame::NullArray),
-                        0 if kind == b'|' => None,
                         0 => Some(close(kind, Vec::new())?),
                         n => {
                             let remaining = n as usize * per_entry;

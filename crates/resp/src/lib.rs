@@ -9,7 +9,7 @@
 //! # Layout
 //! - [`limits`]: the bounds a decoder enforces, with Valkey's defaults.
 //! - [`error`]: the crate's error type; protocol errors carry Valkey's exact reply text.
-//! - [`request`]: the [`Request`], a client command as its raw bytes plus argument slices.
+//! - [`request`]: the [`Request`], a client command as its raw bytes plus argument offsets.
 //! - [`request_decoder`]: the [`RequestDecoder`], multibulk and inline client requests.
 //! - [`inline`]: the inline-command argument splitter (Valkey's `sdssplitargs`).
 //! - [`reply_decoder`]: the [`ReplyDecoder`], finds complete server replies of any RESP type.

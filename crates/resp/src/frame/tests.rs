@@ -80,3 +80,19 @@ fn round_trips_through_encode() {
     }
     assert_eq!(back, expected);
 }
+
+#[test]
+fn an_attribute_of_no_entries_counts_for_nothing_as_in_the_scanner() {
+    // Found by fuzzing: a `|-1` inside a streamed map made the parser count
+    // a null element the scanner did not count, so a reply the scanner
+    // returned did not parse.
+    let raw = b"%?\r\n|-1\r\n+a\r\n+b\r\n.\r\n";
+    let mut decoder = crate::ReplyDecoder::new(crate::Limits::default());
+    let mut buf = bytes::BytesMut::from(&raw[..]);
+    let reply = decoder.decode(&mut buf).unwrap().unwrap();
+    assert_eq!(&reply[..], &raw[..]);
+    assert_eq!(
+        Frame::parse_complete(&reply).unwrap(),
+        Frame::Map(vec![(Frame::simple("a"), Frame::simple("b"))])
+    );
+}

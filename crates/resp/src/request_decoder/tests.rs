@@ -201,19 +201,3 @@ fn headers_the_quick_path_passes_on_get_valkeys_errors() {
     let requests = decode_all(b"*0\r\n*2\r\n$0\r\n\r\n$10\r\n0123456789\r\n").unwrap();
     assert_eq!(args(&requests[0]), [&b""[..], b"0123456789"]);
 }
-
-#[test]
-fn before_authentication_the_quick_path_keeps_the_lower_limits() {
-    let mut decoder = RequestDecoder::new(Limits::default());
-    let mut buf = BytesMut::from(&b"*11\r\n"[..]);
-    assert!(matches!(
-        decoder.decode(&mut buf),
-        Err(Error::UnauthenticatedMultibulkLength)
-    ));
-    let mut decoder = RequestDecoder::new(Limits::default());
-    let mut buf = BytesMut::from(&b"*1\r\n$16385\r\n"[..]);
-    assert!(matches!(
-        decoder.decode(&mut buf),
-        Err(Error::UnauthenticatedBulkLength)
-    ));
-}

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Instructions the proxy executes per request, counted by callgrind: a
+# figure that does not move with the machine's load, for comparing two
+# versions of the code (the end-to-end ratios of scripts/bench.sh vary by
+# +-10% from run to run on a shared machine).
+#
+#   scripts/instructions.sh [--requests N] [--binary PATH]
+#
+# Starts a valkey-server and the proxy (release build, one worker thread)
+# under callgrind, sends N pipelined GETs and N pipelined SETs (50 clients,
+# pipeline 16) with redis-benchmark, and prints the proxy's user-space
+# instructions per request, counted from the first request to the last.
+# Kernel work (the socket reads and writes) is not counted. Needs valgrind.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+requests=100000
+binary=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --requests) requests=$2; shift 2 ;;
+        --binary) binary=$2; shift 2 ;;
+        *) echo "usage: $0 [--requests N] [--binary PATH]" >&2; exit 64 ;;
+    esac
+done
+
+if ! command -v valgrind >/dev/null; then
+    echo "valgrind is missing: install it (Debian: apt-get install valgrind)" >&2
+    exit 1
+fi
+scripts/install-deps.sh >&2
+if [ -z "$binary" ]; then
+    cargo build --release -q -p valkey-proxy-bin
+    binary=target/release/valkey-proxy
+fi
+# shellcheck source=scripts/processes.sh
+. scripts/processes.sh
+
+server_port=$(free_port)
+valkey-server --port "$server_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
+    --logfile "$work/valkey.log" &
+pids+=($!)
+wait_for "$server_port"
+
+proxy_port=$(free_port)
+valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" \
+    "$binary" --listen "127.0.0.1:$proxy_port" --backend "127.0.0.1:$server_port" --threads 1 --log warn \
+    2>"$work/valgrind.log" &
+proxy_pid=$!
+pids+=("$proxy_pid")
+wait_for "$proxy_port"
+callgrind_control -z "$proxy_pid" >/dev/null 2>&1
+redis-benchmark -p "$proxy_port" -t get,set -c 50 -n "$requests" -P 16 -r 100000 -q --csv >"$work/bench.csv"
+callgrind_control -d "$proxy_pid" >/dev/null 2>&1
+# The dump is written by the process; wait for the file to settle.
+for _ in $(seq 50); do
+    dump=$(ls -S "$work"/callgrind.out.* 2>/dev/null | head -1 || true)
+    [ -n "$dump" ] && [ -s "$dump" ] && break
+    sleep 0.2
+done
+total=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
+echo "# valkey-proxy instructions per request (callgrind): $requests GET + $requests SET, 50 clients, pipeline 16"
+echo "instructions_per_request $((total / (2 * requests)))"
