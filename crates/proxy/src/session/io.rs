@@ -379,7 +379,7 @@ fn dispatch_one<S: StackService>(
         return Flow::Paused;
     }
     let idle = pending.is_empty();
-    let spec = shared.stack.router.table().lookup(&request).cloned();
+    let spec = state.recent.lookup(shared.stack.router.table(), &request);
     let data_command = spec.as_ref().is_some_and(|spec| !shared.local.contains(spec))
         && state.authenticated
         && !state.transaction.in_multi()

@@ -11,6 +11,7 @@
 //! - [`state`]: the [`SessionState`].
 //! - `io`: the read / dispatch / write loop.
 //! - `ordered`: the queue that returns replies in request order.
+//! - [`recent`]: the spec of the command looked up last.
 //! - [`subscriptions`]: SUBSCRIBE and friends, MONITOR, and the links behind them.
 //! - [`tracking`]: CLIENT TRACKING.
 //! - [`notifications`]: keyspace notifications in emulated databases.
@@ -18,6 +19,7 @@
 mod io;
 pub mod notifications;
 mod ordered;
+pub mod recent;
 pub mod state;
 pub mod subscriptions;
 pub mod tracking;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use resp::Protocol;
 
+use super::recent::RecentCommand;
 use super::subscriptions::{Kind, Subscriptions};
 use crate::clients::{ClientInfo, SessionView};
 use crate::commands::transaction::Transaction;
@@ -30,6 +31,8 @@ pub struct SessionState {
     /// The request being handled is CLIENT REPLY OFF / SKIP, which gets no
     /// reply itself.
     pub silence_current: bool,
+    /// The spec of the command looked up last.
+    pub recent: RecentCommand,
 }
 
 /// CLIENT REPLY ON / OFF / SKIP.
@@ -57,6 +60,7 @@ impl SessionState {
             pubsub: Subscriptions::default(),
             reply_mode: ReplyMode::On,
             silence_current: false,
+            recent: RecentCommand::default(),
         }
     }
 
