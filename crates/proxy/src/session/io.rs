@@ -166,31 +166,16 @@ pub async fn serve<S: StackService>(
         if flow == Flow::Fence && pending.is_empty() {
             // The stateful command answered (or may now start): go on with
             // what is already buffered before reading more.
-            flow = Flow::Continue;
-            let now = Instant::now();
-            if let Some(request) = deferred.take() {
-                flow = dispatch_one(
-                    request,
-                    now,
-                    &mut state,
-                    &shared,
-                    &mut service,
-                    &mut pending,
-                    &mut deferred,
-                );
-            }
-            if flow == Flow::Continue {
-                flow = dispatch_all(
-                    &mut decoder,
-                    &mut input,
-                    now,
-                    &mut state,
-                    &shared,
-                    &mut service,
-                    &mut pending,
-                    &mut deferred,
-                );
-            }
+            flow = dispatch_all(
+                &mut decoder,
+                &mut input,
+                Instant::now(),
+                &mut state,
+                &shared,
+                &mut service,
+                &mut pending,
+                &mut deferred,
+            );
             closing |= flow == Flow::Close;
             continue;
         }
@@ -313,9 +298,10 @@ enum Flow {
     Paused,
 }
 
-/// Decodes every complete request in `input` and starts each one, until a
-/// request fences or closes the session. A stateful request that must wait
-/// for earlier replies is kept in `deferred`.
+/// Starts the request kept in `deferred`, if any, then decodes every
+/// complete request in `input` and starts each one, until a request fences
+/// or closes the session. A stateful request that must wait for earlier
+/// replies is kept in `deferred`.
 #[allow(clippy::too_many_arguments)]
 fn dispatch_all<S: StackService>(
     decoder: &mut RequestDecoder,
@@ -327,12 +313,24 @@ fn dispatch_all<S: StackService>(
     pending: &mut Pending<S::Fut>,
     deferred: &mut Option<Request>,
 ) -> Flow {
-    let mut last_command = None;
+    if let Some(request) = deferred.take() {
+        let flow = dispatch_one(request, received, state, shared, service, pending, deferred);
+        if flow != Flow::Continue {
+            return flow;
+        }
+    }
+    // The last command's name, for CLIENT LIST: copied (names are short)
+    // rather than kept as a reference-counted slice, as this runs per
+    // request. A longer, made-up name is shown cut.
+    let mut last_name = [0u8; SHOWN_NAME];
+    let mut last_len = None;
     let flow = loop {
         match decoder.decode(input) {
             Ok(Some(request)) => {
-                // A reference to the name, not a copy: this runs per request.
-                last_command = request.arg_bytes(0);
+                let name = request.name();
+                let len = name.len().min(SHOWN_NAME);
+                last_name[..len].copy_from_slice(&name[..len]);
+                last_len = Some(len);
                 let flow = dispatch_one(request, received, state, shared, service, pending, deferred);
                 decoder.set_authenticated(state.authenticated);
                 if flow != Flow::Continue {
@@ -356,11 +354,16 @@ fn dispatch_all<S: StackService>(
             }
         }
     };
-    if let Some(name) = last_command {
-        state.info.touch(state.db, state.protocol.version() as u8, &name);
+    if let Some(len) = last_len {
+        state
+            .info
+            .touch(state.db, state.protocol.version() as u8, &last_name[..len]);
     }
     flow
 }
+
+/// Longest command name CLIENT LIST shows.
+const SHOWN_NAME: usize = 32;
 
 /// Starts one request, or keeps it in `deferred`: a stateful request while
 /// others are in flight waits for them, and any request waits out a CLIENT
