@@ -13,9 +13,32 @@ use router::{CommandSpec, CommandTable};
 /// so a blocking command waiting long still lands in the last bucket.
 const MAX_LATENCY_US: u64 = 3_600_000_000;
 
+/// How many copies of each command's counters there are. Each thread
+/// records into one copy (threads take copies in turn), so worker threads
+/// do not contend for one lock and one cache line per request; reading
+/// merges them.
+const SHARDS: usize = 8;
+
+/// The shard the current thread records into.
+fn shard_index() -> usize {
+    use std::sync::atomic::AtomicUsize;
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    SHARD.with(|shard| *shard)
+}
+
 /// The counters of one command.
 #[derive(Debug)]
 pub struct CommandStats {
+    shards: [Shard; SHARDS],
+}
+
+/// One thread's share of a command's counters, on cache lines of its own.
+#[derive(Debug)]
+#[repr(align(128))]
+struct Shard {
     calls: AtomicU64,
     errors: AtomicU64,
     /// CPU time of the requests whose CPU time was measured (a sample of
@@ -27,9 +50,9 @@ pub struct CommandStats {
     latency_us: Mutex<Option<Histogram<u64>>>,
 }
 
-impl CommandStats {
+impl Shard {
     fn new() -> Self {
-        CommandStats {
+        Shard {
             calls: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             cpu_ns: AtomicU64::new(0),
@@ -38,38 +61,64 @@ impl CommandStats {
         }
     }
 
+    fn histogram(&self) -> std::sync::MutexGuard<'_, Option<Histogram<u64>>> {
+        self.latency_us.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl CommandStats {
+    fn new() -> Self {
+        CommandStats {
+            shards: std::array::from_fn(|_| Shard::new()),
+        }
+    }
+
     /// Records one finished request, with the proxy's CPU time for it when
     /// that was measured.
     pub fn record(&self, latency: Duration, cpu: Option<Duration>, error: bool) {
-        self.calls.fetch_add(1, Ordering::Relaxed);
+        let shard = &self.shards[shard_index()];
+        shard.calls.fetch_add(1, Ordering::Relaxed);
         if error {
-            self.errors.fetch_add(1, Ordering::Relaxed);
+            shard.errors.fetch_add(1, Ordering::Relaxed);
         }
         if let Some(cpu) = cpu {
-            self.cpu_ns.fetch_add(cpu.as_nanos() as u64, Ordering::Relaxed);
-            self.cpu_samples.fetch_add(1, Ordering::Relaxed);
+            shard.cpu_ns.fetch_add(cpu.as_nanos() as u64, Ordering::Relaxed);
+            shard.cpu_samples.fetch_add(1, Ordering::Relaxed);
         }
         let micros = (latency.as_micros() as u64).clamp(1, MAX_LATENCY_US);
-        let mut histogram = self.latency_us.lock().unwrap_or_else(|e| e.into_inner());
-        histogram
+        shard
+            .histogram()
             .get_or_insert_with(|| {
                 Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds")
             })
             .saturating_record(micros);
     }
 
-    /// A consistent-enough copy of the counters.
+    /// A consistent-enough copy of the counters, every thread's merged.
     pub fn snapshot(&self) -> Snapshot {
-        let calls = self.calls.load(Ordering::Relaxed);
-        let guard = self.latency_us.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(histogram) = guard.as_ref().filter(|_| calls > 0) else {
+        let sum = |field: fn(&Shard) -> &AtomicU64| -> u64 {
+            self.shards.iter().map(|s| field(s).load(Ordering::Relaxed)).sum()
+        };
+        let calls = sum(|s| &s.calls);
+        let mut merged: Option<Histogram<u64>> = None;
+        for shard in &self.shards {
+            if let Some(histogram) = shard.histogram().as_ref() {
+                match merged.as_mut() {
+                    // Same bounds on every shard: adding cannot fail.
+                    Some(all) => all.add(histogram).expect("histograms with the same bounds"),
+                    None => merged = Some(histogram.clone()),
+                }
+            }
+        }
+        let Some(histogram) = merged.filter(|_| calls > 0) else {
             return Snapshot::default();
         };
         let at = |q: f64| histogram.value_at_quantile(q);
+        let samples = sum(|s| &s.cpu_samples);
         Snapshot {
             calls,
-            errors: self.errors.load(Ordering::Relaxed),
-            cpu_us: self.cpu_estimate_us(calls),
+            errors: sum(|s| &s.errors),
+            cpu_us: cpu_estimate_us(sum(|s| &s.cpu_ns), samples, calls),
             min_us: if histogram.is_empty() { 0 } else { histogram.min() },
             max_us: histogram.max(),
             avg_us: histogram.mean(),
@@ -80,25 +129,27 @@ impl CommandStats {
         }
     }
 
-    /// The CPU time of all `calls`: the measured mean times the calls.
-    fn cpu_estimate_us(&self, calls: u64) -> u64 {
-        let samples = self.cpu_samples.load(Ordering::Relaxed);
-        if samples == 0 {
-            return 0;
-        }
-        let mean_ns = self.cpu_ns.load(Ordering::Relaxed) as f64 / samples as f64;
-        (mean_ns * calls as f64 / 1000.0) as u64
-    }
-
     fn reset(&self) {
-        self.calls.store(0, Ordering::Relaxed);
-        self.errors.store(0, Ordering::Relaxed);
-        self.cpu_ns.store(0, Ordering::Relaxed);
-        self.cpu_samples.store(0, Ordering::Relaxed);
-        if let Some(histogram) = self.latency_us.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-            histogram.reset();
+        for shard in &self.shards {
+            shard.calls.store(0, Ordering::Relaxed);
+            shard.errors.store(0, Ordering::Relaxed);
+            shard.cpu_ns.store(0, Ordering::Relaxed);
+            shard.cpu_samples.store(0, Ordering::Relaxed);
+            if let Some(histogram) = shard.histogram().as_mut() {
+                histogram.reset();
+            }
         }
     }
+}
+
+/// The CPU time of all `calls`, in microseconds: the mean of the `samples`
+/// measured (`cpu_ns` in all) times the calls.
+fn cpu_estimate_us(cpu_ns: u64, samples: u64, calls: u64) -> u64 {
+    if samples == 0 {
+        return 0;
+    }
+    let mean_ns = cpu_ns as f64 / samples as f64;
+    (mean_ns * calls as f64 / 1000.0) as u64
 }
 
 /// A copy of one command's counters.
@@ -294,5 +345,34 @@ mod tests {
         assert!(text.contains("p99_usec=99,"), "{text}");
         registry.reset();
         assert!(registry.snapshot().is_empty());
+    }
+
+    #[test]
+    fn threads_record_apart_and_read_together() {
+        let registry = StatsRegistry::default();
+        let get = registry.command("get");
+        // Four threads, each on a shard of its own: 1..=25, 26..=50, ...
+        std::thread::scope(|scope| {
+            for part in 0..4u64 {
+                let get = get.clone();
+                scope.spawn(move || {
+                    for micros in part * 25 + 1..=part * 25 + 25 {
+                        get.record(
+                            Duration::from_micros(micros),
+                            Some(Duration::from_micros(3)),
+                            part == 3,
+                        );
+                    }
+                });
+            }
+        });
+        let snapshot = get.snapshot();
+        assert_eq!(snapshot.calls, 100);
+        assert_eq!(snapshot.errors, 25);
+        assert_eq!((snapshot.min_us, snapshot.max_us), (1, 100));
+        assert_eq!(snapshot.p50_us, 50);
+        assert_eq!(snapshot.cpu_us, 300);
+        registry.reset();
+        assert_eq!(get.snapshot().calls, 0);
     }
 }
