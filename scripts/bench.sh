@@ -12,7 +12,9 @@
 # Everything runs on this machine, so proxy, server and load generator share
 # the cores: only the ratios measured in one run mean anything. Each figure
 # is the median of --repeat runs (default 3), direct and proxied runs
-# alternating, because how three processes share two cores varies a lot.
+# alternating, because how three processes share two cores varies a lot;
+# pair_ratios is the lowest and highest ratio of one proxied run to the
+# direct run just before it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -87,7 +89,7 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 
 echo "# valkey-proxy end-to-end benchmark: $requests requests per test, 50 clients, proxy threads $threads, median of $repeat runs"
 echo "# backend: $([ "$cluster" = 1 ] && echo '3-primary cluster' || echo 'standalone') valkey-server $(valkey-server --version | awk '{print $3}')"
-printf '%-10s %-5s %12s %12s %7s %22s %22s\n' pipeline cmd direct_rps proxy_rps ratio proxy_cpu_s_per_M server_cpu_s_per_M
+printf '%-10s %-5s %12s %12s %7s %12s %22s %22s\n' pipeline cmd direct_rps proxy_rps ratio pair_ratios proxy_cpu_s_per_M server_cpu_s_per_M
 millions=$(awk -v n="$requests" 'BEGIN { print 2 * n / 1e6 }')
 for pipeline in 1 16; do
     : >"$work/direct_get"; : >"$work/direct_set"; : >"$work/proxy_get"; : >"$work/proxy_set"
@@ -108,7 +110,11 @@ for pipeline in 1 16; do
     for cmd in get set; do
         d=$(median <"$work/direct_$cmd"); p=$(median <"$work/proxy_$cmd")
         ratio=$(awk -v d="$d" -v p="$p" 'BEGIN { printf "%.2f", p / d }')
-        printf '%-10s %-5s %12.0f %12.0f %7s %22s %22s\n' "$pipeline" "${cmd^^}" "$d" "$p" "$ratio" "$proxy_cpu" "$server_cpu"
+        # The spread of the ratio of each proxied run to the direct run
+        # just before it: how much the machine moved during this run.
+        pairs=$(paste "$work/direct_$cmd" "$work/proxy_$cmd" | awk '{ print $2 / $1 }' | sort -g |
+            awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f-%.2f", lo, hi }')
+        printf '%-10s %-5s %12.0f %12.0f %7s %12s %22s %22s\n' "$pipeline" "${cmd^^}" "$d" "$p" "$ratio" "$pairs" "$proxy_cpu" "$server_cpu"
     done
 done
 
