@@ -2,11 +2,15 @@
 //!
 //! [`Stats`] wraps the service below it. For each request it records, under
 //! the command's name (`get`, `config|get`): one call, an error if the reply
-//! is an error, the latency from call to reply in an HDR histogram (1 µs to
-//! 1 h, 3 significant digits), and the proxy CPU time the request used,
-//! measured as the time its `call` took: the proxy's own synchronous work
-//! for it (lookup, routing, fan-out, enqueueing on a backend connection).
-//! Three clock reads per request, none per poll. Work done by shared
+//! is an error, the latency from when the proxy read the request to its
+//! reply in an HDR histogram (1 µs to 1 h, 3 significant digits), and the
+//! proxy CPU time the request used, measured for one request in eight as
+//! the time its `call` took (the proxy's own synchronous work for it:
+//! lookup, routing, fan-out, enqueueing on a backend connection) and
+//! estimated for the rest from their mean. One clock read per request (two
+//! more for a measured one), none per poll. Each thread records into its
+//! own copy of a command's counters, and reading merges them, so worker
+//! threads do not contend per request. Work done by shared
 //! connection tasks (writing and scanning bytes for many requests at once)
 //! and merging fanned-out replies is not attributed to commands; the
 //! process total is in `PROXY INFO`.

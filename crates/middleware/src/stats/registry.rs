@@ -181,7 +181,7 @@ pub struct Snapshot {
 /// Statistics of every command. Cheap to clone.
 ///
 /// Commands of the table have their counters in a vector indexed by
-/// [`CommandSpec::id`], so recording needs no lookup and no lock; other names
+/// [`CommandSpec::id`], so recording needs no lookup and no registry-wide lock; other names
 /// (unknown commands) go to a small map.
 #[derive(Clone, Debug, Default)]
 pub struct StatsRegistry {
