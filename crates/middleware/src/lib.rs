@@ -11,4 +11,4 @@ pub mod namespace;
 pub mod stats;
 
 pub use namespace::{Namespace, NamespaceLayer, Space};
-pub use stats::{CommandStats, Snapshot, Stats, StatsLayer, StatsRegistry};
+pub use stats::{with_shared_clock, CommandStats, Snapshot, Stats, StatsLayer, StatsRegistry};

@@ -8,18 +8,23 @@
 //! the time its `call` took (the proxy's own synchronous work for it:
 //! lookup, routing, fan-out, enqueueing on a backend connection) and
 //! estimated for the rest from their mean. One clock read per request (two
-//! more for a measured one), none per poll. Each thread records into its
+//! more for a measured one), none per poll, and one for all the requests
+//! completed inside [`with_shared_clock`]. Each thread records into its
 //! own copy of a command's counters, and reading merges them, so worker
 //! threads do not contend per request. Work done by shared
 //! connection tasks (writing and scanning bytes for many requests at once)
 //! and merging fanned-out replies is not attributed to commands; the
 //! process total is in `PROXY INFO`.
 //!
+//! - `clock`: [`with_shared_clock`], one clock reading for the requests a
+//!   caller completes in one pass.
 //! - `registry`: the [`StatsRegistry`], [`CommandStats`], [`Snapshot`].
 //! - `service`: the [`Stats`], [`StatsLayer`] and the timing future.
 
+mod clock;
 mod registry;
 mod service;
 
+pub use clock::with_shared_clock;
 pub use registry::{CommandStats, Snapshot, StatsRegistry};
 pub use service::{Stats, StatsFuture, StatsLayer};

@@ -149,7 +149,8 @@ where
         let outcome = this.inner.poll(cx);
         if let Poll::Ready(result) = &outcome {
             let error = result.as_ref().map_or(true, Reply::is_error);
-            this.stats.record(this.started.elapsed(), *this.busy, error);
+            let latency = super::clock::now().saturating_duration_since(*this.started);
+            this.stats.record(latency, *this.busy, error);
         }
         outcome
     }

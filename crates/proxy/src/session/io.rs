@@ -185,7 +185,11 @@ pub async fn serve<S: StackService>(
         let retry_at = state.pubsub.retry_at();
         tokio::select! {
             biased;
-            close = future::poll_fn(|cx| pending.poll_ready(cx, |reply| write_reply(reply, &mut output))),
+            // The replies collected in one pass share one clock reading
+            // for their latency.
+            close = future::poll_fn(|cx| middleware::with_shared_clock(|| {
+                pending.poll_ready(cx, |reply| write_reply(reply, &mut output))
+            })),
                 if !pending.is_empty() =>
             {
                 if over_output_limit(&output, &shared, &state) {
