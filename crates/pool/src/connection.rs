@@ -428,10 +428,14 @@ async fn write_requests(shared: &Shared, mut write: OwnedWriteHalf) {
     let mut batch: Vec<Job> = Vec::with_capacity(BATCH);
     let mut payloads: Vec<Bytes> = Vec::with_capacity(BATCH);
     let mut out = BytesMut::with_capacity(COPY_LIMIT);
+    // Made once: a new one per turn would register with the token and
+    // unregister each time.
+    let shutdown = shared.shutdown.cancelled();
+    tokio::pin!(shutdown);
     loop {
         let more = tokio::select! {
             biased;
-            _ = shared.shutdown.cancelled() => return,
+            _ = &mut shutdown => return,
             more = std::future::poll_fn(|cx| lock(&shared.exchange).take_jobs(cx, &mut batch, BATCH)) => more,
         };
         if !more {
@@ -477,10 +481,12 @@ async fn read_replies(shared: Arc<Shared>, mut read: OwnedReadHalf) {
     let mut replies: Vec<Bytes> = Vec::new();
     let mut done: Vec<(u32, Bytes)> = Vec::new();
     let mut wakers: Vec<Waker> = Vec::new();
+    let shutdown = shared.shutdown.cancelled();
+    tokio::pin!(shutdown);
     loop {
         let read_result = tokio::select! {
             biased;
-            _ = shared.shutdown.cancelled() => return,
+            _ = &mut shutdown => return,
             n = read.read_buf(&mut buf) => n,
         };
         match read_result {

@@ -159,6 +159,11 @@ pub async fn serve<S: StackService>(
     let mut last_read = tokio::time::Instant::now();
     let mut flow = Flow::Continue;
     let mut deferred: Option<Request> = None;
+    // Made once, not per turn of the loop: each one made anew registers
+    // with its token when polled and unregisters when dropped.
+    let killed = kill.cancelled();
+    let shutting_down = shutdown.cancelled();
+    tokio::pin!(killed, shutting_down);
     loop {
         if closing && pending.is_empty() {
             break;
@@ -225,8 +230,8 @@ pub async fn serve<S: StackService>(
             _ = sleep_until(retry_at), if retry_at.is_some() => {
                 state.pubsub.restore(&shared.stack.router, state.protocol);
             }
-            _ = kill.cancelled() => break,
-            _ = shutdown.cancelled(), if !closing => closing = true,
+            _ = &mut killed => break,
+            _ = &mut shutting_down, if !closing => closing = true,
             _ = sleep_until(idle_deadline), if idle_deadline.is_some() && pending.is_empty() => break,
         }
     }
