@@ -52,6 +52,18 @@ pub(crate) fn plain_header(rest: &[u8], kind: u8, max: i64) -> Option<(usize, us
     if first != kind {
         return None;
     }
+    // One or two digits, as almost every count and length has, read without
+    // the loop below (same rules: the LF must be there, its value is not
+    // checked, as Valkey does not check it either).
+    let digit = |b: u8| b.is_ascii_digit().then(|| usize::from(b - b'0'));
+    let short = match *digits {
+        [a, b'\r', _, ..] => digit(a).map(|value| (value, 4)),
+        [a, b, b'\r', _, ..] if a != b'0' => digit(a).zip(digit(b)).map(|(a, b)| (a * 10 + b, 5)),
+        _ => None,
+    };
+    if let Some((value, size)) = short {
+        return (value as i64 <= max).then_some((value, size));
+    }
     let mut value: usize = 0;
     for (n, &b) in digits.iter().enumerate().take(10) {
         if b == b'\r' {
@@ -102,5 +114,50 @@ mod tests {
         ] {
             assert_eq!(parse_i64(text), None, "{}", String::from_utf8_lossy(text));
         }
+    }
+
+    /// The header as `parse_i64` reads it: what `plain_header` must agree
+    /// with wherever it answers.
+    fn reference(rest: &[u8], kind: u8, max: i64) -> Option<(usize, usize)> {
+        let cr = rest.iter().position(|&b| b == b'\r')?;
+        let plain = rest[0] == kind && cr + 1 < rest.len() && cr <= 10 && !rest[1..cr].starts_with(b"-");
+        let value = parse_i64(&rest[1..cr]).filter(|&v| plain && (0..=max).contains(&v))?;
+        Some((value as usize, cr + 2))
+    }
+
+    #[test]
+    fn plain_headers_agree_with_the_full_parse() {
+        let alphabet = [b'0', b'1', b'5', b'9', b'\r', b'\n', b'-', b'a'];
+        let mut checked = 0;
+        for len in 0..=5 {
+            for mut n in 0..alphabet.len().pow(len as u32) {
+                let mut header = vec![b'$'];
+                for _ in 0..len {
+                    header.push(alphabet[n % alphabet.len()]);
+                    n /= alphabet.len();
+                }
+                for max in [0, 9, 15, 99, 512] {
+                    let got = plain_header(&header, b'$', max);
+                    // `plain_header` may leave a header to the full path
+                    // (None), but what it answers must be right.
+                    if let Some(answer) = got {
+                        assert_eq!(
+                            Some(answer),
+                            reference(&header, b'$', max),
+                            "{:?} max {max}",
+                            String::from_utf8_lossy(&header)
+                        );
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 100_000);
+        assert_eq!(plain_header(b"$3\r\nGET", b'$', 512), Some((3, 4)));
+        assert_eq!(plain_header(b"$16\r\n", b'$', 512), Some((16, 5)));
+        assert_eq!(plain_header(b"*123\r\n", b'*', 512), Some((123, 6)));
+        assert_eq!(plain_header(b"$05\r\n", b'$', 512), None);
+        assert_eq!(plain_header(b"$16\r\n", b'$', 15), None);
+        assert_eq!(plain_header(b"$3\r", b'$', 512), None, "the LF must have arrived");
     }
 }
