@@ -426,7 +426,6 @@ fn wake_all(wakers: impl IntoIterator<Item = Waker>) {
 /// connection shuts down.
 async fn write_requests(shared: &Shared, mut write: OwnedWriteHalf) {
     let mut batch: Vec<Job> = Vec::with_capacity(BATCH);
-    let mut payloads: Vec<Bytes> = Vec::with_capacity(BATCH);
     let mut out = BytesMut::with_capacity(COPY_LIMIT);
     // Made once: a new one per turn would register with the token and
     // unregister each time.
@@ -446,25 +445,21 @@ async fn write_requests(shared: &Shared, mut write: OwnedWriteHalf) {
         // nothing else is ready this returns at once.
         tokio::task::yield_now().await;
         lock(&shared.exchange).take_ready_jobs(&mut batch, BATCH);
-        {
-            let mut in_flight = lock(&shared.in_flight);
-            for job in batch.drain(..) {
-                payloads.push(job.bytes);
-                if let Some(slot) = job.slot {
-                    in_flight.push_back(InFlight { skip: job.skip, slot });
-                }
-            }
-        }
-        PoolStats::add(&shared.stats.requests, payloads.len() as u64);
-        for payload in payloads.drain(..) {
-            if payload.len() < COPY_LIMIT {
-                out.extend_from_slice(&payload);
+        lock(&shared.in_flight).extend(
+            batch
+                .iter()
+                .filter_map(|job| job.slot.map(|slot| InFlight { skip: job.skip, slot })),
+        );
+        PoolStats::add(&shared.stats.requests, batch.len() as u64);
+        for job in batch.drain(..) {
+            if job.bytes.len() < COPY_LIMIT {
+                out.extend_from_slice(&job.bytes);
                 continue;
             }
             if !out.is_empty() && write.write_all_buf(&mut out).await.is_err() {
                 return;
             }
-            if write.write_all(&payload).await.is_err() {
+            if write.write_all(&job.bytes).await.is_err() {
                 return;
             }
         }
@@ -478,7 +473,6 @@ async fn write_requests(shared: &Shared, mut write: OwnedWriteHalf) {
 async fn read_replies(shared: Arc<Shared>, mut read: OwnedReadHalf) {
     let mut decoder = ReplyDecoder::new(Limits::default());
     let mut buf = BytesMut::with_capacity(READ_BUFFER);
-    let mut replies: Vec<Bytes> = Vec::new();
     let mut done: Vec<(u32, Bytes)> = Vec::new();
     let mut wakers: Vec<Waker> = Vec::new();
     let shutdown = shared.shutdown.cancelled();
@@ -506,29 +500,25 @@ async fn read_replies(shared: Arc<Shared>, mut read: OwnedReadHalf) {
             }
             continue;
         }
-        loop {
-            match decoder.decode(&mut buf) {
-                Ok(Some(reply)) => {
-                    // A push message on a shared connection belongs to no
-                    // request (tracking invalidations, for instance).
-                    if reply.first() != Some(&b'>') {
-                        replies.push(reply);
-                    }
-                }
-                Ok(None) => break,
-                Err(error) => {
-                    tracing::warn!(endpoint = %shared.endpoint, %error, "backend sent invalid RESP; closing");
-                    shared.shutdown.cancel();
-                    return;
-                }
-            }
-        }
-        if replies.is_empty() {
-            continue;
-        }
+        // Each reply is matched with the oldest request in flight as it is
+        // decoded (the writer adds to the back under the same lock).
         {
             let mut in_flight = lock(&shared.in_flight);
-            for reply in replies.drain(..) {
+            loop {
+                let reply = match decoder.decode(&mut buf) {
+                    Ok(Some(reply)) => reply,
+                    Ok(None) => break,
+                    Err(error) => {
+                        tracing::warn!(endpoint = %shared.endpoint, %error, "backend sent invalid RESP; closing");
+                        shared.shutdown.cancel();
+                        return;
+                    }
+                };
+                // A push message on a shared connection belongs to no
+                // request (tracking invalidations, for instance).
+                if reply.first() == Some(&b'>') {
+                    continue;
+                }
                 let Some(front) = in_flight.front_mut() else {
                     tracing::warn!(endpoint = %shared.endpoint, "reply with no request in flight; closing");
                     shared.shutdown.cancel();
@@ -542,6 +532,9 @@ async fn read_replies(shared: Arc<Shared>, mut read: OwnedReadHalf) {
                     done.push((entry.slot, reply));
                 }
             }
+        }
+        if done.is_empty() {
+            continue;
         }
         {
             let mut exchange = lock(&shared.exchange);
