@@ -37,8 +37,6 @@ cargo build --release -q -p valkey-proxy-bin
 proxy_bin=target/release/valkey-proxy
 # shellcheck source=scripts/processes.sh
 . scripts/processes.sh
-# CPU seconds (user + system) a process has used so far.
-cpu_of() { awk '{ split($0, a, ") "); split(a[2], f, " "); printf "%.3f\n", (f[12] + f[13]) / 100 }' "/proc/$1/stat"; }
 
 start_server() { # port [extra args]
     local port=$1; shift

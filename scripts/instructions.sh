@@ -24,17 +24,14 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-if ! command -v valgrind >/dev/null; then
-    echo "valgrind is missing: install it (Debian: apt-get install valgrind)" >&2
-    exit 1
-fi
+# shellcheck source=scripts/processes.sh
+. scripts/processes.sh
+require valgrind valgrind
 scripts/install-deps.sh >&2
 if [ -z "$binary" ]; then
     cargo build --release -q -p valkey-proxy-bin
     binary=target/release/valkey-proxy
 fi
-# shellcheck source=scripts/processes.sh
-. scripts/processes.sh
 
 server_port=$(free_port)
 valkey-server --port "$server_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \

@@ -19,16 +19,11 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-if ! command -v taskset >/dev/null; then
-    echo "taskset is missing: install it (Debian: apt-get install util-linux)" >&2
-    exit 1
-fi
-scripts/install-deps.sh >&2
-cargo build --release -q -p valkey-proxy-bin
 # shellcheck source=scripts/processes.sh
 . scripts/processes.sh
-# CPU seconds (user + system) a process has used so far.
-cpu_of() { awk '{ split($0, a, ") "); split(a[2], f, " "); printf "%.3f\n", (f[12] + f[13]) / 100 }' "/proc/$1/stat"; }
+require taskset util-linux
+scripts/install-deps.sh >&2
+cargo build --release -q -p valkey-proxy-bin
 # Microseconds per request from two CPU-second readings.
 per_request() { awk -v a="$1" -v b="$2" -v n="$requests" 'BEGIN { printf "%.2f", (b - a) * 1e6 / n }'; }
 
