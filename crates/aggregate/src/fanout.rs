@@ -108,11 +108,15 @@ where
     }
 
     fn call(&mut self, mut command: Command) -> Self::Future {
-        let topology = self.router.current_topology();
-        let route = match self.router.prepare(&mut command, &topology) {
+        // The topology stays borrowed from the router's cache on the common
+        // path; only a fan-out clones it.
+        let (prepared, topology) = self.router.prepare_current(&mut command);
+        let (mode, shard_count) = (topology.mode(), topology.shards().len());
+        let every_node = matches!(prepared, Ok(Route::AllNodes(_))).then(|| topology.clone());
+        let route = match prepared {
             Ok(route) => route,
             Err(Error::NotSupportedOnCluster(name)) if name == "scan" => {
-                return Either::Right(self.scan(command, topology.shards().len()))
+                return Either::Right(self.scan(command, shard_count))
             }
             Err(error) => return Either::Right(Box::pin(future::ready(Err(error)))),
         };
@@ -121,10 +125,7 @@ where
                 return Either::Right(future);
             }
             let sort = matches!(spec.name.as_str(), "sort" | "sort_ro");
-            if sort
-                && topology.mode() == Mode::Cluster
-                && colocate::sort_has_key_patterns(command.request.args())
-            {
+            if sort && mode == Mode::Cluster && colocate::sort_has_key_patterns(command.request.args()) {
                 return Either::Right(self.in_steps(command));
             }
         }
@@ -135,12 +136,12 @@ where
         // request: a later request of the same client cannot overtake them.
         match route {
             Route::AllShards(policy) => {
-                let targets =
-                    (0..topology.shards().len() as u32).map(|shard| Route::Node { shard, replica: None });
+                let targets = (0..shard_count as u32).map(|shard| Route::Node { shard, replica: None });
                 let calls = self.broadcast(&command, targets);
                 Either::Right(Box::pin(merge_by_policy(calls, policy, command.spec.clone())))
             }
             Route::AllNodes(policy) => {
+                let topology = every_node.unwrap_or_else(|| self.router.current_topology().clone());
                 let targets = topology.shards().iter().zip(0u32..).flat_map(|(s, shard)| {
                     std::iter::once(None)
                         .chain((0..s.replicas.len() as u32).map(Some))

@@ -267,8 +267,9 @@ enum Pending {
         /// The request timeout, armed on the first poll when configured.
         deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     },
-    /// The outcome was returned.
-    Done,
+    /// The outcome was returned. The connection handle stays, so that
+    /// [`PendingReply::addr`] still names the node that answered.
+    Done(Option<Connection>),
 }
 
 impl Drop for PendingReply {
@@ -295,6 +296,18 @@ impl PendingReply {
         self
     }
 
+    /// The address of the node the request went to; `None` when it could
+    /// not be enqueued. Still known after the reply was returned (a
+    /// redirect's `:port` is read relative to it).
+    pub fn addr(&self) -> Option<&Arc<str>> {
+        match &self.state {
+            Pending::Waiting { connection, .. } | Pending::Done(Some(connection)) => {
+                Some(&connection.inner.shared.endpoint.addr)
+            }
+            Pending::Failed(_) | Pending::Done(None) => None,
+        }
+    }
+
     /// Waits for the reply (the same as awaiting `self`).
     ///
     /// # Errors
@@ -315,7 +328,7 @@ impl Future for PendingReply {
         let this = self.get_mut();
         let outcome = match &mut this.state {
             Pending::Failed(error) => error.take().map(|error| Err(*error)),
-            Pending::Done => None,
+            Pending::Done(_) => None,
             Pending::Waiting {
                 connection,
                 slot,
@@ -331,7 +344,12 @@ impl Future for PendingReply {
                     if let (Ok(_), Some(dedicated)) = (&outcome, dedicated.take()) {
                         dedicated.release();
                     }
-                    this.state = Pending::Done;
+                    let Pending::Waiting { connection, .. } =
+                        std::mem::replace(&mut this.state, Pending::Done(None))
+                    else {
+                        unreachable!("matched Waiting above");
+                    };
+                    this.state = Pending::Done(Some(connection));
                     return Poll::Ready(outcome);
                 }
                 let limit = match connection.inner.config.request_timeout {
@@ -350,7 +368,7 @@ impl Future for PendingReply {
                 }))
             }
         };
-        this.state = Pending::Done;
+        this.state = Pending::Done(None);
         Poll::Ready(outcome.unwrap_or_else(|| {
             Err(Error::Protocol {
                 addr: "".into(),

@@ -25,7 +25,7 @@ enum State {
         /// its caches too: 56 bytes instead of 8).
         router: Arc<crate::service::Inner>,
         command: Retained,
-        target: Arc<str>,
+        /// Knows the node it went to (for a redirect relative to it).
         pending: PendingReply,
     },
     /// Redirects or retries are being followed.
@@ -75,13 +75,12 @@ impl RouterFuture {
     pub(crate) fn new(
         router: Arc<crate::service::Inner>,
         command: Command,
-        first: Result<(Arc<str>, PendingReply), Error>,
+        first: Result<PendingReply, Error>,
     ) -> Self {
         let state = match first {
-            Ok((target, pending)) => State::Attempt {
+            Ok(pending) => State::Attempt {
                 router,
                 command: Retained::from(command),
-                target,
                 pending,
             },
             Err(error) => State::Failed(Some(error)),
@@ -93,7 +92,9 @@ impl RouterFuture {
 impl std::fmt::Debug for RouterFuture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = match &self.state {
-            State::Attempt { target, .. } => format!("waiting for {target}"),
+            State::Attempt { pending, .. } => {
+                format!("waiting for {}", pending.addr().map_or("?", |addr| &**addr))
+            }
             State::Redirected(_) => "following redirects".to_string(),
             State::Failed(_) => "failed".to_string(),
         };
@@ -110,13 +111,13 @@ impl Future for RouterFuture {
             match &mut this.state {
                 State::Failed(error) => return Poll::Ready(Err(error.take().unwrap_or(Error::NoBackend))),
                 State::Redirected(future) => return future.as_mut().poll(cx),
-                State::Attempt { pending, target, .. } => {
-                    let outcome = match Pin::new(pending).poll(cx) {
+                State::Attempt { pending, .. } => {
+                    let outcome = match Pin::new(&mut *pending).poll(cx) {
                         Poll::Pending => return Poll::Pending,
                         Poll::Ready(outcome) => outcome,
                     };
                     if let Ok(reply) = &outcome {
-                        if classify(reply, target).is_none() {
+                        if classify(reply, pending.addr().map_or("", |addr| addr)).is_none() {
                             this.state = State::Failed(None);
                             return Poll::Ready(outcome.map(Reply::Raw).map_err(Error::Backend));
                         }
@@ -124,12 +125,14 @@ impl Future for RouterFuture {
                     let State::Attempt {
                         router,
                         command,
-                        target,
-                        ..
+                        pending,
                     } = std::mem::replace(&mut this.state, State::Failed(None))
                     else {
                         return Poll::Ready(Err(Error::NoBackend));
                     };
+                    // Only a reply (not a lost request, which is routed
+                    // afresh) is read relative to the node that sent it.
+                    let target = pending.addr().cloned().unwrap_or_else(|| "".into());
                     this.state = match command.into_command() {
                         Some(command) => State::Redirected(Box::pin(
                             Router::from_inner(router).finish(command, target, outcome),

@@ -132,7 +132,7 @@ pub struct Router {
     /// of the stack sends most requests to the same node and connection
     /// (its affinity), so this saves the pool's map lookup and lock per
     /// request. Clones start empty.
-    last: Option<(Endpoint, Connection)>,
+    last: LastConnection,
     /// This clone's copy of the topology, renewed when it changes.
     topology: TopologyCache,
 }
@@ -168,7 +168,7 @@ impl Router {
                 config,
                 next: AtomicUsize::new(0),
             }),
-            last: None,
+            last: LastConnection::default(),
             topology: TopologyCache::default(),
         }
     }
@@ -177,7 +177,7 @@ impl Router {
     pub(crate) fn from_inner(inner: Arc<Inner>) -> Router {
         Router {
             inner,
-            last: None,
+            last: LastConnection::default(),
             topology: TopologyCache::default(),
         }
     }
@@ -193,9 +193,17 @@ impl Router {
     }
 
     /// The current topology, through this clone's cache: cheaper per
-    /// request than [`TopologyHandle::snapshot`].
-    pub fn current_topology(&mut self) -> Arc<Topology> {
-        self.topology.get(&self.inner.topology).clone()
+    /// request than [`TopologyHandle::snapshot`], and borrowed, so that a
+    /// request costs no reference-count round trip (clone it to keep it).
+    pub fn current_topology(&mut self) -> &Arc<Topology> {
+        self.topology.get(&self.inner.topology)
+    }
+
+    /// [`Router::prepare`] against this clone's cached topology, which is
+    /// returned with the route (borrowed, as [`Router::current_topology`]).
+    pub fn prepare_current(&mut self, command: &mut Command) -> (Result<Route, Error>, &Arc<Topology>) {
+        let topology = self.topology.get(&self.inner.topology);
+        (self.inner.prepare(command, topology), topology)
     }
 
     /// The connection pool.
@@ -208,15 +216,7 @@ impl Router {
     /// # Errors
     /// As [`select`].
     pub fn prepare(&self, command: &mut Command, topology: &Topology) -> Result<Route, Error> {
-        if command.spec.is_none() {
-            command.spec = self.inner.table.lookup(&command.request).cloned();
-        }
-        let route = match command.route {
-            Some(route) => route,
-            None => select(&command.request, command.spec.as_deref(), topology)?,
-        };
-        command.route = Some(route);
-        Ok(route)
+        self.inner.prepare(command, topology)
     }
 
     /// The primary that would serve `command`, and the slot of its keys (in
@@ -254,75 +254,20 @@ impl Router {
 
     /// Routes `command` and enqueues it on its backend connection at once,
     /// so that requests started one after the other reach a node in order.
-    pub(crate) fn start(
-        &mut self,
-        mut command: Command,
-    ) -> (Command, Result<(Arc<str>, PendingReply), Error>) {
-        let topology = self.current_topology();
-        let first = self.target(&mut command, &topology).map(|target| {
-            let pending = self.send(&command, &target, false);
-            (target, pending)
-        });
+    /// The target address stays borrowed from the cached topology: the
+    /// reply knows which node it came from ([`PendingReply::addr`]).
+    pub(crate) fn start(&mut self, mut command: Command) -> (Command, Result<PendingReply, Error>) {
+        let topology = self.topology.get(&self.inner.topology);
+        let first = self
+            .inner
+            .target(&mut command, topology)
+            .map(|target| self.last.send(&self.inner, &command, target, false));
         (command, first)
     }
 
     /// Enqueues one attempt of `command` on `target`.
     fn send(&mut self, command: &Command, target: &Arc<str>, asking: bool) -> PendingReply {
-        let endpoint = Endpoint {
-            addr: target.clone(),
-            protocol: command.protocol,
-            db: command.db,
-            readonly: false,
-        };
-        let raw = command.request.raw().clone();
-        if command
-            .spec
-            .as_ref()
-            .is_some_and(|s| s.flags.contains(Flags::BLOCKING))
-        {
-            // A blocking command would stall every request queued behind it
-            // on a shared connection: it gets a connection of its own, closed
-            // as soon as it answers or the client goes away.
-            return self.inner.pool.send_dedicated(&endpoint, raw);
-        }
-        let connection = match self.shared_connection(endpoint, command.affinity) {
-            Ok(connection) => connection,
-            Err(error) => return PendingReply::failed(error),
-        };
-        if asking {
-            let mut bytes = BytesMut::with_capacity(raw.len() + 20);
-            bytes.extend_from_slice(b"*1\r\n$6\r\nASKING\r\n");
-            bytes.extend_from_slice(&raw);
-            connection.send(bytes.freeze(), 1)
-        } else {
-            connection.send(raw, 0)
-        }
-    }
-
-    /// The shared connection to `endpoint` for this client: the one used
-    /// last if it is still the same and alive, else the pool's.
-    fn shared_connection(&mut self, endpoint: Endpoint, affinity: u64) -> Result<&Connection, pool::Error> {
-        // The address usually is the very `Arc` of the last request (both
-        // come from the topology): compare pointers before contents.
-        let same = |last: &Endpoint| {
-            (Arc::ptr_eq(&last.addr, &endpoint.addr) || last.addr == endpoint.addr)
-                && last.protocol == endpoint.protocol
-                && last.db == endpoint.db
-                && last.readonly == endpoint.readonly
-        };
-        let reusable = matches!(&self.last, Some((last, connection)) if same(last) && connection.is_alive());
-        if !reusable {
-            let connection = self.inner.pool.shared_for(&endpoint, affinity)?;
-            self.last = Some((endpoint, connection));
-        }
-        match &self.last {
-            Some((_, connection)) => Ok(connection),
-            None => Err(pool::Error::Unreachable {
-                addr: "".into(),
-                last: String::new(),
-                retry_in: Duration::ZERO,
-            }),
-        }
+        self.last.send(&self.inner, command, target, asking)
     }
 
     /// Takes over after the first attempt's `outcome` asked for more than a
@@ -403,26 +348,116 @@ impl Router {
         *pause = (*pause * 2).min(Duration::from_millis(200));
         command.route = None;
         let topology = self.inner.topology.current();
-        let target = self.target(command, &topology)?;
+        let target = self.inner.target(command, &topology)?.clone();
         let pending = self.send(command, &target, false);
         Ok((target, pending))
     }
+}
+
+/// The shared connection a router clone used last, with its endpoint.
+#[derive(Debug, Default)]
+struct LastConnection(Option<(Endpoint, Connection)>);
+
+impl LastConnection {
+    /// Enqueues one attempt of `command` on `target`.
+    fn send(&mut self, inner: &Inner, command: &Command, target: &Arc<str>, asking: bool) -> PendingReply {
+        let raw = command.request.raw().clone();
+        if command
+            .spec
+            .as_ref()
+            .is_some_and(|s| s.flags.contains(Flags::BLOCKING))
+        {
+            // A blocking command would stall every request queued behind it
+            // on a shared connection: it gets a connection of its own, closed
+            // as soon as it answers or the client goes away.
+            return inner.pool.send_dedicated(&endpoint(command, target), raw);
+        }
+        let connection = match self.shared_connection(inner, command, target) {
+            Ok(connection) => connection,
+            Err(error) => return PendingReply::failed(error),
+        };
+        if asking {
+            let mut bytes = BytesMut::with_capacity(raw.len() + 20);
+            bytes.extend_from_slice(b"*1\r\n$6\r\nASKING\r\n");
+            bytes.extend_from_slice(&raw);
+            connection.send(bytes.freeze(), 1)
+        } else {
+            connection.send(raw, 0)
+        }
+    }
+
+    /// The shared connection to `target` for this client: the one used
+    /// last if it is still the same and alive, else the pool's.
+    fn shared_connection(
+        &mut self,
+        inner: &Inner,
+        command: &Command,
+        target: &Arc<str>,
+    ) -> Result<&Connection, pool::Error> {
+        // The address usually is the very `Arc` of the last request (both
+        // come from the topology): compare pointers before contents.
+        let same = |last: &Endpoint| {
+            (Arc::ptr_eq(&last.addr, target) || last.addr == *target)
+                && last.protocol == command.protocol
+                && last.db == command.db
+                && !last.readonly
+        };
+        let reusable = matches!(&self.0, Some((last, connection)) if same(last) && connection.is_alive());
+        if !reusable {
+            let endpoint = endpoint(command, target);
+            let connection = inner.pool.shared_for(&endpoint, command.affinity)?;
+            self.0 = Some((endpoint, connection));
+        }
+        match &self.0 {
+            Some((_, connection)) => Ok(connection),
+            None => Err(pool::Error::Unreachable {
+                addr: "".into(),
+                last: String::new(),
+                retry_in: Duration::ZERO,
+            }),
+        }
+    }
+}
+
+/// The endpoint `command` needs on `target`.
+fn endpoint(command: &Command, target: &Arc<str>) -> Endpoint {
+    Endpoint {
+        addr: target.clone(),
+        protocol: command.protocol,
+        db: command.db,
+        readonly: false,
+    }
+}
+
+impl Inner {
+    /// Looks up the command's spec and decides its route, filling both in.
+    fn prepare(&self, command: &mut Command, topology: &Topology) -> Result<Route, Error> {
+        if command.spec.is_none() {
+            command.spec = self.table.lookup(&command.request).cloned();
+        }
+        let route = match command.route {
+            Some(route) => route,
+            None => select(&command.request, command.spec.as_deref(), topology)?,
+        };
+        command.route = Some(route);
+        Ok(route)
+    }
 
     /// The address a single-node route goes to.
-    fn target(&self, command: &mut Command, topology: &Topology) -> Result<Arc<str>, Error> {
+    fn target<'t>(&self, command: &mut Command, topology: &'t Topology) -> Result<&'t Arc<str>, Error> {
         let route = self.prepare(command, topology)?;
         let shards = topology.shards();
         let (shard, read_only) = match route {
             Route::Shard { shard, read_only, .. } => (shard as usize, read_only),
             Route::Any { read_only } => {
-                let n = self.inner.next.fetch_add(1, Ordering::Relaxed);
+                let n = self.next.fetch_add(1, Ordering::Relaxed);
                 (n % shards.len().max(1), read_only)
             }
             Route::Node { shard, replica } => {
                 let shard = shards.get(shard as usize).ok_or(Error::NoBackend)?;
                 return match replica {
-                    None => Ok(shard.primary.clone()),
-                    Some(i) => shard.replicas.get(i as usize).cloned().ok_or(Error::NoBackend),
+                    None => Ok(&shard.primary),
+                    Some(i) => shard.replicas.get(i as usize).ok_or(Error::NoBackend),
                 };
             }
             Route::MultiSlot => return Err(Error::CrossSlot),
@@ -430,14 +465,14 @@ impl Router {
         };
         let shard = shards.get(shard).ok_or(Error::NoBackend)?;
         let use_replica = read_only
-            && self.inner.config.read_policy == ReadPolicy::PreferReplica
+            && self.config.read_policy == ReadPolicy::PreferReplica
             && !shard.replicas.is_empty()
             && topology.mode() == Mode::Replicated;
         if use_replica {
-            let n = self.inner.next.fetch_add(1, Ordering::Relaxed);
-            return Ok(shard.replicas[n % shard.replicas.len()].clone());
+            let n = self.next.fetch_add(1, Ordering::Relaxed);
+            return Ok(&shard.replicas[n % shard.replicas.len()]);
         }
-        Ok(shard.primary.clone())
+        Ok(&shard.primary)
     }
 }
 
