@@ -16,11 +16,14 @@
 //! and merging fanned-out replies is not attributed to commands; the
 //! process total is in `PROXY INFO`.
 //!
+//! - `buckets`: latency counts in an HDR histogram's layout, recorded
+//!   without a lock.
 //! - `clock`: [`with_shared_clock`], one clock reading for the requests a
 //!   caller completes in one pass.
 //! - `registry`: the [`StatsRegistry`], [`CommandStats`], [`Snapshot`].
 //! - `service`: the [`Stats`], [`StatsLayer`] and the timing future.
 
+mod buckets;
 mod clock;
 mod registry;
 mod service;

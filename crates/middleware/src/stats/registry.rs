@@ -3,15 +3,13 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use router::{CommandSpec, CommandTable};
 
-/// Highest latency the histogram tracks (longer ones are clamped): an hour,
-/// so a blocking command waiting long still lands in the last bucket.
-const MAX_LATENCY_US: u64 = 3_600_000_000;
+use super::buckets::{Buckets, MAX_LATENCY_US};
 
 /// How many copies of each command's counters there are. Each thread
 /// records into one copy (threads take copies in turn), so worker threads
@@ -39,30 +37,25 @@ pub struct CommandStats {
 #[derive(Debug)]
 #[repr(align(128))]
 struct Shard {
-    calls: AtomicU64,
     errors: AtomicU64,
     /// CPU time of the requests whose CPU time was measured (a sample of
     /// them, see [`super::Stats`]), and how many those were.
     cpu_ns: AtomicU64,
     cpu_samples: AtomicU64,
-    /// Created on the first call: a histogram is tens of kilobytes, and
-    /// most of the few hundred commands are never used.
-    latency_us: Mutex<Option<Histogram<u64>>>,
+    /// Every call's latency (so also the number of calls). Created on the
+    /// first call: the counts take about 190 KB, and most of the few
+    /// hundred commands are never used.
+    latency_us: OnceLock<Buckets>,
 }
 
 impl Shard {
     fn new() -> Self {
         Shard {
-            calls: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             cpu_ns: AtomicU64::new(0),
             cpu_samples: AtomicU64::new(0),
-            latency_us: Mutex::new(None),
+            latency_us: OnceLock::new(),
         }
-    }
-
-    fn histogram(&self) -> std::sync::MutexGuard<'_, Option<Histogram<u64>>> {
-        self.latency_us.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -77,7 +70,6 @@ impl CommandStats {
     /// that was measured.
     pub fn record(&self, latency: Duration, cpu: Option<Duration>, error: bool) {
         let shard = &self.shards[shard_index()];
-        shard.calls.fetch_add(1, Ordering::Relaxed);
         if error {
             shard.errors.fetch_add(1, Ordering::Relaxed);
         }
@@ -85,13 +77,8 @@ impl CommandStats {
             shard.cpu_ns.fetch_add(cpu.as_nanos() as u64, Ordering::Relaxed);
             shard.cpu_samples.fetch_add(1, Ordering::Relaxed);
         }
-        let micros = (latency.as_micros() as u64).clamp(1, MAX_LATENCY_US);
-        shard
-            .histogram()
-            .get_or_insert_with(|| {
-                Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds")
-            })
-            .saturating_record(micros);
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(MAX_LATENCY_US);
+        shard.latency_us.get_or_init(Buckets::new).record(micros);
     }
 
     /// A consistent-enough copy of the counters, every thread's merged.
@@ -99,20 +86,14 @@ impl CommandStats {
         let sum = |field: fn(&Shard) -> &AtomicU64| -> u64 {
             self.shards.iter().map(|s| field(s).load(Ordering::Relaxed)).sum()
         };
-        let calls = sum(|s| &s.calls);
-        let mut merged: Option<Histogram<u64>> = None;
-        for shard in &self.shards {
-            if let Some(histogram) = shard.histogram().as_ref() {
-                match merged.as_mut() {
-                    // Same bounds on every shard: adding cannot fail.
-                    Some(all) => all.add(histogram).expect("histograms with the same bounds"),
-                    None => merged = Some(histogram.clone()),
-                }
-            }
+        let mut histogram: Option<Histogram<u64>> = None;
+        for buckets in self.shards.iter().filter_map(|shard| shard.latency_us.get()) {
+            buckets.add_to(histogram.get_or_insert_with(Buckets::histogram));
         }
-        let Some(histogram) = merged.filter(|_| calls > 0) else {
+        let Some(histogram) = histogram.filter(|histogram| !histogram.is_empty()) else {
             return Snapshot::default();
         };
+        let calls = histogram.len();
         let at = |q: f64| histogram.value_at_quantile(q);
         let samples = sum(|s| &s.cpu_samples);
         Snapshot {
@@ -131,12 +112,11 @@ impl CommandStats {
 
     fn reset(&self) {
         for shard in &self.shards {
-            shard.calls.store(0, Ordering::Relaxed);
             shard.errors.store(0, Ordering::Relaxed);
             shard.cpu_ns.store(0, Ordering::Relaxed);
             shard.cpu_samples.store(0, Ordering::Relaxed);
-            if let Some(histogram) = shard.histogram().as_mut() {
-                histogram.reset();
+            if let Some(buckets) = shard.latency_us.get() {
+                buckets.reset();
             }
         }
     }
