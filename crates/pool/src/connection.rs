@@ -1,8 +1,9 @@
 //! [`Connection`]: one multiplexed, pipelined socket to one node.
 //!
-//! Two tasks own the socket. The writer takes every request queued in the
-//! exchange (its queue) at once, records each in the in-flight FIFO, and writes them
-//! in one go (write coalescing). The reader scans replies with
+//! Two tasks own the socket. Requests are copied into the exchange's queue
+//! as they are sent; the writer takes the whole queue at once, records what
+//! each request expects in the in-flight FIFO, and writes it in one go
+//! (write coalescing). The reader scans replies with
 //! [`resp::ReplyDecoder`] and completes in-flight entries in order. When
 //! either side fails, every request still in flight gets
 //! [`Error::ConnectionLost`] with `sent: true`, every queued one gets it with
@@ -29,15 +30,10 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::exchange::{Exchange, Job};
+use crate::exchange::Exchange;
+use crate::outbox::{InFlight, Outbox};
 use crate::{handshake, Endpoint, Error, PoolConfig, PoolStats};
 
-/// Requests taken from the queue per write. Bounds one write's size while
-/// still coalescing a deep pipeline into few syscalls.
-const BATCH: usize = 256;
-/// Payloads at least this long are written as they are instead of being
-/// copied into the coalescing buffer.
-const COPY_LIMIT: usize = 16 * 1024;
 /// Initial size of the read buffer.
 const READ_BUFFER: usize = 16 * 1024;
 
@@ -57,12 +53,6 @@ pub struct StreamEvent {
 struct Sink {
     tag: u64,
     events: mpsc::Sender<StreamEvent>,
-}
-
-/// A request written (or being written) and waiting for its reply.
-struct InFlight {
-    skip: u32,
-    slot: u32,
 }
 
 /// State both tasks and all handles share.
@@ -179,14 +169,15 @@ impl Connection {
     /// # Errors
     /// The connection failed, or the request timeout passed.
     pub async fn call(&self, bytes: Bytes) -> Result<Bytes, Error> {
-        self.send(bytes, 0).wait().await
+        self.send(&bytes, 0).wait().await
     }
 
     /// Enqueues `bytes`, which hold `skip + 1` requests written back to back
     /// (such as `ASKING` and a command), without waiting; the returned
     /// [`PendingReply`] resolves to the last reply. Requests enqueued one
-    /// after the other are written in that order.
-    pub fn send(&self, bytes: Bytes, skip: u32) -> PendingReply {
+    /// after the other are written in that order. The bytes are copied
+    /// (large ones are kept by reference count instead).
+    pub fn send(&self, bytes: &Bytes, skip: u32) -> PendingReply {
         let Some((Some(slot), writer)) = self.enqueue(bytes, skip, true) else {
             return PendingReply::failed(self.lost(false));
         };
@@ -205,7 +196,7 @@ impl Connection {
 
     /// Enqueues `bytes` on a stream connection, where what the node says
     /// arrives as [`StreamEvent`]s. False when the connection is gone.
-    pub fn write(&self, bytes: Bytes) -> bool {
+    pub fn write(&self, bytes: &Bytes) -> bool {
         let Some((_, writer)) = self.enqueue(bytes, 0, false) else {
             return false;
         };
@@ -215,7 +206,7 @@ impl Connection {
         true
     }
 
-    fn enqueue(&self, bytes: Bytes, skip: u32, wants_reply: bool) -> Option<(Option<u32>, Option<Waker>)> {
+    fn enqueue(&self, bytes: &Bytes, skip: u32, wants_reply: bool) -> Option<(Option<u32>, Option<Waker>)> {
         lock(&self.inner.shared.exchange).enqueue(bytes, skip, wants_reply)
     }
 
@@ -443,8 +434,9 @@ fn wake_all(wakers: impl IntoIterator<Item = Waker>) {
 /// Writes queued requests in batches until the queue closes or the
 /// connection shuts down.
 async fn write_requests(shared: &Shared, mut write: OwnedWriteHalf) {
-    let mut batch: Vec<Job> = Vec::with_capacity(BATCH);
-    let mut out = BytesMut::with_capacity(COPY_LIMIT);
+    // Swapped with the exchange's queue: a batch changes hands without
+    // copying, and both keep their memory for the next one.
+    let mut outbox = Outbox::default();
     // Made once: a new one per turn would register with the token and
     // unregister each time.
     let shutdown = shared.shutdown.cancelled();
@@ -453,7 +445,7 @@ async fn write_requests(shared: &Shared, mut write: OwnedWriteHalf) {
         let more = tokio::select! {
             biased;
             _ = &mut shutdown => return,
-            more = std::future::poll_fn(|cx| lock(&shared.exchange).take_jobs(cx, &mut batch, BATCH)) => more,
+            more = std::future::poll_fn(|cx| lock(&shared.exchange).poll_queued(cx)) => more,
         };
         if !more {
             return; // every handle was dropped, and everything is written
@@ -462,28 +454,15 @@ async fn write_requests(shared: &Shared, mut write: OwnedWriteHalf) {
         // requests too, so one write carries many clients' requests. When
         // nothing else is ready this returns at once.
         tokio::task::yield_now().await;
-        lock(&shared.exchange).take_ready_jobs(&mut batch, BATCH);
-        lock(&shared.in_flight).extend(
-            batch
-                .iter()
-                .filter_map(|job| job.slot.map(|slot| InFlight { skip: job.skip, slot })),
-        );
-        PoolStats::add(&shared.stats.requests, batch.len() as u64);
-        for job in batch.drain(..) {
-            if job.bytes.len() < COPY_LIMIT {
-                out.extend_from_slice(&job.bytes);
-                continue;
-            }
-            if !out.is_empty() && write.write_all_buf(&mut out).await.is_err() {
-                return;
-            }
-            if write.write_all(&job.bytes).await.is_err() {
+        lock(&shared.exchange).take_queued(&mut outbox);
+        lock(&shared.in_flight).extend(outbox.take_expected());
+        PoolStats::add(&shared.stats.requests, outbox.requests() as u64);
+        for chunk in outbox.chunks() {
+            if write.write_all(chunk).await.is_err() {
                 return;
             }
         }
-        if !out.is_empty() && write.write_all_buf(&mut out).await.is_err() {
-            return;
-        }
+        outbox.clear();
     }
 }
 

@@ -1,27 +1,19 @@
 //! [`Exchange`]: what a connection's callers and its tasks hand each other,
-//! behind one lock: the requests waiting for the writer, and a slot for
-//! each reply a caller waits for.
+//! behind one lock: the requests waiting for the writer (an [`Outbox`],
+//! copied in as they are queued), and a slot for each reply a caller waits
+//! for.
 //!
 //! This replaces a channel plus a oneshot per request. A request costs one
 //! lock to enqueue it and take a slot, one (shared with the rest of its read)
 //! to complete it, and one to collect it; no allocation once the slot table
 //! has grown to the connection's pipeline depth.
 
-use std::collections::VecDeque;
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 
+use crate::outbox::{InFlight, Outbox};
 use crate::Error;
-
-/// A request on its way to the writer.
-pub(crate) struct Job {
-    pub(crate) bytes: Bytes,
-    /// Replies to discard before the one to return (1 for `ASKING` + command).
-    pub(crate) skip: u32,
-    /// Where the reply goes; `None` on a stream connection.
-    pub(crate) slot: Option<u32>,
-}
 
 /// One reply's place.
 enum Slot {
@@ -38,7 +30,7 @@ enum Slot {
 /// The queue and the reply slots of one connection.
 #[derive(Default)]
 pub(crate) struct Exchange {
-    queue: VecDeque<Job>,
+    queue: Outbox,
     /// The writer, parked while the queue is empty.
     writer: Option<Waker>,
     /// The connection takes no more requests (it ended).
@@ -55,7 +47,7 @@ impl Exchange {
     /// when the connection ended.
     pub(crate) fn enqueue(
         &mut self,
-        bytes: Bytes,
+        bytes: &Bytes,
         skip: u32,
         wants_reply: bool,
     ) -> Option<(Option<u32>, Option<Waker>)> {
@@ -63,7 +55,7 @@ impl Exchange {
             return None;
         }
         let slot = wants_reply.then(|| self.take_slot());
-        self.queue.push_back(Job { bytes, skip, slot });
+        self.queue.push(bytes, slot.map(|slot| InFlight { skip, slot }));
         Some((slot, self.writer.take()))
     }
 
@@ -85,33 +77,27 @@ impl Exchange {
         self.free.push(index);
     }
 
-    /// Moves up to `limit` queued requests into `batch`. Pending (with the
-    /// writer's waker kept) when there are none; ready with `false` when
-    /// there will be none any more.
-    pub(crate) fn take_jobs(
-        &mut self,
-        cx: &mut Context<'_>,
-        batch: &mut Vec<Job>,
-        limit: usize,
-    ) -> Poll<bool> {
-        if self.queue.is_empty() {
-            if self.abandoned || self.closed {
-                return Poll::Ready(false);
-            }
-            if !self.writer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                self.writer = Some(cx.waker().clone());
-            }
-            return Poll::Pending;
+    /// Ready with `true` once requests are queued (the writer's waker is
+    /// kept until then); ready with `false` when there will be none any
+    /// more.
+    pub(crate) fn poll_queued(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        if !self.queue.is_empty() {
+            return Poll::Ready(true);
         }
-        let n = self.queue.len().min(limit.saturating_sub(batch.len()));
-        batch.extend(self.queue.drain(..n));
-        Poll::Ready(true)
+        if self.abandoned || self.closed {
+            return Poll::Ready(false);
+        }
+        if !self.writer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            self.writer = Some(cx.waker().clone());
+        }
+        Poll::Pending
     }
 
-    /// Moves queued requests into `batch` without waiting, up to `limit`.
-    pub(crate) fn take_ready_jobs(&mut self, batch: &mut Vec<Job>, limit: usize) {
-        let n = self.queue.len().min(limit.saturating_sub(batch.len()));
-        batch.extend(self.queue.drain(..n));
+    /// Takes every queued request: swaps the queue with the writer's empty
+    /// `outbox`, so both keep their memory.
+    pub(crate) fn take_queued(&mut self, outbox: &mut Outbox) {
+        debug_assert!(outbox.is_empty(), "the writer hands back an empty outbox");
+        std::mem::swap(&mut self.queue, outbox);
     }
 
     /// Puts `result` in `slot`; the waker to wake, if the caller waits.
@@ -173,11 +159,10 @@ impl Exchange {
     /// with `error`; the wakers to wake.
     pub(crate) fn close(&mut self, error: &Error) -> Vec<Waker> {
         self.closed = true;
-        let jobs: Vec<Job> = self.queue.drain(..).collect();
-        let mut wakers: Vec<Waker> = jobs
-            .into_iter()
-            .filter_map(|job| job.slot)
-            .filter_map(|slot| self.complete(slot, Err(error.clone())))
+        let mut queued = std::mem::take(&mut self.queue);
+        let mut wakers: Vec<Waker> = queued
+            .take_expected()
+            .filter_map(|expected| self.complete(expected.slot, Err(error.clone())))
             .collect();
         wakers.extend(self.writer.take());
         wakers
@@ -200,25 +185,27 @@ mod tests {
     fn replies_reach_their_slots_and_slots_are_reused() {
         let mut exchange = Exchange::default();
         let mut cx = Context::from_waker(noop_waker_ref());
-        let (a, _) = exchange.enqueue(Bytes::from_static(b"a"), 0, true).unwrap();
-        let (b, _) = exchange.enqueue(Bytes::from_static(b"b"), 0, true).unwrap();
+        let (a, _) = exchange.enqueue(&Bytes::from_static(b"a"), 0, true).unwrap();
+        let (b, _) = exchange.enqueue(&Bytes::from_static(b"b"), 0, true).unwrap();
         let (a, b) = (a.unwrap(), b.unwrap());
-        let mut batch = Vec::new();
-        assert_eq!(exchange.take_jobs(&mut cx, &mut batch, 10), Poll::Ready(true));
-        assert_eq!(batch.len(), 2);
+        let mut outbox = Outbox::default();
+        assert_eq!(exchange.poll_queued(&mut cx), Poll::Ready(true));
+        exchange.take_queued(&mut outbox);
+        assert_eq!(outbox.requests(), 2);
+        assert!(exchange.queue.is_empty());
         assert!(exchange.poll_reply(a, &mut cx).is_pending());
         exchange.complete(b, Ok(Bytes::from_static(b"+b")));
         exchange.complete(a, Ok(Bytes::from_static(b"+a")));
         assert!(matches!(exchange.poll_reply(a, &mut cx), Poll::Ready(Some(Ok(r))) if r == "+a"));
         assert!(matches!(exchange.poll_reply(b, &mut cx), Poll::Ready(Some(Ok(r))) if r == "+b"));
-        let (c, _) = exchange.enqueue(Bytes::from_static(b"c"), 0, true).unwrap();
+        let (c, _) = exchange.enqueue(&Bytes::from_static(b"c"), 0, true).unwrap();
         assert!(c == Some(a) || c == Some(b), "a freed slot is reused");
     }
 
     #[test]
     fn an_abandoned_reply_frees_its_slot_when_it_arrives() {
         let mut exchange = Exchange::default();
-        let (slot, _) = exchange.enqueue(Bytes::from_static(b"a"), 0, true).unwrap();
+        let (slot, _) = exchange.enqueue(&Bytes::from_static(b"a"), 0, true).unwrap();
         let slot = slot.unwrap();
         exchange.abandon(slot);
         assert!(exchange.complete(slot, Ok(Bytes::new())).is_none());
@@ -229,16 +216,14 @@ mod tests {
     fn closing_fails_what_is_queued_and_refuses_more() {
         let mut exchange = Exchange::default();
         let mut cx = Context::from_waker(noop_waker_ref());
-        let (slot, _) = exchange.enqueue(Bytes::from_static(b"a"), 0, true).unwrap();
+        let (slot, _) = exchange.enqueue(&Bytes::from_static(b"a"), 0, true).unwrap();
         exchange.close(&lost());
         assert!(matches!(
             exchange.poll_reply(slot.unwrap(), &mut cx),
             Poll::Ready(Some(Err(Error::ConnectionLost { sent: false, .. })))
         ));
-        assert!(exchange.enqueue(Bytes::from_static(b"b"), 0, true).is_none());
-        assert_eq!(
-            exchange.take_jobs(&mut cx, &mut Vec::new(), 10),
-            Poll::Ready(false)
-        );
+        assert!(exchange.enqueue(&Bytes::from_static(b"b"), 0, true).is_none());
+        assert!(exchange.queue.is_empty());
+        assert_eq!(exchange.poll_queued(&mut cx), Poll::Ready(false));
     }
 }

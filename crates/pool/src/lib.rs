@@ -15,6 +15,7 @@
 //! - [`error`]: the [`Error`], with the classifier the router acts on.
 //! - [`connection`]: the [`Connection`], the multiplexed socket and its tasks.
 //! - `exchange`: the queue and reply slots a connection shares with its callers.
+//! - `outbox`: the queued requests, as the bytes the writer will send.
 //! - [`handshake`]: AUTH / HELLO / SELECT / CLIENT SETNAME / READONLY.
 //! - [`pool`]: the [`Pool`], shared connections per endpoint and dedicated ones.
 //! - [`stats`]: counters the proxy reports in `PROXY INFO`.
@@ -25,6 +26,7 @@ pub mod endpoint;
 pub mod error;
 mod exchange;
 pub mod handshake;
+mod outbox;
 pub mod pool;
 pub mod stats;
 

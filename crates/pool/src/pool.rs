@@ -146,7 +146,7 @@ impl Pool {
     /// The connection goes back to the idle list once the reply is in, and
     /// is closed if the reply is abandoned (the client went away while
     /// blocked).
-    pub fn send_dedicated(&self, endpoint: &Endpoint, request: Bytes) -> PendingReply {
+    pub fn send_dedicated(&self, endpoint: &Endpoint, request: &Bytes) -> PendingReply {
         let dedicated = self.dedicated(endpoint);
         dedicated.send(request, 0).holding(dedicated)
     }

@@ -361,7 +361,7 @@ struct LastConnection(Option<(Endpoint, Connection)>);
 impl LastConnection {
     /// Enqueues one attempt of `command` on `target`.
     fn send(&mut self, inner: &Inner, command: &Command, target: &Arc<str>, asking: bool) -> PendingReply {
-        let raw = command.request.raw().clone();
+        let raw = command.request.raw();
         if command
             .spec
             .as_ref()
@@ -379,8 +379,8 @@ impl LastConnection {
         if asking {
             let mut bytes = BytesMut::with_capacity(raw.len() + 20);
             bytes.extend_from_slice(b"*1\r\n$6\r\nASKING\r\n");
-            bytes.extend_from_slice(&raw);
-            connection.send(bytes.freeze(), 1)
+            bytes.extend_from_slice(raw);
+            connection.send(&bytes.freeze(), 1)
         } else {
             connection.send(raw, 0)
         }

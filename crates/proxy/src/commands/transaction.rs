@@ -284,7 +284,7 @@ pub fn exec(request: &Request, state: &mut SessionState, shared: &Shared) -> Loc
     let skip = queue.commands + 1;
     match watch {
         Some(watch) => Local::Later(Box::pin(async move {
-            let reply = watch.connection.send(block, skip).await;
+            let reply = watch.connection.send(&block, skip).await;
             // EXEC cleared the watch on the backend: the connection is clean.
             let reply = reply.map_err(router::Error::Backend)?;
             watch.connection.release();
@@ -330,7 +330,7 @@ fn send_shared(
             .shared_for(&target?, affinity)
             .map_err(router::Error::Backend)?;
         let reply = connection
-            .send(block, skip)
+            .send(&block, skip)
             .await
             .map_err(router::Error::Backend)?;
         Ok(Reply::Raw(reply))
@@ -390,7 +390,7 @@ pub fn watch(request: &Request, state: &mut SessionState, shared: &Shared) -> Lo
         slot: None,
     });
     watch.slot = watch.slot.or(slot);
-    let reply = watch.connection.send(backend.raw().clone(), 0);
+    let reply = watch.connection.send(backend.raw(), 0);
     Local::Later(Box::pin(async move {
         Ok(Reply::Raw(reply.await.map_err(router::Error::Backend)?))
     }))
@@ -407,7 +407,7 @@ pub fn unwatch(request: &Request, state: &mut SessionState) -> Local {
     Local::Later(Box::pin(async move {
         let reply = watch
             .connection
-            .send(Bytes::from_static(UNWATCH), 0)
+            .send(&Bytes::from_static(UNWATCH), 0)
             .await
             .map_err(router::Error::Backend)?;
         watch.connection.release();
@@ -418,7 +418,7 @@ pub fn unwatch(request: &Request, state: &mut SessionState) -> Local {
 /// Clears a watch in the background and returns its connection to the pool.
 fn unwatch_later(connection: Dedicated) {
     tokio::spawn(async move {
-        if connection.send(Bytes::from_static(UNWATCH), 0).await.is_ok() {
+        if connection.send(&Bytes::from_static(UNWATCH), 0).await.is_ok() {
             connection.release();
         }
     });

@@ -407,7 +407,7 @@ impl Subscriptions {
             waiting,
         });
         // A dead link reports its end as an event; the ticket is settled then.
-        link.connection.write(bytes.freeze());
+        link.connection.write(&bytes.freeze());
     }
 
     /// MONITOR: a link to every node of the backend, each sending MONITOR;
@@ -425,7 +425,7 @@ impl Subscriptions {
             self.monitors.insert(tag, Some(waiting.clone()));
             if let Some(link) = self.links.get(&tag) {
                 link.connection
-                    .write(Bytes::from_static(b"*1\r\n$7\r\nMONITOR\r\n"));
+                    .write(&Bytes::from_static(b"*1\r\n$7\r\nMONITOR\r\n"));
             }
         }
         waiting
@@ -467,7 +467,7 @@ impl Subscriptions {
             }
             let tag = self.open(shard.primary.clone(), router, Protocol::Resp3);
             if let Some(link) = self.links.get(&tag) {
-                link.connection.write(command.clone());
+                link.connection.write(&command);
             }
             if let Some(tracking) = self.tracking.as_mut() {
                 tracking.links.push(tag);
