@@ -247,8 +247,8 @@ impl Router {
     /// # Errors
     /// The route needs several nodes, the backend failed, or the redirect
     /// and retry budgets ran out.
-    pub async fn dispatch(mut self, command: Command) -> Result<Reply, Error> {
-        let (command, first) = self.start(command);
+    pub async fn dispatch(mut self, mut command: Command) -> Result<Reply, Error> {
+        let first = self.start(&mut command);
         RouterFuture::new(self.inner.clone(), command, first).await
     }
 
@@ -256,13 +256,10 @@ impl Router {
     /// so that requests started one after the other reach a node in order.
     /// The target address stays borrowed from the cached topology: the
     /// reply knows which node it came from ([`PendingReply::addr`]).
-    pub(crate) fn start(&mut self, mut command: Command) -> (Command, Result<PendingReply, Error>) {
+    pub(crate) fn start(&mut self, command: &mut Command) -> Result<PendingReply, Error> {
         let topology = self.topology.get(&self.inner.topology);
-        let first = self
-            .inner
-            .target(&mut command, topology)
-            .map(|target| self.last.send(&self.inner, &command, target, false));
-        (command, first)
+        let target = self.inner.target(command, topology)?;
+        Ok(self.last.send(&self.inner, command, target, false))
     }
 
     /// Enqueues one attempt of `command` on `target`.
@@ -445,7 +442,12 @@ impl Inner {
 
     /// The address a single-node route goes to.
     fn target<'t>(&self, command: &mut Command, topology: &'t Topology) -> Result<&'t Arc<str>, Error> {
-        let route = self.prepare(command, topology)?;
+        // A layer above (the fan-out) usually looked the command up and
+        // decided the route already.
+        let route = match (command.route, &command.spec) {
+            (Some(route), Some(_)) => route,
+            _ => self.prepare(command, topology)?,
+        };
         let shards = topology.shards();
         let (shard, read_only) = match route {
             Route::Shard { shard, read_only, .. } => (shard as usize, read_only),
@@ -485,9 +487,9 @@ impl tower::Service<Command> for Router {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, command: Command) -> Self::Future {
+    fn call(&mut self, mut command: Command) -> Self::Future {
         // Enqueue now, not when the future is first polled: request order.
-        let (command, first) = self.start(command);
+        let first = self.start(&mut command);
         RouterFuture::new(self.inner.clone(), command, first)
     }
 }

@@ -438,6 +438,9 @@ fn paused_for(request: &Request, shared: &Shared) -> bool {
 type Known = (Option<Arc<router::CommandSpec>>, Instant);
 
 /// Queues the reply of a request: the proxy's own answer, or the stack's.
+/// Inlined: it runs per request, and a call would move the request and
+/// what is known of it once more.
+#[inline(always)]
 fn start<S: StackService>(
     request: Request,
     local: Option<Local>,
@@ -484,7 +487,9 @@ fn start<S: StackService>(
     }
 }
 
-/// Sends a request down the stack and queues its reply.
+/// Sends a request down the stack and queues its reply (inlined, as
+/// [`start`]).
+#[inline(always)]
 fn forward<S: StackService>(
     request: Request,
     (spec, received): Known,
