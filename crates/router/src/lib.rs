@@ -15,11 +15,13 @@
 //! - [`route`]: the [`Route`] and [`select`], the pure decision.
 //! - [`redirect`]: MOVED / ASK / TRYAGAIN / ... classification.
 //! - [`service`]: the [`Command`], [`Reply`] and the [`Router`] tower service.
+//! - `last`: the shared backend connection a router clone used last.
 //! - [`error`]: the [`Error`].
 
 pub mod command;
 pub mod error;
 pub mod future;
+mod last;
 pub mod redirect;
 pub mod route;
 pub mod service;

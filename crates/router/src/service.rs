@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use pool::{Connection, Endpoint, PendingReply, Pool};
+use bytes::Bytes;
+use pool::{PendingReply, Pool};
 use resp::{Frame, Protocol, Request};
 use topology::{Mode, Topology, TopologyCache, TopologyHandle};
 
-use crate::command::{CommandSpec, CommandTable, Flags};
+use crate::command::{CommandSpec, CommandTable};
 use crate::future::RouterFuture;
+use crate::last::LastConnection;
 use crate::redirect::{classify, Redirect};
 use crate::route::{select, ReadPolicy, Route};
 use crate::Error;
@@ -128,10 +129,7 @@ impl Default for RouterConfig {
 #[derive(Debug)]
 pub struct Router {
     inner: Arc<Inner>,
-    /// The shared connection this clone used last. A session's own clone
-    /// of the stack sends most requests to the same node and connection
-    /// (its affinity), so this saves the pool's map lookup and lock per
-    /// request. Clones start empty.
+    /// The shared connection this clone used last. Clones start empty.
     last: LastConnection,
     /// This clone's copy of the topology, renewed when it changes.
     topology: TopologyCache,
@@ -259,12 +257,12 @@ impl Router {
     pub(crate) fn start(&mut self, command: &mut Command) -> Result<PendingReply, Error> {
         let topology = self.topology.get(&self.inner.topology);
         let target = self.inner.target(command, topology)?;
-        Ok(self.last.send(&self.inner, command, target, false))
+        Ok(self.last.send(&self.inner.pool, command, target, false))
     }
 
     /// Enqueues one attempt of `command` on `target`.
     fn send(&mut self, command: &Command, target: &Arc<str>, asking: bool) -> PendingReply {
-        self.last.send(&self.inner, command, target, asking)
+        self.last.send(&self.inner.pool, command, target, asking)
     }
 
     /// Takes over after the first attempt's `outcome` asked for more than a
@@ -348,81 +346,6 @@ impl Router {
         let target = self.inner.target(command, &topology)?.clone();
         let pending = self.send(command, &target, false);
         Ok((target, pending))
-    }
-}
-
-/// The shared connection a router clone used last, with its endpoint.
-#[derive(Debug, Default)]
-struct LastConnection(Option<(Endpoint, Connection)>);
-
-impl LastConnection {
-    /// Enqueues one attempt of `command` on `target`.
-    fn send(&mut self, inner: &Inner, command: &Command, target: &Arc<str>, asking: bool) -> PendingReply {
-        let raw = command.request.raw();
-        if command
-            .spec
-            .as_ref()
-            .is_some_and(|s| s.flags.contains(Flags::BLOCKING))
-        {
-            // A blocking command would stall every request queued behind it
-            // on a shared connection: it gets a connection of its own, closed
-            // as soon as it answers or the client goes away.
-            return inner.pool.send_dedicated(&endpoint(command, target), raw);
-        }
-        let connection = match self.shared_connection(inner, command, target) {
-            Ok(connection) => connection,
-            Err(error) => return PendingReply::failed(error),
-        };
-        if asking {
-            let mut bytes = BytesMut::with_capacity(raw.len() + 20);
-            bytes.extend_from_slice(b"*1\r\n$6\r\nASKING\r\n");
-            bytes.extend_from_slice(raw);
-            connection.send(&bytes.freeze(), 1)
-        } else {
-            connection.send(raw, 0)
-        }
-    }
-
-    /// The shared connection to `target` for this client: the one used
-    /// last if it is still the same and alive, else the pool's.
-    fn shared_connection(
-        &mut self,
-        inner: &Inner,
-        command: &Command,
-        target: &Arc<str>,
-    ) -> Result<&Connection, pool::Error> {
-        // The address usually is the very `Arc` of the last request (both
-        // come from the topology): compare pointers before contents.
-        let same = |last: &Endpoint| {
-            (Arc::ptr_eq(&last.addr, target) || last.addr == *target)
-                && last.protocol == command.protocol
-                && last.db == command.db
-                && !last.readonly
-        };
-        let reusable = matches!(&self.0, Some((last, connection)) if same(last) && connection.is_alive());
-        if !reusable {
-            let endpoint = endpoint(command, target);
-            let connection = inner.pool.shared_for(&endpoint, command.affinity)?;
-            self.0 = Some((endpoint, connection));
-        }
-        match &self.0 {
-            Some((_, connection)) => Ok(connection),
-            None => Err(pool::Error::Unreachable {
-                addr: "".into(),
-                last: String::new(),
-                retry_in: Duration::ZERO,
-            }),
-        }
-    }
-}
-
-/// The endpoint `command` needs on `target`.
-fn endpoint(command: &Command, target: &Arc<str>) -> Endpoint {
-    Endpoint {
-        addr: target.clone(),
-        protocol: command.protocol,
-        db: command.db,
-        readonly: false,
     }
 }
 
