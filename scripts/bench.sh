@@ -14,16 +14,18 @@
 #
 # Everything runs on this machine, so proxy, server and load generator share
 # the cores: only the ratios measured in one run mean anything. Each figure
-# is the median of --repeat runs (default 3), direct and proxied runs
-# alternating, because how three processes share two cores varies a lot;
-# pair_ratios is the lowest and highest ratio of one proxied run to the
-# direct run just before it.
+# is the median of --repeat runs (default 5), direct and proxied runs
+# alternating, because how three processes share two cores varies a lot
+# (on a 2-core machine a direct run is about a third faster when the load
+# generator and the server happen to sit on different cores); pair_ratios
+# is the lowest and highest ratio of one proxied run to the direct run
+# just before it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 requests=200000
 threads=1
-repeat=3
+repeat=5
 cluster=0
 server=valkey
 while [ $# -gt 0 ]; do
