@@ -16,10 +16,9 @@
 # the cores: only the ratios measured in one run mean anything. Each figure
 # is the median of --repeat runs (default 5), direct and proxied runs
 # alternating, because how three processes share two cores varies a lot
-# (on a 2-core machine a direct run is about a third faster when the load
-# generator and the server happen to sit on different cores); pair_ratios
-# is the lowest and highest ratio of one proxied run to the direct run
-# just before it.
+# (on a 2-core machine direct runs come in two speeds, about a third
+# apart); pair_ratios is the lowest and highest ratio of one proxied run
+# to the direct run just before it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
