@@ -108,11 +108,9 @@ where
     }
 
     fn call(&mut self, mut command: Command) -> Self::Future {
-        // The topology stays borrowed from the router's cache on the common
-        // path; only a fan-out clones it.
+        // The topology stays borrowed from the router's cache.
         let (prepared, topology) = self.router.prepare_current(&mut command);
         let (mode, shard_count) = (topology.mode(), topology.shards().len());
-        let every_node = matches!(prepared, Ok(Route::AllNodes(_))).then(|| topology.clone());
         let route = match prepared {
             Ok(route) => route,
             Err(Error::NotSupportedOnCluster(name)) if name == "scan" => {
@@ -141,7 +139,9 @@ where
                 Either::Right(Box::pin(merge_by_policy(calls, policy, command.spec.clone())))
             }
             Route::AllNodes(policy) => {
-                let topology = every_node.unwrap_or_else(|| self.router.current_topology().clone());
+                // Node routes are resolved against the router's copy of the
+                // topology, as this one is.
+                let topology = self.router.current_topology().clone();
                 let targets = topology.shards().iter().zip(0u32..).flat_map(|(s, shard)| {
                     std::iter::once(None)
                         .chain((0..s.replicas.len() as u32).map(Some))

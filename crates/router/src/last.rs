@@ -1,7 +1,8 @@
 //! [`LastConnection`]: the shared backend connection a router clone used
 //! last. A session's own clone of the stack sends most requests to the
 //! same node and connection (its affinity), so keeping it saves the pool's
-//! map lookup and lock per request.
+//! map lookup and lock per request; remembering which shard of which
+//! topology it was chosen for saves working the target out again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,31 +13,61 @@ use pool::{Connection, Endpoint, PendingReply, Pool};
 use crate::command::Flags;
 use crate::Command;
 
-/// The shared connection a router clone used last, with its endpoint.
+/// A shard of one topology, as a router clone's topology cache stamps it
+/// ([`topology::TopologyCache::get_stamped`]): while both match, the
+/// shard's primary is the same node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ShardKey {
+    pub(crate) stamp: u64,
+    pub(crate) shard: u32,
+}
+
+/// The shared connection a router clone used last.
 #[derive(Debug, Default)]
-pub(crate) struct LastConnection(Option<(Endpoint, Connection)>);
+pub(crate) struct LastConnection(Option<Last>);
+
+#[derive(Debug)]
+struct Last {
+    endpoint: Endpoint,
+    connection: Connection,
+    /// The shard the connection's node was chosen as the primary of, if
+    /// it was.
+    shard: Option<ShardKey>,
+}
 
 impl LastConnection {
-    /// Enqueues one attempt of `command` on `target`.
+    /// Enqueues `command` on the connection used last if it was chosen
+    /// for the primary of `shard` in the same protocol and database, and
+    /// is alive; `None` when the target must be worked out
+    /// ([`LastConnection::send`]).
+    pub(crate) fn resend(&mut self, command: &Command, shard: ShardKey) -> Option<PendingReply> {
+        let last = self.0.as_ref()?;
+        let same = last.shard == Some(shard)
+            && last.endpoint.protocol == command.protocol
+            && last.endpoint.db == command.db
+            && !is_blocking(command)
+            && last.connection.is_alive();
+        same.then(|| last.connection.send(command.request.raw(), 0))
+    }
+
+    /// Enqueues one attempt of `command` on `target`; `shard` says which
+    /// shard's primary `target` is, when it is one.
     pub(crate) fn send(
         &mut self,
         pool: &Pool,
         command: &Command,
         target: &Arc<str>,
         asking: bool,
+        shard: Option<ShardKey>,
     ) -> PendingReply {
         let raw = command.request.raw();
-        if command
-            .spec
-            .as_ref()
-            .is_some_and(|s| s.flags.contains(Flags::BLOCKING))
-        {
+        if is_blocking(command) {
             // A blocking command would stall every request queued behind it
             // on a shared connection: it gets a connection of its own, closed
             // as soon as it answers or the client goes away.
             return pool.send_dedicated(&endpoint(command, target), raw);
         }
-        let connection = match self.shared_connection(pool, command, target) {
+        let connection = match self.shared_connection(pool, command, target, shard) {
             Ok(connection) => connection,
             Err(error) => return PendingReply::failed(error),
         };
@@ -57,6 +88,7 @@ impl LastConnection {
         pool: &Pool,
         command: &Command,
         target: &Arc<str>,
+        shard: Option<ShardKey>,
     ) -> Result<&Connection, pool::Error> {
         // The address usually is the very `Arc` of the last request (both
         // come from the topology): compare pointers before contents.
@@ -66,14 +98,20 @@ impl LastConnection {
                 && last.db == command.db
                 && !last.readonly
         };
-        let reusable = matches!(&self.0, Some((last, connection)) if same(last) && connection.is_alive());
-        if !reusable {
-            let endpoint = endpoint(command, target);
-            let connection = pool.shared_for(&endpoint, command.affinity)?;
-            self.0 = Some((endpoint, connection));
+        match &mut self.0 {
+            Some(last) if same(&last.endpoint) && last.connection.is_alive() => last.shard = shard,
+            _ => {
+                let endpoint = endpoint(command, target);
+                let connection = pool.shared_for(&endpoint, command.affinity)?;
+                self.0 = Some(Last {
+                    endpoint,
+                    connection,
+                    shard,
+                });
+            }
         }
         match &self.0 {
-            Some((_, connection)) => Ok(connection),
+            Some(last) => Ok(&last.connection),
             None => Err(pool::Error::Unreachable {
                 addr: "".into(),
                 last: String::new(),
@@ -81,6 +119,14 @@ impl LastConnection {
             }),
         }
     }
+}
+
+/// True for a command that may block its connection.
+fn is_blocking(command: &Command) -> bool {
+    command
+        .spec
+        .as_ref()
+        .is_some_and(|s| s.flags.contains(Flags::BLOCKING))
 }
 
 /// The endpoint `command` needs on `target`.

@@ -74,14 +74,22 @@ pub fn select(request: &Request, spec: Option<&CommandSpec>, topology: &Topology
     let Some(spec) = spec else {
         return Ok(Route::Any { read_only: false });
     };
-    let read_only = spec.is_read_only();
     if topology.mode() != Mode::Cluster {
         return Ok(Route::Shard {
             shard: 0,
             slot: None,
-            read_only,
+            read_only: spec.is_read_only(),
         });
     }
+    select_in_cluster(request, spec, topology)
+}
+
+/// [`select`] for a known command on a cluster: by the slot of its keys,
+/// or by its request policy when it has none. Kept out of line, so that
+/// the other cases stay small where `select` is inlined.
+#[inline(never)]
+fn select_in_cluster(request: &Request, spec: &CommandSpec, topology: &Topology) -> Result<Route, Error> {
+    let read_only = spec.is_read_only();
     if !spec.arity_ok(request.len()) {
         // The server answers with its own arity error.
         return Ok(Route::Any { read_only });

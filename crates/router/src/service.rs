@@ -13,7 +13,7 @@ use topology::{Mode, Topology, TopologyCache, TopologyHandle};
 
 use crate::command::{CommandSpec, CommandTable};
 use crate::future::RouterFuture;
-use crate::last::LastConnection;
+use crate::last::{LastConnection, ShardKey};
 use crate::redirect::{classify, Redirect};
 use crate::route::{select, ReadPolicy, Route};
 use crate::Error;
@@ -255,14 +255,23 @@ impl Router {
     /// The target address stays borrowed from the cached topology: the
     /// reply knows which node it came from ([`PendingReply::addr`]).
     pub(crate) fn start(&mut self, command: &mut Command) -> Result<PendingReply, Error> {
-        let topology = self.topology.get(&self.inner.topology);
+        let (topology, stamp) = self.topology.get_stamped(&self.inner.topology);
+        let route = match (command.route, &command.spec) {
+            (Some(route), Some(_)) => route,
+            _ => self.inner.prepare(command, topology)?,
+        };
+        // The common case: the same shard's primary as the request before.
+        let shard = self.inner.primary_shard(route, stamp);
+        if let Some(pending) = shard.and_then(|shard| self.last.resend(command, shard)) {
+            return Ok(pending);
+        }
         let target = self.inner.target(command, topology)?;
-        Ok(self.last.send(&self.inner.pool, command, target, false))
+        Ok(self.last.send(&self.inner.pool, command, target, false, shard))
     }
 
     /// Enqueues one attempt of `command` on `target`.
     fn send(&mut self, command: &Command, target: &Arc<str>, asking: bool) -> PendingReply {
-        self.last.send(&self.inner.pool, command, target, asking)
+        self.last.send(&self.inner.pool, command, target, asking, None)
     }
 
     /// Takes over after the first attempt's `outcome` asked for more than a
@@ -361,6 +370,19 @@ impl Inner {
         };
         command.route = Some(route);
         Ok(route)
+    }
+
+    /// The shard whose primary `route` goes to (whatever the read policy
+    /// says), stamped with the topology's `stamp`; `None` for other routes.
+    fn primary_shard(&self, route: Route, stamp: u64) -> Option<ShardKey> {
+        match route {
+            Route::Shard { shard, read_only, .. }
+                if !(read_only && self.config.read_policy == ReadPolicy::PreferReplica) =>
+            {
+                Some(ShardKey { stamp, shard })
+            }
+            _ => None,
+        }
     }
 
     /// The address a single-node route goes to.

@@ -7,7 +7,7 @@
 //! refresh runs or during the debounce interval after it collapse into one,
 //! so a storm of MOVED replies costs at most one fetch per interval.
 
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -200,22 +200,87 @@ impl TopologyHandle {
 /// One user's copy of the current topology (a session's router, say),
 /// renewed only when the handle has published a change since: checking is
 /// one atomic load, where loading the topology is a reference-count
-/// round trip through [`ArcSwap`].
-#[derive(Debug, Default)]
+/// round trip through [`ArcSwap`]. A cache serves one handle.
+#[derive(Debug)]
 pub struct TopologyCache {
+    /// The handle's change count when `topology` was loaded.
     seen: u64,
-    topology: Option<Arc<Topology>>,
+    topology: Arc<Topology>,
+}
+
+impl Default for TopologyCache {
+    /// A cache holding what every handle holds before its first change:
+    /// the empty topology.
+    fn default() -> Self {
+        static EMPTY: OnceLock<Arc<Topology>> = OnceLock::new();
+        TopologyCache {
+            seen: 0,
+            topology: EMPTY.get_or_init(|| Arc::new(Topology::empty())).clone(),
+        }
+    }
 }
 
 impl TopologyCache {
     /// The current topology of `handle` (at most as old as the last change
     /// this call could see).
     pub fn get(&mut self, handle: &TopologyHandle) -> &Arc<Topology> {
+        self.get_stamped(handle).0
+    }
+
+    /// [`TopologyCache::get`], and a stamp that differs whenever the
+    /// topology returned does: a key for what a user works out from the
+    /// topology and keeps (one cache never gives one stamp to two
+    /// topologies).
+    pub fn get_stamped(&mut self, handle: &TopologyHandle) -> (&Arc<Topology>, u64) {
         let changes = handle.changes.load(std::sync::atomic::Ordering::Acquire);
-        if changes != self.seen || self.topology.is_none() {
+        if changes != self.seen {
+            // Published before the count was raised: at least as new.
             self.seen = changes;
-            self.topology = Some(handle.current());
+            self.topology = handle.current();
         }
-        self.topology.get_or_insert_with(|| handle.current())
+        (&self.topology, self.seen)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Shard, TcpProbe};
+
+    fn one_shard_cluster() -> Topology {
+        let shard = Shard {
+            primary: "a:1".into(),
+            replicas: Vec::new(),
+        };
+        Topology::cluster(vec![(0, 16383, shard)], 1)
+    }
+
+    #[test]
+    fn a_cache_renews_its_copy_and_its_stamp_on_changes_only() {
+        let handle = TopologyHandle::fixed(one_shard_cluster(), Arc::new(TcpProbe::default()));
+        let mut cache = TopologyCache::default();
+        let (first, stamp) = cache.get_stamped(&handle);
+        let first = first.clone();
+        assert_eq!(&*first.shard_for_slot(7).unwrap().primary, "a:1");
+        assert_eq!(cache.get_stamped(&handle).1, stamp);
+        assert!(Arc::ptr_eq(cache.get(&handle), &first));
+
+        handle.note_moved(7, "b:1");
+        let (moved, moved_stamp) = cache.get_stamped(&handle);
+        assert_ne!(moved_stamp, stamp);
+        assert_eq!(&*moved.shard_for_slot(7).unwrap().primary, "b:1");
+    }
+
+    #[test]
+    fn a_new_cache_agrees_with_a_new_handle() {
+        let handle = TopologyHandle::new(
+            DiscoveryConfig::default(),
+            Arc::new(TcpProbe::default()),
+            RefreshConfig::default(),
+        );
+        let mut cache = TopologyCache::default();
+        assert!(cache.get(&handle).is_empty());
+        handle.publish(Arc::new(one_shard_cluster()));
+        assert_eq!(cache.get(&handle).shards().len(), 1);
     }
 }
