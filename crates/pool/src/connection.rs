@@ -185,8 +185,8 @@ impl Connection {
             writer.wake();
         }
         PendingReply {
+            connection: Some(self.clone()),
             state: Pending::Waiting {
-                connection: self.clone(),
                 slot,
                 dedicated: None,
                 deadline: None,
@@ -242,6 +242,10 @@ impl Connection {
 /// connection discards it when it arrives).
 #[derive(Debug)]
 pub struct PendingReply {
+    /// The connection the request went to; `None` when it could not even
+    /// be enqueued. Kept after the outcome was returned, so that
+    /// [`PendingReply::addr`] still names the node that answered.
+    connection: Option<Connection>,
     state: Pending,
 }
 
@@ -251,21 +255,19 @@ enum Pending {
     Failed(Option<Box<Error>>),
     /// The request is enqueued or written; its reply will be in `slot`.
     Waiting {
-        connection: Connection,
         slot: u32,
         /// Keeps a dedicated connection open until its reply is in.
         dedicated: Option<Box<crate::Dedicated>>,
         /// The request timeout, armed on the first poll when configured.
         deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     },
-    /// The outcome was returned. The connection handle stays, so that
-    /// [`PendingReply::addr`] still names the node that answered.
-    Done(Option<Connection>),
+    /// The outcome was returned.
+    Done,
 }
 
 impl Drop for PendingReply {
     fn drop(&mut self) {
-        if let Pending::Waiting { connection, slot, .. } = &self.state {
+        if let (Pending::Waiting { slot, .. }, Some(connection)) = (&self.state, &self.connection) {
             lock(&connection.inner.shared.exchange).abandon(*slot);
         }
     }
@@ -275,6 +277,7 @@ impl PendingReply {
     /// A reply that is already known to be this error.
     pub fn failed(error: Error) -> PendingReply {
         PendingReply {
+            connection: None,
             state: Pending::Failed(Some(Box::new(error))),
         }
     }
@@ -291,12 +294,9 @@ impl PendingReply {
     /// not be enqueued. Still known after the reply was returned (a
     /// redirect's `:port` is read relative to it).
     pub fn addr(&self) -> Option<&Arc<str>> {
-        match &self.state {
-            Pending::Waiting { connection, .. } | Pending::Done(Some(connection)) => {
-                Some(&connection.inner.shared.endpoint.addr)
-            }
-            Pending::Failed(_) | Pending::Done(None) => None,
-        }
+        self.connection
+            .as_ref()
+            .map(|connection| &connection.inner.shared.endpoint.addr)
     }
 
     /// Waits for the reply (the same as awaiting `self`).
@@ -317,54 +317,65 @@ impl Future for PendingReply {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let outcome = match &mut this.state {
-            Pending::Failed(error) => error.take().map(|error| Err(*error)),
-            Pending::Done(_) => None,
-            Pending::Waiting {
-                connection,
-                slot,
-                dedicated,
-                deadline,
-            } => {
+        let outcome = match (&mut this.state, &this.connection) {
+            (Pending::Failed(error), _) => error.take().map(|error| Err(*error)),
+            (Pending::Waiting { slot, dedicated, .. }, Some(connection)) => {
                 let shared = &connection.inner.shared;
-                let reply = lock(&shared.exchange).poll_reply(*slot, cx);
-                if let Poll::Ready(outcome) = reply {
+                if let Poll::Ready(outcome) = lock(&shared.exchange).poll_reply(*slot, cx) {
                     let outcome = outcome.unwrap_or_else(|| Err(connection.lost(true)));
                     // A dedicated connection whose one command answered is
                     // clean again: back to the pool. On an error it closes.
                     if let (Ok(_), Some(dedicated)) = (&outcome, dedicated.take()) {
                         dedicated.release();
                     }
-                    let Pending::Waiting { connection, .. } =
-                        std::mem::replace(&mut this.state, Pending::Done(None))
-                    else {
-                        unreachable!("matched Waiting above");
-                    };
-                    this.state = Pending::Done(Some(connection));
+                    this.state = Pending::Done;
                     return Poll::Ready(outcome);
                 }
-                let limit = match connection.inner.config.request_timeout {
-                    Some(limit) if dedicated.is_none() => limit,
-                    _ => return Poll::Pending,
-                };
-                let sleep = deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
-                if sleep.as_mut().poll(cx).is_pending() {
-                    return Poll::Pending;
-                }
-                connection.close();
-                lock(&shared.exchange).abandon(*slot);
-                Some(Err(Error::Timeout {
-                    addr: shared.endpoint.addr.clone(),
-                    elapsed: limit,
-                }))
+                return this.poll_deadline(cx);
             }
+            (Pending::Waiting { .. } | Pending::Done, _) => None,
         };
-        this.state = Pending::Done(None);
+        this.state = Pending::Done;
         Poll::Ready(outcome.unwrap_or_else(|| {
             Err(Error::Protocol {
                 addr: "".into(),
                 reason: "reply polled after it was returned".into(),
             })
+        }))
+    }
+}
+
+impl PendingReply {
+    /// While the reply is not in: waits for the request timeout, if one
+    /// is configured (and the connection is shared); when it passes, the
+    /// connection is closed and the timeout is the outcome.
+    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<Result<Bytes, Error>> {
+        let (
+            Pending::Waiting {
+                slot,
+                dedicated,
+                deadline,
+            },
+            Some(connection),
+        ) = (&mut self.state, &self.connection)
+        else {
+            return Poll::Pending;
+        };
+        let limit = match connection.inner.config.request_timeout {
+            Some(limit) if dedicated.is_none() => limit,
+            _ => return Poll::Pending,
+        };
+        let sleep = deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        if sleep.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        connection.close();
+        let shared = &connection.inner.shared;
+        lock(&shared.exchange).abandon(*slot);
+        self.state = Pending::Done;
+        Poll::Ready(Err(Error::Timeout {
+            addr: shared.endpoint.addr.clone(),
+            elapsed: limit,
         }))
     }
 }

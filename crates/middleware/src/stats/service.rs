@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use router::{Command, CommandTable, Reply};
 use tower::{Layer, Service};
 
+use super::clock;
 use super::registry::{CommandStats, StatsRegistry};
 
 /// The name unknown commands are counted under, so random names cannot
@@ -52,6 +53,9 @@ pub struct Stats<S> {
     table: Arc<CommandTable>,
     /// Requests until the next one whose CPU time is measured.
     until_sample: u32,
+    /// The last read time seen and its [`clock::ticks`]: a session's
+    /// requests of one read share it.
+    received: Option<(Instant, u64)>,
 }
 
 impl<S> Stats<S> {
@@ -62,6 +66,7 @@ impl<S> Stats<S> {
             registry,
             table,
             until_sample: 0,
+            received: None,
         }
     }
 
@@ -84,6 +89,19 @@ impl<S> Stats<S> {
     pub fn registry(&self) -> &StatsRegistry {
         &self.registry
     }
+
+    /// [`clock::ticks`] of `at`, worked out once for all the requests
+    /// read at that time.
+    fn ticks_of(&mut self, at: Instant) -> u64 {
+        match self.received {
+            Some((seen, ticks)) if seen == at => ticks,
+            _ => {
+                let ticks = clock::ticks(at);
+                self.received = Some((at, ticks));
+                ticks
+            }
+        }
+    }
 }
 
 impl<S, E> Service<Command> for Stats<S>
@@ -99,7 +117,10 @@ where
     }
 
     fn call(&mut self, mut command: Command) -> Self::Future {
-        let started = command.received.unwrap_or_else(Instant::now);
+        let started = match command.received {
+            Some(at) => self.ticks_of(at),
+            None => clock::ticks(Instant::now()),
+        };
         let sampled = self.until_sample == 0;
         // CPU time is measured from here, not from `received`: the time
         // between is spent on the requests before this one.
@@ -133,7 +154,8 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: F,
         stats: Arc<CommandStats>,
-        started: Instant,
+        // When the request was read, in clock ticks.
+        started: u64,
         busy: Option<Duration>,
     }
 }
@@ -149,7 +171,7 @@ where
         let outcome = this.inner.poll(cx);
         if let Poll::Ready(result) = &outcome {
             let error = result.as_ref().map_or(true, Reply::is_error);
-            let latency = super::clock::now().saturating_duration_since(*this.started);
+            let latency = Duration::from_nanos(clock::now().saturating_sub(*this.started));
             this.stats.record(latency, *this.busy, error);
         }
         outcome
