@@ -47,6 +47,7 @@ pub fn parse_reply_len(s: &[u8]) -> Option<i64> {
 /// `max`, and the CRLF, all in `rest`. Returns the number and the header's
 /// size; `None` leaves anything else (incomplete, malformed, negative,
 /// huge) to the full path, which gives Valkey's errors.
+#[inline(always)]
 pub(crate) fn plain_header(rest: &[u8], kind: u8, max: i64) -> Option<(usize, usize)> {
     let (&first, digits) = rest.split_first()?;
     if first != kind {

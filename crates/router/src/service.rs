@@ -372,8 +372,9 @@ impl Inner {
         Ok(route)
     }
 
-    /// The shard whose primary `route` goes to (whatever the read policy
-    /// says), stamped with the topology's `stamp`; `None` for other routes.
+    /// The shard whose primary `route` goes to, stamped with the
+    /// topology's `stamp`; `None` for a route that may go elsewhere (any
+    /// shard, one chosen node, or a replica under the read policy).
     fn primary_shard(&self, route: Route, stamp: u64) -> Option<ShardKey> {
         match route {
             Route::Shard { shard, read_only, .. }
