@@ -117,10 +117,7 @@ impl Future for RouterFuture {
                         Poll::Ready(outcome) => outcome,
                     };
                     if let Ok(reply) = &outcome {
-                        // Only an error reply can be a redirect.
-                        let plain = reply.first() != Some(&b'-')
-                            || classify(reply, pending.addr().map_or("", |addr| addr)).is_none();
-                        if plain {
+                        if classify(reply, pending.addr().map_or("", |addr| addr)).is_none() {
                             this.state = State::Failed(None);
                             return Poll::Ready(outcome.map(Reply::Raw).map_err(Error::Backend));
                         }

@@ -28,7 +28,18 @@ pub enum Redirect {
 
 /// Classifies a raw reply. `from` is the node that sent it, whose host is
 /// used when the reply gives only `:port`.
+#[inline]
 pub fn classify(reply: &[u8], from: &str) -> Option<Redirect> {
+    // Every reply passes here: all but errors are told apart by their
+    // first byte, without a call.
+    match reply.first() {
+        Some(b'-') => classify_error(reply, from),
+        _ => None,
+    }
+}
+
+/// [`classify`] for an error reply.
+fn classify_error(reply: &[u8], from: &str) -> Option<Redirect> {
     let text = reply.strip_prefix(b"-")?;
     let word_end = text
         .iter()
