@@ -5,7 +5,6 @@
 //! topology it was chosen for saves working the target out again.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::BytesMut;
 use pool::{Connection, Endpoint, PendingReply, Pool};
@@ -42,11 +41,7 @@ impl LastConnection {
     /// ([`LastConnection::send`]).
     pub(crate) fn resend(&mut self, command: &Command, shard: ShardKey) -> Option<PendingReply> {
         let last = self.0.as_ref()?;
-        let same = last.shard == Some(shard)
-            && last.endpoint.protocol == command.protocol
-            && last.endpoint.db == command.db
-            && !is_blocking(command)
-            && last.connection.is_alive();
+        let same = last.shard == Some(shard) && last.serves(command) && !is_blocking(command);
         same.then(|| last.connection.send(command.request.raw(), 0))
     }
 
@@ -92,32 +87,35 @@ impl LastConnection {
     ) -> Result<&Connection, pool::Error> {
         // The address usually is the very `Arc` of the last request (both
         // come from the topology): compare pointers before contents.
-        let same = |last: &Endpoint| {
-            (Arc::ptr_eq(&last.addr, target) || last.addr == *target)
-                && last.protocol == command.protocol
-                && last.db == command.db
-                && !last.readonly
-        };
-        match &mut self.0 {
-            Some(last) if same(&last.endpoint) && last.connection.is_alive() => last.shard = shard,
+        let last = match self.0.take() {
+            Some(last)
+                if (Arc::ptr_eq(&last.endpoint.addr, target) || last.endpoint.addr == *target)
+                    && last.serves(command) =>
+            {
+                self.0.insert(last)
+            }
             _ => {
                 let endpoint = endpoint(command, target);
                 let connection = pool.shared_for(&endpoint, command.affinity)?;
-                self.0 = Some(Last {
+                self.0.insert(Last {
                     endpoint,
                     connection,
-                    shard,
-                });
+                    shard: None,
+                })
             }
-        }
-        match &self.0 {
-            Some(last) => Ok(&last.connection),
-            None => Err(pool::Error::Unreachable {
-                addr: "".into(),
-                last: String::new(),
-                retry_in: Duration::ZERO,
-            }),
-        }
+        };
+        last.shard = shard;
+        Ok(&last.connection)
+    }
+}
+
+impl Last {
+    /// True when this connection can carry `command` (same protocol and
+    /// database) and is alive.
+    fn serves(&self, command: &Command) -> bool {
+        self.endpoint.protocol == command.protocol
+            && self.endpoint.db == command.db
+            && self.connection.is_alive()
     }
 }
 

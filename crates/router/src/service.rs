@@ -265,7 +265,7 @@ impl Router {
         if let Some(pending) = shard.and_then(|shard| self.last.resend(command, shard)) {
             return Ok(pending);
         }
-        let target = self.inner.target(command, topology)?;
+        let target = self.inner.target(route, topology)?;
         Ok(self.last.send(&self.inner.pool, command, target, false, shard))
     }
 
@@ -352,7 +352,8 @@ impl Router {
         *pause = (*pause * 2).min(Duration::from_millis(200));
         command.route = None;
         let topology = self.inner.topology.current();
-        let target = self.inner.target(command, &topology)?.clone();
+        let route = self.inner.prepare(command, &topology)?;
+        let target = self.inner.target(route, &topology)?.clone();
         let pending = self.send(command, &target, false);
         Ok((target, pending))
     }
@@ -387,13 +388,7 @@ impl Inner {
     }
 
     /// The address a single-node route goes to.
-    fn target<'t>(&self, command: &mut Command, topology: &'t Topology) -> Result<&'t Arc<str>, Error> {
-        // A layer above (the fan-out) usually looked the command up and
-        // decided the route already.
-        let route = match (command.route, &command.spec) {
-            (Some(route), Some(_)) => route,
-            _ => self.prepare(command, topology)?,
-        };
+    fn target<'t>(&self, route: Route, topology: &'t Topology) -> Result<&'t Arc<str>, Error> {
         let shards = topology.shards();
         let (shard, read_only) = match route {
             Route::Shard { shard, read_only, .. } => (shard as usize, read_only),
