@@ -9,19 +9,33 @@ use proxy::{Proxy, ProxyConfig};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// A proxy running in the test's runtime. Stopped (drained) when dropped.
+/// A proxy running in the test's runtime (its clients too, or on worker
+/// runtimes of their own). Stopped (drained) when dropped.
 pub struct TestProxy {
     /// `127.0.0.1:<port>` of the proxy.
     pub addr: String,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    workers: Vec<tokio::runtime::Runtime>,
 }
 
 impl TestProxy {
     /// Starts a proxy in front of `backends`, after `tweak` adjusts its
     /// configuration.
     pub async fn start(backends: Vec<String>, tweak: impl FnOnce(&mut ProxyConfig)) -> TestProxy {
+        TestProxy::start_on_workers(backends, 0, tweak).await
+    }
+
+    /// As [`TestProxy::start`], with the clients served on `workers`
+    /// runtimes of one thread each, as the binary does with `--threads`
+    /// (0: on the test's runtime).
+    pub async fn start_on_workers(
+        backends: Vec<String>,
+        workers: usize,
+        tweak: impl FnOnce(&mut ProxyConfig),
+    ) -> TestProxy {
         let mut config = ProxyConfig {
+            threads: workers,
             listen: "127.0.0.1:0".into(),
             backends,
             ..ProxyConfig::default()
@@ -30,14 +44,29 @@ impl TestProxy {
         config.validate().expect("test configuration is valid");
         let proxy = Proxy::bind(config).await.expect("bind the proxy");
         let addr = proxy.local_addr().expect("local address").to_string();
+        let workers: Vec<tokio::runtime::Runtime> = (0..workers)
+            .map(|_| {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .enable_all()
+                    .build()
+                    .expect("a worker runtime")
+            })
+            .collect();
+        let handles: Vec<_> = workers.iter().map(|w| w.handle().clone()).collect();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(proxy.run(async move {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(async move {
+            proxy
+                .run_on(&handles, async move {
+                    let _ = stopped.await;
+                })
+                .await
+        });
         TestProxy {
             addr,
             stop: Some(stop),
             task: Some(task),
+            workers,
         }
     }
 
@@ -66,6 +95,10 @@ impl Drop for TestProxy {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+        // Dropped inside the test's runtime, where a runtime may not block.
+        for worker in self.workers.drain(..) {
+            worker.shutdown_background();
         }
     }
 }
@@ -143,6 +176,16 @@ impl RawClient {
                 Err(_) => return None,
             }
         }
+    }
+
+    /// True when the proxy closes the connection within `wait` without
+    /// sending anything more.
+    pub async fn closed_within(&mut self, wait: Duration) -> bool {
+        use tokio::io::AsyncReadExt;
+        matches!(
+            tokio::time::timeout(wait, self.stream.read_buf(&mut self.buffer)).await,
+            Ok(Ok(0))
+        )
     }
 
     /// The next frame; fails the test after 10 s.

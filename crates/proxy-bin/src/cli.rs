@@ -28,7 +28,8 @@ pub(crate) struct Cli {
     #[arg(long, value_enum)]
     pub(crate) mode: Option<ModeArg>,
 
-    /// Worker threads [default: one per core].
+    /// Worker threads, each with its own event loop and backend connections
+    /// [default: one per core].
     #[arg(long, value_name = "N")]
     pub(crate) threads: Option<usize>,
 

@@ -58,13 +58,24 @@ fn unknown_keys_in_the_file_are_refused() {
 
 #[test]
 fn serves_from_a_config_file_and_drains_on_sigterm() {
+    serve_and_drain(1);
+}
+
+#[test]
+fn serves_on_several_worker_threads() {
+    serve_and_drain(3);
+}
+
+/// Runs the binary with `threads` worker threads, one client per thread
+/// (they are handed out in turn), then stops it with SIGTERM.
+fn serve_and_drain(threads: usize) {
     let server = Server::start(Flavor::Valkey);
     let port = free_port();
-    let path = std::env::temp_dir().join(format!("vp-cli-serve-{}.toml", std::process::id()));
+    let path = std::env::temp_dir().join(format!("vp-cli-serve-{}-{threads}.toml", std::process::id()));
     std::fs::write(
         &path,
         format!(
-            "listen = \"127.0.0.1:{port}\"\nbackends = [\"{}\"]\nthreads = 1\n",
+            "listen = \"127.0.0.1:{port}\"\nbackends = [\"{}\"]\nthreads = {threads}\n",
             server.addr()
         ),
     )
@@ -86,15 +97,20 @@ fn serves_from_a_config_file_and_drains_on_sigterm() {
         }
         assert!(Instant::now() < deadline);
     }
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    stream.write_all(b"SET cli works\r\nGET cli\r\n").unwrap();
-    let mut reply = [0u8; 64];
-    let mut got = 0;
-    while got < 16 {
-        got += stream.read(&mut reply[got..]).unwrap();
-    }
-    assert_eq!(&reply[..got], b"+OK\r\n$5\r\nworks\r\n");
+    let streams: Vec<TcpStream> = (0..threads)
+        .map(|_| {
+            let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            stream.write_all(b"SET cli works\r\nGET cli\r\n").unwrap();
+            let mut reply = [0u8; 64];
+            let mut got = 0;
+            while got < 16 {
+                got += stream.read(&mut reply[got..]).unwrap();
+            }
+            assert_eq!(&reply[..got], b"+OK\r\n$5\r\nworks\r\n");
+            stream
+        })
+        .collect();
 
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -114,8 +130,10 @@ fn serves_from_a_config_file_and_drains_on_sigterm() {
     };
     let _ = std::fs::remove_file(&path);
     assert_eq!(exit.code(), Some(0));
-    // The client was told nothing went wrong: the connection is closed cleanly.
-    let mut rest = Vec::new();
-    let _ = stream.read_to_end(&mut rest);
-    assert!(rest.is_empty());
+    // The clients were told nothing went wrong: the connections are closed cleanly.
+    for mut stream in streams {
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest);
+        assert!(rest.is_empty());
+    }
 }

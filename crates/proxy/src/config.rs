@@ -52,7 +52,8 @@ pub struct ProxyConfig {
     pub backends: Vec<String>,
     /// Backend mode.
     pub mode: ModeSetting,
-    /// Worker threads; 0 uses one per core.
+    /// Worker threads, each with its own runtime and its own shared backend
+    /// connections ([`crate::Proxy::run_on`]); 0 uses one per core.
     pub threads: usize,
     /// Username the proxy uses on backend connections.
     pub backend_username: Option<String>,
@@ -60,7 +61,8 @@ pub struct ProxyConfig {
     pub backend_password: Option<String>,
     /// Users clients must authenticate as; empty means no authentication.
     pub users: Vec<UserConfig>,
-    /// Shared connections per backend node (per protocol and database).
+    /// Shared connections per backend node (per protocol and database), for
+    /// each worker thread.
     pub connections_per_node: usize,
     /// Backend connect timeout, milliseconds.
     pub connect_timeout_ms: u64,

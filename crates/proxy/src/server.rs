@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clients::Clients;
 use crate::config::ProxyConfig;
-use crate::session::{serve, Shared, StackService};
+use crate::session::{serve, Lane, Shared, StackService};
 use crate::stack::{self, Core};
 use tower::Layer;
 
@@ -84,9 +85,19 @@ impl<S: StackService> Proxy<S> {
 
     /// Accepts clients until `shutdown` completes, then stops accepting, lets
     /// every client finish the requests it has in flight (up to ten
-    /// seconds), and returns.
+    /// seconds), and returns. Every client is served on the current runtime.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        self.run_on(&[], shutdown).await
+    }
+
+    /// As [`Proxy::run`], with the clients handed in turn to `workers`
+    /// (one runtime each, normally with one thread): each worker then uses
+    /// its own shared backend connections ([`Lane`]), so a request never
+    /// wakes a task on another thread. With no workers, every client is
+    /// served on the current runtime.
+    pub async fn run_on(self, workers: &[Handle], shutdown: impl Future<Output = ()>) {
         let sessions = TaskTracker::new();
+        let mut next_worker = 0usize;
         let draining = CancellationToken::new();
         tokio::pin!(shutdown);
         loop {
@@ -107,7 +118,21 @@ impl<S: StackService> Proxy<S> {
                         let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
                         continue;
                     }
-                    sessions.spawn(serve(stream, self.shared.clone(), self.service.clone(), draining.clone()));
+                    let (shared, service, draining) = (self.shared.clone(), self.service.clone(), draining.clone());
+                    if workers.is_empty() {
+                        sessions.spawn(serve(stream, shared, service, draining, Lane::default()));
+                        continue;
+                    }
+                    let index = next_worker % workers.len();
+                    next_worker = next_worker.wrapping_add(1);
+                    let lane = Lane { index: index as u64, count: workers.len() as u64 };
+                    // The socket moves to the worker's own event loop.
+                    let Ok(stream) = stream.into_std() else { continue };
+                    workers[index].spawn(sessions.track_future(async move {
+                        if let Ok(stream) = TcpStream::from_std(stream) {
+                            serve(stream, shared, service, draining, lane).await;
+                        }
+                    }));
                 }
             }
         }

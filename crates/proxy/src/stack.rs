@@ -86,7 +86,8 @@ pub async fn build(config: &ProxyConfig) -> Stack {
     let table = Arc::new(table);
 
     let pool = Pool::new(PoolConfig {
-        connections_per_endpoint: config.connections_per_node,
+        // Each worker thread has its own (see `session::Lane`).
+        connections_per_endpoint: config.connections_per_node * config.threads.max(1),
         connect_timeout: Duration::from_millis(config.connect_timeout_ms),
         request_timeout: config.request_timeout(),
         handshake: Handshake {

@@ -324,7 +324,7 @@ fn send_shared(
     shared: &Shared,
 ) -> BoxFuture<'static, Result<Reply, router::Error>> {
     let pool = shared.stack.router.pool().clone();
-    let affinity = state.info.id;
+    let affinity = state.affinity;
     Box::pin(async move {
         let connection = pool
             .shared_for(&target?, affinity)
@@ -432,7 +432,7 @@ fn command_for(request: &Request, state: &SessionState) -> Command {
         db: state.db,
         spec: None,
         route: None,
-        affinity: state.info.id,
+        affinity: state.affinity,
         received: None,
     }
 }

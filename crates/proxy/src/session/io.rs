@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tower::Service;
 
 use super::ordered::InOrder;
-use super::SessionState;
+use super::{Lane, SessionState};
 use crate::clients::Clients;
 use crate::commands::{self, Local};
 use crate::config::ProxyConfig;
@@ -131,6 +131,7 @@ pub async fn serve<S: StackService>(
     shared: Arc<Shared>,
     mut service: S,
     shutdown: CancellationToken,
+    lane: Lane,
 ) {
     let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
         return;
@@ -140,6 +141,7 @@ pub async fn serve<S: StackService>(
     let id = info.id;
     let kill = info.kill.clone();
     let mut state = SessionState::new(info, shared.config.requires_auth());
+    state.affinity = lane.affinity(id);
     let limits = Limits {
         max_bulk_len: shared.config.max_bulk_len,
         max_query_buffer: shared.config.query_buffer_limit,
@@ -515,7 +517,7 @@ fn forward<S: StackService>(
         db: state.db,
         spec,
         route: None,
-        affinity: state.info.id,
+        affinity: state.affinity,
         received: Some(received),
     };
     // Every layer of the stack is always ready (see DESIGN.md), so `call`

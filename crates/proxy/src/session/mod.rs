@@ -10,6 +10,7 @@
 //!
 //! - [`state`]: the [`SessionState`].
 //! - `io`: the read / dispatch / write loop.
+//! - [`lane`]: which worker a session runs on, and its backend connections.
 //! - `ordered`: the queue that returns replies in request order.
 //! - [`recent`]: the spec of the command looked up last.
 //! - [`subscriptions`]: SUBSCRIBE and friends, MONITOR, and the links behind them.
@@ -17,6 +18,7 @@
 //! - [`notifications`]: keyspace notifications in emulated databases.
 
 mod io;
+pub mod lane;
 pub mod notifications;
 mod ordered;
 pub mod recent;
@@ -25,4 +27,5 @@ pub mod subscriptions;
 pub mod tracking;
 
 pub use io::{serve, Shared, StackService};
+pub use lane::Lane;
 pub use state::SessionState;

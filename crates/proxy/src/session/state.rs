@@ -22,6 +22,9 @@ pub struct SessionState {
     pub user: String,
     /// Its entry in the client registry.
     pub info: Arc<ClientInfo>,
+    /// Picks the shared backend connections its requests travel on
+    /// ([`crate::session::Lane::affinity`]).
+    pub affinity: u64,
     /// MULTI queue and WATCH connection.
     pub transaction: Transaction,
     /// Subscriptions and the links that carry them.
@@ -55,6 +58,7 @@ impl SessionState {
             db: 0,
             authenticated: !requires_auth,
             user: "default".into(),
+            affinity: info.id,
             info,
             transaction: Transaction::default(),
             pubsub: Subscriptions::default(),
