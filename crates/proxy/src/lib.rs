@@ -2,7 +2,8 @@
 //! proxy answers itself, `PROXY` admin commands, and the assembly of the
 //! tower stack. This is the one place where Rust errors become `-ERR` replies.
 //!
-//! Embed it with [`Proxy::bind`] and [`Proxy::run`], or take the assembled
+//! Embed it with [`Proxy::bind`] and [`Proxy::run`] (or [`Proxy::run_on`],
+//! to serve clients on several worker runtimes), or take the assembled
 //! service from [`stack::build`] and drive it yourself.
 //!
 //! # Layout

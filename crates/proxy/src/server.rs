@@ -93,9 +93,18 @@ impl<S: StackService> Proxy<S> {
     /// As [`Proxy::run`], with the clients handed in turn to `workers`
     /// (one runtime each, normally with one thread): each worker then uses
     /// its own shared backend connections ([`Lane`]), so a request never
-    /// wakes a task on another thread. With no workers, every client is
-    /// served on the current runtime.
+    /// wakes a task on another thread. The pool keeps a set of connections
+    /// for each of [`ProxyConfig::threads`], which should therefore be
+    /// `workers.len()`. With no workers, every client is served on the
+    /// current runtime.
     pub async fn run_on(self, workers: &[Handle], shutdown: impl Future<Output = ()>) {
+        if !workers.is_empty() && self.shared.config.threads != workers.len() {
+            tracing::warn!(
+                workers = workers.len(),
+                threads = self.shared.config.threads,
+                "the pool was sized for another number of worker threads; workers will share connections"
+            );
+        }
         let sessions = TaskTracker::new();
         let mut next_worker = 0usize;
         let draining = CancellationToken::new();
@@ -123,8 +132,8 @@ impl<S: StackService> Proxy<S> {
                         sessions.spawn(serve(stream, shared, service, draining, Lane::default()));
                         continue;
                     }
-                    let index = next_worker % workers.len();
-                    next_worker = next_worker.wrapping_add(1);
+                    let index = next_worker;
+                    next_worker = (next_worker + 1) % workers.len();
                     let lane = Lane { index: index as u64, count: workers.len() as u64 };
                     // The socket moves to the worker's own event loop.
                     let Ok(stream) = stream.into_std() else { continue };
