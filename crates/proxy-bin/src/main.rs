@@ -34,7 +34,9 @@ fn main() {
 
     let mut config = config;
     if config.threads == 0 {
-        config.threads = std::thread::available_parallelism().map_or(1, usize::from);
+        config.threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(proxy::config::MAX_THREADS);
     }
     let runtimes = match start_runtimes(config.threads) {
         Ok(runtimes) => runtimes,

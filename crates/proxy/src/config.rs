@@ -42,6 +42,10 @@ pub struct UserConfig {
     pub password: String,
 }
 
+/// Most worker threads: each is a runtime with its own event loop and its
+/// own shared connections to every node.
+pub const MAX_THREADS: usize = 1024;
+
 /// The proxy's configuration. Field names are the TOML keys.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -203,6 +207,12 @@ impl ProxyConfig {
                 rule: "greater than 0",
             });
         }
+        if self.threads > MAX_THREADS {
+            return Err(ConfigError::OutOfRange {
+                name: "threads",
+                rule: "at most 1024",
+            });
+        }
         Ok(())
     }
 
@@ -233,5 +243,17 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("\"nonsense\""));
+    }
+
+    #[test]
+    fn threads_are_bounded() {
+        let mut config = ProxyConfig {
+            backends: vec!["127.0.0.1:6379".into()],
+            threads: MAX_THREADS,
+            ..ProxyConfig::default()
+        };
+        config.validate().unwrap();
+        config.threads = MAX_THREADS + 1;
+        assert!(config.validate().unwrap_err().to_string().contains("threads"));
     }
 }
