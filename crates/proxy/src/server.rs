@@ -136,10 +136,17 @@ impl<S: StackService> Proxy<S> {
                     next_worker = (next_worker + 1) % workers.len();
                     let lane = Lane { index: index as u64, count: workers.len() as u64 };
                     // The socket moves to the worker's own event loop.
-                    let Ok(stream) = stream.into_std() else { continue };
+                    let stream = match stream.into_std() {
+                        Ok(stream) => stream,
+                        Err(error) => {
+                            tracing::warn!(%peer, %error, "could not hand a client to a worker");
+                            continue;
+                        }
+                    };
                     workers[index].spawn(sessions.track_future(async move {
-                        if let Ok(stream) = TcpStream::from_std(stream) {
-                            serve(stream, shared, service, draining, lane).await;
+                        match TcpStream::from_std(stream) {
+                            Ok(stream) => serve(stream, shared, service, draining, lane).await,
+                            Err(error) => tracing::warn!(%peer, %error, "a worker could not take a client"),
                         }
                     }));
                 }
