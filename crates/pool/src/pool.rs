@@ -95,6 +95,11 @@ impl Pool {
     /// always gets. One client's requests to one node then travel on one
     /// connection, so they run in the order the client sent them.
     ///
+    /// It is connection number `affinity % connections_per_endpoint`: the
+    /// proxy relies on that to give each worker thread connections of its
+    /// own (affinities equal to the worker modulo the number of workers,
+    /// with `connections_per_endpoint` a multiple of it).
+    ///
     /// # Errors
     /// [`Error::Unreachable`] while the endpoint is in its reconnect backoff.
     pub fn shared_for(&self, endpoint: &Endpoint, affinity: u64) -> Result<Connection, Error> {

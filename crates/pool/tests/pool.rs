@@ -135,3 +135,26 @@ async fn dedicated_connections_are_counted_and_released() {
     let list = server.command(&["CLIENT", "LIST"]);
     assert!(!String::from_utf8_lossy(list.as_bytes().unwrap()).contains("name=mine"));
 }
+
+#[tokio::test]
+async fn an_affinity_picks_its_connection_by_remainder() {
+    let server = Server::start(Flavor::Valkey);
+    let pool = Pool::new(PoolConfig {
+        connections_per_endpoint: 3,
+        ..PoolConfig::default()
+    });
+    let endpoint = Endpoint::new(server.addr());
+    // The backend's own id for the connection each affinity gets.
+    let mut ids = Vec::new();
+    for affinity in 0..9u64 {
+        let connection = pool.shared_for(&endpoint, affinity).unwrap();
+        ids.push(parse(connection.call(req(&["CLIENT", "ID"])).await.unwrap()));
+    }
+    for affinity in 3..9 {
+        assert_eq!(ids[affinity], ids[affinity % 3], "affinity {affinity}");
+    }
+    assert!(
+        ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2],
+        "{ids:?}"
+    );
+}
