@@ -17,7 +17,7 @@ const EXIT_BAD_CONFIG: i32 = 64;
 
 fn main() {
     let cli = cli::Cli::parse();
-    let config = match settings::load(&cli) {
+    let mut config = match settings::load(&cli) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("valkey-proxy: bad configuration: {error}");
@@ -32,7 +32,6 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
 
-    let mut config = config;
     if config.threads == 0 {
         config.threads = std::thread::available_parallelism()
             .map_or(1, usize::from)

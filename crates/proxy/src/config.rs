@@ -57,7 +57,9 @@ pub struct ProxyConfig {
     /// Backend mode.
     pub mode: ModeSetting,
     /// Worker threads, each with its own runtime and its own shared backend
-    /// connections ([`crate::Proxy::run_on`]); 0 uses one per core.
+    /// connections ([`crate::Proxy::run_on`]); the pool keeps a set of
+    /// connections for each. 0: the binary starts one per core; an embedder
+    /// calling [`crate::Proxy::run`] gets one set.
     pub threads: usize,
     /// Username the proxy uses on backend connections.
     pub backend_username: Option<String>,
