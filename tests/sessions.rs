@@ -110,7 +110,7 @@ async fn unsupported_connection_modes_are_refused_clearly() {
     let server = Server::start(Flavor::Valkey);
     let proxy = TestProxy::default_for(vec![server.addr()]).await;
     let mut raw = connect_raw(&proxy.addr).await;
-    for command in ["SYNC", "PSYNC ? -1", "CLIENT UNBLOCK 1"] {
+    for command in ["SYNC", "PSYNC ? -1", "CLIENT CAPA redirect"] {
         let reply = raw.send(command).await;
         assert!(
             reply.starts_with("-ERR proxy: ") && reply.contains("not supported"),
@@ -270,6 +270,86 @@ async fn a_client_that_leaves_while_blocked_frees_its_connection() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert!(!clients.contains("cmd=blpop"), "{clients}");
+}
+
+/// Waits until one of `nodes` shows a client blocked in BLPOP.
+async fn until_blocked_on(nodes: &[String]) {
+    for _ in 0..250 {
+        if nodes
+            .iter()
+            .any(|node| test_util::client::must(node, &["CLIENT", "LIST"]).contains("cmd=blpop"))
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("no node shows the BLPOP blocked");
+}
+
+/// CLIENT UNBLOCK, through the proxy in front of `nodes`, of a client
+/// blocked in BLPOP: with TIMEOUT its command answers nil, with ERROR it
+/// answers `-UNBLOCKED`; a client that is not blocked, or does not exist,
+/// gives 0; the unblocked client goes on working.
+async fn client_unblock_reaches_the_blocked_command(nodes: Vec<String>) {
+    use common::{show, RawClient};
+    let proxy = TestProxy::default_for(nodes.clone()).await;
+    let mut blocked = RawClient::connect(&proxy.addr).await;
+    let id = show(&blocked.call(&["CLIENT", "ID"]).await);
+    let mut other = RawClient::connect(&proxy.addr).await;
+
+    blocked.send(&["BLPOP", "unblock:list", "0"]).await;
+    until_blocked_on(&nodes).await;
+    assert_eq!(show(&other.call(&["CLIENT", "UNBLOCK", &id]).await), "1");
+    assert_eq!(
+        show(&blocked.next().await),
+        "(nil)",
+        "TIMEOUT answers as a timeout"
+    );
+
+    blocked.send(&["BLPOP", "unblock:list", "0"]).await;
+    until_blocked_on(&nodes).await;
+    assert_eq!(show(&other.call(&["CLIENT", "UNBLOCK", &id, "error"]).await), "1");
+    let reply = show(&blocked.next().await);
+    assert!(reply.starts_with("-UNBLOCKED"), "{reply}");
+
+    assert_eq!(
+        show(&other.call(&["CLIENT", "UNBLOCK", &id]).await),
+        "0",
+        "no longer blocked"
+    );
+    assert_eq!(show(&other.call(&["CLIENT", "UNBLOCK", "987654"]).await), "0");
+    assert_eq!(
+        show(&other.call(&["CLIENT", "UNBLOCK", "x"]).await),
+        "-ERR value is not an integer or out of range"
+    );
+    assert_eq!(
+        show(&other.call(&["CLIENT", "UNBLOCK", &id, "later"]).await),
+        "-ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"
+    );
+    assert_eq!(show(&blocked.call(&["RPUSH", "unblock:list", "v"]).await), "1");
+    assert_eq!(
+        show(&blocked.call(&["BLPOP", "unblock:list", "0"]).await),
+        "[unblock:list v]",
+        "the dedicated connection went back clean"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_unblock_on_a_standalone_valkey() {
+    let server = Server::start(Flavor::Valkey);
+    client_unblock_reaches_the_blocked_command(vec![server.addr()]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_unblock_on_a_standalone_redis() {
+    let server = Server::start(Flavor::Redis);
+    client_unblock_reaches_the_blocked_command(vec![server.addr()]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_unblock_on_a_cluster() {
+    let cluster = Cluster::start(Flavor::Valkey, 3, 0);
+    client_unblock_reaches_the_blocked_command(cluster.addrs()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

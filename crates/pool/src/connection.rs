@@ -10,6 +10,11 @@
 //! `sent: false`, and the connection reports itself dead so the pool opens a
 //! new one.
 //!
+//! A connection can also learn the id the node gave it
+//! ([`Connection::learn_backend_id`]): a connection blocked in a command
+//! answers nothing else, so unblocking it (CLIENT UNBLOCK) goes through
+//! another connection and needs that id.
+//!
 //! A *stream* connection ([`Connection::open_stream`]) matches nothing: every
 //! frame the node sends goes to a channel as a [`StreamEvent`], and its end is
 //! one last event. Subscriptions and MONITOR use it, where the node speaks
@@ -18,7 +23,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
@@ -27,15 +32,22 @@ use bytes::{Bytes, BytesMut};
 use resp::{Limits, ReplyDecoder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
-use crate::exchange::Exchange;
+use crate::exchange::{Exchange, BACKEND_ID_SLOT};
 use crate::outbox::{InFlight, Outbox};
 use crate::{handshake, Endpoint, Error, PoolConfig, PoolStats};
 
 /// Initial size of the read buffer.
 const READ_BUFFER: usize = 16 * 1024;
+
+/// What [`Connection::learn_backend_id`] sends.
+const CLIENT_ID: &[u8] = b"*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n";
+/// [`Shared::backend_id`] before the node answered.
+const ID_UNKNOWN: u64 = 0;
+/// [`Shared::backend_id`] when the node refused to tell (an ACL, say).
+const ID_REFUSED: u64 = u64::MAX;
 
 /// What a stream connection reports: a frame, or its end.
 #[derive(Debug)]
@@ -68,6 +80,13 @@ struct Shared {
     stats: Arc<PoolStats>,
     /// Set on a stream connection.
     sink: Option<Sink>,
+    /// The node's id for this connection ([`ID_UNKNOWN`] until it answered
+    /// [`CLIENT_ID`], [`ID_REFUSED`] if it would not).
+    backend_id: AtomicU64,
+    /// [`CLIENT_ID`] was queued.
+    backend_id_asked: AtomicBool,
+    /// Woken when `backend_id` is known or the connection ends.
+    backend_id_known: Notify,
 }
 
 /// A handle to a multiplexed backend connection. Cheap to clone; the socket
@@ -144,6 +163,9 @@ impl Connection {
             shutdown: CancellationToken::new(),
             stats,
             sink,
+            backend_id: AtomicU64::new(ID_UNKNOWN),
+            backend_id_asked: AtomicBool::new(false),
+            backend_id_known: Notify::new(),
         });
         let task_shared = shared.clone();
         let task_config = config.clone();
@@ -208,6 +230,47 @@ impl Connection {
 
     fn enqueue(&self, bytes: &Bytes, skip: u32, wants_reply: bool) -> Option<(Option<u32>, Option<Waker>)> {
         lock(&self.inner.shared.exchange).enqueue(bytes, skip, wants_reply)
+    }
+
+    /// Asks the node, once per connection, for the id it gave this
+    /// connection (`CLIENT ID`), queued like any request; the answer is
+    /// kept for [`Connection::backend_id`]. Call it before a command that
+    /// may block the connection.
+    pub fn learn_backend_id(&self) {
+        let shared = &self.inner.shared;
+        if shared.backend_id_asked.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let queued = lock(&shared.exchange).enqueue_backend_id(&Bytes::from_static(CLIENT_ID));
+        if let Some(Some(writer)) = queued {
+            writer.wake();
+        }
+    }
+
+    /// The node's id for this connection, once its answer to
+    /// [`Connection::learn_backend_id`] is in. `None` when it was never
+    /// asked, the node refused to tell, or the connection ended first.
+    pub async fn backend_id(&self) -> Option<u64> {
+        let shared = &self.inner.shared;
+        loop {
+            let known = shared.backend_id_known.notified();
+            tokio::pin!(known);
+            known.as_mut().enable();
+            match shared.backend_id.load(Ordering::Acquire) {
+                ID_REFUSED => return None,
+                ID_UNKNOWN => {}
+                id => return Some(id),
+            }
+            if !shared.backend_id_asked.load(Ordering::Acquire) || !self.is_alive() {
+                return None;
+            }
+            known.await;
+        }
+    }
+
+    /// True when both handles are to the same connection.
+    pub fn same_as(&self, other: &Connection) -> bool {
+        Arc::ptr_eq(&self.inner.shared, &other.inner.shared)
     }
 
     /// False once the connection has failed or was closed.
@@ -405,6 +468,7 @@ async fn run(shared: Arc<Shared>, config: Arc<PoolConfig>) {
             tracing::debug!(endpoint = %shared.endpoint, %error, "backend connect failed");
             PoolStats::add(&shared.stats.connect_failures, 1);
             shared.alive.store(false, Ordering::Release);
+            shared.backend_id_known.notify_waiters();
             *lock(&shared.connect_error) = Some(error.clone());
             wake_all(lock(&shared.exchange).close(&error));
             return;
@@ -418,6 +482,7 @@ async fn run(shared: Arc<Shared>, config: Arc<PoolConfig>) {
     shared.shutdown.cancel();
     let _ = reader.await;
     shared.alive.store(false, Ordering::Release);
+    shared.backend_id_known.notify_waiters();
     PoolStats::sub(&shared.stats.open, 1);
     let lost_in_flight: Vec<InFlight> = lock(&shared.in_flight).drain(..).collect();
     let lost = |sent| Error::ConnectionLost {
@@ -556,8 +621,10 @@ async fn read_replies(shared: Arc<Shared>, mut read: OwnedReadHalf) {
                     front.skip -= 1;
                     continue;
                 }
-                if let Some(entry) = in_flight.pop_front() {
-                    done.push((entry.slot, reply));
+                match in_flight.pop_front() {
+                    Some(entry) if entry.slot == BACKEND_ID_SLOT => keep_backend_id(&shared, &reply),
+                    Some(entry) => done.push((entry.slot, reply)),
+                    None => {}
                 }
             }
         }
@@ -573,6 +640,20 @@ async fn read_replies(shared: Arc<Shared>, mut read: OwnedReadHalf) {
         }
         wake_all(wakers.drain(..));
     }
+}
+
+/// Keeps the node's answer to [`CLIENT_ID`] (`:<id>`, or an error when it
+/// refuses) and wakes whoever waits for it.
+fn keep_backend_id(shared: &Shared, reply: &[u8]) {
+    let id = reply
+        .strip_prefix(b":")
+        .and_then(|rest| rest.strip_suffix(b"\r\n"))
+        .and_then(resp::number::parse_i64)
+        .and_then(|id| u64::try_from(id).ok())
+        .filter(|id| *id != ID_UNKNOWN && *id != ID_REFUSED)
+        .unwrap_or(ID_REFUSED);
+    shared.backend_id.store(id, Ordering::Release);
+    shared.backend_id_known.notify_waiters();
 }
 
 /// Sends every complete frame in `buf` to a stream connection's sink.

@@ -15,6 +15,10 @@ use bytes::Bytes;
 use crate::outbox::{InFlight, Outbox};
 use crate::Error;
 
+/// The slot of the connection's own `CLIENT ID`: its reply goes to the
+/// connection ([`crate::Connection::backend_id`]), not to a caller.
+pub(crate) const BACKEND_ID_SLOT: u32 = u32::MAX;
+
 /// One reply's place.
 enum Slot {
     /// Not in use.
@@ -57,6 +61,21 @@ impl Exchange {
         let slot = wants_reply.then(|| self.take_slot());
         self.queue.push(bytes, slot.map(|slot| InFlight { skip, slot }));
         Some((slot, self.writer.take()))
+    }
+
+    /// Queues the connection's own `CLIENT ID` (see [`BACKEND_ID_SLOT`]);
+    /// the writer's waker if it must be woken. `None` when the connection
+    /// ended.
+    pub(crate) fn enqueue_backend_id(&mut self, bytes: &Bytes) -> Option<Option<Waker>> {
+        if self.closed {
+            return None;
+        }
+        let expected = InFlight {
+            skip: 0,
+            slot: BACKEND_ID_SLOT,
+        };
+        self.queue.push(bytes, Some(expected));
+        Some(self.writer.take())
     }
 
     fn take_slot(&mut self) -> u32 {
@@ -102,6 +121,9 @@ impl Exchange {
 
     /// Puts `result` in `slot`; the waker to wake, if the caller waits.
     pub(crate) fn complete(&mut self, slot: u32, result: Result<Bytes, Error>) -> Option<Waker> {
+        if slot == BACKEND_ID_SLOT {
+            return None;
+        }
         match std::mem::replace(&mut self.slots[slot as usize], Slot::Ready(result)) {
             Slot::Waiting(waker) => waker,
             Slot::Abandoned => {

@@ -8,6 +8,8 @@
 //! backoff, and hands out dedicated connections for stateful sessions.
 //!
 //! The pool never interprets commands: it moves bytes and counts replies.
+//! The one reply it reads is its own: a connection that may block asks the
+//! node for its client id, so that CLIENT UNBLOCK can name it.
 //!
 //! # Layout
 //! - [`config`]: the [`PoolConfig`] and the [`Handshake`] run on every new connection.

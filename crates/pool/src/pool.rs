@@ -1,5 +1,7 @@
 //! [`Pool`]: a few shared connections per endpoint, reconnect with backoff,
-//! and dedicated connections for stateful sessions.
+//! and dedicated connections for stateful sessions. The connections that
+//! blocking commands hold are registered under their owner, so that
+//! another connection can unblock them ([`Pool::blocked`]).
 
 use std::ops::Deref;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,6 +29,8 @@ struct Inner {
     endpoints: RwLock<FxHashMap<Endpoint, Arc<Shared>>>,
     /// Dedicated connections returned clean, ready for the next client.
     idle: Mutex<FxHashMap<Endpoint, Vec<Connection>>>,
+    /// The connections blocking commands hold, by owner, oldest first.
+    blocked: Mutex<FxHashMap<u64, Vec<Connection>>>,
 }
 
 /// The shared connections of one endpoint, used round-robin.
@@ -57,6 +61,7 @@ impl Pool {
                 stats: Arc::new(PoolStats::default()),
                 endpoints: RwLock::new(FxHashMap::default()),
                 idle: Mutex::new(FxHashMap::default()),
+                blocked: Mutex::new(FxHashMap::default()),
             }),
         }
     }
@@ -110,7 +115,7 @@ impl Pool {
     fn slot_connection(&self, shared: &Shared, index: usize) -> Result<Connection, Error> {
         let endpoint = &shared.endpoint;
         let index = index % shared.slots.len();
-        let mut slot = shared.slots[index].lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = lock(&shared.slots[index]);
         if let Some(connection) = &slot.connection {
             if connection.is_alive() {
                 return Ok(connection.clone());
@@ -147,13 +152,38 @@ impl Pool {
         Ok(connection)
     }
 
-    /// Sends one request on a dedicated connection (a blocking command).
-    /// The connection goes back to the idle list once the reply is in, and
-    /// is closed if the reply is abandoned (the client went away while
-    /// blocked).
-    pub fn send_dedicated(&self, endpoint: &Endpoint, request: &Bytes) -> PendingReply {
-        let dedicated = self.dedicated(endpoint);
+    /// Sends a blocking command on a dedicated connection. The connection
+    /// goes back to the idle list once the reply is in, and is closed if
+    /// the reply is abandoned (the client went away while blocked). Until
+    /// then it is registered under `owner` (a key unique to the client: the
+    /// proxy passes its affinity) for [`Pool::blocked`], and it learns its
+    /// id on the node
+    /// ([`Connection::learn_backend_id`]).
+    pub fn send_blocking(&self, endpoint: &Endpoint, request: &Bytes, owner: u64) -> PendingReply {
+        let mut dedicated = self.dedicated(endpoint);
+        dedicated.learn_backend_id();
+        lock(&self.inner.blocked)
+            .entry(owner)
+            .or_default()
+            .push((*dedicated).clone());
+        dedicated.owner = Some(owner);
         dedicated.send(request, 0).holding(dedicated)
+    }
+
+    /// The connection on which `owner`'s oldest blocking command waits for
+    /// its reply ([`Pool::send_blocking`]), if one does.
+    pub fn blocked(&self, owner: u64) -> Option<Connection> {
+        lock(&self.inner.blocked).get(&owner)?.first().cloned()
+    }
+
+    fn unregister_blocked(&self, owner: u64, connection: &Connection) {
+        let mut blocked = lock(&self.inner.blocked);
+        if let Some(list) = blocked.get_mut(&owner) {
+            list.retain(|held| !held.same_as(connection));
+            if list.is_empty() {
+                blocked.remove(&owner);
+            }
+        }
     }
 
     /// A connection to `endpoint` for one client alone (transactions,
@@ -162,7 +192,7 @@ impl Pool {
     /// returns it for reuse.
     pub fn dedicated(&self, endpoint: &Endpoint) -> Dedicated {
         let reused = {
-            let mut idle = self.inner.idle.lock().unwrap_or_else(|e| e.into_inner());
+            let mut idle = lock(&self.inner.idle);
             let list = idle.get_mut(endpoint);
             let mut found = None;
             if let Some(list) = list {
@@ -204,6 +234,7 @@ impl Pool {
             connection: Some(connection),
             pool: self.clone(),
             reusable,
+            owner: None,
         }
     }
 
@@ -211,7 +242,7 @@ impl Pool {
     /// when the list is full.
     fn give_back(&self, connection: Connection) {
         let limit = self.inner.config.idle_dedicated_per_endpoint;
-        let mut idle = self.inner.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let mut idle = lock(&self.inner.idle);
         let list = idle.entry(connection.endpoint().clone()).or_default();
         if list.len() < limit && connection.is_alive() {
             list.push(connection);
@@ -225,7 +256,7 @@ impl Pool {
     /// databases), for a node that left the topology.
     pub fn forget(&self, addr: &str) {
         let mut endpoints = self.inner.endpoints.write().unwrap_or_else(|e| e.into_inner());
-        let mut idle = self.inner.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let mut idle = lock(&self.inner.idle);
         idle.retain(|endpoint, list| {
             let keep = &*endpoint.addr != addr;
             if !keep {
@@ -239,7 +270,7 @@ impl Pool {
             let keep = &*endpoint.addr != addr;
             if !keep {
                 for slot in &shared.slots {
-                    if let Some(connection) = &slot.lock().unwrap_or_else(|e| e.into_inner()).connection {
+                    if let Some(connection) = &lock(slot).connection {
                         connection.close();
                     }
                 }
@@ -292,6 +323,8 @@ pub struct Dedicated {
     pool: Pool,
     /// False for stream connections, which are never reused.
     reusable: bool,
+    /// Set while a blocking command holds it: registered under this owner.
+    owner: Option<u64>,
 }
 
 impl Dedicated {
@@ -299,7 +332,7 @@ impl Dedicated {
     /// when the connection holds no state: no transaction, no WATCH, no
     /// subscription, no blocked command. A stream connection is closed.
     pub fn release(mut self) {
-        if let Some(connection) = self.connection.take() {
+        if let Some(connection) = self.take() {
             if self.reusable {
                 self.pool.give_back(connection);
             } else {
@@ -319,11 +352,28 @@ impl Deref for Dedicated {
     }
 }
 
+impl Dedicated {
+    /// Takes the connection out, no longer registered as blocked.
+    fn take(&mut self) -> Option<Connection> {
+        let connection = self.connection.take()?;
+        if let Some(owner) = self.owner.take() {
+            self.pool.unregister_blocked(owner, &connection);
+        }
+        Some(connection)
+    }
+}
+
 impl Drop for Dedicated {
     fn drop(&mut self) {
-        if let Some(connection) = self.connection.take() {
+        if let Some(connection) = self.take() {
             connection.close();
         }
         PoolStats::sub(&self.pool.inner.stats.dedicated, 1);
     }
+}
+
+/// The pool's locks guard plain maps and lists, which a panic cannot leave
+/// half-changed: a poisoned lock is still used.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }

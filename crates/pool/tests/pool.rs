@@ -158,3 +158,52 @@ async fn an_affinity_picks_its_connection_by_remainder() {
         "{ids:?}"
     );
 }
+
+#[tokio::test]
+async fn a_blocking_command_is_registered_with_its_connections_node_id() {
+    let server = Server::start(Flavor::Valkey);
+    let pool = Pool::new(PoolConfig::default());
+    let endpoint = Endpoint::new(server.addr());
+    assert!(pool.blocked(7).is_none());
+    let reply = pool.send_blocking(&endpoint, &req(&["BLPOP", "nothing", "0"]), 7);
+    let blocked = pool.blocked(7).expect("registered under its owner");
+    assert!(pool.blocked(8).is_none());
+    let id = tokio::time::timeout(Duration::from_secs(5), blocked.backend_id())
+        .await
+        .expect("the node answers CLIENT ID")
+        .expect("an id");
+    // The id is the one the server shows for the connection in BLPOP.
+    let mut shown = String::new();
+    for _ in 0..250 {
+        let list = server.command(&["CLIENT", "LIST"]);
+        shown = String::from_utf8_lossy(list.as_bytes().unwrap()).into_owned();
+        if shown.contains("cmd=blpop") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let line = shown
+        .lines()
+        .find(|line| line.contains("cmd=blpop"))
+        .expect(&shown);
+    assert!(line.starts_with(&format!("id={id} ")), "{line}");
+    // Unblocked from another connection, its reply arrives and the
+    // registration goes with it.
+    let unblocked = pool
+        .call(&endpoint, req(&["CLIENT", "UNBLOCK", &id.to_string()]))
+        .await
+        .unwrap();
+    assert_eq!(parse(unblocked), Frame::Integer(1));
+    assert_eq!(parse(reply.await.unwrap()), Frame::NullArray);
+    assert!(pool.blocked(7).is_none());
+    // A reused connection keeps the id it learnt.
+    let again = pool.send_blocking(&endpoint, &req(&["BLPOP", "nothing", "0"]), 7);
+    let reused = pool.blocked(7).expect("registered again");
+    assert_eq!(
+        reused.backend_id().await,
+        Some(id),
+        "the idle connection was reused"
+    );
+    drop(again);
+    assert!(pool.blocked(7).is_none(), "an abandoned reply unregisters too");
+}

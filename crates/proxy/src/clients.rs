@@ -40,6 +40,9 @@ pub struct ClientInfo {
     invalidations: Mutex<Option<tokio::sync::mpsc::Sender<pool::StreamEvent>>>,
     /// Cancelled by CLIENT KILL.
     pub kill: CancellationToken,
+    /// The affinity of the client's requests, under which the pool
+    /// registers a connection its blocking command holds (CLIENT UNBLOCK).
+    affinity: AtomicU64,
 }
 
 /// The parts of a session's state CLIENT LIST shows.
@@ -58,6 +61,17 @@ pub struct SessionView {
 }
 
 impl ClientInfo {
+    /// The affinity of the client's requests ([`router::Command::affinity`]).
+    pub fn affinity(&self) -> u64 {
+        self.affinity.load(Ordering::Relaxed)
+    }
+
+    /// Sets the affinity of the client's requests; the session does so
+    /// before its first request.
+    pub fn set_affinity(&self, affinity: u64) {
+        self.affinity.store(affinity, Ordering::Relaxed);
+    }
+
     /// The name set with CLIENT SETNAME (empty if none).
     pub fn name(&self) -> String {
         self.name.lock().unwrap_or_else(|e| e.into_inner()).clone()
@@ -278,6 +292,7 @@ impl Clients {
             no_touch: AtomicBool::new(false),
             invalidations: Mutex::new(None),
             kill: CancellationToken::new(),
+            affinity: AtomicU64::new(id),
         });
         self.all
             .lock()

@@ -60,7 +60,7 @@ impl LastConnection {
             // A blocking command would stall every request queued behind it
             // on a shared connection: it gets a connection of its own, closed
             // as soon as it answers or the client goes away.
-            return pool.send_dedicated(&endpoint(command, target), raw);
+            return pool.send_blocking(&endpoint(command, target), raw, command.affinity);
         }
         let connection = match self.shared_connection(pool, command, target, shard) {
             Ok(connection) => connection,

@@ -34,13 +34,23 @@ pub struct Command {
     pub route: Option<Route>,
     /// Which shared backend connection this client uses (its client id):
     /// one client's requests to one node share a connection, so they run
-    /// in the order the client sent them.
+    /// in the order the client sent them. Unique to the client: the
+    /// connection a blocking command holds is registered under it, for
+    /// CLIENT UNBLOCK ([`pool::Pool::blocked`]).
     pub affinity: u64,
     /// When the proxy read the request, if the reader says (a session reads
     /// the clock once per read, not once per request); latency is measured
     /// from here.
     pub received: Option<Instant>,
 }
+
+/// The most a [`Command`] may weigh. Every layer moves it by value, and
+/// past 128 bytes the compiler moves it with a call to `memcpy`: one more
+/// 8-byte field cost 130 instructions per request (docs/PERFORMANCE.md,
+/// "The size of a command").
+const COMMAND_SIZE_LIMIT: usize = 128;
+
+const _: () = assert!(std::mem::size_of::<Command>() <= COMMAND_SIZE_LIMIT);
 
 impl Command {
     /// A command for a RESP2 client in database 0.

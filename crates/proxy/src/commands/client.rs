@@ -1,8 +1,12 @@
 //! CLIENT, for the proxy's own clients.
 
-use bytes::Bytes;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use pool::Endpoint;
 use resp::number::parse_i64;
-use resp::{Frame, Request};
+use resp::{encode_command, Frame, Request};
+use router::Reply;
 
 use super::text::{arg, help, verbatim};
 use super::Local;
@@ -40,6 +44,7 @@ pub fn client(request: &Request, state: &mut SessionState, shared: &Shared) -> O
             "CLIENT <subcommand> [<arg> ...]. Subcommands are:",
             "ID, GETNAME, SETNAME <name>, SETINFO <LIB-NAME|LIB-VER> <value>, INFO, LIST [ID <id> ...],",
             "KILL <ip:port> | KILL [ID <id>] [ADDR <ip:port>] [LADDR <ip:port>] [SKIPME yes|no]",
+            "UNBLOCK <id> [TIMEOUT|ERROR]",
             "REPLY ON|OFF|SKIP, NO-EVICT ON|OFF, NO-TOUCH ON|OFF, PAUSE <ms> [WRITE|ALL], UNPAUSE,",
             "TRACKING ON|OFF [BCAST] [PREFIX <p>] [OPTIN] [OPTOUT] [NOLOOP], CACHING YES|NO, TRACKINGINFO, GETREDIR",
         ]),
@@ -82,10 +87,62 @@ pub fn client(request: &Request, state: &mut SessionState, shared: &Shared) -> O
             wrong_arity(&format!("client|{sub}"))
         }
         "tracking" => wrong_arity("client|tracking"),
-        "unblock" | "capa" | "import-source" => not_supported(&format!("CLIENT {sub}")),
+        "unblock" if argc >= 3 => return Some(unblock(request, shared)),
+        "unblock" => wrong_arity("client|unblock"),
+        "capa" | "import-source" => not_supported(&format!("CLIENT {sub}")),
         _ => unknown_subcommand("client", &request.args().bytes(1).unwrap_or_default()),
     };
     Some(Local::Reply(reply))
+}
+
+/// How long CLIENT UNBLOCK waits for a blocked connection's id on its node
+/// (asked for just before the blocking command, so normally already in).
+const BACKEND_ID_WAIT: Duration = Duration::from_secs(1);
+
+/// `CLIENT UNBLOCK <id> [TIMEOUT|ERROR]`: the client's blocking command
+/// waits on a dedicated connection; the node is asked to unblock that
+/// connection, and says whether it did. The blocked command then answers
+/// as Valkey's own would (nil or `-UNBLOCKED`). Checks as Valkey 9.1 does:
+/// the reason (only when it is the last argument), then the id.
+fn unblock(request: &Request, shared: &Shared) -> Local {
+    let reason = match request.arg(3).filter(|_| request.len() == 4) {
+        None => "TIMEOUT",
+        Some(reason) if reason.eq_ignore_ascii_case(b"timeout") => "TIMEOUT",
+        Some(reason) if reason.eq_ignore_ascii_case(b"error") => "ERROR",
+        Some(_) => {
+            return Local::Reply(Frame::error(
+                "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+            ))
+        }
+    };
+    let Some(id) = request.arg(2).and_then(parse_i64) else {
+        return Local::Reply(Frame::error("ERR value is not an integer or out of range"));
+    };
+    let pool = shared.stack.router.pool();
+    let target = u64::try_from(id).ok().and_then(|id| shared.clients.get(id));
+    let Some(blocked) = target.and_then(|target| pool.blocked(target.affinity())) else {
+        return Local::Reply(Frame::Integer(0));
+    };
+    let pool = pool.clone();
+    Local::Later(Box::pin(async move {
+        let not_blocked = Ok(Reply::Frame(Frame::Integer(0)));
+        let Ok(Some(backend_id)) = tokio::time::timeout(BACKEND_ID_WAIT, blocked.backend_id()).await else {
+            return not_blocked;
+        };
+        let mut command = BytesMut::new();
+        encode_command(
+            &[
+                &b"CLIENT"[..],
+                b"UNBLOCK",
+                backend_id.to_string().as_bytes(),
+                reason.as_bytes(),
+            ],
+            &mut command,
+        );
+        let node = Endpoint::new(blocked.endpoint().addr.clone());
+        let reply = pool.call(&node, command.freeze()).await?;
+        Ok(Reply::Raw(reply))
+    }))
 }
 
 /// CLIENT TRACKINGINFO.

@@ -142,6 +142,7 @@ pub async fn serve<S: StackService>(
     let kill = info.kill.clone();
     let mut state = SessionState::new(info, shared.config.requires_auth());
     state.affinity = lane.affinity(id);
+    state.info.set_affinity(state.affinity);
     let limits = Limits {
         max_bulk_len: shared.config.max_bulk_len,
         max_query_buffer: shared.config.query_buffer_limit,
