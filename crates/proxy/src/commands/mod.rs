@@ -9,6 +9,7 @@
 //! - [`admin`]: PROXY STATS / LATENCY / INFO.
 //! - [`transaction`]: MULTI / EXEC / DISCARD / WATCH / UNWATCH.
 //! - [`pubsub`]: SUBSCRIBE and the rest of the subscription commands.
+//! - [`wait`]: WAIT and WAITAOF, counted for the client's own writes.
 //! - [`text`]: helpers for text replies.
 
 pub mod admin;
@@ -20,6 +21,7 @@ pub mod connection;
 pub mod pubsub;
 pub mod text;
 pub mod transaction;
+pub mod wait;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -212,6 +214,8 @@ fn plain(request: &Request, lower: &[u8], state: &mut SessionState, shared: &Sha
         b"command" => return command::command(request, shared),
         b"cluster" => return cluster::cluster(request, state, shared).map(Local::Reply),
         b"proxy" => admin::proxy(request, shared),
+        b"wait" => return Some(wait::wait(request, state, shared)),
+        b"waitaof" => return Some(wait::waitaof(request, state, shared)),
         other if NEEDS_DEDICATED.contains(&other) => {
             edge::not_supported(&String::from_utf8_lossy(request.name()))
         }
@@ -275,7 +279,10 @@ pub fn is_multi_step(lower: &[u8]) -> bool {
 /// Commands the session runs alone: nothing of the client's before them
 /// is still in flight, and nothing after them starts before they answer.
 fn is_stateful(lower: &[u8]) -> bool {
-    matches!(lower, b"exec" | b"watch" | b"unwatch" | b"monitor") || pubsub::is_subscription(lower)
+    matches!(
+        lower,
+        b"exec" | b"watch" | b"unwatch" | b"monitor" | b"wait" | b"waitaof"
+    ) || pubsub::is_subscription(lower)
 }
 
 fn unauthenticated(state: &SessionState) -> Option<Local> {
