@@ -61,6 +61,14 @@ async fn proxy_starts_before_its_backend() {
         format!("{reply:?}").contains("no backend is reachable"),
         "{reply:?}"
     );
+    // WAIT, which the proxy answers by asking every primary, has none to
+    // ask: an error at once, not a wait.
+    let wait = tokio::time::timeout(Duration::from_secs(5), run(&mut client, &["WAIT", "1", "0"])).await;
+    let wait = wait.expect("WAIT answers at once without a backend");
+    assert!(
+        format!("{wait:?}").contains("no backend is reachable"),
+        "{wait:?}"
+    );
     server.restart();
     // Eventual recovery is what counts; the bound is generous for a loaded
     // machine (the refresher retries an empty topology every 50 ms).

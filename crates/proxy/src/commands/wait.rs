@@ -150,6 +150,11 @@ fn start(wanted: Wanted, timeout: Option<Duration>, state: &SessionState, shared
     let pool = router.pool().clone();
     let affinity = state.affinity;
     Local::Later(Box::pin(async move {
+        if primaries.is_empty() {
+            // Not discovered yet: nothing to count on, and nothing to wait
+            // for between two probes.
+            return Err(router::Error::NoBackend);
+        }
         if let Wanted::Aof { local: 1, .. } = wanted {
             if let Some(refusal) = refused_locally(&pool, &primaries).await {
                 return Ok(Reply::Raw(refusal));
