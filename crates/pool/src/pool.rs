@@ -157,8 +157,7 @@ impl Pool {
     /// the reply is abandoned (the client went away while blocked). Until
     /// then it is registered under `owner` (a key unique to the client: the
     /// proxy passes its affinity) for [`Pool::blocked`], and it learns its
-    /// id on the node
-    /// ([`Connection::learn_backend_id`]).
+    /// id on the node ([`Connection::learn_backend_id`]).
     pub fn send_blocking(&self, endpoint: &Endpoint, request: &Bytes, owner: u64) -> PendingReply {
         let mut dedicated = self.dedicated(endpoint);
         dedicated.learn_backend_id();
