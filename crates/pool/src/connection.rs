@@ -24,7 +24,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
@@ -37,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::exchange::{Exchange, BACKEND_ID_SLOT};
 use crate::outbox::{InFlight, Outbox};
-use crate::{handshake, Endpoint, Error, PoolConfig, PoolStats};
+use crate::{handshake, lock, Endpoint, Error, PoolConfig, PoolStats};
 
 /// Initial size of the read buffer.
 const READ_BUFFER: usize = 16 * 1024;
@@ -443,12 +443,6 @@ impl PendingReply {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding these locks cannot leave them inconsistent
-    // (they guard plain queues), so a poisoned lock is still usable.
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 // === the connection's tasks ===
 
 async fn run(shared: Arc<Shared>, config: Arc<PoolConfig>) {
@@ -644,14 +638,13 @@ async fn read_replies(shared: Arc<Shared>, mut read: OwnedReadHalf) {
 
 /// Keeps the node's answer to [`CLIENT_ID`] (`:<id>`, or an error when it
 /// refuses) and wakes whoever waits for it.
-fn keep_backend_id(shared: &Shared, reply: &[u8]) {
-    let id = reply
-        .strip_prefix(b":")
-        .and_then(|rest| rest.strip_suffix(b"\r\n"))
-        .and_then(resp::number::parse_i64)
-        .and_then(|id| u64::try_from(id).ok())
-        .filter(|id| *id != ID_UNKNOWN && *id != ID_REFUSED)
-        .unwrap_or(ID_REFUSED);
+fn keep_backend_id(shared: &Shared, reply: &Bytes) {
+    let id = match resp::Frame::parse_complete(reply) {
+        Ok(resp::Frame::Integer(id)) => u64::try_from(id).ok(),
+        _ => None,
+    }
+    .filter(|id| *id != ID_UNKNOWN && *id != ID_REFUSED)
+    .unwrap_or(ID_REFUSED);
     shared.backend_id.store(id, Ordering::Release);
     shared.backend_id_known.notify_waiters();
 }

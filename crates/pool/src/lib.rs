@@ -22,6 +22,8 @@
 //! - [`pool`]: the [`Pool`], shared connections per endpoint and dedicated ones.
 //! - [`stats`]: counters the proxy reports in `PROXY INFO`.
 
+use std::sync::{Mutex, MutexGuard};
+
 pub mod config;
 pub mod connection;
 pub mod endpoint;
@@ -38,3 +40,10 @@ pub use endpoint::Endpoint;
 pub use error::Error;
 pub use pool::{Dedicated, Pool};
 pub use stats::PoolStats;
+
+/// Locks `mutex`. The pool's locks guard plain queues, maps and lists,
+/// which a panic while holding one cannot leave half-changed, so a
+/// poisoned lock is still used.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -14,7 +14,7 @@ use rustc_hash::FxHashMap;
 use tokio::sync::mpsc;
 
 use crate::connection::{PendingReply, StreamEvent};
-use crate::{Connection, Endpoint, Error, PoolConfig, PoolStats};
+use crate::{lock, Connection, Endpoint, Error, PoolConfig, PoolStats};
 
 /// Backend connections for every endpoint the proxy talks to. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -369,10 +369,4 @@ impl Drop for Dedicated {
         }
         PoolStats::sub(&self.pool.inner.stats.dedicated, 1);
     }
-}
-
-/// The pool's locks guard plain maps and lists, which a panic cannot leave
-/// half-changed: a poisoned lock is still used.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
