@@ -272,18 +272,20 @@ async fn a_client_that_leaves_while_blocked_frees_its_connection() {
     assert!(!clients.contains("cmd=blpop"), "{clients}");
 }
 
-/// Waits until one of `nodes` shows a client blocked in BLPOP.
+/// Waits until one of `nodes` counts a blocked client (CLIENT LIST's
+/// `cmd` is a connection's last command, blocked or not: it would still
+/// show the BLPOP of a connection that went back to the pool).
 async fn until_blocked_on(nodes: &[String]) {
     for _ in 0..250 {
         if nodes
             .iter()
-            .any(|node| test_util::client::must(node, &["CLIENT", "LIST"]).contains("cmd=blpop"))
+            .any(|node| test_util::client::must(node, &["INFO", "clients"]).contains("blocked_clients:1"))
         {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    panic!("no node shows the BLPOP blocked");
+    panic!("no node counts the BLPOP as blocked");
 }
 
 /// CLIENT UNBLOCK, through the proxy in front of `nodes`, of a client

@@ -12,6 +12,16 @@ use tower::{Layer, Service};
 use super::clock;
 use super::registry::{CommandStats, StatsRegistry};
 
+/// [`StatsFuture`]'s `busy_ns` for a request whose CPU time is not measured.
+const NOT_SAMPLED: u32 = u32::MAX;
+
+/// `elapsed` in nanoseconds, capped below [`NOT_SAMPLED`] (4.3 s).
+fn compact_ns(elapsed: Duration) -> u32 {
+    u32::try_from(elapsed.as_nanos())
+        .unwrap_or(NOT_SAMPLED - 1)
+        .min(NOT_SAMPLED - 1)
+}
+
 /// The name unknown commands are counted under, so random names cannot
 /// grow the registry.
 const UNKNOWN: &str = "(unknown)";
@@ -141,13 +151,13 @@ where
             inner: future,
             stats,
             started,
-            busy: call_started.map(|t| t.elapsed()),
+            busy_ns: call_started.map_or(NOT_SAMPLED, |t| compact_ns(t.elapsed())),
         }
     }
 }
 
 pin_project_lite::pin_project! {
-    /// Records the request when its reply is ready. `busy` is the time
+    /// Records the request when its reply is ready. `busy_ns` is the time
     /// `call` took, for a sampled request: the proxy's own synchronous work
     /// for it (lookup, routing, fan-out, enqueueing on a backend connection).
     pub struct StatsFuture<F> {
@@ -156,7 +166,10 @@ pin_project_lite::pin_project! {
         stats: Arc<CommandStats>,
         // When the request was read, in clock ticks.
         started: u64,
-        busy: Option<Duration>,
+        // `NOT_SAMPLED`, or the nanoseconds of a sampled request's `call`
+        // (a `u32`, not an `Option<Duration>`: it keeps the future, which
+        // every request moves several times, within 128 bytes).
+        busy_ns: u32,
     }
 }
 
@@ -172,8 +185,24 @@ where
         if let Poll::Ready(result) = &outcome {
             let error = result.as_ref().map_or(true, Reply::is_error);
             let latency = Duration::from_nanos(clock::now().saturating_sub(*this.started));
-            this.stats.record(latency, *this.busy, error);
+            let busy = (*this.busy_ns != NOT_SAMPLED).then(|| Duration::from_nanos(u64::from(*this.busy_ns)));
+            this.stats.record(latency, busy, error);
         }
         outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_times_are_kept_in_nanoseconds_below_the_unsampled_mark() {
+        assert_eq!(compact_ns(Duration::from_micros(5)), 5_000);
+        assert_eq!(compact_ns(Duration::from_secs(60)), NOT_SAMPLED - 1);
+        assert_ne!(
+            compact_ns(Duration::from_nanos(u64::from(NOT_SAMPLED))),
+            NOT_SAMPLED
+        );
     }
 }

@@ -67,6 +67,12 @@ pin_project_lite::pin_project! {
     }
 }
 
+// The session moves each request's `InFlight` into its queue and out of
+// it; past 128 bytes each move is a `memcpy` call (docs/PERFORMANCE.md,
+// "The size of a command").
+const _: () =
+    assert!(std::mem::size_of::<InFlight<<crate::stack::Core as Service<Command>>::Future>>() <= 128);
+
 impl<F> Future for InFlight<F>
 where
     F: Future<Output = Result<Reply, router::Error>>,
