@@ -519,3 +519,25 @@ async fn client_tracking_inside_an_emulated_database() {
     writer.call(&["SET", "k", "v"]).await;
     assert_eq!(show(&cache.next().await), "[invalidate [k]]");
 }
+
+/// A blocking command runs after the client's earlier requests and before
+/// its later ones, as on Valkey, which runs nothing else of a client it
+/// has blocked: a read pipelined after BLMOVE sees what BLMOVE moved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_after_a_blocking_command_wait_for_it() {
+    use common::{show, RawClient};
+    let server = Server::start(Flavor::Valkey);
+    let proxy = TestProxy::default_for(vec![server.addr()]).await;
+    let mut blocked = RawClient::connect(&proxy.addr).await;
+    blocked.send(&["DEL", "src", "dst"]).await;
+    blocked
+        .send(&["BLMOVE", "src", "dst", "LEFT", "RIGHT", "0"])
+        .await;
+    blocked.send(&["LRANGE", "dst", "0", "-1"]).await;
+    assert_eq!(show(&blocked.next().await), "0");
+    until_blocked_on(&[server.addr()]).await;
+    let mut other = RawClient::connect(&proxy.addr).await;
+    assert_eq!(show(&other.call(&["RPUSH", "src", "x"]).await), "1");
+    assert_eq!(show(&blocked.next().await), "x", "BLMOVE moved the new element");
+    assert_eq!(show(&blocked.next().await), "[x]", "LRANGE ran after BLMOVE");
+}

@@ -98,32 +98,51 @@ const PLAIN: &[&[u8]] = &[
     b"replconf",
 ];
 
-/// Which commands of the table [`handle`] may answer, hold or run alone,
-/// by [`router::CommandSpec::id`]: for any other command of the table, a
-/// session that is authenticated, outside MULTI and not in subscribe mode
-/// sends the request down the stack without matching its name here.
+/// How a session that is authenticated, outside MULTI and not in
+/// subscribe mode treats a command of the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handling {
+    /// Sent down the stack as it comes, without matching its name here.
+    Data,
+    /// Sent down the stack alone (a blocking command): after every earlier
+    /// request of the client has answered, and before any later one
+    /// starts, as Valkey runs nothing else of a client it has blocked.
+    Blocking,
+    /// [`handle`] may answer, hold or run it alone.
+    Local,
+}
+
+/// The [`Handling`] of every command of the table, by
+/// [`router::CommandSpec::id`].
 #[derive(Debug)]
 pub struct LocalCommands {
-    local: Vec<bool>,
+    handling: Vec<Handling>,
 }
 
 impl LocalCommands {
     /// The set for `table` (commands and subcommands).
     pub fn new(table: &router::CommandTable) -> Self {
-        let local = table
+        let handling = table
             .all()
             .iter()
             .map(|spec| {
                 let top = spec.name.split('|').next().unwrap_or_default();
-                is_local(top.as_bytes())
+                if is_local(top.as_bytes()) {
+                    Handling::Local
+                } else if spec.flags.contains(router::command::Flags::BLOCKING) {
+                    Handling::Blocking
+                } else {
+                    Handling::Data
+                }
             })
             .collect();
-        LocalCommands { local }
+        LocalCommands { handling }
     }
 
-    /// True when `spec` may be handled here (or is unknown to the set).
-    pub fn contains(&self, spec: &router::CommandSpec) -> bool {
-        self.local.get(spec.id).copied().unwrap_or(true)
+    /// How `spec` is handled ([`Handling::Local`] when it is unknown to
+    /// the set).
+    pub fn handling(&self, spec: &router::CommandSpec) -> Handling {
+        self.handling.get(spec.id).copied().unwrap_or(Handling::Local)
     }
 }
 

@@ -19,7 +19,7 @@ use tower::Service;
 use super::ordered::InOrder;
 use super::{Lane, SessionState};
 use crate::clients::Clients;
-use crate::commands::{self, Local};
+use crate::commands::{self, Handling, Local};
 use crate::config::ProxyConfig;
 use crate::edge;
 use crate::stack::Stack;
@@ -193,7 +193,13 @@ pub async fn serve<S: StackService>(
             closing |= flow == Flow::Close;
             continue;
         }
-        let can_read = !closing && flow == Flow::Continue && pending.len() < shared.config.max_pipeline;
+        // Under a fence (a stateful or blocking command running alone) the
+        // session still reads, so that a client that leaves is noticed at
+        // once and what it held is freed; what it sends meanwhile waits in
+        // the buffer, up to the query buffer limit, as on Valkey.
+        let can_read = !closing
+            && matches!(flow, Flow::Continue | Flow::Fence)
+            && pending.len() < shared.config.max_pipeline;
         let subscribed = state.pubsub.is_active();
         let idle_deadline = idle.filter(|_| !subscribed).map(|d| last_read + d);
         let retry_at = state.pubsub.retry_at();
@@ -229,6 +235,13 @@ pub async fn serve<S: StackService>(
                 match read_result {
                     Ok(0) | Err(_) => break,
                     Ok(_) => last_read = tokio::time::Instant::now(),
+                }
+                if flow == Flow::Fence {
+                    if input.len() > shared.config.query_buffer_limit {
+                        tracing::info!(client = state.info.id, bytes = input.len(), "closing a client over the query buffer limit");
+                        break;
+                    }
+                    continue;
                 }
                 flow = dispatch_all(&mut decoder, &mut input, last_read.into_std(), &mut state, &shared, &mut service, &mut pending, &mut deferred);
                 closing |= flow == Flow::Close;
@@ -401,19 +414,32 @@ fn dispatch_one<S: StackService>(
     }
     let idle = pending.is_empty();
     let spec = state.recent.lookup(shared.stack.router.table(), &request);
-    let data_command = spec.as_ref().is_some_and(|spec| !shared.local.contains(spec))
-        && state.authenticated
-        && !state.transaction.in_multi()
-        && !state.pubsub.restricts(state.protocol);
-    if data_command {
-        // The common case: nothing for the proxy to answer or hold.
-        #[cfg(debug_assertions)]
-        assert!(
-            commands::handle(&request, state, shared, idle).is_none(),
-            "{} is answered by the proxy but missing from commands::PLAIN",
-            String::from_utf8_lossy(request.name())
-        );
-        return start(request, None, (spec, received), state, shared, service, pending);
+    let plain_state =
+        state.authenticated && !state.transaction.in_multi() && !state.pubsub.restricts(state.protocol);
+    let handling = match &spec {
+        Some(spec) if plain_state => shared.local.handling(spec),
+        _ => Handling::Local,
+    };
+    match handling {
+        Handling::Data => {
+            // The common case: nothing for the proxy to answer or hold.
+            #[cfg(debug_assertions)]
+            assert!(
+                commands::handle(&request, state, shared, idle).is_none(),
+                "{} is answered by the proxy but missing from commands::PLAIN",
+                String::from_utf8_lossy(request.name())
+            );
+            return start(request, None, (spec, received), state, shared, service, pending);
+        }
+        Handling::Blocking if !idle => {
+            *deferred = Some(request);
+            return Flow::Fence;
+        }
+        Handling::Blocking => {
+            let alone = Some(Local::Alone);
+            return start(request, alone, (spec, received), state, shared, service, pending);
+        }
+        Handling::Local => {}
     }
     match commands::handle(&request, state, shared, idle) {
         Some(Local::Wait) if !idle => {
