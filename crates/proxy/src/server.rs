@@ -40,11 +40,11 @@ impl Proxy<Core> {
         let listener = TcpListener::bind(&config.listen).await?;
         let stack = stack::build(&config).await;
         let service = stack.service.clone();
-        let local = crate::commands::LocalCommands::new(stack.router.table());
+        let handling = crate::commands::CommandHandling::new(stack.router.table());
         Ok(Proxy {
             listener,
             shared: Arc::new(Shared {
-                local,
+                handling,
                 stack,
                 clients: Clients::default(),
                 config: Arc::new(config),

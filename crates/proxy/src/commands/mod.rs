@@ -64,7 +64,7 @@ impl std::fmt::Debug for Local {
 /// Longest name of a command handled here.
 const MAX_NAME: usize = 16;
 
-/// The commands [`plain`] answers, by name. [`LocalCommands`] is built from
+/// The commands [`plain`] answers, by name. [`CommandHandling`] is built from
 /// this list; debug builds check on every request that a command outside
 /// it is indeed left to the stack.
 const PLAIN: &[&[u8]] = &[
@@ -115,11 +115,11 @@ pub enum Handling {
 /// The [`Handling`] of every command of the table, by
 /// [`router::CommandSpec::id`].
 #[derive(Debug)]
-pub struct LocalCommands {
+pub struct CommandHandling {
     handling: Vec<Handling>,
 }
 
-impl LocalCommands {
+impl CommandHandling {
     /// The set for `table` (commands and subcommands).
     pub fn new(table: &router::CommandTable) -> Self {
         let handling = table
@@ -136,12 +136,12 @@ impl LocalCommands {
                 }
             })
             .collect();
-        LocalCommands { handling }
+        CommandHandling { handling }
     }
 
     /// How `spec` is handled ([`Handling::Local`] when it is unknown to
     /// the set).
-    pub fn handling(&self, spec: &router::CommandSpec) -> Handling {
+    pub fn of(&self, spec: &router::CommandSpec) -> Handling {
         self.handling.get(spec.id).copied().unwrap_or(Handling::Local)
     }
 }

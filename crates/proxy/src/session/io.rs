@@ -38,8 +38,9 @@ pub struct Shared {
     pub config: Arc<ProxyConfig>,
     /// When the proxy started.
     pub started: Instant,
-    /// The commands the session may answer itself.
-    pub local: commands::LocalCommands,
+    /// How the session treats each command: sent as it comes, alone (a
+    /// blocking command), or looked at by [`commands::handle`].
+    pub handling: commands::CommandHandling,
 }
 
 /// A reply waiting for its turn to be written.
@@ -417,7 +418,7 @@ fn dispatch_one<S: StackService>(
     let plain_state =
         state.authenticated && !state.transaction.in_multi() && !state.pubsub.restricts(state.protocol);
     let handling = match &spec {
-        Some(spec) if plain_state => shared.local.handling(spec),
+        Some(spec) if plain_state => shared.handling.of(spec),
         _ => Handling::Local,
     };
     match handling {
