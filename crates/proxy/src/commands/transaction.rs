@@ -231,7 +231,7 @@ fn backend_form(request: &Request, state: &SessionState, shared: &Shared) -> (Re
 
 /// The backend database a client's commands run in: its own, or 0 where
 /// databases are emulated.
-fn backend_db(state: &SessionState, shared: &Shared) -> u32 {
+pub(super) fn backend_db(state: &SessionState, shared: &Shared) -> u32 {
     let topology = shared.stack.router.topology().current();
     if emulates(topology.mode(), topology.databases()) {
         0

@@ -130,13 +130,8 @@ fn timeout(arg: Option<&[u8]>) -> Result<Option<Duration>, Frame> {
 fn start(wanted: Wanted, timeout: Option<Duration>, state: &SessionState, shared: &Shared) -> Local {
     let router = &shared.stack.router;
     let topology = router.topology().current();
-    // The endpoints the client's writes use: in its protocol and database
-    // (database 0 where the namespace layer emulates databases).
-    let db = if middleware::namespace::emulates(topology.mode(), topology.databases()) {
-        0
-    } else {
-        state.db
-    };
+    // The endpoints the client's writes use: in its protocol and database.
+    let db = super::transaction::backend_db(state, shared);
     let primaries: Vec<Endpoint> = topology
         .shards()
         .iter()
