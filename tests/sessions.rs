@@ -541,3 +541,50 @@ async fn requests_after_a_blocking_command_wait_for_it() {
     assert_eq!(show(&blocked.next().await), "x", "BLMOVE moved the new element");
     assert_eq!(show(&blocked.next().await), "[x]", "LRANGE ran after BLMOVE");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xread_without_block_is_a_plain_read() {
+    use common::{proxy_info_field, show, RawClient};
+    let server = Server::start(Flavor::Valkey);
+    let proxy = TestProxy::default_for(vec![server.addr()]).await;
+    let mut client = RawClient::connect(&proxy.addr).await;
+    assert_eq!(show(&client.call(&["XADD", "s", "1-1", "f", "v"]).await), "1-1");
+    assert_eq!(
+        show(&client.call(&["XGROUP", "CREATE", "s", "block", "0"]).await),
+        "OK"
+    );
+    let opened = proxy_info_field(&proxy.addr, "backend_connections_opened_total");
+    // Pipelined with other requests; the group is named "block" on purpose.
+    let requests: [&[&str]; 4] = [
+        &["XREAD", "COUNT", "5", "STREAMS", "s", "0"],
+        &["SET", "k", "after"],
+        &["XREADGROUP", "GROUP", "block", "c", "STREAMS", "s", ">"],
+        &["GET", "k"],
+    ];
+    for request in requests {
+        client.send(request).await;
+    }
+    let mut replies = Vec::new();
+    for _ in requests {
+        replies.push(show(&client.next().await));
+    }
+    assert_eq!(
+        replies,
+        ["[[s [[1-1 [f v]]]]]", "OK", "[[s [[1-1 [f v]]]]]", "after"],
+        "the same answers as direct"
+    );
+    assert_eq!(
+        proxy_info_field(&proxy.addr, "backend_connections_opened_total"),
+        opened,
+        "no connection of its own for a read that does not block"
+    );
+    // With BLOCK it is a blocking command: a connection of its own.
+    assert_eq!(
+        show(&client.call(&["XREAD", "BLOCK", "10", "STREAMS", "s", "$"]).await),
+        "(nil)"
+    );
+    assert_eq!(
+        proxy_info_field(&proxy.addr, "backend_connections_opened_total"),
+        opened + 1
+    );
+}

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use futures::future::{self, BoxFuture, Either};
 use resp::Frame;
-use router::command::{CommandSpec, Flags, RequestPolicy, ResponsePolicy};
+use router::command::{CommandSpec, RequestPolicy, ResponsePolicy};
 use router::{Command, Error, Reply, Route, Router};
 use topology::Mode;
 use tower::{Layer, Service};
@@ -292,10 +292,7 @@ where
 /// an element that nobody receives, and the proxy never loses data. A
 /// script cannot run atomically on several nodes.
 fn unsplittable(spec: &CommandSpec, args: resp::Args<'_>) -> Option<Error> {
-    // XREAD blocks only when asked to.
-    let blocks = spec.flags.contains(Flags::BLOCKING)
-        && (!spec.name.starts_with("xread") || args.iter().any(|a| a.eq_ignore_ascii_case(b"block")));
-    let reason = if blocks {
+    let reason = if spec.blocks(args) {
         "a blocking command cannot wait on several nodes without risking a lost element; \
          keep its keys in one slot with a hash tag"
     } else if spec.name.starts_with("eval") || spec.name.starts_with("fcall") {

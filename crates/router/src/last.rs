@@ -9,7 +9,6 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use pool::{Connection, Endpoint, PendingReply, Pool};
 
-use crate::command::Flags;
 use crate::Command;
 
 /// A shard of one topology, as a router clone's topology cache stamps it
@@ -124,7 +123,7 @@ fn is_blocking(command: &Command) -> bool {
     command
         .spec
         .as_ref()
-        .is_some_and(|s| s.flags.contains(Flags::BLOCKING))
+        .is_some_and(|s| s.blocks(command.request.args()))
 }
 
 /// The endpoint `command` needs on `target`.

@@ -116,33 +116,50 @@ pub enum Handling {
 /// [`router::CommandSpec::id`].
 #[derive(Debug)]
 pub struct CommandHandling {
-    handling: Vec<Handling>,
+    rules: Vec<Rule>,
+}
+
+/// How one command of the table is handled.
+#[derive(Clone, Copy, Debug)]
+enum Rule {
+    /// Always the same way.
+    Always(Handling),
+    /// Blocking when the call asks to block, else data (XREAD and
+    /// XREADGROUP, by their BLOCK option: [`router::CommandSpec::blocks`]).
+    BlockingIfAsked,
 }
 
 impl CommandHandling {
     /// The set for `table` (commands and subcommands).
     pub fn new(table: &router::CommandTable) -> Self {
-        let handling = table
+        let rules = table
             .all()
             .iter()
             .map(|spec| {
                 let top = spec.name.split('|').next().unwrap_or_default();
                 if is_local(top.as_bytes()) {
-                    Handling::Local
+                    Rule::Always(Handling::Local)
+                } else if spec.blocks_only_when_asked() {
+                    Rule::BlockingIfAsked
                 } else if spec.flags.contains(router::command::Flags::BLOCKING) {
-                    Handling::Blocking
+                    Rule::Always(Handling::Blocking)
                 } else {
-                    Handling::Data
+                    Rule::Always(Handling::Data)
                 }
             })
             .collect();
-        CommandHandling { handling }
+        CommandHandling { rules }
     }
 
-    /// How `spec` is handled ([`Handling::Local`] when it is unknown to
-    /// the set).
-    pub fn of(&self, spec: &router::CommandSpec) -> Handling {
-        self.handling.get(spec.id).copied().unwrap_or(Handling::Local)
+    /// How `request`, a call of `spec`, is handled ([`Handling::Local`]
+    /// when `spec` is unknown to the set).
+    pub fn of(&self, spec: &router::CommandSpec, request: &Request) -> Handling {
+        match self.rules.get(spec.id) {
+            Some(Rule::Always(handling)) => *handling,
+            Some(Rule::BlockingIfAsked) if spec.blocks(request.args()) => Handling::Blocking,
+            Some(Rule::BlockingIfAsked) => Handling::Data,
+            None => Handling::Local,
+        }
     }
 }
 

@@ -418,7 +418,7 @@ fn dispatch_one<S: StackService>(
     let plain_state =
         state.authenticated && !state.transaction.in_multi() && !state.pubsub.restricts(state.protocol);
     let handling = match &spec {
-        Some(spec) if plain_state => shared.handling.of(spec),
+        Some(spec) if plain_state => shared.handling.of(spec, &request),
         _ => Handling::Local,
     };
     match handling {

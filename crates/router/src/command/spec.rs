@@ -213,4 +213,45 @@ impl CommandSpec {
     pub fn is_read_only(&self) -> bool {
         self.flags.contains(Flags::READONLY) && !self.flags.contains(Flags::WRITE)
     }
+
+    /// True when this call (`args`, the name first) may block its
+    /// connection: a command with the `blocking` flag, but XREAD and
+    /// XREADGROUP only with their BLOCK option, since without it they
+    /// answer at once like any read.
+    #[inline]
+    pub fn blocks(&self, args: resp::Args<'_>) -> bool {
+        self.flags.contains(Flags::BLOCKING) && (!self.blocks_only_when_asked() || asks_to_block(args))
+    }
+
+    /// True for the blocking commands that block only when their BLOCK
+    /// option says so (XREAD and XREADGROUP): [`CommandSpec::blocks`]
+    /// must read their arguments.
+    pub fn blocks_only_when_asked(&self) -> bool {
+        matches!(self.name.as_str(), "xread" | "xreadgroup")
+    }
+}
+
+/// True when an XREAD or XREADGROUP call has BLOCK among its options,
+/// which all come before STREAMS. The options are walked with their
+/// values, so a group named "block" is not taken for the option; an
+/// option this does not know counts as blocking, the safe side.
+fn asks_to_block(args: resp::Args<'_>) -> bool {
+    let mut i = 1;
+    while let Some(option) = args.get(i) {
+        let is = |name: &[u8]| option.eq_ignore_ascii_case(name);
+        let values = if is(b"streams") {
+            return false;
+        } else if is(b"noack") {
+            0
+        } else if is(b"count") {
+            1
+        } else if is(b"group") {
+            2
+        } else {
+            // BLOCK itself, or an option this does not know.
+            return true;
+        };
+        i += 1 + values;
+    }
+    true
 }

@@ -76,3 +76,47 @@ fn arity() {
     assert!(mget.arity_ok(5));
     assert!(!mget.arity_ok(1));
 }
+
+#[test]
+fn which_calls_block() {
+    let table = CommandTable::builtin();
+    let blocks = |args: &[&str]| {
+        let request = request(args);
+        table
+            .lookup(&request)
+            .expect("known command")
+            .blocks(request.args())
+    };
+    assert!(blocks(&["BLPOP", "l", "0"]));
+    assert!(blocks(&["BLMOVE", "a", "b", "LEFT", "RIGHT", "1"]));
+    assert!(!blocks(&["LPOP", "l"]));
+    assert!(!blocks(&["XREAD", "STREAMS", "s", "0"]));
+    assert!(!blocks(&["xread", "count", "5", "streams", "block", "0"]));
+    assert!(blocks(&[
+        "XREAD", "COUNT", "5", "BLOCK", "100", "STREAMS", "s", "$"
+    ]));
+    assert!(blocks(&["xread", "block", "0", "streams", "s", "$"]));
+    assert!(!blocks(&[
+        "XREADGROUP",
+        "GROUP",
+        "block",
+        "c",
+        "NOACK",
+        "STREAMS",
+        "s",
+        ">"
+    ]));
+    assert!(blocks(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c",
+        "BLOCK",
+        "0",
+        "STREAMS",
+        "s",
+        ">"
+    ]));
+    // An option the proxy does not know: blocking, the safe side.
+    assert!(blocks(&["XREAD", "SOMEDAY", "STREAMS", "s", "0"]));
+}
