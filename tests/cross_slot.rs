@@ -217,10 +217,14 @@ async fn what_cannot_span_slots_says_why() {
     let cluster = Cluster::start(Flavor::Valkey, 3, 0);
     let proxy = TestProxy::default_for(cluster.addrs()).await;
     let mut client = RawClient::connect(&proxy.addr).await;
-    let blpop = show(&client.call(&["BLPOP", "a", "b", "1"]).await);
+    let xread = show(
+        &client
+            .call(&["XREAD", "BLOCK", "10", "STREAMS", "a", "b", "$", "$"])
+            .await,
+    );
     assert!(
-        blpop.starts_with("-ERR proxy: BLPOP with keys in several slots is not supported: a blocking"),
-        "{blpop}"
+        xread.starts_with("-ERR proxy: XREAD with keys in several slots is not supported: a blocking read"),
+        "{xread}"
     );
     let eval = show(&client.call(&["EVAL", "return 1", "2", "a", "b"]).await);
     assert!(
@@ -228,10 +232,14 @@ async fn what_cannot_span_slots_says_why() {
         "{eval}"
     );
     // The same commands within one slot work.
-    client.call(&["RPUSH", "{t}b", "v"]).await;
+    client.call(&["XADD", "{t}b", "1-1", "f", "v"]).await;
     assert_eq!(
-        show(&client.call(&["BLPOP", "{t}a", "{t}b", "1"]).await),
-        "[{t}b v]"
+        show(
+            &client
+                .call(&["XREAD", "BLOCK", "10", "STREAMS", "{t}a", "{t}b", "0", "0"])
+                .await
+        ),
+        "[[{t}b [[1-1 [f v]]]]]"
     );
     assert_eq!(
         show(&client.call(&["EVAL", "return #KEYS", "2", "{t}a", "{t}b"]).await),

@@ -13,7 +13,7 @@ use tower::{Layer, Service};
 
 use crate::scripts::{self, ScriptCache};
 use crate::steps::Steps;
-use crate::{colocate, merge, moves, scan, split};
+use crate::{blocking, colocate, merge, moves, scan, split};
 
 /// Wraps the service below it (normally the [`Router`]) with fan-out.
 #[derive(Clone, Debug)]
@@ -225,8 +225,8 @@ where
 
     /// A command with keys in several slots: a `multi_shard` one is split
     /// by slot and every part started at once; the others are carried out
-    /// in steps ([`moves`], [`colocate`]); blocking commands and scripts
-    /// are refused.
+    /// in steps ([`moves`], [`colocate`]), blocking pops by [`blocking`];
+    /// other blocking commands and scripts are refused.
     fn multi_slot(&mut self, command: Command) -> BoxFuture<'static, Result<Reply, Error>> {
         let refuse = |error: Error| -> BoxFuture<'static, Result<Reply, Error>> {
             Box::pin(future::ready(Err(error)))
@@ -234,6 +234,9 @@ where
         let Some(spec) = command.spec.clone() else {
             return refuse(Error::CrossSlot);
         };
+        if blocking::handles(&spec.name) {
+            return self.blocking(command, &spec.name);
+        }
         if let Some(error) = unsplittable(&spec, command.request.args()) {
             return refuse(error);
         }
@@ -243,6 +246,15 @@ where
             }
         }
         self.in_steps(command)
+    }
+
+    /// A blocking pop whose keys span slots ([`blocking`]).
+    fn blocking(&mut self, command: Command, name: &str) -> BoxFuture<'static, Result<Reply, Error>> {
+        let pool = self.router.pool().clone();
+        let (owner, args) = (command.affinity, command.request.args().to_vec());
+        let name = name.to_owned();
+        let steps = Steps::new(self.clone(), command);
+        Box::pin(async move { blocking::run(steps, pool, owner, &name, args).await })
     }
 
     /// Carries a command out in several requests: [`moves`] for the ones
@@ -287,13 +299,12 @@ where
 
 /// Why a command with keys in several slots is refused, if it is.
 ///
-/// A blocking command is refused rather than raced on every node: a pop
-/// that won on one node while the others were being cancelled could take
-/// an element that nobody receives, and the proxy never loses data. A
-/// script cannot run atomically on several nodes.
+/// A blocking command other than the pops of [`blocking`] (XREAD and
+/// XREADGROUP with BLOCK) is refused: waiting on several nodes is not
+/// done for them yet. A script cannot run atomically on several nodes.
 fn unsplittable(spec: &CommandSpec, args: resp::Args<'_>) -> Option<Error> {
     let reason = if spec.blocks(args) {
-        "a blocking command cannot wait on several nodes without risking a lost element; \
+        "a blocking read of several streams cannot wait on several nodes yet; \
          keep its keys in one slot with a hash tag"
     } else if spec.name.starts_with("eval") || spec.name.starts_with("fcall") {
         "a script or function cannot run atomically on several nodes; keep its keys in one slot with a hash tag"

@@ -11,6 +11,8 @@
 //!
 //! # Layout
 //! - [`fanout`]: the [`FanOut`], the tower service, and [`FanOutLayer`].
+//! - [`blocking`]: blocking pops (BLPOP, BZPOPMIN, BLMPOP, BLMOVE, ...)
+//!   whose keys span slots.
 //! - [`split`]: splitting `multi_shard` commands (MGET, MSET, DEL, ...) by slot.
 //! - [`merge`]: combining replies by response policy.
 //! - [`scan`]: SCAN over every primary with one cursor.
@@ -21,6 +23,7 @@
 //! - [`moves`]: RENAME, SMOVE, LMOVE and MSETNX across slots.
 //! - [`scripts`]: the script cache that lets EVALSHA survive NOSCRIPT.
 
+pub mod blocking;
 pub mod colocate;
 pub mod fanout;
 pub mod info;

@@ -31,10 +31,6 @@ where
     Some(frame.map(Reply::Frame))
 }
 
-fn wrong_type() -> Frame {
-    Frame::error("WRONGTYPE Operation against a key holding the wrong kind of value")
-}
-
 fn syntax_error() -> Frame {
     Frame::error("ERR syntax error")
 }
@@ -133,11 +129,10 @@ where
         }
         _ => return Ok(syntax_error()),
     };
-    for key in [from, to] {
-        let kind = type_of(steps, key).await?;
-        if &kind[..] != b"list" && &kind[..] != b"none" {
-            return Ok(wrong_type());
-        }
+    match list_types(steps, from, to).await? {
+        ListTypes::Ready => {}
+        ListTypes::NoSource => return Ok(Frame::Null),
+        ListTypes::Wrong => return Ok(wrong_type()),
     }
     let element = steps.call(vec![pop, from.clone()]).await?;
     let Frame::Bulk(value) = &element else {
@@ -145,6 +140,38 @@ where
     };
     steps.call(vec![push, to.clone(), value.clone()]).await?;
     Ok(element)
+}
+
+/// What the types of a move's source and destination allow.
+pub(crate) enum ListTypes {
+    /// The source is a list, the destination a list or nothing.
+    Ready,
+    /// No source: LMOVE answers nil, BLMOVE waits for one (and Valkey
+    /// looks at the destination only once there is something to move).
+    NoSource,
+    /// Either is another type: WRONGTYPE, and nothing moves.
+    Wrong,
+}
+
+/// Checks a move's keys as Valkey does: the source first, then the
+/// destination, and that only when the source exists.
+pub(crate) async fn list_types<S>(steps: &mut Steps<S>, from: &Bytes, to: &Bytes) -> Result<ListTypes, Error>
+where
+    S: Service<Command, Response = Reply, Error = Error>,
+{
+    match &type_of(steps, from).await?[..] {
+        b"none" => return Ok(ListTypes::NoSource),
+        b"list" => {}
+        _ => return Ok(ListTypes::Wrong),
+    }
+    Ok(match &type_of(steps, to).await?[..] {
+        b"list" | b"none" => ListTypes::Ready,
+        _ => ListTypes::Wrong,
+    })
+}
+
+pub(crate) fn wrong_type() -> Frame {
+    Frame::error("WRONGTYPE Operation against a key holding the wrong kind of value")
 }
 
 async fn msetnx<S>(steps: &mut Steps<S>, args: &[Bytes]) -> Result<Frame, Error>

@@ -1,6 +1,8 @@
 //! [`Steps`]: a command the proxy carries out as several requests of its
 //! own (scans, copies between slots), sent through the service below.
 
+use std::future::Future;
+
 use bytes::Bytes;
 use resp::{Frame, Request};
 use router::{Command, Error, Reply, Route};
@@ -42,12 +44,33 @@ where
         self.send(args, Some(Route::Node { shard, replica: None })).await
     }
 
+    /// Starts `args` (routed by their keys) and returns at once: the
+    /// request is on its way, and several started this way wait at once.
+    ///
+    /// # Errors
+    /// The returned future fails as [`Steps::call`].
+    pub fn start(&mut self, args: Vec<Bytes>) -> impl Future<Output = Result<Frame, Error>> + Send + 'static
+    where
+        S::Future: Send + 'static,
+    {
+        let reply = self.inner.call(self.command(args, None));
+        async move { into_frame(reply.await?) }
+    }
+
     async fn send(&mut self, args: Vec<Bytes>, route: Option<Route>) -> Result<Frame, Error> {
+        into_frame(self.inner.call(self.command(args, route)).await?)
+    }
+
+    /// A command of the client's for `args`, its spec looked up below.
+    fn command(&self, args: Vec<Bytes>, route: Option<Route>) -> Command {
         let mut command = self.base.with_request(Request::from_args(args), route);
         command.spec = None;
-        let reply = self.inner.call(command).await?;
-        reply.into_frame().map_err(|e| Error::InvalidReply(e.to_string()))
+        command
     }
+}
+
+fn into_frame(reply: Reply) -> Result<Frame, Error> {
+    reply.into_frame().map_err(|e| Error::InvalidReply(e.to_string()))
 }
 
 /// `Bytes` for a static argument.

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use rustc_hash::FxHashMap;
 
 use tokio::sync::mpsc;
@@ -169,10 +169,44 @@ impl Pool {
         dedicated.send(request, 0).holding(dedicated)
     }
 
-    /// The connection on which `owner`'s oldest blocking command waits for
-    /// its reply ([`Pool::send_blocking`]), if one does.
-    pub fn blocked(&self, owner: u64) -> Option<Connection> {
-        lock(&self.inner.blocked).get(&owner)?.first().cloned()
+    /// The connections on which `owner`'s blocking commands wait for their
+    /// replies ([`Pool::send_blocking`]), oldest first: one, or one per
+    /// slot for a blocking command whose keys span slots.
+    pub fn blocked(&self, owner: u64) -> Vec<Connection> {
+        lock(&self.inner.blocked).get(&owner).cloned().unwrap_or_default()
+    }
+
+    /// Asks the node of `blocked` (a connection of [`Pool::blocked`]) to
+    /// unblock it with `CLIENT UNBLOCK <its id> <reason>` (`TIMEOUT` or
+    /// `ERROR`); the blocked command then answers as the node's own
+    /// would. True when the node unblocked it; false when it was not
+    /// blocked there (its command answered already, or has not reached
+    /// the node yet), or its id did not come within `id_wait`.
+    ///
+    /// # Errors
+    /// The node could not be asked.
+    pub async fn unblock(
+        &self,
+        blocked: &Connection,
+        reason: &str,
+        id_wait: Duration,
+    ) -> Result<bool, Error> {
+        let Ok(Some(backend_id)) = tokio::time::timeout(id_wait, blocked.backend_id()).await else {
+            return Ok(false);
+        };
+        let mut command = BytesMut::new();
+        resp::encode_command(
+            &[
+                &b"CLIENT"[..],
+                b"UNBLOCK",
+                backend_id.to_string().as_bytes(),
+                reason.as_bytes(),
+            ],
+            &mut command,
+        );
+        let node = Endpoint::new(blocked.endpoint().addr.clone());
+        let reply = self.call(&node, command.freeze()).await?;
+        Ok(reply.as_ref() == b":1\r\n")
     }
 
     fn unregister_blocked(&self, owner: u64, connection: &Connection) {

@@ -164,10 +164,12 @@ async fn a_blocking_command_is_registered_with_its_connections_node_id() {
     let server = Server::start(Flavor::Valkey);
     let pool = Pool::new(PoolConfig::default());
     let endpoint = Endpoint::new(server.addr());
-    assert!(pool.blocked(7).is_none());
+    assert!(pool.blocked(7).is_empty());
     let reply = pool.send_blocking(&endpoint, &req(&["BLPOP", "nothing", "0"]), 7);
-    let blocked = pool.blocked(7).expect("registered under its owner");
-    assert!(pool.blocked(8).is_none());
+    let registered = pool.blocked(7);
+    assert_eq!(registered.len(), 1, "registered under its owner");
+    let blocked = registered[0].clone();
+    assert!(pool.blocked(8).is_empty());
     let id = tokio::time::timeout(Duration::from_secs(5), blocked.backend_id())
         .await
         .expect("the node answers CLIENT ID")
@@ -187,23 +189,21 @@ async fn a_blocking_command_is_registered_with_its_connections_node_id() {
         .find(|line| line.contains("cmd=blpop"))
         .expect(&shown);
     assert!(line.starts_with(&format!("id={id} ")), "{line}");
-    // Unblocked from another connection, its reply arrives and the
-    // registration goes with it.
-    let unblocked = pool
-        .call(&endpoint, req(&["CLIENT", "UNBLOCK", &id.to_string()]))
-        .await
-        .unwrap();
-    assert_eq!(parse(unblocked), Frame::Integer(1));
+    // Unblocked through the node, its reply arrives and the registration
+    // goes with it; a connection no longer blocked is not unblocked again.
+    let wait = Duration::from_secs(1);
+    assert!(pool.unblock(&blocked, "TIMEOUT", wait).await.unwrap());
     assert_eq!(parse(reply.await.unwrap()), Frame::NullArray);
-    assert!(pool.blocked(7).is_none());
+    assert!(pool.blocked(7).is_empty());
+    assert!(!pool.unblock(&blocked, "TIMEOUT", wait).await.unwrap());
     // A reused connection keeps the id it learnt.
     let again = pool.send_blocking(&endpoint, &req(&["BLPOP", "nothing", "0"]), 7);
-    let reused = pool.blocked(7).expect("registered again");
+    let reused = pool.blocked(7).first().cloned().expect("registered again");
     assert_eq!(
         reused.backend_id().await,
         Some(id),
         "the idle connection was reused"
     );
     drop(again);
-    assert!(pool.blocked(7).is_none(), "an abandoned reply unregisters too");
+    assert!(pool.blocked(7).is_empty(), "an abandoned reply unregisters too");
 }

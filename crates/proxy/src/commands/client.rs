@@ -2,10 +2,9 @@
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use pool::Endpoint;
+use bytes::Bytes;
 use resp::number::parse_i64;
-use resp::{encode_command, Frame, Request};
+use resp::{Frame, Request};
 use router::Reply;
 
 use super::text::{arg, help, verbatim};
@@ -100,10 +99,13 @@ pub fn client(request: &Request, state: &mut SessionState, shared: &Shared) -> O
 const BACKEND_ID_WAIT: Duration = Duration::from_secs(1);
 
 /// `CLIENT UNBLOCK <id> [TIMEOUT|ERROR]`: the client's blocking command
-/// waits on a dedicated connection; the node is asked to unblock that
-/// connection, and says whether it did. The blocked command then answers
-/// as Valkey's own would (nil or `-UNBLOCKED`). Checks as Valkey 9.1 does:
-/// the reason (only when it is the last argument), then the id.
+/// waits on a dedicated connection (one per slot when its keys span
+/// slots); each node is asked to unblock its connection ([`Pool::unblock`]).
+/// The blocked command then answers as Valkey's own would (nil or
+/// `-UNBLOCKED`). Checks as Valkey 9.1 does: the reason (only when it is
+/// the last argument), then the id.
+///
+/// [`Pool::unblock`]: pool::Pool::unblock
 fn unblock(request: &Request, shared: &Shared) -> Local {
     let reason = match request.arg(3).filter(|_| request.len() == 4) {
         None => "TIMEOUT",
@@ -120,28 +122,19 @@ fn unblock(request: &Request, shared: &Shared) -> Local {
     };
     let pool = shared.stack.router.pool();
     let target = u64::try_from(id).ok().and_then(|id| shared.clients.get(id));
-    let Some(blocked) = target.and_then(|target| pool.blocked(target.affinity())) else {
+    let blocked = target
+        .map(|target| pool.blocked(target.affinity()))
+        .unwrap_or_default();
+    if blocked.is_empty() {
         return Local::Reply(Frame::Integer(0));
-    };
+    }
     let pool = pool.clone();
     Local::Later(Box::pin(async move {
-        let not_blocked = Ok(Reply::Frame(Frame::Integer(0)));
-        let Ok(Some(backend_id)) = tokio::time::timeout(BACKEND_ID_WAIT, blocked.backend_id()).await else {
-            return not_blocked;
-        };
-        let mut command = BytesMut::new();
-        encode_command(
-            &[
-                &b"CLIENT"[..],
-                b"UNBLOCK",
-                backend_id.to_string().as_bytes(),
-                reason.as_bytes(),
-            ],
-            &mut command,
-        );
-        let node = Endpoint::new(blocked.endpoint().addr.clone());
-        let reply = pool.call(&node, command.freeze()).await?;
-        Ok(Reply::Raw(reply))
+        let mut unblocked = false;
+        for connection in &blocked {
+            unblocked |= pool.unblock(connection, reason, BACKEND_ID_WAIT).await?;
+        }
+        Ok(Reply::Frame(Frame::Integer(i64::from(unblocked))))
     }))
 }
 

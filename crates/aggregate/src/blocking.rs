@@ -1,0 +1,533 @@
+//! Blocking pops whose keys span slots (BLPOP, BRPOP, BZPOPMIN, BZPOPMAX,
+//! BLMPOP, BZMPOP), and BLMOVE / BRPOPLPUSH between two slots.
+//!
+//! Valkey pops from the first of the keys, in the order given, that has
+//! something, and else waits for any of them. Across slots the proxy does
+//! the same in two phases:
+//! 1. It tries the keys in order with the command's non-blocking form
+//!    (LPOP, ZPOPMIN, LMPOP, ...), one at a time, so the first key that
+//!    has something answers, as on one server (a WRONGTYPE too).
+//! 2. When none has, it blocks on every slot at once: the command with
+//!    that slot's keys, each on a dedicated connection of its own. The
+//!    first element to arrive answers the client. The other nodes are
+//!    told to stop waiting (CLIENT UNBLOCK), and an element one of them
+//!    popped in the meantime is pushed back where it came from (LPUSH or
+//!    RPUSH at the end it left, ZADD with its score): nothing is lost. When
+//!    every slot times out, the client gets the nil of a timeout.
+//!
+//! What another client may see that it would not on one server: an
+//! element pushed to an earlier key just after phase 1 tried that key, and
+//! in phase 2 an element raced out and back.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures::stream::{FuturesUnordered, StreamExt};
+use pool::Pool;
+use resp::Frame;
+use router::slot::key_slot;
+use router::{Command, Error, Reply};
+use tower::Service;
+
+use crate::moves::{list_types, wrong_type, ListTypes};
+use crate::steps::{arg, Steps};
+
+/// How long the nodes get to answer a CLIENT UNBLOCK before the proxy asks
+/// again: a command that had not reached its node yet when the proxy
+/// first asked is blocked by the time it asks again.
+const UNBLOCK_RETRY: Duration = Duration::from_millis(20);
+
+/// How long unblocking waits for a dedicated connection's id on its node.
+const BACKEND_ID_WAIT: Duration = Duration::from_secs(1);
+
+/// True for the blocking commands [`run`] carries out across slots.
+pub fn handles(name: &str) -> bool {
+    matches!(
+        name,
+        "blpop" | "brpop" | "bzpopmin" | "bzpopmax" | "blmpop" | "bzmpop" | "blmove" | "brpoplpush"
+    )
+}
+
+/// Runs one of the commands of [`handles`] whose keys span slots. The
+/// proxy's own requests carry `owner` (the client's affinity), under which
+/// the pool registers their dedicated connections ([`Pool::blocked`]).
+///
+/// # Errors
+/// A backend failed.
+pub async fn run<S>(
+    mut steps: Steps<S>,
+    pool: Pool,
+    owner: u64,
+    name: &str,
+    args: Vec<Bytes>,
+) -> Result<Reply, Error>
+where
+    S: Service<Command, Response = Reply, Error = Error>,
+    S::Future: Send + 'static,
+{
+    let frame = match name {
+        "blmove" | "brpoplpush" => blocking_move(&mut steps, name, &args).await?,
+        _ => match BlockingPop::parse(name, &args) {
+            Ok(pop) => pop.run(&mut steps, &pool, owner).await?,
+            Err(error) => error,
+        },
+    };
+    Ok(Reply::Frame(frame))
+}
+
+/// Which pop a blocking command does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// BLPOP: one element from the head.
+    Head,
+    /// BRPOP: one element from the tail.
+    Tail,
+    /// BZPOPMIN: the lowest score.
+    Min,
+    /// BZPOPMAX: the highest score.
+    Max,
+    /// BLMPOP: elements from one end, `COUNT` at most.
+    Elements,
+    /// BZMPOP: members from one end, `COUNT` at most.
+    Members,
+}
+
+/// One blocking pop, taken apart.
+#[derive(Debug)]
+struct BlockingPop {
+    kind: Kind,
+    keys: Vec<Bytes>,
+    timeout: Bytes,
+    /// BLMPOP / BZMPOP: the direction and options after the keys.
+    tail: Vec<Bytes>,
+}
+
+impl BlockingPop {
+    /// Takes `args` (the name first) apart; the error reply Valkey gives
+    /// for a timeout it does not accept, or a syntax error.
+    fn parse(name: &str, args: &[Bytes]) -> Result<BlockingPop, Frame> {
+        let kind = match name {
+            "blpop" => Kind::Head,
+            "brpop" => Kind::Tail,
+            "bzpopmin" => Kind::Min,
+            "bzpopmax" => Kind::Max,
+            "blmpop" => Kind::Elements,
+            _ => Kind::Members,
+        };
+        let syntax = || Frame::error("ERR syntax error");
+        let (keys, timeout, tail) = match kind {
+            Kind::Elements | Kind::Members => {
+                // timeout numkeys key... direction [COUNT n]
+                let numkeys = args
+                    .get(2)
+                    .and_then(|n| resp::number::parse_i64(n))
+                    .ok_or_else(syntax)?;
+                let numkeys = usize::try_from(numkeys).map_err(|_| syntax())?;
+                let keys = args
+                    .get(3..3 + numkeys)
+                    .filter(|k| !k.is_empty())
+                    .ok_or_else(syntax)?;
+                (keys.to_vec(), args[1].clone(), args[3 + numkeys..].to_vec())
+            }
+            _ => {
+                let [_, keys @ .., timeout] = args else {
+                    return Err(syntax());
+                };
+                (keys.to_vec(), timeout.clone(), Vec::new())
+            }
+        };
+        check_timeout(&timeout)?;
+        Ok(BlockingPop {
+            kind,
+            keys,
+            timeout,
+            tail,
+        })
+    }
+
+    async fn run<S>(self, steps: &mut Steps<S>, pool: &Pool, owner: u64) -> Result<Frame, Error>
+    where
+        S: Service<Command, Response = Reply, Error = Error>,
+        S::Future: Send + 'static,
+    {
+        for key in &self.keys {
+            if let Some(found) = self.found(key, steps.call(self.pop_now(key)).await?) {
+                return Ok(found);
+            }
+        }
+        self.wait(steps, pool, owner).await
+    }
+
+    /// Phase 2: blocks on every slot at once and takes the first element.
+    async fn wait<S>(&self, steps: &mut Steps<S>, pool: &Pool, owner: u64) -> Result<Frame, Error>
+    where
+        S: Service<Command, Response = Reply, Error = Error>,
+        S::Future: Send + 'static,
+    {
+        let mut waiting: FuturesUnordered<_> = by_slot(&self.keys)
+            .into_iter()
+            .map(|keys| steps.start(self.blocking(keys)))
+            .collect();
+        // The nil every slot answers when the timeout passes.
+        let mut timed_out = Frame::NullArray;
+        let answer = loop {
+            match waiting.next().await {
+                None => return Ok(timed_out),
+                Some(Ok(nil @ (Frame::Null | Frame::NullArray))) => timed_out = nil,
+                Some(answer) => break answer,
+            }
+        };
+        // Only this command of the client is blocked (blocking commands
+        // run alone), so every connection still registered is one of its.
+        while !waiting.is_empty() {
+            for connection in pool.blocked(owner) {
+                let _ = pool.unblock(&connection, "TIMEOUT", BACKEND_ID_WAIT).await;
+            }
+            let retry = tokio::time::sleep(UNBLOCK_RETRY);
+            tokio::pin!(retry);
+            loop {
+                tokio::select! {
+                    reply = waiting.next() => match reply {
+                        Some(Ok(popped)) => self.push_back(steps, popped).await?,
+                        Some(Err(_)) => {}
+                        None => break,
+                    },
+                    () = &mut retry => break,
+                }
+            }
+        }
+        answer
+    }
+
+    /// The non-blocking form of the command for `key` alone.
+    fn pop_now(&self, key: &Bytes) -> Vec<Bytes> {
+        let mut args = match self.kind {
+            Kind::Head => vec![arg("LPOP")],
+            Kind::Tail => vec![arg("RPOP")],
+            Kind::Min => vec![arg("ZPOPMIN")],
+            Kind::Max => vec![arg("ZPOPMAX")],
+            Kind::Elements => vec![arg("LMPOP"), arg("1")],
+            Kind::Members => vec![arg("ZMPOP"), arg("1")],
+        };
+        args.push(key.clone());
+        args.extend(self.tail.iter().cloned());
+        args
+    }
+
+    /// The blocking command's reply for what the non-blocking form found
+    /// in `key`, if it found something (or failed).
+    fn found(&self, key: &Bytes, reply: Frame) -> Option<Frame> {
+        match (self.kind, reply) {
+            (_, error) if error.is_error() => Some(error),
+            (Kind::Head | Kind::Tail, Frame::Bulk(element)) => {
+                Some(Frame::Array(vec![Frame::Bulk(key.clone()), Frame::Bulk(element)]))
+            }
+            (Kind::Min | Kind::Max, Frame::Array(member)) if !member.is_empty() => Some(Frame::Array(
+                std::iter::once(Frame::Bulk(key.clone())).chain(member).collect(),
+            )),
+            (Kind::Elements | Kind::Members, Frame::Array(popped)) => Some(Frame::Array(popped)),
+            _ => None,
+        }
+    }
+
+    /// The command itself, for `keys` (all in one slot).
+    fn blocking(&self, keys: Vec<Bytes>) -> Vec<Bytes> {
+        let name = match self.kind {
+            Kind::Head => "BLPOP",
+            Kind::Tail => "BRPOP",
+            Kind::Min => "BZPOPMIN",
+            Kind::Max => "BZPOPMAX",
+            Kind::Elements => "BLMPOP",
+            Kind::Members => "BZMPOP",
+        };
+        let mut args = vec![arg(name)];
+        if matches!(self.kind, Kind::Elements | Kind::Members) {
+            args.push(self.timeout.clone());
+            args.push(Bytes::from(keys.len().to_string()));
+            args.extend(keys);
+            args.extend(self.tail.iter().cloned());
+        } else {
+            args.extend(keys);
+            args.push(self.timeout.clone());
+        }
+        args
+    }
+
+    /// Puts back what a slot's blocking command popped after the client
+    /// had its answer from another slot.
+    async fn push_back<S>(&self, steps: &mut Steps<S>, popped: Frame) -> Result<(), Error>
+    where
+        S: Service<Command, Response = Reply, Error = Error>,
+    {
+        if let Some(restore) = self.restore(popped) {
+            let reply = steps.call(restore).await?;
+            if reply.is_error() {
+                tracing::warn!(
+                    ?reply,
+                    "an element popped for a client already answered could not be put back"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The command that puts back `popped` (a reply of the blocking
+    /// command), or `None` when it holds nothing.
+    fn restore(&self, popped: Frame) -> Option<Vec<Bytes>> {
+        let Frame::Array(mut items) = popped else {
+            return None;
+        };
+        if items.is_empty() {
+            return None;
+        }
+        let key = text(&items.remove(0))?;
+        let restore = match self.kind {
+            Kind::Head | Kind::Tail => {
+                let push = if self.kind == Kind::Head { "LPUSH" } else { "RPUSH" };
+                vec![arg(push), key, text(items.first()?)?]
+            }
+            Kind::Min | Kind::Max => {
+                let [member, score] = &items[..] else {
+                    return None;
+                };
+                vec![arg("ZADD"), key, text(score)?, text(member)?]
+            }
+            Kind::Elements => {
+                // Popped from one end, first element first: pushed back at
+                // that end, last element first.
+                let left = self.tail.first().is_some_and(|d| d.eq_ignore_ascii_case(b"left"));
+                let mut push = vec![arg(if left { "LPUSH" } else { "RPUSH" }), key];
+                for element in items.first()?.as_array()?.iter().rev() {
+                    push.push(text(element)?);
+                }
+                push
+            }
+            Kind::Members => {
+                let mut zadd = vec![arg("ZADD"), key];
+                for pair in items.first()?.as_array()? {
+                    let [member, score] = pair.as_array()? else {
+                        return None;
+                    };
+                    zadd.extend([text(score)?, text(member)?]);
+                }
+                zadd
+            }
+        };
+        Some(restore)
+    }
+}
+
+/// `keys` grouped by slot, each group in the order given, the groups in
+/// the order of their first key.
+fn by_slot(keys: &[Bytes]) -> Vec<Vec<Bytes>> {
+    let mut groups: Vec<(u16, Vec<Bytes>)> = Vec::new();
+    for key in keys {
+        let slot = key_slot(key);
+        match groups.iter_mut().find(|(s, _)| *s == slot) {
+            Some((_, group)) => group.push(key.clone()),
+            None => groups.push((slot, vec![key.clone()])),
+        }
+    }
+    groups.into_iter().map(|(_, group)| group).collect()
+}
+
+/// The bytes of a string, number or double frame.
+fn text(frame: &Frame) -> Option<Bytes> {
+    match frame {
+        Frame::Bulk(b) | Frame::Simple(b) | Frame::Double(b) => Some(b.clone()),
+        Frame::Integer(n) => Some(Bytes::from(n.to_string())),
+        _ => None,
+    }
+}
+
+/// Checks a timeout in seconds as Valkey does before it pops anything,
+/// with its error replies.
+fn check_timeout(timeout: &[u8]) -> Result<(), Frame> {
+    let seconds = std::str::from_utf8(timeout)
+        .ok()
+        .filter(|t| !t.starts_with(char::is_whitespace))
+        .and_then(|t| t.parse::<f64>().ok())
+        .filter(|s| !s.is_nan())
+        .ok_or_else(|| Frame::error("ERR timeout is not a float or out of range"))?;
+    let millis = (seconds * 1000.0).ceil();
+    if millis > i64::MAX as f64 {
+        return Err(Frame::error("ERR timeout is out of range"));
+    }
+    if millis < 0.0 {
+        return Err(Frame::error("ERR timeout is negative"));
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    if millis > 0.0 && millis as i64 > i64::MAX - now {
+        return Err(Frame::error("ERR timeout is out of range"));
+    }
+    Ok(())
+}
+
+/// BLMOVE / BRPOPLPUSH with the source and destination in two slots: the
+/// types checked first (as LMOVE across slots does), then a blocking pop
+/// on the source's node, then the push to the destination. Should the
+/// push fail (the destination is not a list: Valkey looks at it only once
+/// the source has something), the element goes back to the source and
+/// the client gets the error.
+async fn blocking_move<S>(steps: &mut Steps<S>, name: &str, args: &[Bytes]) -> Result<Frame, Error>
+where
+    S: Service<Command, Response = Reply, Error = Error>,
+{
+    let syntax = || Ok(Frame::error("ERR syntax error"));
+    let (from, to, from_left, to_left, timeout) = match (name, args) {
+        ("brpoplpush", [_, from, to, timeout]) => (from, to, false, true, timeout),
+        ("blmove", [_, from, to, wherefrom, whereto, timeout]) => {
+            let side = |w: &Bytes| {
+                if w.eq_ignore_ascii_case(b"left") {
+                    Some(true)
+                } else if w.eq_ignore_ascii_case(b"right") {
+                    Some(false)
+                } else {
+                    None
+                }
+            };
+            match (side(wherefrom), side(whereto)) {
+                (Some(from_left), Some(to_left)) => (from, to, from_left, to_left, timeout),
+                _ => return syntax(),
+            }
+        }
+        _ => return syntax(),
+    };
+    if let Err(error) = check_timeout(timeout) {
+        return Ok(error);
+    }
+    if let ListTypes::Wrong = list_types(steps, from, to).await? {
+        return Ok(wrong_type());
+    }
+    let pop = if from_left { "BLPOP" } else { "BRPOP" };
+    let popped = steps.call(vec![arg(pop), from.clone(), timeout.clone()]).await?;
+    let element = match popped.as_array() {
+        Some([_, element]) => text(element).unwrap_or_default(),
+        _ => return Ok(popped),
+    };
+    let push = if to_left { "LPUSH" } else { "RPUSH" };
+    let pushed = steps.call(vec![arg(push), to.clone(), element.clone()]).await?;
+    if pushed.is_error() {
+        let back = if from_left { "LPUSH" } else { "RPUSH" };
+        steps.call(vec![arg(back), from.clone(), element]).await?;
+        return Ok(pushed);
+    }
+    Ok(Frame::Bulk(element))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(text: &[&str]) -> Vec<Bytes> {
+        text.iter()
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect()
+    }
+
+    fn shown(args: Vec<Bytes>) -> Vec<String> {
+        args.iter()
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn timeouts_are_checked_as_valkey_does() {
+        assert!(check_timeout(b"0").is_ok());
+        assert!(check_timeout(b"0.5").is_ok());
+        assert!(
+            check_timeout(b"-0.0001").is_ok(),
+            "rounds to 0 ms, as Valkey's ceil does"
+        );
+        let error = |t: &[u8]| check_timeout(t).unwrap_err();
+        assert_eq!(error(b"-1"), Frame::error("ERR timeout is negative"));
+        assert_eq!(
+            error(b"x"),
+            Frame::error("ERR timeout is not a float or out of range")
+        );
+        assert_eq!(
+            error(b"nan"),
+            Frame::error("ERR timeout is not a float or out of range")
+        );
+        assert_eq!(
+            error(b" 1"),
+            Frame::error("ERR timeout is not a float or out of range")
+        );
+        assert_eq!(error(b"1e300"), Frame::error("ERR timeout is out of range"));
+    }
+
+    #[test]
+    fn each_slot_gets_its_own_keys_in_order() {
+        let keys = args(&["{a}1", "{b}1", "{a}2", "{c}1", "{b}2"]);
+        let groups: Vec<Vec<String>> = by_slot(&keys).into_iter().map(shown).collect();
+        assert_eq!(groups, [vec!["{a}1", "{a}2"], vec!["{b}1", "{b}2"], vec!["{c}1"]]);
+        let pop = BlockingPop::parse(
+            "blmpop",
+            &args(&["BLMPOP", "0.5", "3", "x", "y", "z", "RIGHT", "COUNT", "2"]),
+        )
+        .unwrap();
+        assert_eq!(
+            shown(pop.blocking(args(&["x", "z"]))),
+            ["BLMPOP", "0.5", "2", "x", "z", "RIGHT", "COUNT", "2"]
+        );
+        assert_eq!(
+            shown(pop.pop_now(&Bytes::from("y"))),
+            ["LMPOP", "1", "y", "RIGHT", "COUNT", "2"]
+        );
+        let pop = BlockingPop::parse("bzpopmax", &args(&["BZPOPMAX", "x", "y", "1"])).unwrap();
+        assert_eq!(shown(pop.blocking(args(&["y"]))), ["BZPOPMAX", "y", "1"]);
+    }
+
+    #[test]
+    fn what_was_popped_goes_back_where_it_came_from() {
+        let bulk = |t: &str| Frame::Bulk(Bytes::copy_from_slice(t.as_bytes()));
+        let restore = |name: &str, request: &[&str], popped: Frame| {
+            shown(
+                BlockingPop::parse(name, &args(request))
+                    .unwrap()
+                    .restore(popped)
+                    .unwrap(),
+            )
+        };
+        assert_eq!(
+            restore(
+                "brpop",
+                &["BRPOP", "k", "j", "0"],
+                Frame::Array(vec![bulk("k"), bulk("v")])
+            ),
+            ["RPUSH", "k", "v"]
+        );
+        assert_eq!(
+            restore(
+                "bzpopmin",
+                &["BZPOPMIN", "z", "y", "0"],
+                Frame::Array(vec![bulk("z"), bulk("m"), Frame::Double(Bytes::from("1.5"))])
+            ),
+            ["ZADD", "z", "1.5", "m"]
+        );
+        let elements = Frame::Array(vec![bulk("k"), Frame::Array(vec![bulk("a"), bulk("b")])]);
+        assert_eq!(
+            restore(
+                "blmpop",
+                &["BLMPOP", "0", "2", "k", "j", "LEFT", "COUNT", "2"],
+                elements
+            ),
+            ["LPUSH", "k", "b", "a"]
+        );
+        let members = Frame::Array(vec![
+            bulk("z"),
+            Frame::Array(vec![
+                Frame::Array(vec![bulk("m"), bulk("1")]),
+                Frame::Array(vec![bulk("n"), bulk("2")]),
+            ]),
+        ]);
+        assert_eq!(
+            restore("bzmpop", &["BZMPOP", "0", "2", "z", "y", "MAX"], members),
+            ["ZADD", "z", "1", "m", "2", "n"]
+        );
+        let pop = BlockingPop::parse("blpop", &args(&["BLPOP", "k", "j", "0"])).unwrap();
+        assert!(pop.restore(Frame::NullArray).is_none());
+    }
+}
