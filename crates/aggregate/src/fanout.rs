@@ -13,7 +13,7 @@ use tower::{Layer, Service};
 
 use crate::scripts::{self, ScriptCache};
 use crate::steps::Steps;
-use crate::{blocking, colocate, merge, moves, scan, split};
+use crate::{colocate, merge, moves, pops, scan, split};
 
 /// Wraps the service below it (normally the [`Router`]) with fan-out.
 #[derive(Clone, Debug)]
@@ -225,7 +225,7 @@ where
 
     /// A command with keys in several slots: a `multi_shard` one is split
     /// by slot and every part started at once; the others are carried out
-    /// in steps ([`moves`], [`colocate`]), blocking pops by [`blocking`];
+    /// in steps ([`moves`], [`colocate`]), pops by [`pops`];
     /// other blocking commands and scripts are refused.
     fn multi_slot(&mut self, command: Command) -> BoxFuture<'static, Result<Reply, Error>> {
         let refuse = |error: Error| -> BoxFuture<'static, Result<Reply, Error>> {
@@ -234,8 +234,8 @@ where
         let Some(spec) = command.spec.clone() else {
             return refuse(Error::CrossSlot);
         };
-        if blocking::handles(&spec.name) {
-            return self.blocking(command, &spec.name);
+        if pops::handles(&spec.name) {
+            return self.pops(command, &spec.name);
         }
         if let Some(error) = unsplittable(&spec, command.request.args()) {
             return refuse(error);
@@ -248,13 +248,13 @@ where
         self.in_steps(command)
     }
 
-    /// A blocking pop whose keys span slots ([`blocking`]).
-    fn blocking(&mut self, command: Command, name: &str) -> BoxFuture<'static, Result<Reply, Error>> {
+    /// A pop whose keys span slots ([`pops`]).
+    fn pops(&mut self, command: Command, name: &str) -> BoxFuture<'static, Result<Reply, Error>> {
         let pool = self.router.pool().clone();
         let (owner, args) = (command.affinity, command.request.args().to_vec());
         let name = name.to_owned();
         let steps = Steps::new(self.clone(), command);
-        Box::pin(async move { blocking::run(steps, pool, owner, &name, args).await })
+        Box::pin(async move { pops::run(steps, pool, owner, &name, args).await })
     }
 
     /// Carries a command out in several requests: [`moves`] for the ones
@@ -299,7 +299,7 @@ where
 
 /// Why a command with keys in several slots is refused, if it is.
 ///
-/// A blocking command other than the pops of [`blocking`] (XREAD and
+/// A blocking command other than the pops of [`pops`] (XREAD and
 /// XREADGROUP with BLOCK) is refused: waiting on several nodes is not
 /// done for them yet. A script cannot run atomically on several nodes.
 fn unsplittable(spec: &CommandSpec, args: resp::Args<'_>) -> Option<Error> {

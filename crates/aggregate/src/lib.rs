@@ -11,8 +11,8 @@
 //!
 //! # Layout
 //! - [`fanout`]: the [`FanOut`], the tower service, and [`FanOutLayer`].
-//! - [`blocking`]: blocking pops (BLPOP, BZPOPMIN, BLMPOP, BLMOVE, ...)
-//!   whose keys span slots.
+//! - [`pops`]: pops whose keys span slots, blocking (BLPOP, BZPOPMIN,
+//!   BLMPOP, BLMOVE, ...) or not (LMPOP, ZMPOP).
 //! - [`split`]: splitting `multi_shard` commands (MGET, MSET, DEL, ...) by slot.
 //! - [`merge`]: combining replies by response policy.
 //! - [`scan`]: SCAN over every primary with one cursor.
@@ -23,12 +23,12 @@
 //! - [`moves`]: RENAME, SMOVE, LMOVE and MSETNX across slots.
 //! - [`scripts`]: the script cache that lets EVALSHA survive NOSCRIPT.
 
-pub mod blocking;
 pub mod colocate;
 pub mod fanout;
 pub mod info;
 pub mod merge;
 pub mod moves;
+pub mod pops;
 pub mod scan;
 pub mod scripts;
 pub mod split;

@@ -1,12 +1,14 @@
-//! Blocking pops whose keys span slots (BLPOP, BRPOP, BZPOPMIN, BZPOPMAX,
-//! BLMPOP, BZMPOP), and BLMOVE / BRPOPLPUSH between two slots.
+//! Pops whose keys span slots: the blocking ones (BLPOP, BRPOP,
+//! BZPOPMIN, BZPOPMAX, BLMPOP, BZMPOP), LMPOP and ZMPOP, and BLMOVE /
+//! BRPOPLPUSH between two slots.
 //!
 //! Valkey pops from the first of the keys, in the order given, that has
-//! something, and else waits for any of them. Across slots the proxy does
-//! the same in two phases:
+//! something, and else (the blocking ones) waits for any of them. Across
+//! slots the proxy does the same in two phases:
 //! 1. It tries the keys in order with the command's non-blocking form
 //!    (LPOP, ZPOPMIN, LMPOP, ...), one at a time, so the first key that
-//!    has something answers, as on one server (a WRONGTYPE too).
+//!    has something answers, as on one server (a WRONGTYPE too). LMPOP and
+//!    ZMPOP end here, with nil when no key had anything.
 //! 2. When none has, it blocks on every slot at once: the command with
 //!    that slot's keys, each on a dedicated connection of its own. The
 //!    first element to arrive answers the client. The other nodes are
@@ -40,11 +42,20 @@ const UNBLOCK_RETRY: Duration = Duration::from_millis(20);
 /// How long unblocking waits for a dedicated connection's id on its node.
 const BACKEND_ID_WAIT: Duration = Duration::from_secs(1);
 
-/// True for the blocking commands [`run`] carries out across slots.
+/// True for the commands [`run`] carries out across slots.
 pub fn handles(name: &str) -> bool {
     matches!(
         name,
-        "blpop" | "brpop" | "bzpopmin" | "bzpopmax" | "blmpop" | "bzmpop" | "blmove" | "brpoplpush"
+        "blpop"
+            | "brpop"
+            | "bzpopmin"
+            | "bzpopmax"
+            | "blmpop"
+            | "bzmpop"
+            | "lmpop"
+            | "zmpop"
+            | "blmove"
+            | "brpoplpush"
     )
 }
 
@@ -67,7 +78,7 @@ where
 {
     let frame = match name {
         "blmove" | "brpoplpush" => blocking_move(&mut steps, name, &args).await?,
-        _ => match BlockingPop::parse(name, &args) {
+        _ => match Pop::parse(name, &args) {
             Ok(pop) => pop.run(&mut steps, &pool, owner).await?,
             Err(error) => error,
         },
@@ -75,7 +86,7 @@ where
     Ok(Reply::Frame(frame))
 }
 
-/// Which pop a blocking command does.
+/// Which pop a command does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     /// BLPOP: one element from the head.
@@ -86,58 +97,65 @@ enum Kind {
     Min,
     /// BZPOPMAX: the highest score.
     Max,
-    /// BLMPOP: elements from one end, `COUNT` at most.
+    /// BLMPOP / LMPOP: elements from one end, `COUNT` at most.
     Elements,
-    /// BZMPOP: members from one end, `COUNT` at most.
+    /// BZMPOP / ZMPOP: members from one end, `COUNT` at most.
     Members,
 }
 
-/// One blocking pop, taken apart.
+/// One pop, taken apart.
 #[derive(Debug)]
-struct BlockingPop {
+struct Pop {
     kind: Kind,
     keys: Vec<Bytes>,
-    timeout: Bytes,
-    /// BLMPOP / BZMPOP: the direction and options after the keys.
+    /// The blocking commands' timeout; none for LMPOP and ZMPOP.
+    timeout: Option<Bytes>,
+    /// The *MPOP commands: the direction and options after the keys.
     tail: Vec<Bytes>,
 }
 
-impl BlockingPop {
+impl Pop {
     /// Takes `args` (the name first) apart; the error reply Valkey gives
     /// for a timeout it does not accept, or a syntax error.
-    fn parse(name: &str, args: &[Bytes]) -> Result<BlockingPop, Frame> {
-        let kind = match name {
-            "blpop" => Kind::Head,
-            "brpop" => Kind::Tail,
-            "bzpopmin" => Kind::Min,
-            "bzpopmax" => Kind::Max,
-            "blmpop" => Kind::Elements,
-            _ => Kind::Members,
+    fn parse(name: &str, args: &[Bytes]) -> Result<Pop, Frame> {
+        let (kind, blocks) = match name {
+            "blpop" => (Kind::Head, true),
+            "brpop" => (Kind::Tail, true),
+            "bzpopmin" => (Kind::Min, true),
+            "bzpopmax" => (Kind::Max, true),
+            "blmpop" => (Kind::Elements, true),
+            "lmpop" => (Kind::Elements, false),
+            "bzmpop" => (Kind::Members, true),
+            _ => (Kind::Members, false),
         };
         let syntax = || Frame::error("ERR syntax error");
         let (keys, timeout, tail) = match kind {
             Kind::Elements | Kind::Members => {
-                // timeout numkeys key... direction [COUNT n]
+                // [timeout] numkeys key... direction [COUNT n]
+                let at = if blocks { 2 } else { 1 };
                 let numkeys = args
-                    .get(2)
+                    .get(at)
                     .and_then(|n| resp::number::parse_i64(n))
                     .ok_or_else(syntax)?;
                 let numkeys = usize::try_from(numkeys).map_err(|_| syntax())?;
                 let keys = args
-                    .get(3..3 + numkeys)
+                    .get(at + 1..at + 1 + numkeys)
                     .filter(|k| !k.is_empty())
                     .ok_or_else(syntax)?;
-                (keys.to_vec(), args[1].clone(), args[3 + numkeys..].to_vec())
+                let timeout = blocks.then(|| args[1].clone());
+                (keys.to_vec(), timeout, args[at + 1 + numkeys..].to_vec())
             }
             _ => {
                 let [_, keys @ .., timeout] = args else {
                     return Err(syntax());
                 };
-                (keys.to_vec(), timeout.clone(), Vec::new())
+                (keys.to_vec(), Some(timeout.clone()), Vec::new())
             }
         };
-        check_timeout(&timeout)?;
-        Ok(BlockingPop {
+        if let Some(timeout) = &timeout {
+            check_timeout(timeout)?;
+        }
+        Ok(Pop {
             kind,
             keys,
             timeout,
@@ -155,18 +173,27 @@ impl BlockingPop {
                 return Ok(found);
             }
         }
-        self.wait(steps, pool, owner).await
+        match &self.timeout {
+            Some(timeout) => self.wait(steps, pool, owner, timeout).await,
+            None => Ok(Frame::NullArray),
+        }
     }
 
     /// Phase 2: blocks on every slot at once and takes the first element.
-    async fn wait<S>(&self, steps: &mut Steps<S>, pool: &Pool, owner: u64) -> Result<Frame, Error>
+    async fn wait<S>(
+        &self,
+        steps: &mut Steps<S>,
+        pool: &Pool,
+        owner: u64,
+        timeout: &Bytes,
+    ) -> Result<Frame, Error>
     where
         S: Service<Command, Response = Reply, Error = Error>,
         S::Future: Send + 'static,
     {
         let mut waiting: FuturesUnordered<_> = by_slot(&self.keys)
             .into_iter()
-            .map(|keys| steps.start(self.blocking(keys)))
+            .map(|keys| steps.start(self.blocking(keys, timeout)))
             .collect();
         // The nil every slot answers when the timeout passes.
         let mut timed_out = Frame::NullArray;
@@ -230,8 +257,8 @@ impl BlockingPop {
         }
     }
 
-    /// The command itself, for `keys` (all in one slot).
-    fn blocking(&self, keys: Vec<Bytes>) -> Vec<Bytes> {
+    /// The blocking command itself, for `keys` (all in one slot).
+    fn blocking(&self, keys: Vec<Bytes>, timeout: &Bytes) -> Vec<Bytes> {
         let name = match self.kind {
             Kind::Head => "BLPOP",
             Kind::Tail => "BRPOP",
@@ -242,13 +269,13 @@ impl BlockingPop {
         };
         let mut args = vec![arg(name)];
         if matches!(self.kind, Kind::Elements | Kind::Members) {
-            args.push(self.timeout.clone());
+            args.push(timeout.clone());
             args.push(Bytes::from(keys.len().to_string()));
             args.extend(keys);
             args.extend(self.tail.iter().cloned());
         } else {
             args.extend(keys);
-            args.push(self.timeout.clone());
+            args.push(timeout.clone());
         }
         args
     }
@@ -463,33 +490,34 @@ mod tests {
         let keys = args(&["{a}1", "{b}1", "{a}2", "{c}1", "{b}2"]);
         let groups: Vec<Vec<String>> = by_slot(&keys).into_iter().map(shown).collect();
         assert_eq!(groups, [vec!["{a}1", "{a}2"], vec!["{b}1", "{b}2"], vec!["{c}1"]]);
-        let pop = BlockingPop::parse(
+        let pop = Pop::parse(
             "blmpop",
             &args(&["BLMPOP", "0.5", "3", "x", "y", "z", "RIGHT", "COUNT", "2"]),
         )
         .unwrap();
         assert_eq!(
-            shown(pop.blocking(args(&["x", "z"]))),
+            shown(pop.blocking(args(&["x", "z"]), &Bytes::from("0.5"))),
             ["BLMPOP", "0.5", "2", "x", "z", "RIGHT", "COUNT", "2"]
         );
         assert_eq!(
             shown(pop.pop_now(&Bytes::from("y"))),
             ["LMPOP", "1", "y", "RIGHT", "COUNT", "2"]
         );
-        let pop = BlockingPop::parse("bzpopmax", &args(&["BZPOPMAX", "x", "y", "1"])).unwrap();
-        assert_eq!(shown(pop.blocking(args(&["y"]))), ["BZPOPMAX", "y", "1"]);
+        let pop = Pop::parse("bzpopmax", &args(&["BZPOPMAX", "x", "y", "1"])).unwrap();
+        assert_eq!(
+            shown(pop.blocking(args(&["y"]), &Bytes::from("1"))),
+            ["BZPOPMAX", "y", "1"]
+        );
+        let pop = Pop::parse("zmpop", &args(&["ZMPOP", "2", "x", "y", "MIN"])).unwrap();
+        assert_eq!(shown(pop.pop_now(&Bytes::from("y"))), ["ZMPOP", "1", "y", "MIN"]);
+        assert!(pop.timeout.is_none());
     }
 
     #[test]
     fn what_was_popped_goes_back_where_it_came_from() {
         let bulk = |t: &str| Frame::Bulk(Bytes::copy_from_slice(t.as_bytes()));
         let restore = |name: &str, request: &[&str], popped: Frame| {
-            shown(
-                BlockingPop::parse(name, &args(request))
-                    .unwrap()
-                    .restore(popped)
-                    .unwrap(),
-            )
+            shown(Pop::parse(name, &args(request)).unwrap().restore(popped).unwrap())
         };
         assert_eq!(
             restore(
@@ -527,7 +555,7 @@ mod tests {
             restore("bzmpop", &["BZMPOP", "0", "2", "z", "y", "MAX"], members),
             ["ZADD", "z", "1", "m", "2", "n"]
         );
-        let pop = BlockingPop::parse("blpop", &args(&["BLPOP", "k", "j", "0"])).unwrap();
+        let pop = Pop::parse("blpop", &args(&["BLPOP", "k", "j", "0"])).unwrap();
         assert!(pop.restore(Frame::NullArray).is_none());
     }
 }

@@ -1,6 +1,7 @@
-//! Blocking pops whose keys span slots, through the proxy on a 3-primary
-//! cluster: the answers one server gives, waits on every node at once, and
-//! no element lost when two nodes answer together.
+//! Pops whose keys span slots (BLPOP and the other blocking pops, LMPOP,
+//! ZMPOP), through the proxy on a 3-primary cluster: the answers one
+//! server gives, waits on every node at once, and no element lost when
+//! two nodes answer together.
 
 mod common;
 
@@ -33,6 +34,13 @@ const SCRIPT: &[&[&str]] = &[
     &["BLMPOP", "0.1", "2", "l0", "l1", "LEFT"],
     &["BZMPOP", "1", "2", "z0", "z2", "MAX", "COUNT", "10"],
     &["BZMPOP", "1", "2", "z0", "z2", "MIN", "COUNT", "0"],
+    &["RPUSH", "l9", "p", "q", "r"],
+    &["LMPOP", "3", "l0", "l9", "l1", "RIGHT", "COUNT", "2"],
+    &["LMPOP", "2", "l0", "l1", "LEFT"],
+    &["LMPOP", "2", "l0", "s", "LEFT"],
+    &["ZADD", "z9", "7", "w"],
+    &["ZMPOP", "2", "z0", "z9", "MAX"],
+    &["ZMPOP", "2", "z0", "z9", "MIN"],
     &["RPUSH", "src", "e1", "e2", "e3"],
     &["BLMOVE", "src", "dst", "LEFT", "RIGHT", "1"],
     &["BRPOPLPUSH", "src", "dst", "1"],
