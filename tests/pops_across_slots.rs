@@ -7,7 +7,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{settled_info_field, show, RawClient, TestProxy};
+use common::{
+    assert_same_replies, key_per_node, settled_info_field, show, until_blocked, RawClient, TestProxy,
+};
 use resp::Frame;
 use test_util::{Cluster, Flavor, Server};
 
@@ -53,79 +55,12 @@ const SCRIPT: &[&[&str]] = &[
     &["LRANGE", "src", "0", "-1"],
 ];
 
-/// Every reply of [`SCRIPT`], exactly as decoded (a nil array and a nil
-/// string differ), in `protocol` (2 or 3).
-async fn replies(addr: &str, protocol: &str) -> Vec<String> {
-    let mut client = RawClient::connect(addr).await;
-    assert!(!client.call(&["HELLO", protocol]).await.is_error());
-    let mut out = Vec::new();
-    for command in SCRIPT {
-        out.push(format!(
-            "{} -> {:?}",
-            command.join(" "),
-            client.call(command).await
-        ));
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pops_across_slots_answer_as_one_server() {
     let direct = Server::start(Flavor::Valkey);
     let cluster = Cluster::start(Flavor::Valkey, 3, 0);
     let proxy = TestProxy::default_for(cluster.addrs()).await;
-    for protocol in ["2", "3"] {
-        let expected = replies(&direct.addr(), protocol).await;
-        let got = replies(&proxy.addr, protocol).await;
-        for (got, expected) in got.iter().zip(&expected) {
-            assert_eq!(got, expected, "RESP{protocol}");
-        }
-    }
-}
-
-/// The index of the primary of `cluster` that serves `key` (the others
-/// answer MOVED).
-fn owner(cluster: &Cluster, key: &str) -> usize {
-    cluster
-        .primaries()
-        .iter()
-        .position(|node| !node.command(&["TYPE", key]).is_error())
-        .expect("a primary serves every slot")
-}
-
-/// One key on each primary, named `prefix` and a number.
-fn key_per_node(cluster: &Cluster, prefix: &str) -> Vec<String> {
-    let mut keys: Vec<Option<String>> = vec![None; cluster.primaries().len()];
-    for i in 0.. {
-        let key = format!("{prefix}{i}");
-        let node = owner(cluster, &key);
-        keys[node].get_or_insert(key);
-        if keys.iter().all(Option::is_some) {
-            break;
-        }
-    }
-    keys.into_iter().flatten().collect()
-}
-
-/// Clients blocked on `node` (`INFO clients`).
-fn blocked_on(node: &Server) -> u64 {
-    let info = node.command(&["INFO", "clients"]);
-    let text = String::from_utf8_lossy(info.as_bytes().expect("text")).into_owned();
-    text.lines()
-        .find_map(|line| line.strip_prefix("blocked_clients:"))
-        .and_then(|n| n.trim().parse().ok())
-        .expect("blocked_clients")
-}
-
-/// Waits until `count` clients are blocked on the nodes in all.
-async fn until_blocked(cluster: &Cluster, count: u64) {
-    for _ in 0..250 {
-        if cluster.primaries().iter().map(blocked_on).sum::<u64>() == count {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("never {count} blocked clients on the nodes");
+    assert_same_replies(&direct.addr(), &proxy.addr, SCRIPT).await;
 }
 
 /// `BLPOP keys... timeout`.

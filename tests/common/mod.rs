@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use proxy::{Proxy, ProxyConfig};
+use test_util::{Cluster, Server};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -254,4 +255,79 @@ pub async fn settled_info_field(addr: &str, field: &str, expected: u64) -> u64 {
         value = proxy_info_field(addr, field);
     }
     value
+}
+
+/// The index of the primary of `cluster` that serves `key` (the others
+/// answer MOVED).
+pub fn owner(cluster: &Cluster, key: &str) -> usize {
+    cluster
+        .primaries()
+        .iter()
+        .position(|node| !node.command(&["TYPE", key]).is_error())
+        .expect("a primary serves every slot")
+}
+
+/// One key on each primary, named `prefix` and a number.
+pub fn key_per_node(cluster: &Cluster, prefix: &str) -> Vec<String> {
+    let mut keys: Vec<Option<String>> = vec![None; cluster.primaries().len()];
+    for i in 0.. {
+        let key = format!("{prefix}{i}");
+        let node = owner(cluster, &key);
+        keys[node].get_or_insert(key);
+        if keys.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    keys.into_iter().flatten().collect()
+}
+
+/// Clients blocked on `node` (`INFO clients`).
+pub fn blocked_on(node: &Server) -> u64 {
+    let info = node.command(&["INFO", "clients"]);
+    let text = String::from_utf8_lossy(info.as_bytes().expect("text")).into_owned();
+    text.lines()
+        .find_map(|line| line.strip_prefix("blocked_clients:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("blocked_clients")
+}
+
+/// Waits until `count` clients are blocked on the nodes in all.
+pub async fn until_blocked(cluster: &Cluster, count: u64) {
+    for _ in 0..250 {
+        if cluster.primaries().iter().map(blocked_on).sum::<u64>() == count {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("never {count} blocked clients on the nodes");
+}
+
+/// Every reply to `script`, sent in order on one connection in
+/// `protocol` (2 or 3), exactly as decoded: a nil array and a nil string
+/// differ.
+pub async fn exact_replies(addr: &str, protocol: &str, script: &[&[&str]]) -> Vec<String> {
+    let mut client = RawClient::connect(addr).await;
+    assert!(!client.call(&["HELLO", protocol]).await.is_error());
+    let mut out = Vec::new();
+    for command in script {
+        out.push(format!(
+            "{} -> {:?}",
+            command.join(" "),
+            client.call(command).await
+        ));
+    }
+    out
+}
+
+/// Runs `script` on `direct` and on `proxied`, in RESP2 and in RESP3, and
+/// fails at the first reply that differs.
+pub async fn assert_same_replies(direct: &str, proxied: &str, script: &[&[&str]]) {
+    for protocol in ["2", "3"] {
+        let expected = exact_replies(direct, protocol, script).await;
+        let got = exact_replies(proxied, protocol, script).await;
+        assert_eq!(got.len(), script.len());
+        for (got, expected) in got.iter().zip(&expected) {
+            assert_eq!(got, expected, "RESP{protocol}");
+        }
+    }
 }

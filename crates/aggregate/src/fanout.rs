@@ -13,7 +13,7 @@ use tower::{Layer, Service};
 
 use crate::scripts::{self, ScriptCache};
 use crate::steps::Steps;
-use crate::{colocate, merge, moves, pops, scan, split};
+use crate::{colocate, merge, moves, pops, scan, split, streams};
 
 /// Wraps the service below it (normally the [`Router`]) with fan-out.
 #[derive(Clone, Debug)]
@@ -225,7 +225,8 @@ where
 
     /// A command with keys in several slots: a `multi_shard` one is split
     /// by slot and every part started at once; the others are carried out
-    /// in steps ([`moves`], [`colocate`]), pops by [`pops`];
+    /// in steps ([`moves`], [`colocate`]), pops by [`pops`], XREAD by
+    /// [`streams`];
     /// other blocking commands and scripts are refused.
     fn multi_slot(&mut self, command: Command) -> BoxFuture<'static, Result<Reply, Error>> {
         let refuse = |error: Error| -> BoxFuture<'static, Result<Reply, Error>> {
@@ -236,6 +237,9 @@ where
         };
         if pops::handles(&spec.name) {
             return self.pops(command, &spec.name);
+        }
+        if spec.name == "xread" {
+            return self.xread(command);
         }
         if let Some(error) = unsplittable(&spec, command.request.args()) {
             return refuse(error);
@@ -255,6 +259,14 @@ where
         let name = name.to_owned();
         let steps = Steps::new(self.clone(), command);
         Box::pin(async move { pops::run(steps, pool, owner, &name, args).await })
+    }
+
+    /// XREAD whose streams span slots ([`streams`]).
+    fn xread(&mut self, command: Command) -> BoxFuture<'static, Result<Reply, Error>> {
+        let pool = self.router.pool().clone();
+        let (owner, args) = (command.affinity, command.request.args().to_vec());
+        let steps = Steps::new(self.clone(), command);
+        Box::pin(streams::xread(steps, pool, owner, args))
     }
 
     /// Carries a command out in several requests: [`moves`] for the ones
@@ -299,13 +311,16 @@ where
 
 /// Why a command with keys in several slots is refused, if it is.
 ///
-/// A blocking command other than the pops of [`pops`] (XREAD and
-/// XREADGROUP with BLOCK) is refused: waiting on several nodes is not
-/// done for them yet. A script cannot run atomically on several nodes.
+/// A blocking command other than those of [`pops`] and [`streams`] is
+/// refused: XREADGROUP with BLOCK, since a read that lost the race on one
+/// node would still hand entries to the consumer there, and any a module
+/// adds. A script cannot run atomically on several nodes.
 fn unsplittable(spec: &CommandSpec, args: resp::Args<'_>) -> Option<Error> {
-    let reason = if spec.blocks(args) {
-        "a blocking read of several streams cannot wait on several nodes yet; \
-         keep its keys in one slot with a hash tag"
+    let reason = if spec.blocks(args) && spec.name == "xreadgroup" {
+        "a blocking group read cannot wait on several nodes without handing entries \
+         to a consumer that never sees them; keep its keys in one slot with a hash tag"
+    } else if spec.blocks(args) {
+        "a blocking command cannot wait on several nodes; keep its keys in one slot with a hash tag"
     } else if spec.name.starts_with("eval") || spec.name.starts_with("fcall") {
         "a script or function cannot run atomically on several nodes; keep its keys in one slot with a hash tag"
     } else {

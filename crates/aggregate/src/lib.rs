@@ -21,7 +21,9 @@
 //! - [`colocate`]: multi-key commands across slots, run by the server on
 //!   copies of the keys brought next to each other.
 //! - [`moves`]: RENAME, SMOVE, LMOVE and MSETNX across slots.
+//! - [`streams`]: XREAD whose streams span slots, with or without BLOCK.
 //! - [`scripts`]: the script cache that lets EVALSHA survive NOSCRIPT.
+//! - `waits`: a blocking command waiting on several nodes at once.
 
 pub mod colocate;
 pub mod fanout;
@@ -33,5 +35,7 @@ pub mod scan;
 pub mod scripts;
 pub mod split;
 pub mod steps;
+pub mod streams;
+mod waits;
 
 pub use fanout::{FanOut, FanOutLayer};

@@ -21,10 +21,7 @@
 //! element pushed to an earlier key just after phase 1 tried that key, and
 //! in phase 2 an element raced out and back.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
 use bytes::Bytes;
-use futures::stream::{FuturesUnordered, StreamExt};
 use pool::Pool;
 use resp::Frame;
 use router::slot::key_slot;
@@ -33,14 +30,7 @@ use tower::Service;
 
 use crate::moves::{list_types, wrong_type, ListTypes};
 use crate::steps::{arg, Steps};
-
-/// How long the nodes get to answer a CLIENT UNBLOCK before the proxy asks
-/// again: a command that had not reached its node yet when the proxy
-/// first asked is blocked by the time it asks again.
-const UNBLOCK_RETRY: Duration = Duration::from_millis(20);
-
-/// How long unblocking waits for a dedicated connection's id on its node.
-const BACKEND_ID_WAIT: Duration = Duration::from_secs(1);
+use crate::waits::{check_seconds as check_timeout, First, Waits};
 
 /// True for the commands [`run`] carries out across slots.
 pub fn handles(name: &str) -> bool {
@@ -191,37 +181,16 @@ impl Pop {
         S: Service<Command, Response = Reply, Error = Error>,
         S::Future: Send + 'static,
     {
-        let mut waiting: FuturesUnordered<_> = by_slot(&self.keys)
+        let started = by_slot(&self.keys)
             .into_iter()
-            .map(|keys| steps.start(self.blocking(keys, timeout)))
-            .collect();
-        // The nil every slot answers when the timeout passes.
-        let mut timed_out = Frame::NullArray;
-        let answer = loop {
-            match waiting.next().await {
-                None => return Ok(timed_out),
-                Some(Ok(nil @ (Frame::Null | Frame::NullArray))) => timed_out = nil,
-                Some(answer) => break answer,
-            }
+            .map(|keys| steps.start(self.blocking(keys, timeout)));
+        let mut waits = Waits::new(started, pool.clone(), owner);
+        let answer = match waits.first().await {
+            First::TimedOut(nil) => return Ok(nil),
+            First::Answer(answer) => answer,
         };
-        // Only this command of the client is blocked (blocking commands
-        // run alone), so every connection still registered is one of its.
-        while !waiting.is_empty() {
-            for connection in pool.blocked(owner) {
-                let _ = pool.unblock(&connection, "TIMEOUT", BACKEND_ID_WAIT).await;
-            }
-            let retry = tokio::time::sleep(UNBLOCK_RETRY);
-            tokio::pin!(retry);
-            loop {
-                tokio::select! {
-                    reply = waiting.next() => match reply {
-                        Some(Ok(popped)) => self.push_back(steps, popped).await?,
-                        Some(Err(_)) => {}
-                        None => break,
-                    },
-                    () = &mut retry => break,
-                }
-            }
+        for popped in waits.stop().await {
+            self.push_back(steps, popped).await?;
         }
         answer
     }
@@ -367,31 +336,6 @@ fn text(frame: &Frame) -> Option<Bytes> {
     }
 }
 
-/// Checks a timeout in seconds as Valkey does before it pops anything,
-/// with its error replies.
-fn check_timeout(timeout: &[u8]) -> Result<(), Frame> {
-    let seconds = std::str::from_utf8(timeout)
-        .ok()
-        .filter(|t| !t.starts_with(char::is_whitespace))
-        .and_then(|t| t.parse::<f64>().ok())
-        .filter(|s| !s.is_nan())
-        .ok_or_else(|| Frame::error("ERR timeout is not a float or out of range"))?;
-    let millis = (seconds * 1000.0).ceil();
-    if millis > i64::MAX as f64 {
-        return Err(Frame::error("ERR timeout is out of range"));
-    }
-    if millis < 0.0 {
-        return Err(Frame::error("ERR timeout is negative"));
-    }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    if millis > 0.0 && millis as i64 > i64::MAX - now {
-        return Err(Frame::error("ERR timeout is out of range"));
-    }
-    Ok(())
-}
-
 /// BLMOVE / BRPOPLPUSH with the source and destination in two slots: the
 /// types checked first (as LMOVE across slots does), then a blocking pop
 /// on the source's node, then the push to the destination. Should the
@@ -448,41 +392,12 @@ where
 mod tests {
     use super::*;
 
-    fn args(text: &[&str]) -> Vec<Bytes> {
-        text.iter()
-            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
-            .collect()
-    }
+    use crate::steps::args;
 
     fn shown(args: Vec<Bytes>) -> Vec<String> {
         args.iter()
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect()
-    }
-
-    #[test]
-    fn timeouts_are_checked_as_valkey_does() {
-        assert!(check_timeout(b"0").is_ok());
-        assert!(check_timeout(b"0.5").is_ok());
-        assert!(
-            check_timeout(b"-0.0001").is_ok(),
-            "rounds to 0 ms, as Valkey's ceil does"
-        );
-        let error = |t: &[u8]| check_timeout(t).unwrap_err();
-        assert_eq!(error(b"-1"), Frame::error("ERR timeout is negative"));
-        assert_eq!(
-            error(b"x"),
-            Frame::error("ERR timeout is not a float or out of range")
-        );
-        assert_eq!(
-            error(b"nan"),
-            Frame::error("ERR timeout is not a float or out of range")
-        );
-        assert_eq!(
-            error(b" 1"),
-            Frame::error("ERR timeout is not a float or out of range")
-        );
-        assert_eq!(error(b"1e300"), Frame::error("ERR timeout is out of range"));
     }
 
     #[test]

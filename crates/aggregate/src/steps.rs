@@ -77,3 +77,11 @@ fn into_frame(reply: Reply) -> Result<Frame, Error> {
 pub fn arg(text: &'static str) -> Bytes {
     Bytes::from_static(text.as_bytes())
 }
+
+/// Arguments from text, for tests.
+#[cfg(test)]
+pub(crate) fn args(text: &[&str]) -> Vec<Bytes> {
+    text.iter()
+        .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+        .collect()
+}

@@ -1,0 +1,258 @@
+//! XREAD whose streams span slots.
+//!
+//! Each slot's streams are read on their node, every slot at once, and the
+//! replies are merged in the order the streams were named: what one
+//! server answers. With BLOCK, when no stream has anything yet, every slot
+//! waits at once; the first to answer with entries answers the client,
+//! and the others are told to stop waiting. XREAD takes nothing away, so
+//! nothing is lost: entries another node had found meanwhile are read by
+//! the client's next XREAD, from the IDs it last saw.
+//!
+//! XREADGROUP is not done this way: it moves each group's cursor on the
+//! node that answers, so a read that lost the race would hand entries to
+//! a consumer that never sees them.
+
+use bytes::Bytes;
+use futures::future::join_all;
+use pool::Pool;
+use resp::Frame;
+use router::slot::key_slot;
+use router::{Command, Error, Reply};
+use tower::Service;
+
+use crate::steps::{arg, Steps};
+use crate::waits::{check_millis, First, Waits};
+
+/// Runs `args` (an XREAD, the name first) whose streams span slots. The
+/// proxy's blocking requests carry `owner` (the client's affinity), under
+/// which the pool registers their connections ([`Pool::blocked`]).
+///
+/// # Errors
+/// A backend failed.
+pub async fn xread<S>(mut steps: Steps<S>, pool: Pool, owner: u64, args: Vec<Bytes>) -> Result<Reply, Error>
+where
+    S: Service<Command, Response = Reply, Error = Error>,
+    S::Future: Send + 'static,
+{
+    let read = match StreamRead::parse(&args) {
+        Ok(read) => read,
+        Err(error) => return Ok(Reply::Frame(error)),
+    };
+    let groups = read.by_slot();
+    let now = join_all(groups.iter().map(|group| steps.start(read.command(group, None)))).await;
+    let now = read.merge(now.into_iter().collect::<Result<_, _>>()?);
+    let Some(block) = &read.block else {
+        return Ok(Reply::Frame(now));
+    };
+    if !matches!(now, Frame::Null | Frame::NullArray) {
+        return Ok(Reply::Frame(now));
+    }
+    let started = groups
+        .iter()
+        .map(|group| steps.start(read.command(group, Some(block))));
+    let mut waits = Waits::new(started, pool, owner);
+    let answer = match waits.first().await {
+        First::TimedOut(nil) => return Ok(Reply::Frame(nil)),
+        First::Answer(answer) => answer,
+    };
+    waits.stop().await;
+    answer.map(Reply::Frame)
+}
+
+/// One XREAD, taken apart.
+#[derive(Debug)]
+struct StreamRead {
+    count: Option<Bytes>,
+    block: Option<Bytes>,
+    keys: Vec<Bytes>,
+    ids: Vec<Bytes>,
+}
+
+impl StreamRead {
+    /// Takes `args` apart as Valkey does, with its error replies.
+    fn parse(args: &[Bytes]) -> Result<StreamRead, Frame> {
+        let mut read = StreamRead {
+            count: None,
+            block: None,
+            keys: Vec::new(),
+            ids: Vec::new(),
+        };
+        let mut i = 1;
+        loop {
+            let option = args.get(i).ok_or_else(|| Frame::error("ERR syntax error"))?;
+            let value = args.get(i + 1);
+            if option.eq_ignore_ascii_case(b"streams") {
+                break;
+            } else if option.eq_ignore_ascii_case(b"count") && value.is_some() {
+                let count = value.cloned().unwrap_or_default();
+                if resp::number::parse_i64(&count).is_none() {
+                    return Err(Frame::error("ERR value is not an integer or out of range"));
+                }
+                read.count = Some(count);
+            } else if option.eq_ignore_ascii_case(b"block") && value.is_some() {
+                let block = value.cloned().unwrap_or_default();
+                check_millis(&block)?;
+                read.block = Some(block);
+            } else {
+                return Err(Frame::error("ERR syntax error"));
+            }
+            i += 2;
+        }
+        let streams = &args[i + 1..];
+        if streams.is_empty() || streams.len() % 2 == 1 {
+            return Err(Frame::error(
+                "ERR Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be specified.",
+            ));
+        }
+        let (keys, ids) = streams.split_at(streams.len() / 2);
+        read.keys = keys.to_vec();
+        read.ids = ids.to_vec();
+        Ok(read)
+    }
+
+    /// The indexes of the streams of each slot, the slots in the order of
+    /// their first stream.
+    fn by_slot(&self) -> Vec<Vec<usize>> {
+        let mut groups: Vec<(u16, Vec<usize>)> = Vec::new();
+        for (index, key) in self.keys.iter().enumerate() {
+            let slot = key_slot(key);
+            match groups.iter_mut().find(|(s, _)| *s == slot) {
+                Some((_, group)) => group.push(index),
+                None => groups.push((slot, vec![index])),
+            }
+        }
+        groups.into_iter().map(|(_, group)| group).collect()
+    }
+
+    /// The XREAD of the streams at `group`, with `block` if given.
+    fn command(&self, group: &[usize], block: Option<&Bytes>) -> Vec<Bytes> {
+        let mut args = vec![arg("XREAD")];
+        if let Some(count) = &self.count {
+            args.extend([arg("COUNT"), count.clone()]);
+        }
+        if let Some(block) = block {
+            args.extend([arg("BLOCK"), block.clone()]);
+        }
+        args.push(arg("STREAMS"));
+        args.extend(group.iter().map(|&i| self.keys[i].clone()));
+        args.extend(group.iter().map(|&i| self.ids[i].clone()));
+        args
+    }
+
+    /// One reply from the slots' replies: the first error if any, else
+    /// every stream that has entries, in the order the streams were named
+    /// (a map for RESP3, as the nodes answer), else the nil they answered.
+    fn merge(&self, replies: Vec<Frame>) -> Frame {
+        let mut nil = Frame::NullArray;
+        let mut map = false;
+        let mut found: Vec<(usize, Frame, Frame)> = Vec::new();
+        for reply in replies {
+            let pairs = match reply {
+                error if error.is_error() => return error,
+                Frame::Map(pairs) => {
+                    map = true;
+                    pairs
+                }
+                Frame::Array(items) => items
+                    .into_iter()
+                    .filter_map(|item| match item {
+                        Frame::Array(pair) => <[Frame; 2]>::try_from(pair).ok().map(|[k, v]| (k, v)),
+                        _ => None,
+                    })
+                    .collect(),
+                other => {
+                    nil = other;
+                    continue;
+                }
+            };
+            for (key, entries) in pairs {
+                let named = key.as_bytes().and_then(|k| self.keys.iter().position(|n| n == k));
+                found.push((named.unwrap_or(usize::MAX), key, entries));
+            }
+        }
+        if found.is_empty() {
+            return nil;
+        }
+        found.sort_by_key(|(index, ..)| *index);
+        if map {
+            Frame::Map(
+                found
+                    .into_iter()
+                    .map(|(_, key, entries)| (key, entries))
+                    .collect(),
+            )
+        } else {
+            Frame::Array(
+                found
+                    .into_iter()
+                    .map(|(_, key, entries)| Frame::Array(vec![key, entries]))
+                    .collect(),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::steps::args;
+
+    fn bulk(text: &str) -> Frame {
+        Frame::Bulk(Bytes::copy_from_slice(text.as_bytes()))
+    }
+
+    #[test]
+    fn options_and_streams_are_read_as_valkey_reads_them() {
+        let read = StreamRead::parse(&args(&[
+            "XREAD", "count", "2", "BLOCK", "0", "STREAMS", "a", "b", "0", "$",
+        ]))
+        .unwrap();
+        assert_eq!(read.count, Some(Bytes::from("2")));
+        assert_eq!(read.block, Some(Bytes::from("0")));
+        assert_eq!(read.keys, args(&["a", "b"]));
+        assert_eq!(read.ids, args(&["0", "$"]));
+        let error = |request: &[&str]| StreamRead::parse(&args(request)).unwrap_err();
+        assert_eq!(
+            error(&["XREAD", "BLOCK", "x", "STREAMS", "a", "0"]),
+            Frame::error("ERR timeout is not an integer or out of range")
+        );
+        assert_eq!(
+            error(&["XREAD", "COUNT", "x", "STREAMS", "a", "0"]),
+            Frame::error("ERR value is not an integer or out of range")
+        );
+        assert_eq!(
+            error(&["XREAD", "FOO", "STREAMS", "a", "0"]),
+            Frame::error("ERR syntax error")
+        );
+        assert!(error(&["XREAD", "STREAMS", "a", "b", "0"]).is_error());
+    }
+
+    #[test]
+    fn replies_merge_in_the_order_the_streams_were_named() {
+        let read = StreamRead::parse(&args(&["XREAD", "STREAMS", "a", "b", "c", "0", "0", "0"])).unwrap();
+        let stream = |key: &str| Frame::Array(vec![bulk(key), Frame::Array(vec![bulk("1-1")])]);
+        let merged = read.merge(vec![
+            Frame::Array(vec![stream("c"), stream("a")]),
+            Frame::NullArray,
+        ]);
+        assert_eq!(merged, Frame::Array(vec![stream("a"), stream("c")]));
+        assert_eq!(read.merge(vec![Frame::Null, Frame::Null]), Frame::Null);
+        let error = Frame::error("WRONGTYPE Operation against a key holding the wrong kind of value");
+        assert_eq!(
+            read.merge(vec![Frame::Array(vec![stream("a")]), error.clone()]),
+            error
+        );
+        let map = read.merge(vec![
+            Frame::Map(vec![(bulk("b"), Frame::Array(vec![]))]),
+            Frame::Map(vec![(bulk("a"), Frame::Array(vec![]))]),
+        ]);
+        assert_eq!(
+            map,
+            Frame::Map(vec![
+                (bulk("a"), Frame::Array(vec![])),
+                (bulk("b"), Frame::Array(vec![]))
+            ])
+        );
+    }
+}
