@@ -15,6 +15,7 @@ use test_util::{Cluster, Flavor, Server};
 
 /// The commands compared with one server, after the data they pop from.
 /// Key names carry no hash tag, so they spread over the slots.
+#[rustfmt::skip]
 const SCRIPT: &[&[&str]] = &[
     &["FLUSHALL"],
     &["RPUSH", "l1", "a", "b", "c"],

@@ -1,6 +1,6 @@
-//! XREAD whose streams span slots, through the proxy on a 3-primary
-//! cluster: the answers one server gives, and with BLOCK a wait on every
-//! node at once.
+//! XREAD and XREADGROUP whose streams span slots, through the proxy on a
+//! 3-primary cluster: the answers one server gives, and XREAD with BLOCK
+//! waiting on every node at once.
 
 mod common;
 
@@ -13,6 +13,7 @@ use test_util::{Cluster, Flavor, Server};
 
 /// The commands compared with one server. Stream names carry no hash
 /// tag, so they spread over the slots.
+#[rustfmt::skip]
 const SCRIPT: &[&[&str]] = &[
     &["FLUSHALL"],
     &["XADD", "s1", "1-1", "f", "a"],
@@ -34,6 +35,26 @@ const SCRIPT: &[&[&str]] = &[
     &["XREAD", "COUNT", "many", "STREAMS", "s1", "s3", "0", "0"],
     &["XREAD", "SOON", "STREAMS", "s1", "s3", "0", "0"],
     &["XREAD", "STREAMS", "s1", "s3", "bad", "0"],
+    &["XGROUP", "CREATE", "s1", "g", "0"],
+    &["XGROUP", "CREATE", "s3", "g", "0"],
+    &["XGROUP", "CREATE", "s4", "g", "$"],
+    &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s1", "s3", "s4", ">", ">", ">"],
+    &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s4", "s1", "s3", "0", "0", "0"],
+    &["XREADGROUP", "GROUP", "g", "c", "COUNT", "1", "STREAMS", "s1", "s3", ">", ">"],
+    &["XADD", "s3", "3-2", "f", "e"],
+    &["XADD", "s1", "1-3", "f", "g"],
+    &["XREADGROUP", "GROUP", "g", "c2", "NOACK", "STREAMS", "s3", "s4", ">", ">"],
+    // Errors hand nothing over on the other streams: 1-3 stays new.
+    &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s1", "s0", ">", ">"],
+    &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s1", "str", ">", ">"],
+    &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s1", "s3", ">", "$"],
+    &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s1", "s3", ">", "x-y"],
+    &["XPENDING", "s1", "g"],
+    &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s1", "s3", ">"],
+    &["XREADGROUP", "STREAMS", "s1", "s3", ">", ">"],
+    &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s1", "s3", ">", ">"],
+    &["XPENDING", "s1", "g"],
+    &["XPENDING", "s3", "g"],
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

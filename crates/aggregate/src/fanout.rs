@@ -225,8 +225,8 @@ where
 
     /// A command with keys in several slots: a `multi_shard` one is split
     /// by slot and every part started at once; the others are carried out
-    /// in steps ([`moves`], [`colocate`]), pops by [`pops`], XREAD by
-    /// [`streams`];
+    /// in steps ([`moves`], [`colocate`]), pops by [`pops`], stream reads
+    /// by [`streams`];
     /// other blocking commands and scripts are refused.
     fn multi_slot(&mut self, command: Command) -> BoxFuture<'static, Result<Reply, Error>> {
         let refuse = |error: Error| -> BoxFuture<'static, Result<Reply, Error>> {
@@ -238,8 +238,8 @@ where
         if pops::handles(&spec.name) {
             return self.pops(command, &spec.name);
         }
-        if spec.name == "xread" {
-            return self.xread(command);
+        if streams::handles(&spec.name, spec.blocks(command.request.args())) {
+            return self.stream_read(command);
         }
         if let Some(error) = unsplittable(&spec, command.request.args()) {
             return refuse(error);
@@ -261,12 +261,12 @@ where
         Box::pin(async move { pops::run(steps, pool, owner, &name, args).await })
     }
 
-    /// XREAD whose streams span slots ([`streams`]).
-    fn xread(&mut self, command: Command) -> BoxFuture<'static, Result<Reply, Error>> {
+    /// XREAD or XREADGROUP whose streams span slots ([`streams`]).
+    fn stream_read(&mut self, command: Command) -> BoxFuture<'static, Result<Reply, Error>> {
         let pool = self.router.pool().clone();
         let (owner, args) = (command.affinity, command.request.args().to_vec());
         let steps = Steps::new(self.clone(), command);
-        Box::pin(streams::xread(steps, pool, owner, args))
+        Box::pin(streams::read(steps, pool, owner, args))
     }
 
     /// Carries a command out in several requests: [`moves`] for the ones

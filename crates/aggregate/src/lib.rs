@@ -21,7 +21,8 @@
 //! - [`colocate`]: multi-key commands across slots, run by the server on
 //!   copies of the keys brought next to each other.
 //! - [`moves`]: RENAME, SMOVE, LMOVE and MSETNX across slots.
-//! - [`streams`]: XREAD whose streams span slots, with or without BLOCK.
+//! - [`streams`]: XREAD (with or without BLOCK) and XREADGROUP whose
+//!   streams span slots.
 //! - [`scripts`]: the script cache that lets EVALSHA survive NOSCRIPT.
 //! - `waits`: a blocking command waiting on several nodes at once.
 

@@ -1,16 +1,23 @@
-//! XREAD whose streams span slots.
+//! XREAD and XREADGROUP whose streams span slots.
 //!
 //! Each slot's streams are read on their node, every slot at once, and the
 //! replies are merged in the order the streams were named: what one
-//! server answers. With BLOCK, when no stream has anything yet, every slot
-//! waits at once; the first to answer with entries answers the client,
-//! and the others are told to stop waiting. XREAD takes nothing away, so
-//! nothing is lost: entries another node had found meanwhile are read by
-//! the client's next XREAD, from the IDs it last saw.
+//! server answers.
 //!
-//! XREADGROUP is not done this way: it moves each group's cursor on the
-//! node that answers, so a read that lost the race would hand entries to
-//! a consumer that never sees them.
+//! XREAD with BLOCK: when no stream has anything yet, every slot waits at
+//! once; the first to answer with entries answers the client, and the
+//! others are told to stop waiting. XREAD takes nothing away, so nothing
+//! is lost: entries another node had found meanwhile are read by the
+//! client's next XREAD, from the IDs it last saw.
+//!
+//! XREADGROUP hands new entries (ID `>`) to the consumer: each node moves
+//! its group's cursor as it answers. So that an error on one node (no such
+//! group, a wrong type, a bad ID) does not leave entries handed over on
+//! another, as one server never would, every node is first asked the same
+//! read with `0` for `>`, which only reads the consumer's own history;
+//! the real read follows when no node objects. XREADGROUP with BLOCK is
+//! not done across slots: a read that lost the race on one node would
+//! still hand entries to the consumer there.
 
 use bytes::Bytes;
 use futures::future::join_all;
@@ -23,13 +30,20 @@ use tower::Service;
 use crate::steps::{arg, Steps};
 use crate::waits::{check_millis, First, Waits};
 
-/// Runs `args` (an XREAD, the name first) whose streams span slots. The
-/// proxy's blocking requests carry `owner` (the client's affinity), under
-/// which the pool registers their connections ([`Pool::blocked`]).
+/// True for the stream reads [`read`] carries out across slots: XREAD,
+/// and XREADGROUP without BLOCK.
+pub fn handles(name: &str, blocks: bool) -> bool {
+    name == "xread" || (name == "xreadgroup" && !blocks)
+}
+
+/// Runs `args` (an XREAD or XREADGROUP, the name first) whose streams
+/// span slots. The proxy's blocking requests carry `owner` (the client's
+/// affinity), under which the pool registers their connections
+/// ([`Pool::blocked`]).
 ///
 /// # Errors
 /// A backend failed.
-pub async fn xread<S>(mut steps: Steps<S>, pool: Pool, owner: u64, args: Vec<Bytes>) -> Result<Reply, Error>
+pub async fn read<S>(mut steps: Steps<S>, pool: Pool, owner: u64, args: Vec<Bytes>) -> Result<Reply, Error>
 where
     S: Service<Command, Response = Reply, Error = Error>,
     S::Future: Send + 'static,
@@ -39,6 +53,19 @@ where
         Err(error) => return Ok(Reply::Frame(error)),
     };
     let groups = read.by_slot();
+    if read.group.is_some() && read.ids.iter().any(|id| id.as_ref() == b">") {
+        let history = read.history();
+        let checks = join_all(
+            groups
+                .iter()
+                .map(|group| steps.start(history.command(group, None))),
+        )
+        .await;
+        let checked = history.merge(checks.into_iter().collect::<Result<_, _>>()?);
+        if checked.is_error() {
+            return Ok(Reply::Frame(checked));
+        }
+    }
     let now = join_all(groups.iter().map(|group| steps.start(read.command(group, None)))).await;
     let now = read.merge(now.into_iter().collect::<Result<_, _>>()?);
     let Some(block) = &read.block else {
@@ -59,9 +86,12 @@ where
     answer.map(Reply::Frame)
 }
 
-/// One XREAD, taken apart.
-#[derive(Debug)]
+/// One XREAD or XREADGROUP, taken apart.
+#[derive(Clone, Debug)]
 struct StreamRead {
+    /// XREADGROUP's group and consumer.
+    group: Option<(Bytes, Bytes)>,
+    noack: bool,
     count: Option<Bytes>,
     block: Option<Bytes>,
     keys: Vec<Bytes>,
@@ -71,43 +101,77 @@ struct StreamRead {
 impl StreamRead {
     /// Takes `args` apart as Valkey does, with its error replies.
     fn parse(args: &[Bytes]) -> Result<StreamRead, Frame> {
+        let grouped = args
+            .first()
+            .is_some_and(|name| name.eq_ignore_ascii_case(b"xreadgroup"));
         let mut read = StreamRead {
+            group: None,
+            noack: false,
             count: None,
             block: None,
             keys: Vec::new(),
             ids: Vec::new(),
         };
+        let syntax = || Frame::error("ERR syntax error");
         let mut i = 1;
         loop {
-            let option = args.get(i).ok_or_else(|| Frame::error("ERR syntax error"))?;
-            let value = args.get(i + 1);
-            if option.eq_ignore_ascii_case(b"streams") {
+            let option = args.get(i).ok_or_else(syntax)?;
+            let is = |name: &[u8]| option.eq_ignore_ascii_case(name);
+            let value = |at: usize| args.get(i + at).cloned().ok_or_else(syntax);
+            if is(b"streams") {
                 break;
-            } else if option.eq_ignore_ascii_case(b"count") && value.is_some() {
-                let count = value.cloned().unwrap_or_default();
+            } else if is(b"count") {
+                let count = value(1)?;
                 if resp::number::parse_i64(&count).is_none() {
                     return Err(Frame::error("ERR value is not an integer or out of range"));
                 }
                 read.count = Some(count);
-            } else if option.eq_ignore_ascii_case(b"block") && value.is_some() {
-                let block = value.cloned().unwrap_or_default();
+                i += 2;
+            } else if is(b"block") {
+                let block = value(1)?;
                 check_millis(&block)?;
                 read.block = Some(block);
+                i += 2;
+            } else if grouped && is(b"group") {
+                read.group = Some((value(1)?, value(2)?));
+                i += 3;
+            } else if grouped && is(b"noack") {
+                read.noack = true;
+                i += 1;
             } else {
-                return Err(Frame::error("ERR syntax error"));
+                return Err(syntax());
             }
-            i += 2;
+        }
+        if grouped && read.group.is_none() {
+            return Err(Frame::error("ERR Missing GROUP option for XREADGROUP"));
         }
         let streams = &args[i + 1..];
         if streams.is_empty() || streams.len() % 2 == 1 {
-            return Err(Frame::error(
-                "ERR Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be specified.",
-            ));
+            return Err(Frame::error(if grouped {
+                "ERR Unbalanced 'xreadgroup' list of streams: for each stream key an ID or '>' must be specified."
+            } else {
+                "ERR Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be specified."
+            }));
         }
         let (keys, ids) = streams.split_at(streams.len() / 2);
         read.keys = keys.to_vec();
         read.ids = ids.to_vec();
         Ok(read)
+    }
+
+    /// The same read of the consumer's own history: `0` for every `>`,
+    /// one entry at most. It hands nothing new to the consumer, and fails
+    /// where the read itself would.
+    fn history(&self) -> StreamRead {
+        let mut history = self.clone();
+        history.count = Some(arg("1"));
+        history.noack = false;
+        for id in &mut history.ids {
+            if id.as_ref() == b">" {
+                *id = arg("0");
+            }
+        }
+        history
     }
 
     /// The indexes of the streams of each slot, the slots in the order of
@@ -124,21 +188,29 @@ impl StreamRead {
         groups.into_iter().map(|(_, group)| group).collect()
     }
 
-    /// The XREAD of the streams at `group`, with `block` if given.
+    /// The read of the streams at `group`, with `block` if given.
     fn command(&self, group: &[usize], block: Option<&Bytes>) -> Vec<Bytes> {
-        let mut args = vec![arg("XREAD")];
+        let mut args = Vec::new();
+        match &self.group {
+            Some((group, consumer)) => {
+                args.extend([arg("XREADGROUP"), arg("GROUP"), group.clone(), consumer.clone()])
+            }
+            None => args.push(arg("XREAD")),
+        }
         if let Some(count) = &self.count {
             args.extend([arg("COUNT"), count.clone()]);
         }
         if let Some(block) = block {
             args.extend([arg("BLOCK"), block.clone()]);
         }
+        if self.noack {
+            args.push(arg("NOACK"));
+        }
         args.push(arg("STREAMS"));
         args.extend(group.iter().map(|&i| self.keys[i].clone()));
         args.extend(group.iter().map(|&i| self.ids[i].clone()));
         args
     }
-
     /// One reply from the slots' replies: the first error if any, else
     /// every stream that has entries, in the order the streams were named
     /// (a map for RESP3, as the nodes answer), else the nil they answered.
@@ -226,6 +298,68 @@ mod tests {
             Frame::error("ERR syntax error")
         );
         assert!(error(&["XREAD", "STREAMS", "a", "b", "0"]).is_error());
+    }
+
+    #[test]
+    fn a_group_read_is_checked_first_on_the_consumers_history() {
+        let read = StreamRead::parse(&args(&[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "c",
+            "NOACK",
+            "COUNT",
+            "5",
+            "STREAMS",
+            "a",
+            "b",
+            ">",
+            "7-1",
+        ]))
+        .unwrap();
+        let shown = |command: Vec<Bytes>| {
+            command
+                .iter()
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            shown(read.command(&[0, 1], None)),
+            [
+                "XREADGROUP",
+                "GROUP",
+                "g",
+                "c",
+                "COUNT",
+                "5",
+                "NOACK",
+                "STREAMS",
+                "a",
+                "b",
+                ">",
+                "7-1"
+            ]
+        );
+        assert_eq!(
+            shown(read.history().command(&[1, 0], None)),
+            [
+                "XREADGROUP",
+                "GROUP",
+                "g",
+                "c",
+                "COUNT",
+                "1",
+                "STREAMS",
+                "b",
+                "a",
+                "7-1",
+                "0"
+            ]
+        );
+        let missing = StreamRead::parse(&args(&["XREADGROUP", "STREAMS", "a", ">"])).unwrap_err();
+        assert_eq!(missing, Frame::error("ERR Missing GROUP option for XREADGROUP"));
+        let xread_group = StreamRead::parse(&args(&["XREAD", "GROUP", "g", "c", "STREAMS", "a", "0"]));
+        assert_eq!(xread_group.unwrap_err(), Frame::error("ERR syntax error"));
     }
 
     #[test]
