@@ -212,42 +212,17 @@ async fn cross_slot_commands_match_one_server() {
     }
 }
 
-/// Creates group `g` on `streams` and returns a blocking XREADGROUP of
-/// them.
-async fn group_read<'a>(client: &mut RawClient, streams: [&'a str; 2]) -> Vec<&'a str> {
-    for stream in streams {
-        client
-            .call(&["XGROUP", "CREATE", stream, "g", "$", "MKSTREAM"])
-            .await;
-    }
-    let mut read = vec!["XREADGROUP", "GROUP", "g", "c", "BLOCK", "10", "STREAMS"];
-    read.extend(streams);
-    read.extend([">", ">"]);
-    read
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_cannot_span_slots_says_why() {
     let cluster = Cluster::start(Flavor::Valkey, 3, 0);
     let proxy = TestProxy::default_for(cluster.addrs()).await;
     let mut client = RawClient::connect(&proxy.addr).await;
-    let read = group_read(&mut client, ["a", "b"]).await;
-    let xreadgroup = show(&client.call(&read).await);
-    assert!(
-        xreadgroup.starts_with(
-            "-ERR proxy: XREADGROUP with keys in several slots is not supported: a blocking group read"
-        ),
-        "{xreadgroup}"
-    );
     let eval = show(&client.call(&["EVAL", "return 1", "2", "a", "b"]).await);
     assert!(
         eval.starts_with("-ERR proxy: EVAL with keys in several slots is not supported: a script"),
         "{eval}"
     );
     // The same commands within one slot work.
-    let read = group_read(&mut client, ["{t}a", "{t}b"]).await;
-    client.call(&["XADD", "{t}b", "1-1", "f", "v"]).await;
-    assert_eq!(show(&client.call(&read).await), "[[{t}b [[1-1 [f v]]]]]");
     assert_eq!(
         show(&client.call(&["EVAL", "return #KEYS", "2", "{t}a", "{t}b"]).await),
         "2"

@@ -1,6 +1,6 @@
 //! XREAD and XREADGROUP whose streams span slots, through the proxy on a
-//! 3-primary cluster: the answers one server gives, and XREAD with BLOCK
-//! waiting on every node at once.
+//! 3-primary cluster: the answers one server gives, and with BLOCK a wait
+//! on every node at once.
 
 mod common;
 
@@ -55,6 +55,11 @@ const SCRIPT: &[&[&str]] = &[
     &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s1", "s3", ">", ">"],
     &["XPENDING", "s1", "g"],
     &["XPENDING", "s3", "g"],
+    &["XREADGROUP", "GROUP", "g", "c", "BLOCK", "50", "STREAMS", "s1", "s3", ">", ">"],
+    &["XADD", "s3", "3-3", "f", "h"],
+    &["XREADGROUP", "GROUP", "g", "c", "BLOCK", "50", "STREAMS", "s1", "s3", ">", ">"],
+    &["XREADGROUP", "GROUP", "g", "c", "BLOCK", "50", "STREAMS", "s1", "s3", "0", ">"],
+    &["XREADGROUP", "GROUP", "nogroup", "c", "BLOCK", "50", "STREAMS", "s1", "s3", ">", ">"],
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,4 +111,84 @@ async fn a_blocking_read_waits_on_every_node() {
         format!("[[{} [[8-1 [f w]]]]]", streams[0])
     );
     assert_eq!(show(&reader.next().await), "PONG");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocking_group_read_waits_on_every_node() {
+    let cluster = Cluster::start(Flavor::Valkey, 3, 0);
+    let proxy = TestProxy::default_for(cluster.addrs()).await;
+    let streams = key_per_node(&cluster, "events");
+    let mut reader = RawClient::connect(&proxy.addr).await;
+    let mut other = RawClient::connect(&proxy.addr).await;
+    for stream in &streams {
+        reader
+            .call(&["XGROUP", "CREATE", stream, "g", "$", "MKSTREAM"])
+            .await;
+    }
+    let read = |block: &'static str| {
+        let mut read = vec!["XREADGROUP", "GROUP", "g", "c", "BLOCK", block, "STREAMS"];
+        read.extend(streams.iter().map(String::as_str));
+        read.extend([">", ">", ">"]);
+        read
+    };
+    reader.send(&read("0")).await;
+    until_blocked(&cluster, 3).await;
+    other.call(&["XADD", &streams[2], "5-1", "f", "v"]).await;
+    assert_eq!(
+        show(&reader.next().await),
+        format!("[[{} [[5-1 [f v]]]]]", streams[2])
+    );
+    until_blocked(&cluster, 0).await;
+    // Handed to this consumer, once.
+    assert_eq!(
+        show(&other.call(&["XPENDING", &streams[2], "g"]).await),
+        "[1 5-1 5-1 [[c 1]]]"
+    );
+    // Another consumer blocked on one stream takes the next entry first:
+    // the read goes on waiting, and gets the one after.
+    reader.send(&read("0")).await;
+    until_blocked(&cluster, 3).await;
+    let mut rival = RawClient::connect(&proxy.addr).await;
+    rival
+        .send(&[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "r",
+            "BLOCK",
+            "0",
+            "STREAMS",
+            &streams[0],
+            ">",
+        ])
+        .await;
+    until_blocked(&cluster, 4).await;
+    other.call(&["XADD", &streams[0], "6-1", "f", "first"]).await;
+    assert_eq!(
+        show(&rival.next().await),
+        format!("[[{} [[6-1 [f first]]]]]", streams[0])
+    );
+    assert!(reader.next_within(Duration::from_millis(200)).await.is_none());
+    until_blocked(&cluster, 3).await;
+    other.call(&["XADD", &streams[0], "6-2", "f", "second"]).await;
+    assert_eq!(
+        show(&reader.next().await),
+        format!("[[{} [[6-2 [f second]]]]]", streams[0])
+    );
+    assert_eq!(
+        show(&other.call(&["XPENDING", &streams[0], "g"]).await),
+        "[2 6-1 6-2 [[c 1] [r 1]]]"
+    );
+    // A timeout is one nil; CLIENT UNBLOCK reaches every node.
+    assert_eq!(show(&reader.call(&read("100")).await), "(nil)");
+    let id = show(&reader.call(&["CLIENT", "ID"]).await);
+    reader.send(&read("0")).await;
+    until_blocked(&cluster, 3).await;
+    assert_eq!(show(&other.call(&["CLIENT", "UNBLOCK", &id]).await), "1");
+    assert_eq!(show(&reader.next().await), "(nil)");
+    until_blocked(&cluster, 0).await;
+    assert_eq!(
+        settled_info_field(&proxy.addr, "backend_connections_dedicated", 0).await,
+        0
+    );
 }

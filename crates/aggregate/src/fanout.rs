@@ -238,7 +238,7 @@ where
         if pops::handles(&spec.name) {
             return self.pops(command, &spec.name);
         }
-        if streams::handles(&spec.name, spec.blocks(command.request.args())) {
+        if streams::handles(&spec.name) {
             return self.stream_read(command);
         }
         if let Some(error) = unsplittable(&spec, command.request.args()) {
@@ -311,15 +311,11 @@ where
 
 /// Why a command with keys in several slots is refused, if it is.
 ///
-/// A blocking command other than those of [`pops`] and [`streams`] is
-/// refused: XREADGROUP with BLOCK, since a read that lost the race on one
-/// node would still hand entries to the consumer there, and any a module
-/// adds. A script cannot run atomically on several nodes.
+/// A blocking command other than those of [`pops`] and [`streams`] (one a
+/// module adds) is refused: how to wait for it on several nodes is not
+/// known. A script cannot run atomically on several nodes.
 fn unsplittable(spec: &CommandSpec, args: resp::Args<'_>) -> Option<Error> {
-    let reason = if spec.blocks(args) && spec.name == "xreadgroup" {
-        "a blocking group read cannot wait on several nodes without handing entries \
-         to a consumer that never sees them; keep its keys in one slot with a hash tag"
-    } else if spec.blocks(args) {
+    let reason = if spec.blocks(args) {
         "a blocking command cannot wait on several nodes; keep its keys in one slot with a hash tag"
     } else if spec.name.starts_with("eval") || spec.name.starts_with("fcall") {
         "a script or function cannot run atomically on several nodes; keep its keys in one slot with a hash tag"

@@ -15,9 +15,13 @@
 //! group, a wrong type, a bad ID) does not leave entries handed over on
 //! another, as one server never would, every node is first asked the same
 //! read with `0` for `>`, which only reads the consumer's own history;
-//! the real read follows when no node objects. XREADGROUP with BLOCK is
-//! not done across slots: a read that lost the race on one node would
-//! still hand entries to the consumer there.
+//! the real read follows when no node objects. With BLOCK, when nothing is
+//! new, the nodes are not raced with blocking group reads (one that lost
+//! would still hand entries to the consumer there): every node watches
+//! with an XREAD BLOCK from where the group is, which hands nothing over,
+//! and the group read is done again when one sees new entries.
+
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::future::join_all;
@@ -30,10 +34,10 @@ use tower::Service;
 use crate::steps::{arg, Steps};
 use crate::waits::{check_millis, First, Waits};
 
-/// True for the stream reads [`read`] carries out across slots: XREAD,
-/// and XREADGROUP without BLOCK.
-pub fn handles(name: &str, blocks: bool) -> bool {
-    name == "xread" || (name == "xreadgroup" && !blocks)
+/// True for the stream reads [`read`] carries out across slots: XREAD
+/// and XREADGROUP, with or without BLOCK.
+pub fn handles(name: &str) -> bool {
+    matches!(name, "xread" | "xreadgroup")
 }
 
 /// Runs `args` (an XREAD or XREADGROUP, the name first) whose streams
@@ -54,36 +58,46 @@ where
     };
     let groups = read.by_slot();
     if read.group.is_some() && read.ids.iter().any(|id| id.as_ref() == b">") {
-        let history = read.history();
-        let checks = join_all(
-            groups
-                .iter()
-                .map(|group| steps.start(history.command(group, None))),
-        )
-        .await;
-        let checked = history.merge(checks.into_iter().collect::<Result<_, _>>()?);
+        let checked = read.history().now(&mut steps, &groups).await?;
         if checked.is_error() {
             return Ok(Reply::Frame(checked));
         }
     }
-    let now = join_all(groups.iter().map(|group| steps.start(read.command(group, None)))).await;
-    let now = read.merge(now.into_iter().collect::<Result<_, _>>()?);
+    let now = read.now(&mut steps, &groups).await?;
     let Some(block) = &read.block else {
         return Ok(Reply::Frame(now));
     };
-    if !matches!(now, Frame::Null | Frame::NullArray) {
+    if !is_nil(&now) {
         return Ok(Reply::Frame(now));
     }
-    let started = groups
-        .iter()
-        .map(|group| steps.start(read.command(group, Some(block))));
-    let mut waits = Waits::new(started, pool, owner);
+    let frame = if read.group.is_some() {
+        read.wait_for_group(&mut steps, &groups, (&pool, owner), block)
+            .await?
+    } else {
+        let started = groups
+            .iter()
+            .map(|group| steps.start(read.command(group, Some(block))));
+        wait(Waits::new(started, pool, owner)).await?
+    };
+    Ok(Reply::Frame(frame))
+}
+
+/// The first answer of `waits`, the others stopped; the nil of a timeout
+/// when every node's passed.
+async fn wait<F>(mut waits: Waits<F>) -> Result<Frame, Error>
+where
+    F: std::future::Future<Output = Result<Frame, Error>>,
+{
     let answer = match waits.first().await {
-        First::TimedOut(nil) => return Ok(Reply::Frame(nil)),
+        First::TimedOut(nil) => return Ok(nil),
         First::Answer(answer) => answer,
     };
     waits.stop().await;
-    answer.map(Reply::Frame)
+    answer
+}
+
+fn is_nil(frame: &Frame) -> bool {
+    matches!(frame, Frame::Null | Frame::NullArray)
 }
 
 /// One XREAD or XREADGROUP, taken apart.
@@ -157,6 +171,94 @@ impl StreamRead {
         read.keys = keys.to_vec();
         read.ids = ids.to_vec();
         Ok(read)
+    }
+
+    /// Reads every slot at once, without blocking, and merges the replies.
+    async fn now<S>(&self, steps: &mut Steps<S>, groups: &[Vec<usize>]) -> Result<Frame, Error>
+    where
+        S: Service<Command, Response = Reply, Error = Error>,
+        S::Future: Send + 'static,
+    {
+        let replies = join_all(groups.iter().map(|group| steps.start(self.command(group, None)))).await;
+        Ok(self.merge(replies.into_iter().collect::<Result<_, _>>()?))
+    }
+
+    /// XREADGROUP with BLOCK once nothing is new: every slot watches its
+    /// streams with an XREAD BLOCK from the IDs the group has handed out
+    /// up to (XINFO GROUPS), which hands nothing to anyone. When one node
+    /// sees new entries, the group read is done again without blocking;
+    /// should another consumer have taken them first, the watch starts
+    /// over with what is left of the timeout.
+    async fn wait_for_group<S>(
+        &self,
+        steps: &mut Steps<S>,
+        groups: &[Vec<usize>],
+        (pool, owner): (&Pool, u64),
+        block: &Bytes,
+    ) -> Result<Frame, Error>
+    where
+        S: Service<Command, Response = Reply, Error = Error>,
+        S::Future: Send + 'static,
+    {
+        let millis = resp::number::parse_i64(block).unwrap_or(0);
+        let deadline = (millis > 0).then(|| Instant::now() + Duration::from_millis(millis as u64));
+        loop {
+            let left = match deadline {
+                None => 0,
+                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => left.as_millis().max(1),
+                    _ => return Ok(Frame::NullArray),
+                },
+            };
+            let Some(watch) = self.watch(steps).await? else {
+                // The stream or the group went away: the read says how.
+                return self.now(steps, groups).await;
+            };
+            let left = Bytes::from(left.to_string());
+            let started = groups
+                .iter()
+                .map(|group| steps.start(watch.command(group, Some(&left))));
+            match wait(Waits::new(started, pool.clone(), owner)).await? {
+                nil if is_nil(&nil) => return Ok(nil),
+                error if error.is_error() => return Ok(error),
+                _ => {}
+            }
+            let now = self.now(steps, groups).await?;
+            if !is_nil(&now) {
+                return Ok(now);
+            }
+        }
+    }
+
+    /// An XREAD of the streams from the IDs the group has handed out up
+    /// to; `None` when a stream or the group is gone.
+    async fn watch<S>(&self, steps: &mut Steps<S>) -> Result<Option<StreamRead>, Error>
+    where
+        S: Service<Command, Response = Reply, Error = Error>,
+        S::Future: Send + 'static,
+    {
+        let Some((group, _)) = &self.group else {
+            return Ok(None);
+        };
+        let infos = self
+            .keys
+            .iter()
+            .map(|key| steps.start(vec![arg("XINFO"), arg("GROUPS"), key.clone()]));
+        let mut ids = Vec::with_capacity(self.keys.len());
+        for info in join_all(infos).await {
+            let Some(id) = last_delivered(info?, group) else {
+                return Ok(None);
+            };
+            ids.push(id);
+        }
+        Ok(Some(StreamRead {
+            group: None,
+            noack: false,
+            count: Some(arg("1")),
+            block: None,
+            keys: self.keys.clone(),
+            ids,
+        }))
     }
 
     /// The same read of the consumer's own history: `0` for every `>`,
@@ -264,6 +366,23 @@ impl StreamRead {
     }
 }
 
+/// The `last-delivered-id` of `group` in an XINFO GROUPS reply.
+fn last_delivered(info: Frame, group: &Bytes) -> Option<Bytes> {
+    let Frame::Array(groups) = info else {
+        return None;
+    };
+    groups.into_iter().find_map(|entry| {
+        let fields = entry.into_pairs()?;
+        let field = |name: &[u8]| {
+            fields
+                .iter()
+                .find(|(key, _)| key.as_bytes().is_some_and(|k| k.as_ref() == name))
+                .and_then(|(_, value)| value.as_bytes().cloned())
+        };
+        (field(b"name").as_ref() == Some(group)).then(|| field(b"last-delivered-id"))?
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,6 +479,41 @@ mod tests {
         assert_eq!(missing, Frame::error("ERR Missing GROUP option for XREADGROUP"));
         let xread_group = StreamRead::parse(&args(&["XREAD", "GROUP", "g", "c", "STREAMS", "a", "0"]));
         assert_eq!(xread_group.unwrap_err(), Frame::error("ERR syntax error"));
+    }
+
+    #[test]
+    fn where_a_group_is_comes_from_xinfo_groups() {
+        let info = |group: &str, id: &str| {
+            vec![
+                bulk("name"),
+                bulk(group),
+                bulk("consumers"),
+                Frame::Integer(0),
+                bulk("last-delivered-id"),
+                bulk(id),
+            ]
+        };
+        let resp2 = Frame::Array(vec![
+            Frame::Array(info("a", "1-1")),
+            Frame::Array(info("g", "7-3")),
+        ]);
+        assert_eq!(last_delivered(resp2, &Bytes::from("g")), Some(Bytes::from("7-3")));
+        let pairs = |fields: Vec<Frame>| {
+            let mut fields = fields.into_iter();
+            let mut pairs = Vec::new();
+            while let (Some(k), Some(v)) = (fields.next(), fields.next()) {
+                pairs.push((k, v));
+            }
+            Frame::Map(pairs)
+        };
+        let resp3 = Frame::Array(vec![pairs(info("g", "0-0"))]);
+        assert_eq!(last_delivered(resp3, &Bytes::from("g")), Some(Bytes::from("0-0")));
+        let missing = Frame::Array(vec![Frame::Array(info("a", "1-1"))]);
+        assert_eq!(last_delivered(missing, &Bytes::from("g")), None);
+        assert_eq!(
+            last_delivered(Frame::error("ERR no such key"), &Bytes::from("g")),
+            None
+        );
     }
 
     #[test]
