@@ -112,21 +112,14 @@ where
 {
     let (from, to, pop, push) = match (name, args) {
         ("rpoplpush", [_, from, to]) => (from, to, arg("RPOP"), arg("LPUSH")),
-        ("lmove", [_, from, to, wherefrom, whereto]) => {
-            let side = |w: &Bytes, left: &'static str, right: &'static str| {
-                if w.eq_ignore_ascii_case(b"left") {
-                    Some(arg(left))
-                } else if w.eq_ignore_ascii_case(b"right") {
-                    Some(arg(right))
-                } else {
-                    None
-                }
-            };
-            match (side(wherefrom, "LPOP", "RPOP"), side(whereto, "LPUSH", "RPUSH")) {
-                (Some(pop), Some(push)) => (from, to, pop, push),
-                _ => return Ok(syntax_error()),
+        ("lmove", [_, from, to, wherefrom, whereto]) => match (side(wherefrom), side(whereto)) {
+            (Some(from_left), Some(to_left)) => {
+                let pop = arg(if from_left { "LPOP" } else { "RPOP" });
+                let push = arg(if to_left { "LPUSH" } else { "RPUSH" });
+                (from, to, pop, push)
             }
-        }
+            _ => return Ok(syntax_error()),
+        },
         _ => return Ok(syntax_error()),
     };
     match list_types(steps, from, to).await? {
@@ -140,6 +133,18 @@ where
     };
     steps.call(vec![push, to.clone(), value.clone()]).await?;
     Ok(element)
+}
+
+/// A list end as LMOVE and BLMOVE name it: true for LEFT, false for
+/// RIGHT, `None` for anything else (a syntax error).
+pub(crate) fn side(end: &Bytes) -> Option<bool> {
+    if end.eq_ignore_ascii_case(b"left") {
+        Some(true)
+    } else if end.eq_ignore_ascii_case(b"right") {
+        Some(false)
+    } else {
+        None
+    }
 }
 
 /// What the types of a move's source and destination allow.

@@ -24,11 +24,11 @@
 use bytes::Bytes;
 use pool::Pool;
 use resp::Frame;
-use router::slot::key_slot;
 use router::{Command, Error, Reply};
 use tower::Service;
 
-use crate::moves::{list_types, wrong_type, ListTypes};
+use crate::moves::{list_types, side, wrong_type, ListTypes};
+use crate::split;
 use crate::steps::{arg, Steps};
 use crate::waits::{check_seconds as check_timeout, First, Waits};
 
@@ -291,7 +291,7 @@ impl Pop {
             Kind::Elements => {
                 // Popped from one end, first element first: pushed back at
                 // that end, last element first.
-                let left = self.tail.first().is_some_and(|d| d.eq_ignore_ascii_case(b"left"));
+                let left = self.tail.first().and_then(side).unwrap_or(false);
                 let mut push = vec![arg(if left { "LPUSH" } else { "RPUSH" }), key];
                 for element in items.first()?.as_array()?.iter().rev() {
                     push.push(text(element)?);
@@ -313,18 +313,12 @@ impl Pop {
     }
 }
 
-/// `keys` grouped by slot, each group in the order given, the groups in
-/// the order of their first key.
+/// `keys` grouped by slot ([`split::by_slot_of`]).
 fn by_slot(keys: &[Bytes]) -> Vec<Vec<Bytes>> {
-    let mut groups: Vec<(u16, Vec<Bytes>)> = Vec::new();
-    for key in keys {
-        let slot = key_slot(key);
-        match groups.iter_mut().find(|(s, _)| *s == slot) {
-            Some((_, group)) => group.push(key.clone()),
-            None => groups.push((slot, vec![key.clone()])),
-        }
-    }
-    groups.into_iter().map(|(_, group)| group).collect()
+    split::by_slot_of(keys.iter().map(|key| &key[..]))
+        .into_iter()
+        .map(|(_, group)| group.into_iter().map(|i| keys[i].clone()).collect())
+        .collect()
 }
 
 /// The bytes of a string, number or double frame.
@@ -349,21 +343,10 @@ where
     let syntax = || Ok(Frame::error("ERR syntax error"));
     let (from, to, from_left, to_left, timeout) = match (name, args) {
         ("brpoplpush", [_, from, to, timeout]) => (from, to, false, true, timeout),
-        ("blmove", [_, from, to, wherefrom, whereto, timeout]) => {
-            let side = |w: &Bytes| {
-                if w.eq_ignore_ascii_case(b"left") {
-                    Some(true)
-                } else if w.eq_ignore_ascii_case(b"right") {
-                    Some(false)
-                } else {
-                    None
-                }
-            };
-            match (side(wherefrom), side(whereto)) {
-                (Some(from_left), Some(to_left)) => (from, to, from_left, to_left, timeout),
-                _ => return syntax(),
-            }
-        }
+        ("blmove", [_, from, to, wherefrom, whereto, timeout]) => match (side(wherefrom), side(whereto)) {
+            (Some(from_left), Some(to_left)) => (from, to, from_left, to_left, timeout),
+            _ => return syntax(),
+        },
         _ => return syntax(),
     };
     if let Err(error) = check_timeout(timeout) {
@@ -374,9 +357,8 @@ where
     }
     let pop = if from_left { "BLPOP" } else { "BRPOP" };
     let popped = steps.call(vec![arg(pop), from.clone(), timeout.clone()]).await?;
-    let element = match popped.as_array() {
-        Some([_, element]) => text(element).unwrap_or_default(),
-        _ => return Ok(popped),
+    let Some(element) = popped.as_array().and_then(|p| text(p.get(1)?)) else {
+        return Ok(popped);
     };
     let push = if to_left { "LPUSH" } else { "RPUSH" };
     let pushed = steps.call(vec![arg(push), to.clone(), element.clone()]).await?;

@@ -41,30 +41,37 @@ pub fn by_slot(spec: &CommandSpec, request: &Request) -> Option<Vec<Part>> {
     if args.len() < 2 || !(args.len() - 1).is_multiple_of(step) {
         return None;
     }
-    let mut parts: Vec<(u16, Vec<Bytes>, Vec<usize>)> = Vec::new();
     let args = args.to_vec();
-    for (group, chunk) in args[1..].chunks(step).enumerate() {
-        let slot = key_slot(&chunk[0]);
-        let part = match parts.iter_mut().position(|(s, _, _)| *s == slot) {
-            Some(i) => &mut parts[i],
-            None => {
-                parts.push((slot, vec![args[0].clone()], Vec::new()));
-                parts.last_mut()?
+    let chunks: Vec<&[Bytes]> = args[1..].chunks(step).collect();
+    let parts = by_slot_of(chunks.iter().map(|chunk| &chunk[0][..]))
+        .into_iter()
+        .map(|(slot, groups)| {
+            let mut part = vec![args[0].clone()];
+            for &group in &groups {
+                part.extend(chunks[group].iter().cloned());
             }
-        };
-        part.1.extend(chunk.iter().cloned());
-        part.2.push(group);
-    }
-    Some(
-        parts
-            .into_iter()
-            .map(|(slot, args, groups)| Part {
+            Part {
                 slot,
-                request: Request::from_args(args),
+                request: Request::from_args(part),
                 groups,
-            })
-            .collect(),
-    )
+            }
+        })
+        .collect();
+    Some(parts)
+}
+
+/// The indexes of `keys` grouped by slot: each group in the order given,
+/// the groups in the order of their first key.
+pub fn by_slot_of<'a>(keys: impl IntoIterator<Item = &'a [u8]>) -> Vec<(u16, Vec<usize>)> {
+    let mut groups: Vec<(u16, Vec<usize>)> = Vec::new();
+    for (index, key) in keys.into_iter().enumerate() {
+        let slot = key_slot(key);
+        match groups.iter_mut().find(|(s, _)| *s == slot) {
+            Some((_, group)) => group.push(index),
+            None => groups.push((slot, vec![index])),
+        }
+    }
+    groups
 }
 
 /// Puts positional replies (one array element per key group) back in the

@@ -27,10 +27,10 @@ use bytes::Bytes;
 use futures::future::join_all;
 use pool::Pool;
 use resp::Frame;
-use router::slot::key_slot;
 use router::{Command, Error, Reply};
 use tower::Service;
 
+use crate::split;
 use crate::steps::{arg, Steps};
 use crate::waits::{check_millis, First, Waits};
 
@@ -276,18 +276,12 @@ impl StreamRead {
         history
     }
 
-    /// The indexes of the streams of each slot, the slots in the order of
-    /// their first stream.
+    /// The indexes of the streams of each slot ([`split::by_slot_of`]).
     fn by_slot(&self) -> Vec<Vec<usize>> {
-        let mut groups: Vec<(u16, Vec<usize>)> = Vec::new();
-        for (index, key) in self.keys.iter().enumerate() {
-            let slot = key_slot(key);
-            match groups.iter_mut().find(|(s, _)| *s == slot) {
-                Some((_, group)) => group.push(index),
-                None => groups.push((slot, vec![index])),
-            }
-        }
-        groups.into_iter().map(|(_, group)| group).collect()
+        split::by_slot_of(self.keys.iter().map(|key| &key[..]))
+            .into_iter()
+            .map(|(_, group)| group)
+            .collect()
     }
 
     /// The read of the streams at `group`, with `block` if given.
