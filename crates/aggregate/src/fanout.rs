@@ -13,6 +13,7 @@ use tower::{Layer, Service};
 
 use crate::scripts::{self, ScriptCache};
 use crate::steps::Steps;
+use crate::waits::Waiting;
 use crate::{colocate, merge, moves, pops, scan, split, streams};
 
 /// Wraps the service below it (normally the [`Router`]) with fan-out.
@@ -226,8 +227,7 @@ where
     /// A command with keys in several slots: a `multi_shard` one is split
     /// by slot and every part started at once; the others are carried out
     /// in steps ([`moves`], [`colocate`]), pops by [`pops`], stream reads
-    /// by [`streams`];
-    /// other blocking commands and scripts are refused.
+    /// by [`streams`]; other blocking commands and scripts are refused.
     fn multi_slot(&mut self, command: Command) -> BoxFuture<'static, Result<Reply, Error>> {
         let refuse = |error: Error| -> BoxFuture<'static, Result<Reply, Error>> {
             Box::pin(future::ready(Err(error)))
@@ -254,19 +254,25 @@ where
 
     /// A pop whose keys span slots ([`pops`]).
     fn pops(&mut self, command: Command, name: &str) -> BoxFuture<'static, Result<Reply, Error>> {
-        let pool = self.router.pool().clone();
-        let (owner, args) = (command.affinity, command.request.args().to_vec());
         let name = name.to_owned();
-        let steps = Steps::new(self.clone(), command);
-        Box::pin(async move { pops::run(steps, pool, owner, &name, args).await })
+        let (steps, waiting) = self.waiting_steps(command);
+        Box::pin(async move { pops::run(steps, waiting, &name).await })
     }
 
     /// XREAD or XREADGROUP whose streams span slots ([`streams`]).
     fn stream_read(&mut self, command: Command) -> BoxFuture<'static, Result<Reply, Error>> {
-        let pool = self.router.pool().clone();
-        let (owner, args) = (command.affinity, command.request.args().to_vec());
-        let steps = Steps::new(self.clone(), command);
-        Box::pin(streams::read(steps, pool, owner, args))
+        let (steps, waiting) = self.waiting_steps(command);
+        Box::pin(streams::read(steps, waiting))
+    }
+
+    /// Steps for `command`, and what its requests that block need.
+    fn waiting_steps(&mut self, command: Command) -> (Steps<Self>, Waiting) {
+        let waiting = Waiting {
+            pool: self.router.pool().clone(),
+            owner: command.affinity,
+            args: command.request.args().to_vec(),
+        };
+        (Steps::new(self.clone(), command), waiting)
     }
 
     /// Carries a command out in several requests: [`moves`] for the ones

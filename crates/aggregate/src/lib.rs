@@ -24,7 +24,7 @@
 //! - [`streams`]: XREAD (with or without BLOCK) and XREADGROUP whose
 //!   streams span slots.
 //! - [`scripts`]: the script cache that lets EVALSHA survive NOSCRIPT.
-//! - `waits`: a blocking command waiting on several nodes at once.
+//! - [`waits`]: a blocking command waiting on several nodes at once.
 
 pub mod colocate;
 pub mod fanout;
@@ -37,6 +37,6 @@ pub mod scripts;
 pub mod split;
 pub mod steps;
 pub mod streams;
-mod waits;
+pub mod waits;
 
 pub use fanout::{FanOut, FanOutLayer};

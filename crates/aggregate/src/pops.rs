@@ -30,7 +30,7 @@ use tower::Service;
 use crate::moves::{list_types, side, wrong_type, ListTypes};
 use crate::split;
 use crate::steps::{arg, Steps};
-use crate::waits::{check_seconds as check_timeout, First, Waits};
+use crate::waits::{check_seconds as check_timeout, First, Waiting, Waits};
 
 /// True for the commands [`run`] carries out across slots.
 pub fn handles(name: &str) -> bool {
@@ -49,23 +49,17 @@ pub fn handles(name: &str) -> bool {
     )
 }
 
-/// Runs one of the commands of [`handles`] whose keys span slots. The
-/// proxy's own requests carry `owner` (the client's affinity), under which
-/// the pool registers their dedicated connections ([`Pool::blocked`]).
+/// Runs `waiting.args`, one of the commands of [`handles`], whose keys
+/// span slots.
 ///
 /// # Errors
 /// A backend failed.
-pub async fn run<S>(
-    mut steps: Steps<S>,
-    pool: Pool,
-    owner: u64,
-    name: &str,
-    args: Vec<Bytes>,
-) -> Result<Reply, Error>
+pub async fn run<S>(mut steps: Steps<S>, waiting: Waiting, name: &str) -> Result<Reply, Error>
 where
     S: Service<Command, Response = Reply, Error = Error>,
     S::Future: Send + 'static,
 {
+    let Waiting { pool, owner, args } = waiting;
     let frame = match name {
         "blmove" | "brpoplpush" => blocking_move(&mut steps, name, &args).await?,
         _ => match Pop::parse(name, &args) {

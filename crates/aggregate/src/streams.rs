@@ -32,7 +32,7 @@ use tower::Service;
 
 use crate::split;
 use crate::steps::{arg, Steps};
-use crate::waits::{check_millis, First, Waits};
+use crate::waits::{check_millis, First, Waiting, Waits};
 
 /// True for the stream reads [`read`] carries out across slots: XREAD
 /// and XREADGROUP, with or without BLOCK.
@@ -40,18 +40,16 @@ pub fn handles(name: &str) -> bool {
     matches!(name, "xread" | "xreadgroup")
 }
 
-/// Runs `args` (an XREAD or XREADGROUP, the name first) whose streams
-/// span slots. The proxy's blocking requests carry `owner` (the client's
-/// affinity), under which the pool registers their connections
-/// ([`Pool::blocked`]).
+/// Runs `waiting.args`, an XREAD or XREADGROUP whose streams span slots.
 ///
 /// # Errors
 /// A backend failed.
-pub async fn read<S>(mut steps: Steps<S>, pool: Pool, owner: u64, args: Vec<Bytes>) -> Result<Reply, Error>
+pub async fn read<S>(mut steps: Steps<S>, waiting: Waiting) -> Result<Reply, Error>
 where
     S: Service<Command, Response = Reply, Error = Error>,
     S::Future: Send + 'static,
 {
+    let Waiting { pool, owner, args } = waiting;
     let read = match StreamRead::parse(&args) {
         Ok(read) => read,
         Err(error) => return Ok(Reply::Frame(error)),

@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt};
 use pool::Pool;
 use resp::Frame;
@@ -17,6 +18,18 @@ const UNBLOCK_RETRY: Duration = Duration::from_millis(20);
 
 /// How long unblocking waits for a dedicated connection's id on its node.
 const BACKEND_ID_WAIT: Duration = Duration::from_secs(1);
+
+/// What a command that may wait on several nodes needs besides its steps.
+#[derive(Debug)]
+pub struct Waiting {
+    /// The pool, which registers the client's blocked connections.
+    pub pool: Pool,
+    /// The client's affinity, under which they are registered
+    /// ([`Pool::blocked`]).
+    pub owner: u64,
+    /// The command's arguments, the name first.
+    pub args: Vec<Bytes>,
+}
 
 /// Blocking requests of one client, started on several nodes.
 pub(crate) struct Waits<F> {
