@@ -1,6 +1,6 @@
-//! [`Waits`]: one client's blocking command waiting on several nodes at
-//! once (a pop or a stream read whose keys span slots), until the first
-//! answer; then the others are told to stop ([`Waits::stop`]).
+//! One client's blocking command waiting on several nodes at once (a pop
+//! or a stream read whose keys span slots), until the first answer; then
+//! the others are told to stop (CLIENT UNBLOCK).
 
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
