@@ -216,3 +216,28 @@ async fn pops_across_slots_in_an_emulated_database() {
     let mut other_db = RawClient::connect(&proxy.addr).await;
     assert_eq!(show(&other_db.call(&["EXISTS", "a", "b", "c"]).await), "0");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_does_not_answer_does_not_keep_the_answer() {
+    let cluster = Cluster::start(Flavor::Valkey, 3, 0);
+    let proxy = TestProxy::default_for(cluster.addrs()).await;
+    let keys = key_per_node(&cluster, "stuck");
+    let mut blocked = RawClient::connect(&proxy.addr).await;
+    let mut pusher = RawClient::connect(&proxy.addr).await;
+    blocked.send(&blpop(&keys, "0")).await;
+    until_blocked(&cluster, 3).await;
+    // The third node stops answering anything, CLIENT UNBLOCK included.
+    cluster.primaries()[2].pause();
+    pusher.call(&["RPUSH", &keys[0], "v"]).await;
+    let started = Instant::now();
+    assert_eq!(show(&blocked.next().await), format!("[{} v]", keys[0]));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // Once it is back it sees the closed connection and stops waiting.
+    cluster.primaries()[2].resume();
+    until_blocked(&cluster, 0).await;
+    assert_eq!(show(&blocked.call(&["PING"]).await), "PONG");
+}

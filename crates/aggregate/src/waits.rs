@@ -16,6 +16,10 @@ use router::Error;
 /// asked is blocked by the time it asks again.
 const UNBLOCK_RETRY: Duration = Duration::from_millis(20);
 
+/// How long the other nodes get, in all, to stop waiting once one has
+/// answered; the client has its answer only then.
+const STOP_LIMIT: Duration = Duration::from_secs(2);
+
 /// How long unblocking waits for a dedicated connection's id on its node.
 const BACKEND_ID_WAIT: Duration = Duration::from_secs(1);
 
@@ -74,14 +78,25 @@ where
 
     /// Unblocks the requests still waiting, and returns what those that
     /// answered meanwhile answered with (not a nil): for a pop, elements
-    /// to put back.
+    /// to put back. A node that does not answer within [`STOP_LIMIT`] is
+    /// left: its request is dropped, which closes its connection, and the
+    /// node stops waiting when it sees the close.
     pub(crate) async fn stop(mut self) -> Vec<Frame> {
         let mut late = Vec::new();
+        let deadline = tokio::time::Instant::now() + STOP_LIMIT;
         while !self.waiting.is_empty() {
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(
+                    waiting = self.waiting.len(),
+                    "nodes did not stop a blocked request in time; closing its connections"
+                );
+                break;
+            }
             // Blocking commands run alone, so every connection the client
             // still has registered is one of these.
             for connection in self.pool.blocked(self.owner) {
-                let _ = self.pool.unblock(&connection, "TIMEOUT", BACKEND_ID_WAIT).await;
+                let unblock = self.pool.unblock(&connection, "TIMEOUT", BACKEND_ID_WAIT);
+                let _ = tokio::time::timeout_at(deadline, unblock).await;
             }
             let retry = tokio::time::sleep(UNBLOCK_RETRY);
             tokio::pin!(retry);
