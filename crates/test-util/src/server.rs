@@ -99,6 +99,13 @@ impl Server {
             if let Ok(frame) = command(&self.addr(), &["PING"]) {
                 let needs_auth = frame.as_bytes().is_some_and(|e| e.starts_with(b"NOAUTH"));
                 if !frame.is_error() || needs_auth {
+                    if !needs_auth && !self.answers_as(child.id()) {
+                        // Another test's server took the port first; ours
+                        // cannot bind it and will exit.
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        return false;
+                    }
                     self.child = Some(child);
                     return true;
                 }
@@ -108,6 +115,20 @@ impl Server {
         let _ = child.kill();
         let _ = child.wait();
         false
+    }
+
+    /// True when the server on this port is process `pid` (`INFO server`).
+    fn answers_as(&self, pid: u32) -> bool {
+        let Ok(info) = command(&self.addr(), &["INFO", "server"]) else {
+            return false;
+        };
+        let text = info
+            .as_bytes()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default();
+        text.lines()
+            .find_map(|line| line.strip_prefix("process_id:"))
+            .is_some_and(|id| id.trim() == pid.to_string())
     }
 
     /// `127.0.0.1:<port>`
