@@ -1,11 +1,20 @@
 //! Embedding valkey-proxy with a layer of your own: a command filter that
-//! refuses some commands (here FLUSHALL, FLUSHDB and KEYS) before they reach
-//! the backend, then serves like the bundled binary.
+//! refuses some commands (by default FLUSHALL, FLUSHDB and KEYS; any list
+//! after the two addresses) before they reach the backend, then serves like
+//! the bundled binary.
 //!
 //! ```text
 //! cargo run --example command_filter -- 127.0.0.1:6379 127.0.0.1:7777
 //! redis-cli -p 7777 flushall   # (error) ERR flushall is disabled on this proxy
+//! cargo run --example command_filter -- 127.0.0.1:6379 127.0.0.1:7777 eval evalsha fcall
 //! ```
+//!
+//! The layer sees every command a client sends, whatever state the client
+//! is in: pipelined, queued in MULTI (a refusal there makes EXEC answer
+//! EXECABORT), in subscribe mode, or answered by the proxy itself (PING,
+//! CLIENT, ...). Those last two kinds come with
+//! [`router::Purpose::Admit`]: the layer refuses or lets through as for any
+//! command, and the proxy carries out what it lets through.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -76,14 +85,17 @@ async fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let backend = args.next().unwrap_or_else(|| "127.0.0.1:6379".into());
     let listen = args.next().unwrap_or_else(|| "127.0.0.1:7777".into());
+    let mut denied: Vec<String> = args.collect();
+    if denied.is_empty() {
+        denied = vec!["flushall".into(), "flushdb".into(), "keys".into()];
+    }
+    let denied: Vec<&str> = denied.iter().map(String::as_str).collect();
     let config = proxy::ProxyConfig {
         listen,
         backends: vec![backend],
         ..proxy::ProxyConfig::default()
     };
-    let proxy = proxy::Proxy::bind(config)
-        .await?
-        .layer(DenyLayer::new(&["flushall", "flushdb", "keys"]));
+    let proxy = proxy::Proxy::bind(config).await?.layer(DenyLayer::new(&denied));
     println!("listening on {}", proxy.local_addr()?);
     proxy
         .run(async {

@@ -57,7 +57,7 @@ pub fn is_noscript(reply: &Reply) -> bool {
     match reply {
         Reply::Raw(raw) => raw.starts_with(b"-NOSCRIPT"),
         Reply::Frame(resp::Frame::Error(text)) => text.starts_with(b"NOSCRIPT"),
-        Reply::Frame(_) => false,
+        Reply::Frame(_) | Reply::Admitted => false,
     }
 }
 

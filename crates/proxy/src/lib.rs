@@ -8,7 +8,10 @@
 //!
 //! # Layout
 //! - [`config`]: the [`ProxyConfig`], what the binary reads from TOML and flags.
-//! - [`stack`]: the [`stack::build`], discovery plus `Stats<Namespace<FanOut<Router>>>`.
+//! - [`stack`]: the [`stack::build`], discovery plus
+//!   `Stats<Admission<Namespace<FanOut<Router>>>>`.
+//! - [`gate`]: the [`gate::Admission`] between the gate's layers and the
+//!   core, through which every command a session reads passes.
 //! - [`server`]: the [`Proxy`], the listener and the drain on shutdown.
 //! - [`session`]: one client connection: decode, dispatch, replies in order.
 //! - [`commands`]: connection-scoped commands (HELLO, AUTH, SELECT, CLIENT,
@@ -20,6 +23,7 @@ pub mod clients;
 pub mod commands;
 pub mod config;
 pub mod edge;
+pub mod gate;
 pub mod server;
 pub mod session;
 pub mod stack;

@@ -1,5 +1,7 @@
 //! Assembling the stack: discovery, the merged command table, the pool, and
-//! the services `Stats<Namespace<FanOut<Router>>>`, outermost first.
+//! the services `Stats<Admission<Namespace<FanOut<Router>>>>`, outermost
+//! first: the gate (statistics, and any layer an embedder adds around it)
+//! above [`Admission`], the core below ([`crate::gate`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,9 +14,10 @@ use topology::{DiscoveryConfig, Mode, Probe, RefreshConfig, TcpProbe, TopologyHa
 use tower::ServiceBuilder;
 
 use crate::config::{ModeSetting, ProxyConfig, ReadPolicySetting};
+use crate::gate::{Admission, AdmissionLayer};
 
 /// The assembled service every session sends its commands to.
-pub type Core = middleware::Stats<middleware::Namespace<aggregate::FanOut<Router>>>;
+pub type Core = middleware::Stats<Admission<middleware::Namespace<aggregate::FanOut<Router>>>>;
 
 /// The stack and the handles the proxy's own commands read.
 #[derive(Clone, Debug)]
@@ -113,6 +116,7 @@ pub async fn build(config: &ProxyConfig) -> Stack {
     let stats = StatsRegistry::new(&table);
     let service = ServiceBuilder::new()
         .layer(StatsLayer::new(stats.clone(), table))
+        .layer(AdmissionLayer)
         .layer(NamespaceLayer::new(router.clone(), config.emulated_databases))
         .layer(FanOutLayer::new(router.clone()))
         .service(router.clone());

@@ -67,6 +67,7 @@ impl Retained {
             route: None,
             affinity: self.affinity,
             received: None,
+            purpose: crate::Purpose::Run,
         })
     }
 }

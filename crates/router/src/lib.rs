@@ -30,4 +30,4 @@ pub mod slot;
 pub use command::{CommandSpec, CommandTable};
 pub use error::Error;
 pub use route::{select, ReadPolicy, Route};
-pub use service::{Command, Reply, Router, RouterConfig};
+pub use service::{Command, Purpose, Reply, Router, RouterConfig};

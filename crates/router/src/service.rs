@@ -42,6 +42,25 @@ pub struct Command {
     /// the clock once per read, not once per request); latency is measured
     /// from here.
     pub received: Option<Instant>,
+    /// Whether the stack carries the command out or only admits it.
+    pub purpose: Purpose,
+}
+
+/// What the stack is asked to do with a [`Command`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Purpose {
+    /// Carry the command out.
+    #[default]
+    Run,
+    /// Only let it through or refuse it: the session carries it out
+    /// itself. It is a command the proxy answers (PING, SELECT, CLIENT,
+    /// EXEC, SUBSCRIBE, ...) or one queued in MULTI (it runs with EXEC).
+    /// Every layer of the gate sees it as it sees any command (to check,
+    /// count or record it); the bottom of the gate answers
+    /// [`Reply::Admitted`], and nothing reaches a backend. A layer decides
+    /// about such a command at once: the session polls its future once,
+    /// and a future that is not ready then counts as a refusal.
+    Admit,
 }
 
 /// The most a [`Command`] may weigh. Every layer moves it by value, and
@@ -63,6 +82,7 @@ impl Command {
             route: None,
             affinity: 0,
             received: None,
+            purpose: Purpose::Run,
         }
     }
 
@@ -76,6 +96,7 @@ impl Command {
             route,
             affinity: self.affinity,
             received: self.received,
+            purpose: self.purpose,
         }
     }
 }
@@ -87,6 +108,9 @@ pub enum Reply {
     Raw(Bytes),
     /// A reply the proxy built; the session encodes it for the client.
     Frame(Frame),
+    /// The gate lets a [`Purpose::Admit`] command through; the session
+    /// answers it. Never written to a client.
+    Admitted,
 }
 
 impl Reply {
@@ -95,6 +119,7 @@ impl Reply {
         match self {
             Reply::Raw(raw) => matches!(raw.first(), Some(b'-' | b'!')),
             Reply::Frame(frame) => frame.is_error(),
+            Reply::Admitted => false,
         }
     }
 
@@ -106,9 +131,14 @@ impl Reply {
         match self {
             Reply::Raw(raw) => Frame::parse_complete(&raw),
             Reply::Frame(frame) => Ok(frame),
+            Reply::Admitted => Ok(Frame::error(NOT_RUN)),
         }
     }
 }
+
+/// What stands for an admitted command's reply where a reply is needed:
+/// an error, so that a command only admitted never passes for one that ran.
+const NOT_RUN: &str = "ERR proxy: the command was admitted but not run";
 
 /// How hard the router tries before giving up.
 #[derive(Clone, Copy, Debug)]

@@ -29,6 +29,7 @@ use resp::{Frame, Request};
 use router::Reply;
 
 use crate::edge;
+use crate::gate::Gate;
 use crate::session::{SessionState, Shared};
 
 /// What a connection-scoped command does.
@@ -61,8 +62,9 @@ impl std::fmt::Debug for Local {
     }
 }
 
-/// Longest name of a command handled here.
-const MAX_NAME: usize = 16;
+/// Longer than the name of any command handled here (the longest,
+/// GEORADIUSBYMEMBER, has 17 letters).
+const MAX_NAME: usize = 24;
 
 /// The commands [`plain`] answers, by name. [`CommandHandling`] is built from
 /// this list; debug builds check on every request that a command outside
@@ -175,25 +177,44 @@ const NEEDS_DEDICATED: &[&[u8]] = &[b"sync", b"psync", b"replconf"];
 /// Answers `request` if it is connection-scoped; `None` sends it down the
 /// stack. `idle` says whether the client has no reply outstanding: a
 /// stateful command (EXEC, WATCH, SUBSCRIBE, ...) runs only then, so that
-/// it sees the effects of everything the client sent before it.
-pub fn handle(request: &Request, state: &mut SessionState, shared: &Shared, idle: bool) -> Option<Local> {
+/// it sees the effects of everything the client sent before it. Every
+/// command answered here is first admitted by `gate` ([`crate::gate`]); a
+/// command queued in MULTI that the gate refuses makes EXEC answer
+/// EXECABORT.
+pub fn handle(
+    request: &Request,
+    state: &mut SessionState,
+    shared: &Shared,
+    idle: bool,
+    gate: &mut dyn Gate,
+) -> Option<Local> {
     let name = request.name();
-    if name.len() > MAX_NAME {
+    let mut buffer = [0u8; MAX_NAME];
+    let lower: &[u8] = if name.len() <= MAX_NAME {
+        let lower = &mut buffer[..name.len()];
+        lower.copy_from_slice(name);
+        lower.make_ascii_lowercase();
+        lower
+    } else if state.transaction.in_multi() {
+        // No command of its own: queued (or refused) as any other.
+        b""
+    } else {
         return unauthenticated(state);
-    }
-    let mut lower = [0u8; MAX_NAME];
-    let lower = &mut lower[..name.len()];
-    lower.copy_from_slice(name);
-    lower.make_ascii_lowercase();
-    let lower: &[u8] = lower;
+    };
     if !state.authenticated && !matches!(lower, b"auth" | b"hello" | b"quit" | b"reset") {
         return unauthenticated(state);
     }
     if !idle && is_stateful(lower) {
         return Some(Local::Wait);
     }
-    if state.transaction.in_multi() || is_stateful(lower) || matches!(lower, b"multi" | b"discard" | b"reset")
-    {
+    let in_multi = state.transaction.in_multi();
+    if in_multi || is_stateful(lower) || matches!(lower, b"multi" | b"discard" | b"reset") {
+        if let Some(refusal) = gate.admit(request) {
+            if in_multi {
+                state.transaction.mark_failed();
+            }
+            return Some(Local::Reply(refusal));
+        }
         // Rare: what CLIENT LIST shows of the session may change.
         let local = stateful(request, lower, state, shared);
         state.publish_view();
@@ -205,7 +226,18 @@ pub fn handle(request: &Request, state: &mut SessionState, shared: &Shared, idle
     if is_multi_step(lower) && shared.stack.router.topology().snapshot().mode() == topology::Mode::Cluster {
         return Some(if idle { Local::Alone } else { Local::Wait });
     }
+    if !answers(lower) {
+        return None;
+    }
+    if let Some(refusal) = gate.admit(request) {
+        return Some(Local::Reply(refusal));
+    }
     plain(request, lower, state, shared)
+}
+
+/// True for the commands [`plain`] answers.
+fn answers(lower: &[u8]) -> bool {
+    PLAIN.contains(&lower) || matches!(lower, b"wait" | b"waitaof")
 }
 
 /// Commands that change the session's transaction or subscriptions, and
@@ -231,7 +263,8 @@ fn plain(request: &Request, lower: &[u8], state: &mut SessionState, shared: &Sha
         b"subscribe" | b"psubscribe" | b"ssubscribe" | b"unsubscribe" | b"punsubscribe" | b"sunsubscribe" => {
             return Some(pubsub::command(request, lower, state, shared))
         }
-        b"monitor" if request.len() == 1 => {
+        b"monitor" if request.len() != 1 => edge::wrong_arity("monitor"),
+        b"monitor" => {
             let waiting = state.pubsub.monitor(&shared.stack.router, state.protocol);
             return Some(Local::Later(Box::pin(
                 waiting.reply(Bytes::from_static(b"+OK\r\n")),

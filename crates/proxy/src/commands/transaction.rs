@@ -79,6 +79,14 @@ impl Transaction {
         self.watch.is_some()
     }
 
+    /// Marks the transaction as failed: EXEC will answer EXECABORT (a
+    /// command was refused while queueing).
+    pub fn mark_failed(&mut self) {
+        if let Some(queue) = self.queue.as_mut() {
+            queue.dirty = true;
+        }
+    }
+
     /// Forgets the transaction and the watch (RESET): the watch connection
     /// is unwatched and returned to the pool in the background.
     pub fn reset(&mut self) {
@@ -434,5 +442,6 @@ fn command_for(request: &Request, state: &SessionState) -> Command {
         route: None,
         affinity: state.affinity,
         received: None,
+        purpose: router::Purpose::Run,
     }
 }

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 
 use futures::future::{self, BoxFuture};
 use resp::{Frame, Limits, Protocol, Request, RequestDecoder};
-use router::{Command, Reply};
+use router::{Command, Purpose, Reply};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
@@ -22,6 +22,7 @@ use crate::clients::Clients;
 use crate::commands::{self, Handling, Local};
 use crate::config::ProxyConfig;
 use crate::edge;
+use crate::gate::{self, Gate};
 use crate::stack::Stack;
 
 /// Initial read buffer; it grows for large requests.
@@ -426,7 +427,7 @@ fn dispatch_one<S: StackService>(
             // The common case: nothing for the proxy to answer or hold.
             #[cfg(debug_assertions)]
             assert!(
-                commands::handle(&request, state, shared, idle).is_none(),
+                commands::handle(&request, state, shared, idle, &mut gate::Open).is_none(),
                 "{} is answered by the proxy but missing from commands::PLAIN",
                 String::from_utf8_lossy(request.name())
             );
@@ -442,12 +443,49 @@ fn dispatch_one<S: StackService>(
         }
         Handling::Local => {}
     }
-    match commands::handle(&request, state, shared, idle) {
+    let mut gate = SessionGate {
+        service: &mut *service,
+        protocol: state.protocol,
+        db: state.db,
+        affinity: state.affinity,
+        received,
+        spec: spec.clone(),
+    };
+    match commands::handle(&request, state, shared, idle, &mut gate) {
         Some(Local::Wait) if !idle => {
             *deferred = Some(request);
             Flow::Fence
         }
         local => start(request, local, (spec, received), state, shared, service, pending),
+    }
+}
+
+/// The gate as [`commands::handle`] asks it about one request of this
+/// session, with the session's state as the request found it.
+struct SessionGate<'a, S> {
+    service: &'a mut S,
+    protocol: Protocol,
+    db: u32,
+    affinity: u64,
+    received: Instant,
+    spec: Option<Arc<router::CommandSpec>>,
+}
+
+impl<S: StackService> Gate for SessionGate<'_, S> {
+    fn admit(&mut self, request: &Request) -> Option<Frame> {
+        gate::admit(
+            self.service,
+            Command {
+                request: request.clone(),
+                protocol: self.protocol,
+                db: self.db,
+                spec: self.spec.clone(),
+                route: None,
+                affinity: self.affinity,
+                received: Some(self.received),
+                purpose: Purpose::Admit,
+            },
+        )
     }
 }
 
@@ -553,6 +591,7 @@ fn forward<S: StackService>(
         route: None,
         affinity: state.affinity,
         received: Some(received),
+        purpose: Purpose::Run,
     };
     // Every layer of the stack is always ready (see DESIGN.md), so `call`
     // needs no `poll_ready` first.
@@ -588,6 +627,13 @@ fn write_reply(outgoing: Outgoing, output: &mut BytesMut) -> bool {
     match outgoing.reply {
         Ok(Reply::Raw(raw)) => output.extend_from_slice(&raw),
         Ok(Reply::Frame(frame)) => frame.encode(outgoing.protocol, output),
+        // Not a reply: only a layer that passes a command it should have
+        // answered returns it. An error, never a silent success.
+        Ok(reply @ Reply::Admitted) => {
+            if let Ok(frame) = reply.into_frame() {
+                frame.encode(outgoing.protocol, output)
+            }
+        }
         Err(error) => edge::reply_for(&error).encode(outgoing.protocol, output),
     }
     outgoing.close
