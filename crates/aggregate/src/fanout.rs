@@ -345,11 +345,7 @@ where
     F: std::future::Future<Output = Result<Reply, Error>>,
 {
     let replies = collect_frames(future::join_all(calls).await)?;
-    let merged = match (policy, spec) {
-        (ResponsePolicy::Special, Some(spec)) => merge::special(&spec.name, replies),
-        _ => merge::by_policy(policy, replies),
-    };
-    Ok(Reply::Frame(merged))
+    Ok(Reply::Frame(merge::for_command(policy, spec.as_deref(), replies)))
 }
 
 fn collect_frames(replies: Vec<Result<Reply, Error>>) -> Result<Vec<Frame>, Error> {

@@ -78,6 +78,16 @@ fn sum_pairs(replies: Vec<Frame>) -> Frame {
     Frame::Array(items)
 }
 
+/// Merges one reply per node for `spec`'s command, sent to every node as
+/// its route said: by `policy`, or by the command's own rule for a
+/// `special` one.
+pub fn for_command(policy: ResponsePolicy, spec: Option<&router::CommandSpec>, replies: Vec<Frame>) -> Frame {
+    match (policy, spec) {
+        (ResponsePolicy::Special, Some(spec)) => special(&spec.name, replies),
+        _ => by_policy(policy, replies),
+    }
+}
+
 /// Merges replies for a command whose policy is `special`: by the
 /// command's own rule where the proxy has one, else the first reply.
 pub fn special(name: &str, replies: Vec<Frame>) -> Frame {

@@ -60,6 +60,19 @@ impl Database {
     }
 }
 
+/// True for the commands this module carries out in an emulated database
+/// (by scanning every primary) rather than passing them on rewritten:
+/// `name` is the command's table name, `args` its arguments (the name
+/// first), for COPY's DB option.
+pub fn is_own(name: &str, args: resp::Args<'_>) -> bool {
+    let has_db_option =
+        || (3..args.len()).any(|i| args.get(i).is_some_and(|a| a.eq_ignore_ascii_case(b"db")));
+    matches!(
+        name,
+        "keys" | "dbsize" | "flushdb" | "randomkey" | "swapdb" | "move"
+    ) || (name == "copy" && has_db_option())
+}
+
 /// The layer's own answer for a whole-keyspace command, or `None` when the
 /// command is an ordinary one.
 pub fn handle<S>(
@@ -73,15 +86,10 @@ where
     S: Service<Command, Response = Reply, Error = Error> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
-    let args = command.request.args().to_vec();
-    let has_db_option = || args.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"db"));
-    let ours = matches!(
-        name,
-        "keys" | "dbsize" | "flushdb" | "randomkey" | "swapdb" | "move"
-    ) || (name == "copy" && has_db_option());
-    if !ours {
+    if !is_own(name, command.request.args()) {
         return None;
     }
+    let args = command.request.args().to_vec();
     let mut base = command.clone();
     base.db = 0;
     let mut node = Node {

@@ -82,6 +82,14 @@ pub fn emulates(mode: Mode, databases: u32) -> bool {
     mode == Mode::Cluster && databases <= 1
 }
 
+/// True for the commands the layer carries out itself in an emulated
+/// database, in several steps (the whole-keyspace commands of [`keyspace`],
+/// and SCAN), rather than passing them on rewritten: they cannot be sent
+/// as one command, inside a transaction for instance.
+pub fn carries_out(name: &str, args: resp::Args<'_>) -> bool {
+    name == "scan" || keyspace::is_own(name, args)
+}
+
 impl<S> Service<Command> for Namespace<S>
 where
     S: Service<Command, Response = Reply, Error = Error> + Clone + Send + 'static,

@@ -1,0 +1,214 @@
+//! MULTI, EXEC, DISCARD, WATCH and UNWATCH.
+//!
+//! The proxy queues a transaction itself: each command between MULTI and
+//! EXEC is admitted by the gate ([`crate::gate`]), checked (known command,
+//! arity, and on a cluster one slot for the keys of the whole transaction)
+//! and answered `+QUEUED`, as Valkey answers. Each is queued as the backend
+//! must get it (rewritten into the client's database where databases are
+//! emulated) with the nodes it reaches: its keys' primary, or every primary
+//! (or every node) for a keyless command that goes everywhere outside a
+//! transaction too (FLUSHALL, FLUSHDB, CONFIG SET, SCRIPT, FUNCTION, ...).
+//!
+//! EXEC sends each node `MULTI`, its share of the queued commands and
+//! `EXEC` as one block, which a backend connection writes contiguously, so
+//! even a shared connection runs it atomically: nobody else's command can
+//! fall between MULTI and EXEC. With one node the client gets that node's
+//! EXEC reply as it is; with several, each command's reply comes from its
+//! node, merged by its response policy where it ran on several ([`run`]).
+//! What a transaction over several nodes loses is stated in the README:
+//! each node's part is atomic, the parts are not atomic together.
+//!
+//! WATCH needs the backend to remember the watched keys until EXEC, so it
+//! takes a dedicated connection to the keys' primary; the transaction then
+//! runs on that connection, which goes back to the pool once EXEC, DISCARD
+//! or UNWATCH has cleared the watch. A client that disconnects while
+//! watching closes it. A watched transaction must stay on that node: a
+//! command that would reach others is refused while queueing.
+//!
+//! On a cluster a transaction must keep its keys in one slot (Valkey's own
+//! rule for EXEC). The first command that breaks the rule is refused with an
+//! error and marks the transaction, so EXEC answers EXECABORT, the same as
+//! any other error while queueing. So are the commands that the namespace
+//! layer carries out in steps where databases are emulated (FLUSHDB, KEYS,
+//! SCAN, ...): they cannot be one command of an atomic block.
+//!
+//! - [`queue`]: checking and queueing a command.
+//! - [`run`]: EXEC, on one node or several.
+
+mod queue;
+mod run;
+
+pub(crate) use queue::backend_db;
+pub use queue::queue;
+pub use run::exec;
+
+use bytes::Bytes;
+use pool::{Dedicated, Endpoint};
+use resp::{Frame, Request};
+use router::Reply;
+
+use super::Local;
+use crate::edge;
+use crate::session::{SessionState, Shared};
+use queue::{backend_form, command_for, Queue};
+
+const UNWATCH: &[u8] = b"*1\r\n$7\r\nUNWATCH\r\n";
+
+/// A client's MULTI queue and WATCH connection.
+#[derive(Debug, Default)]
+pub struct Transaction {
+    /// Set between MULTI and EXEC / DISCARD.
+    queue: Option<Queue>,
+    /// Set while keys are watched.
+    watch: Option<Watch>,
+}
+
+/// The dedicated connection holding a client's WATCHes.
+#[derive(Debug)]
+struct Watch {
+    connection: Dedicated,
+    slot: Option<u16>,
+}
+
+impl Transaction {
+    /// True between MULTI and EXEC / DISCARD.
+    pub fn in_multi(&self) -> bool {
+        self.queue.is_some()
+    }
+
+    /// Commands queued since MULTI, or `None` outside a transaction.
+    pub fn queued(&self) -> Option<u32> {
+        self.queue.as_ref().map(|q| q.commands.len() as u32)
+    }
+
+    /// True while keys are watched (a dedicated connection is held).
+    pub fn is_watching(&self) -> bool {
+        self.watch.is_some()
+    }
+
+    /// Marks the transaction as failed: EXEC will answer EXECABORT (a
+    /// command was refused while queueing).
+    pub fn mark_failed(&mut self) {
+        if let Some(queue) = self.queue.as_mut() {
+            queue.dirty = true;
+        }
+    }
+
+    /// Forgets the transaction and the watch (RESET): the watch connection
+    /// is unwatched and returned to the pool in the background.
+    pub fn reset(&mut self) {
+        self.queue = None;
+        if let Some(watch) = self.watch.take() {
+            unwatch_later(watch.connection);
+        }
+    }
+
+    /// The slot the watch and the queue agree on so far.
+    fn pinned_slot(&self) -> Option<u16> {
+        self.queue
+            .as_ref()
+            .and_then(|q| q.slot)
+            .or_else(|| self.watch.as_ref().and_then(|w| w.slot))
+    }
+}
+
+/// `MULTI`
+pub fn multi(request: &Request, state: &mut SessionState) -> Frame {
+    if request.len() != 1 {
+        return edge::wrong_arity("multi");
+    }
+    if state.transaction.in_multi() {
+        // Not reached from a session (MULTI inside MULTI is refused while
+        // queueing, as a `no-multi` command), kept for direct callers.
+        return Frame::error("ERR Command 'multi' not allowed inside a transaction");
+    }
+    state.transaction.queue = Some(Queue::default());
+    Frame::simple("OK")
+}
+
+/// `DISCARD`
+pub fn discard(request: &Request, state: &mut SessionState) -> Frame {
+    if request.len() != 1 {
+        return edge::wrong_arity("discard");
+    }
+    if state.transaction.queue.is_none() {
+        return Frame::error("ERR DISCARD without MULTI");
+    }
+    state.transaction.reset();
+    Frame::simple("OK")
+}
+
+/// `WATCH key [key ...]`: on the dedicated connection to the keys' primary.
+pub fn watch(request: &Request, state: &mut SessionState, shared: &Shared) -> Local {
+    if request.len() < 2 {
+        return Local::Reply(edge::wrong_arity("watch"));
+    }
+    if state.transaction.in_multi() {
+        return Local::Reply(Frame::error(
+            "ERR Command 'watch' not allowed inside a transaction",
+        ));
+    }
+    let router = &shared.stack.router;
+    let (backend, db) = backend_form(request, state, shared);
+    let mut command = command_for(&backend, state);
+    let (addr, slot) = match router.pin_target(&mut command) {
+        Ok(target) => target,
+        Err(router::Error::CrossSlot) => {
+            return Local::Reply(Frame::error(
+                "ERR proxy: keys watched on a cluster must hash to one slot (use a hash tag)",
+            ))
+        }
+        Err(error) => return Local::Reply(edge::reply_for(&error)),
+    };
+    let transaction = &mut state.transaction;
+    if let (Some(pinned), Some(slot)) = (transaction.pinned_slot(), slot) {
+        if pinned != slot {
+            return Local::Reply(Frame::error(format!(
+                "ERR proxy: keys watched on a cluster must hash to one slot (use a hash tag): \
+                 these keys are in slot {slot}, the ones already watched in slot {pinned}"
+            )));
+        }
+    }
+    let watch = transaction.watch.get_or_insert_with(|| Watch {
+        connection: router.pool().dedicated(&Endpoint {
+            addr,
+            protocol: state.protocol,
+            db,
+            readonly: false,
+        }),
+        slot: None,
+    });
+    watch.slot = watch.slot.or(slot);
+    let reply = watch.connection.send(backend.raw(), 0);
+    Local::Later(Box::pin(async move {
+        Ok(Reply::Raw(reply.await.map_err(router::Error::Backend)?))
+    }))
+}
+
+/// `UNWATCH`
+pub fn unwatch(request: &Request, state: &mut SessionState) -> Local {
+    if request.len() != 1 {
+        return Local::Reply(edge::wrong_arity("unwatch"));
+    }
+    let Some(watch) = state.transaction.watch.take() else {
+        return Local::Reply(Frame::simple("OK"));
+    };
+    Local::Later(Box::pin(async move {
+        let reply = watch
+            .connection
+            .send(&Bytes::from_static(UNWATCH), 0)
+            .await
+            .map_err(router::Error::Backend)?;
+        watch.connection.release();
+        Ok(Reply::Raw(reply))
+    }))
+}
+
+/// Clears a watch in the background and returns its connection to the pool.
+fn unwatch_later(connection: Dedicated) {
+    tokio::spawn(async move {
+        if connection.send(&Bytes::from_static(UNWATCH), 0).await.is_ok() {
+            connection.release();
+        }
+    });
+}

@@ -1,0 +1,242 @@
+//! A command sent between MULTI and EXEC: checked, and queued as the
+//! backend must get it with the nodes it reaches, or refused.
+
+use std::sync::Arc;
+
+use middleware::namespace::{carries_out, emulates, rewrite, Space};
+use resp::{Frame, Request};
+use router::command::{CommandSpec, Flags, ResponsePolicy};
+use router::{Command, Purpose, Route};
+
+use crate::edge;
+use crate::session::{SessionState, Shared};
+
+/// Commands queued since MULTI.
+#[derive(Debug, Default)]
+pub(super) struct Queue {
+    /// Every queued command, in the client's order.
+    pub(super) commands: Vec<Queued>,
+    /// Their bytes, together.
+    bytes: usize,
+    /// An error while queueing: EXEC answers EXECABORT.
+    pub(super) dirty: bool,
+    /// The slot every keyed command so far uses (cluster only).
+    pub(super) slot: Option<u16>,
+}
+
+/// One queued command.
+#[derive(Debug)]
+pub(super) struct Queued {
+    /// The request as the backend must get it.
+    pub(super) request: Request,
+    /// The nodes it runs on.
+    pub(super) reach: Reach,
+    /// Its spec, for merging replies from several nodes.
+    pub(super) spec: Arc<CommandSpec>,
+}
+
+/// The nodes a queued command runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Reach {
+    /// The transaction's node: its keys' primary, or (for a keyless
+    /// command that any node answers) the first primary.
+    Home,
+    /// Every primary (`replicas` false) or every node, as outside a
+    /// transaction; the replies merged by `policy`.
+    Every {
+        /// Replicas too.
+        replicas: bool,
+        /// How the nodes' replies combine.
+        policy: ResponsePolicy,
+    },
+}
+
+/// A command sent between MULTI and EXEC: checked and queued, or refused
+/// (which marks the transaction). `lower` is its name in lower case.
+pub fn queue(request: &Request, lower: &[u8], state: &mut SessionState, shared: &Shared) -> Frame {
+    let checked = check_queued(request, lower, state, shared);
+    let limit = shared.config.query_buffer_limit;
+    let Some(queue) = state.transaction.queue.as_mut() else {
+        return Frame::error("ERR EXEC without MULTI");
+    };
+    match checked {
+        Ok((_, queued)) if queue.bytes + queued.request.raw().len() > limit => {
+            queue.dirty = true;
+            Frame::error("ERR proxy: the transaction is larger than the query buffer limit")
+        }
+        Ok((slot, queued)) => {
+            queue.slot = queue.slot.or(slot);
+            queue.bytes += queued.request.raw().len();
+            queue.commands.push(queued);
+            Frame::simple("QUEUED")
+        }
+        Err(error) => {
+            queue.dirty = true;
+            error
+        }
+    }
+}
+
+/// Whether `request` may join the transaction: its slot if it has keys,
+/// and the command as it is queued.
+fn check_queued(
+    request: &Request,
+    lower: &[u8],
+    state: &SessionState,
+    shared: &Shared,
+) -> Result<(Option<u16>, Queued), Frame> {
+    let name = String::from_utf8_lossy(request.name()).to_ascii_uppercase();
+    // Connection state the proxy keeps cannot change inside a block that
+    // may run on a shared backend connection.
+    let connection_state = matches!(
+        lower,
+        b"select" | b"hello" | b"auth" | b"client" | b"proxy" | b"readonly" | b"readwrite" | b"monitor"
+    );
+    if connection_state || crate::commands::pubsub::is_subscription(lower) {
+        return Err(Frame::error(format!(
+            "ERR proxy: {name} inside MULTI is not supported"
+        )));
+    }
+    let router = &shared.stack.router;
+    let Some(spec) = router.table().lookup(request).cloned() else {
+        return Err(unknown_command(request));
+    };
+    if !spec.arity_ok(request.len()) {
+        return Err(edge::wrong_arity(&spec.name));
+    }
+    if spec.flags.contains(Flags::NO_MULTI) {
+        return Err(Frame::error(format!(
+            "ERR Command '{}' not allowed inside a transaction",
+            spec.name
+        )));
+    }
+    let topology = router.topology().snapshot();
+    if emulates(topology.mode(), topology.databases()) && carries_out(&spec.name, request.args()) {
+        return Err(Frame::error(format!(
+            "ERR proxy: {name} inside MULTI is not supported where databases are emulated \
+             (the proxy carries it out in several steps over every node)"
+        )));
+    }
+    let (backend, _) = backend_form(request, state, shared);
+    let mut command = command_for(&backend, state);
+    command.spec = Some(spec.clone());
+    let route = router
+        .prepare(&mut command, &topology)
+        .map_err(|error| edge::reply_for(&error))?;
+    let (slot, reach) =
+        match route {
+            Route::Shard { slot, .. } => (slot, Reach::Home),
+            Route::Any { .. } | Route::Node { .. } => (None, Reach::Home),
+            Route::AllShards(ResponsePolicy::Special) | Route::AllNodes(ResponsePolicy::Special)
+                if !matches!(spec.name.as_str(), "randomkey" | "info") =>
+            {
+                return Err(Frame::error(format!(
+                    "ERR proxy: {name} runs on every node of a cluster and cannot be part of a transaction"
+                )))
+            }
+            Route::AllShards(policy) => (
+                None,
+                Reach::Every {
+                    replicas: false,
+                    policy,
+                },
+            ),
+            Route::AllNodes(policy) => (
+                None,
+                Reach::Every {
+                    replicas: true,
+                    policy,
+                },
+            ),
+            Route::MultiSlot => return Err(Frame::error(
+                "ERR proxy: the keys of a transaction on a cluster must hash to one slot (use a hash tag)",
+            )),
+        };
+    if let (Some(pinned), Some(slot)) = (state.transaction.pinned_slot(), slot) {
+        if pinned != slot {
+            return Err(Frame::error(format!(
+                "ERR proxy: the keys of a transaction on a cluster must hash to one slot (use a hash tag): \
+                 this command's keys are in slot {slot}, earlier ones in slot {pinned}"
+            )));
+        }
+    }
+    let nodes = match reach {
+        Reach::Home => 1,
+        Reach::Every { replicas: false, .. } => topology.shards().len(),
+        Reach::Every { replicas: true, .. } => topology.shards().iter().map(|s| 1 + s.replicas.len()).sum(),
+    };
+    if state.transaction.is_watching() && nodes > 1 {
+        return Err(Frame::error(format!(
+            "ERR proxy: {name} runs on every node, and a transaction with WATCH runs on the watched keys' node only"
+        )));
+    }
+    Ok((
+        slot,
+        Queued {
+            request: backend,
+            reach,
+            spec,
+        },
+    ))
+}
+
+/// The request as the backend must get it, and the database it runs in: on
+/// a cluster with emulated databases, a client in database N has its keys
+/// moved into N's namespace and runs in the backend's database 0 (as the
+/// [`middleware::Namespace`] layer does for commands outside transactions).
+pub(super) fn backend_form(request: &Request, state: &SessionState, shared: &Shared) -> (Request, u32) {
+    let db = backend_db(state, shared);
+    if db == state.db {
+        return (request.clone(), db);
+    }
+    match shared.stack.router.table().lookup(request) {
+        Some(spec) => (rewrite::request(spec, request, &Space::database(state.db)), db),
+        None => (request.clone(), db),
+    }
+}
+
+/// The backend database a client's commands run in: its own, or 0 where
+/// databases are emulated.
+pub(crate) fn backend_db(state: &SessionState, shared: &Shared) -> u32 {
+    let topology = shared.stack.router.topology().current();
+    if emulates(topology.mode(), topology.databases()) {
+        0
+    } else {
+        state.db
+    }
+}
+
+/// Valkey's error for a command it does not know.
+fn unknown_command(request: &Request) -> Frame {
+    let mut args = String::new();
+    for arg in request.args().iter().skip(1) {
+        if args.len() >= 128 {
+            break;
+        }
+        let room = 128 - args.len();
+        let text = String::from_utf8_lossy(arg);
+        let text: String = text.chars().take(room).collect();
+        args.push_str(&format!("'{text}' "));
+    }
+    let name: String = String::from_utf8_lossy(request.name())
+        .chars()
+        .take(128)
+        .collect();
+    Frame::error(format!(
+        "ERR unknown command '{name}', with args beginning with: {args}"
+    ))
+}
+
+/// The client's request with its connection state, for routing.
+pub(super) fn command_for(request: &Request, state: &SessionState) -> Command {
+    Command {
+        request: request.clone(),
+        protocol: state.protocol,
+        db: state.db,
+        spec: None,
+        route: None,
+        affinity: state.affinity,
+        received: None,
+        purpose: Purpose::Run,
+    }
+}

@@ -1,0 +1,226 @@
+//! EXEC: the queued commands, one block per node, and the replies put back
+//! in the client's order.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use futures::future::{self, BoxFuture};
+use pool::Endpoint;
+use resp::{Frame, Request};
+use router::Reply;
+
+use super::queue::{backend_db, Queue, Reach};
+use super::{unwatch_later, Local};
+use crate::edge;
+use crate::session::{SessionState, Shared};
+
+const MULTI: &[u8] = b"*1\r\n$5\r\nMULTI\r\n";
+const EXEC: &[u8] = b"*1\r\n$4\r\nEXEC\r\n";
+
+/// `EXEC`
+pub fn exec(request: &Request, state: &mut SessionState, shared: &Shared) -> Local {
+    if request.len() != 1 {
+        return Local::Reply(edge::wrong_arity("exec"));
+    }
+    let Some(queue) = state.transaction.queue.take() else {
+        return Local::Reply(Frame::error("ERR EXEC without MULTI"));
+    };
+    let watch = state.transaction.watch.take();
+    if queue.dirty {
+        if let Some(watch) = watch {
+            unwatch_later(watch.connection);
+        }
+        return Local::Reply(Frame::error(
+            "EXECABORT Transaction discarded because of previous errors.",
+        ));
+    }
+    if let Some(watch) = watch {
+        // Queueing kept a watched transaction on the watched node.
+        let (block, skip) = one_block(&queue);
+        return Local::Later(Box::pin(async move {
+            let reply = watch.connection.send(&block, skip).await;
+            // EXEC cleared the watch on the backend: the connection is clean.
+            let reply = reply.map_err(router::Error::Backend)?;
+            watch.connection.release();
+            Ok(Reply::Raw(reply))
+        }));
+    }
+    let plan = match Plan::new(&queue, state, shared) {
+        Ok(plan) => plan,
+        Err(error) => return Local::Reply(edge::reply_for(&error)),
+    };
+    Local::Later(plan.run(shared.stack.router.pool().clone(), state.affinity))
+}
+
+/// MULTI, every queued command and EXEC, for a transaction on one node,
+/// with the count of replies before EXEC's.
+fn one_block(queue: &Queue) -> (Bytes, u32) {
+    let mut block = BytesMut::from(MULTI);
+    for queued in &queue.commands {
+        block.extend_from_slice(queued.request.raw());
+    }
+    block.extend_from_slice(EXEC);
+    (block.freeze(), queue.commands.len() as u32 + 1)
+}
+
+/// Where EXEC sends the queued commands.
+struct Plan {
+    /// One block per node.
+    parts: Vec<Part>,
+    /// For each queued command, where its replies are: (part, index in
+    /// that part's EXEC reply), one per node it ran on.
+    places: Vec<Vec<(usize, usize)>>,
+    /// For each queued command that ran on several nodes, how its replies
+    /// merge.
+    merges: Vec<Option<(router::command::ResponsePolicy, Arc<router::CommandSpec>)>>,
+}
+
+/// One node's share of a transaction.
+struct Part {
+    endpoint: Endpoint,
+    block: BytesMut,
+    commands: u32,
+}
+
+impl Plan {
+    /// Places every queued command on its nodes, as the topology is now.
+    fn new(queue: &Queue, state: &SessionState, shared: &Shared) -> Result<Plan, router::Error> {
+        let topology = shared.stack.router.topology().current();
+        let home = match queue.slot {
+            Some(slot) => topology
+                .shard_for_slot(slot)
+                .ok_or(router::Error::SlotUnassigned(slot))?,
+            None => topology.shards().first().ok_or(router::Error::NoBackend)?,
+        };
+        let db = backend_db(state, shared);
+        let endpoint = |addr: &Arc<str>| Endpoint {
+            addr: addr.clone(),
+            protocol: state.protocol,
+            db,
+            readonly: false,
+        };
+        let mut plan = Plan {
+            parts: Vec::new(),
+            places: Vec::with_capacity(queue.commands.len()),
+            merges: Vec::with_capacity(queue.commands.len()),
+        };
+        for queued in &queue.commands {
+            let targets: Vec<&Arc<str>> = match queued.reach {
+                Reach::Home => vec![&home.primary],
+                Reach::Every { replicas, .. } => topology
+                    .shards()
+                    .iter()
+                    .flat_map(|shard| {
+                        let replicas = if replicas { &shard.replicas[..] } else { &[] };
+                        std::iter::once(&shard.primary).chain(replicas)
+                    })
+                    .collect(),
+            };
+            let places = targets
+                .into_iter()
+                .map(|addr| plan.add(endpoint(addr), &queued.request))
+                .collect::<Vec<_>>();
+            plan.merges.push(match queued.reach {
+                Reach::Every { policy, .. } if places.len() > 1 => Some((policy, queued.spec.clone())),
+                _ => None,
+            });
+            plan.places.push(places);
+        }
+        if plan.parts.is_empty() {
+            // An empty transaction still runs, on the home node.
+            plan.parts.push(Part {
+                endpoint: endpoint(&home.primary),
+                block: BytesMut::from(MULTI),
+                commands: 0,
+            });
+        }
+        Ok(plan)
+    }
+
+    /// Adds `request` to the block of `endpoint`'s node; where its reply
+    /// will be.
+    fn add(&mut self, endpoint: Endpoint, request: &Request) -> (usize, usize) {
+        let index = match self
+            .parts
+            .iter()
+            .position(|part| part.endpoint.addr == endpoint.addr)
+        {
+            Some(index) => index,
+            None => {
+                self.parts.push(Part {
+                    endpoint,
+                    block: BytesMut::from(MULTI),
+                    commands: 0,
+                });
+                self.parts.len() - 1
+            }
+        };
+        let part = &mut self.parts[index];
+        part.block.extend_from_slice(request.raw());
+        part.commands += 1;
+        (index, part.commands as usize - 1)
+    }
+
+    /// Sends every node its block on the client's shared connection to it
+    /// and answers as one server would.
+    fn run(self, pool: pool::Pool, affinity: u64) -> BoxFuture<'static, Result<Reply, router::Error>> {
+        let sends: Vec<_> = self
+            .parts
+            .into_iter()
+            .map(|mut part| {
+                part.block.extend_from_slice(EXEC);
+                // Replies to skip: MULTI's +OK and one +QUEUED per command.
+                let skip = part.commands + 1;
+                let connection = pool.shared_for(&part.endpoint, affinity);
+                let block = part.block.freeze();
+                async move {
+                    let connection = connection.map_err(router::Error::Backend)?;
+                    connection
+                        .send(&block, skip)
+                        .await
+                        .map_err(router::Error::Backend)
+                }
+            })
+            .collect();
+        let (places, merges) = (self.places, self.merges);
+        Box::pin(async move {
+            let mut replies = future::try_join_all(sends).await?;
+            if replies.len() == 1 {
+                // One node: its reply is the answer, byte for byte.
+                return Ok(Reply::Raw(replies.remove(0)));
+            }
+            let parts: Vec<Frame> = replies
+                .iter()
+                .map(|raw| Frame::parse_complete(raw).map_err(|e| router::Error::InvalidReply(e.to_string())))
+                .collect::<Result<_, _>>()?;
+            Ok(Reply::Frame(merge(&parts, &places, &merges)))
+        })
+    }
+}
+
+/// EXEC's reply for the client from the nodes' EXEC replies: each queued
+/// command's reply from its node, or its nodes' replies merged. A node
+/// whose part did not run (its EXEC answered an error) gives that error
+/// for each of its commands, so the client sees which did not run.
+fn merge(
+    parts: &[Frame],
+    places: &[Vec<(usize, usize)>],
+    merges: &[Option<(router::command::ResponsePolicy, Arc<router::CommandSpec>)>],
+) -> Frame {
+    let reply_at = |(part, index): (usize, usize)| match &parts[part] {
+        Frame::Array(items) => items.get(index).cloned().unwrap_or(Frame::Null),
+        other => other.clone(),
+    };
+    let items = places
+        .iter()
+        .zip(merges)
+        .map(|(places, merge)| match merge {
+            Some((policy, spec)) => {
+                let replies = places.iter().copied().map(reply_at).collect();
+                aggregate::merge::for_command(*policy, Some(spec), replies)
+            }
+            None => places.first().copied().map(reply_at).unwrap_or(Frame::Null),
+        })
+        .collect();
+    Frame::Array(items)
+}
