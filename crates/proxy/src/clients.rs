@@ -29,6 +29,8 @@ pub struct ClientInfo {
     db: AtomicU32,
     resp: AtomicU8,
     name: Mutex<String>,
+    /// The user it authenticated as.
+    user: Mutex<String>,
     lib: Mutex<(String, String)>,
     last_command: Mutex<String>,
     /// Subscriptions, MULTI and WATCH, as CLIENT LIST shows them.
@@ -80,6 +82,44 @@ impl ClientInfo {
     /// Sets the name.
     pub fn set_name(&self, name: &str) {
         *self.name.lock().unwrap_or_else(|e| e.into_inner()) = name.to_string();
+    }
+
+    /// The user the client authenticated as.
+    pub fn user(&self) -> String {
+        self.user.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Records the user the client authenticated as.
+    pub fn set_user(&self, user: &str) {
+        *self.user.lock().unwrap_or_else(|e| e.into_inner()) = user.to_string();
+    }
+
+    /// The library name and version (CLIENT SETINFO).
+    pub fn lib(&self) -> (String, String) {
+        self.lib.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The database of the client's last command.
+    pub fn db(&self) -> u32 {
+        self.db.load(Ordering::Relaxed)
+    }
+
+    /// How long the client has been connected.
+    pub fn age(&self) -> Duration {
+        self.created.elapsed()
+    }
+
+    /// How long since the client's last command.
+    pub fn idle(&self) -> Duration {
+        let active = Duration::from_millis(self.last_active_ms.load(Ordering::Relaxed));
+        self.created.elapsed().saturating_sub(active)
+    }
+
+    /// True while the client is subscribed to anything (Valkey's `pubsub`
+    /// client type).
+    pub fn is_pubsub(&self) -> bool {
+        let view = *self.session.lock().unwrap_or_else(|e| e.into_inner());
+        view.sub + view.psub + view.ssub > 0
     }
 
     /// Sets the library name or version (CLIENT SETINFO).
@@ -172,22 +212,20 @@ impl ClientInfo {
 
     /// One CLIENT LIST line (without the newline), with Valkey's field names.
     pub fn describe(&self) -> String {
-        let age = self.created.elapsed().as_secs();
-        let idle_ms = (self.created.elapsed().as_millis() as u64)
-            .saturating_sub(self.last_active_ms.load(Ordering::Relaxed));
-        let lib = self.lib.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let age = self.age().as_secs();
+        let lib = self.lib();
         let view = *self.session.lock().unwrap_or_else(|e| e.into_inner());
         let mut line = String::with_capacity(256);
         let _ = write!(
             line,
             "id={} addr={} laddr={} fd=-1 name={} age={age} idle={} flags={} db={} sub={} psub={} ssub={} \
              multi={} watch={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 \
-             tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+             tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
             self.name(),
-            idle_ms / 1000,
+            self.idle().as_secs(),
             self.flags(&view),
             self.db.load(Ordering::Relaxed),
             view.sub,
@@ -196,6 +234,7 @@ impl ClientInfo {
             view.multi.map_or(-1, i64::from),
             u8::from(view.watching),
             self.last_command.lock().unwrap_or_else(|e| e.into_inner()),
+            self.user(),
             self.resp.load(Ordering::Relaxed),
             lib.0,
             lib.1,
@@ -285,6 +324,7 @@ impl Clients {
             db: AtomicU32::new(0),
             resp: AtomicU8::new(2),
             name: Mutex::new(String::new()),
+            user: Mutex::new("default".into()),
             lib: Mutex::new((String::new(), String::new())),
             last_command: Mutex::new("NULL".into()),
             session: Mutex::new(SessionView::default()),

@@ -35,6 +35,7 @@ fn check(user: &str, password: &[u8], state: &mut SessionState, shared: &Shared)
     if known || (!shared.config.requires_auth() && user == "default") {
         state.authenticated = true;
         state.user = user.to_string();
+        state.info.set_user(user);
         Frame::simple("OK")
     } else {
         Frame::error(WRONGPASS)

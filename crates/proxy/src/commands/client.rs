@@ -7,9 +7,9 @@ use resp::number::parse_i64;
 use resp::{Frame, Request};
 use router::Reply;
 
+use super::client_filter::ClientFilter;
 use super::text::{arg, help, verbatim};
 use super::Local;
-use crate::clients::ClientInfo;
 use crate::edge::{not_supported, unknown_subcommand, wrong_arity};
 use crate::session::state::ReplyMode;
 use crate::session::tracking;
@@ -37,12 +37,13 @@ pub fn client(request: &Request, state: &mut SessionState, shared: &Shared) -> O
         },
         "setinfo" if argc == 4 => setinfo(request, state),
         "info" if argc == 2 => verbatim(format!("{}\n", state.info.describe())),
-        "list" => list(request, shared),
+        "list" => list(request, state, shared),
         "kill" if argc >= 3 => kill(request, state, shared),
         "help" => help(&[
             "CLIENT <subcommand> [<arg> ...]. Subcommands are:",
-            "ID, GETNAME, SETNAME <name>, SETINFO <LIB-NAME|LIB-VER> <value>, INFO, LIST [ID <id> ...],",
-            "KILL <ip:port> | KILL [ID <id>] [ADDR <ip:port>] [LADDR <ip:port>] [SKIPME yes|no]",
+            "ID, GETNAME, SETNAME <name>, SETINFO <LIB-NAME|LIB-VER> <value>, INFO, LIST [<filter> ...],",
+            "KILL <ip:port> | KILL <filter> [<filter> ...]. Filters: ID <id> [<id> ...], TYPE, ADDR, LADDR, IP,",
+            "USER, DB, NAME, LIB-NAME, LIB-VER (each also as NOT-...), MAXAGE <s>, IDLE <s>, SKIPME yes|no.",
             "UNBLOCK <id> [TIMEOUT|ERROR]",
             "REPLY ON|OFF|SKIP, NO-EVICT ON|OFF, NO-TOUCH ON|OFF, PAUSE <ms> [WRITE|ALL], UNPAUSE,",
             "TRACKING ON|OFF [BCAST] [PREFIX <p>] [OPTIN] [OPTOUT] [NOLOOP], CACHING YES|NO, TRACKINGINFO, GETREDIR",
@@ -290,30 +291,16 @@ fn setinfo(request: &Request, state: &SessionState) -> Frame {
     Frame::simple("OK")
 }
 
-fn list(request: &Request, shared: &Shared) -> Frame {
-    let args = request.args().to_vec();
-    let mut ids: Option<Vec<u64>> = None;
-    let mut i = 2;
-    while i < args.len() {
-        if args[i].eq_ignore_ascii_case(b"ID") && i + 1 < args.len() {
-            let mut wanted = Vec::new();
-            for id in &args[i + 1..] {
-                match parse_i64(id).filter(|n| *n > 0) {
-                    Some(id) => wanted.push(id as u64),
-                    None => return Frame::error("ERR Invalid client ID"),
-                }
-            }
-            ids = Some(wanted);
-            break;
-        } else if args[i].eq_ignore_ascii_case(b"TYPE") && i + 1 < args.len() {
-            i += 2;
-        } else {
-            return Frame::error("ERR syntax error");
-        }
-    }
+/// `CLIENT LIST [filters]`
+fn list(request: &Request, state: &SessionState, shared: &Shared) -> Frame {
+    let filter = match filter_of(request, shared) {
+        Ok(filter) => filter,
+        Err(error) => return error,
+    };
+    let me = state.info.id;
     let mut text = String::new();
     for client in shared.clients.list() {
-        if ids.as_ref().is_some_and(|ids| !ids.contains(&client.id)) {
+        if (filter.skip_me() == Some(true) && client.id == me) || !filter.matches(&client) {
             continue;
         }
         text.push_str(&client.describe());
@@ -322,12 +309,17 @@ fn list(request: &Request, shared: &Shared) -> Frame {
     verbatim(text)
 }
 
-/// One condition of CLIENT KILL's filter form.
-type Filter = Box<dyn Fn(&ClientInfo) -> bool>;
-
-fn kill(request: &Request, state: &SessionState, shared: &Shared) -> Frame {
+/// The filters after CLIENT LIST or CLIENT KILL.
+fn filter_of(request: &Request, shared: &Shared) -> Result<ClientFilter, Frame> {
     let args = request.args().to_vec();
-    if args.len() == 3 {
+    ClientFilter::parse(&args[2..], |user| {
+        user == "default" || shared.config.users.iter().any(|u| u.name == user)
+    })
+}
+
+/// `CLIENT KILL addr`, or `CLIENT KILL <filters>` (SKIPME yes unless said).
+fn kill(request: &Request, state: &SessionState, shared: &Shared) -> Frame {
+    if request.len() == 3 {
         // The old form: CLIENT KILL ip:port.
         let addr = arg(request, 2);
         return match shared.clients.kill(|c| c.addr.to_string() == addr) {
@@ -335,34 +327,14 @@ fn kill(request: &Request, state: &SessionState, shared: &Shared) -> Frame {
             _ => Frame::simple("OK"),
         };
     }
-    let mut filters: Vec<Filter> = Vec::new();
-    let mut skip_me = true;
-    let mut i = 2;
-    while i + 1 < args.len() {
-        let value = arg(request, i + 1);
-        match arg(request, i).to_ascii_lowercase().as_str() {
-            "id" => match parse_i64(value.as_bytes()) {
-                Some(id) if id > 0 => filters.push(Box::new(move |c| c.id == id as u64)),
-                _ => return Frame::error("ERR client-id should be greater than 0"),
-            },
-            "addr" => filters.push(Box::new(move |c| c.addr.to_string() == value)),
-            "laddr" => filters.push(Box::new(move |c| c.laddr.to_string() == value)),
-            "skipme" => match value.to_ascii_lowercase().as_str() {
-                "yes" => skip_me = true,
-                "no" => skip_me = false,
-                _ => return Frame::error("ERR syntax error"),
-            },
-            "type" | "user" | "maxage" => {}
-            _ => return Frame::error("ERR syntax error"),
-        }
-        i += 2;
-    }
-    if i != args.len() {
-        return Frame::error("ERR syntax error");
-    }
+    let filter = match filter_of(request, shared) {
+        Ok(filter) => filter,
+        Err(error) => return error,
+    };
+    let skip_me = filter.skip_me().unwrap_or(true);
     let me = state.info.id;
     let killed = shared
         .clients
-        .kill(|c| (!skip_me || c.id != me) && filters.iter().all(|f| f(c)));
+        .kill(|c| (!skip_me || c.id != me) && filter.matches(c));
     Frame::Integer(killed as i64)
 }

@@ -30,6 +30,7 @@ pub fn reset(state: &mut SessionState, shared: &Shared) -> Frame {
     state.db = 0;
     state.authenticated = !shared.config.requires_auth();
     state.user = "default".into();
+    state.info.set_user("default");
     state.info.set_name("");
     state.transaction.reset();
     state.pubsub.clear();

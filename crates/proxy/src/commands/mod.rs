@@ -4,6 +4,7 @@
 //! - [`connection`]: PING, ECHO, QUIT, RESET, SELECT, READONLY/READWRITE.
 //! - [`auth`]: AUTH and HELLO.
 //! - [`client`]: the CLIENT command.
+//! - [`client_filter`]: the filters of CLIENT LIST and CLIENT KILL.
 //! - [`command`]: COMMAND, answered from the merged command table.
 //! - [`cluster`]: CLUSTER, presenting the proxy as a one-node cluster.
 //! - [`admin`]: PROXY STATS / LATENCY / INFO.
@@ -15,6 +16,7 @@
 pub mod admin;
 pub mod auth;
 pub mod client;
+pub mod client_filter;
 pub mod cluster;
 pub mod command;
 pub mod connection;
