@@ -14,7 +14,7 @@
 //! even a shared connection runs it atomically: nobody else's command can
 //! fall between MULTI and EXEC. With one node the client gets that node's
 //! EXEC reply as it is; with several, each command's reply comes from its
-//! node, merged by its response policy where it ran on several ([`run`]).
+//! node, merged by its response policy where it ran on several (`run`).
 //! What a transaction over several nodes loses is stated in the README:
 //! each node's part is atomic, the parts are not atomic together.
 //!
@@ -32,8 +32,8 @@
 //! layer carries out in steps where databases are emulated (FLUSHDB, KEYS,
 //! SCAN, ...): they cannot be one command of an atomic block.
 //!
-//! - [`queue`]: checking and queueing a command.
-//! - [`run`]: EXEC, on one node or several.
+//! - `queue`: checking and queueing a command.
+//! - `run`: EXEC, on one node or several.
 
 mod queue;
 mod run;
