@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{assert_same_replies, key_per_node, show, RawClient, TestProxy};
+use common::{assert_same_replies, key_per_node, owner, show, RawClient, TestProxy};
 use test_util::{Cluster, Flavor, Server};
 
 const SCRIPT_BODY: &str = "return 'from a script'";
@@ -166,4 +166,31 @@ async fn where_databases_are_emulated_a_queued_flushdb_is_refused_and_loses_noth
         assert_eq!(show(&client.call(&["SELECT", db]).await), "OK");
         assert_eq!(show(&client.call(&["DBSIZE"]).await), "0", "database {db}");
     }
+}
+
+#[tokio::test]
+async fn a_node_that_fails_during_exec_does_not_hide_what_ran_elsewhere() {
+    let mut cluster = Cluster::start(Flavor::Valkey, 3, 0);
+    let proxy = TestProxy::default_for(cluster.addrs()).await;
+    let mut client = RawClient::connect(&proxy.addr).await;
+    let home = owner(&cluster, "kept");
+    let lost = (home + 1) % 3;
+    assert_eq!(show(&client.call(&["MULTI"]).await), "OK");
+    assert_eq!(show(&client.call(&["SET", "kept", "v"]).await), "QUEUED");
+    assert_eq!(
+        show(
+            &client
+                .call(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"])
+                .await
+        ),
+        "QUEUED"
+    );
+    cluster.nodes[lost].kill();
+    let exec = client.call(&["EXEC"]).await;
+    let resp::Frame::Array(items) = &exec else {
+        panic!("EXEC over several nodes answers per command: {}", show(&exec));
+    };
+    assert_eq!(show(&items[0]), "OK", "{}", show(&exec));
+    assert!(items[1].is_error(), "{}", show(&exec));
+    assert_eq!(show(&cluster.primaries()[home].command(&["GET", "kept"])), "v");
 }

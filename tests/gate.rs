@@ -117,6 +117,24 @@ async fn a_layer_cannot_be_walked_around() {
     assert_eq!(show(&server.command(&["GET", "a"])), "1");
 }
 
+#[tokio::test]
+async fn a_refused_exec_discards_the_transaction_as_valkey_does() {
+    let server = Server::start(Flavor::Valkey);
+    let proxy = FilterProxy::start(&server.addr(), &["exec"]);
+    let mut client = RawClient::connect(&proxy.addr).await;
+    assert_eq!(show(&client.call(&["MULTI"]).await), "OK");
+    assert_eq!(show(&client.call(&["SET", "b", "2"]).await), "QUEUED");
+    assert_eq!(
+        show(&client.call(&["EXEC"]).await),
+        "-EXECABORT Transaction discarded because of: ERR exec is disabled on this proxy"
+    );
+    assert_eq!(
+        show(&client.call(&["DISCARD"]).await),
+        "-ERR DISCARD without MULTI"
+    );
+    assert_eq!(show(&client.call(&["GET", "b"]).await), "(nil)");
+}
+
 /// `calls` of `name` in PROXY STATS.
 async fn calls(client: &mut RawClient, name: &str) -> u64 {
     let stats = show(&client.call(&["PROXY", "STATS"]).await);

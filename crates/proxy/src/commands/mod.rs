@@ -212,10 +212,14 @@ pub fn handle(
     let in_multi = state.transaction.in_multi();
     if in_multi || is_stateful(lower) || matches!(lower, b"multi" | b"discard" | b"reset") {
         if let Some(refusal) = gate.admit(request) {
-            if in_multi {
-                state.transaction.mark_failed();
-            }
-            return Some(Local::Reply(refusal));
+            return Some(Local::Reply(match (in_multi, lower) {
+                (true, b"exec") => transaction::abort(refusal, state),
+                (true, _) => {
+                    state.transaction.mark_failed();
+                    refusal
+                }
+                _ => refusal,
+            }));
         }
         // Rare: what CLIENT LIST shows of the session may change.
         let local = stateful(request, lower, state, shared);

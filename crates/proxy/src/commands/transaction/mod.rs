@@ -126,6 +126,17 @@ pub fn multi(request: &Request, state: &mut SessionState) -> Frame {
     Frame::simple("OK")
 }
 
+/// A refused EXEC, as Valkey answers one: the transaction (and any
+/// watch) is discarded, and the refusal is told inside an EXECABORT.
+pub fn abort(refusal: Frame, state: &mut SessionState) -> Frame {
+    state.transaction.reset();
+    let reason = match &refusal {
+        Frame::Error(text) | Frame::BulkError(text) => String::from_utf8_lossy(text).into_owned(),
+        other => format!("{other:?}"),
+    };
+    Frame::error(format!("EXECABORT Transaction discarded because of: {reason}"))
+}
+
 /// `DISCARD`
 pub fn discard(request: &Request, state: &mut SessionState) -> Frame {
     if request.len() != 1 {

@@ -184,15 +184,21 @@ impl Plan {
             .collect();
         let (places, merges) = (self.places, self.merges);
         Box::pin(async move {
-            let mut replies = future::try_join_all(sends).await?;
+            let mut replies = future::join_all(sends).await;
             if replies.len() == 1 {
                 // One node: its reply is the answer, byte for byte.
-                return Ok(Reply::Raw(replies.remove(0)));
+                return Ok(Reply::Raw(replies.remove(0)?));
             }
+            // Several nodes: one that failed must not hide the parts that
+            // ran elsewhere, so its failure becomes its commands' replies.
             let parts: Vec<Frame> = replies
-                .iter()
-                .map(|raw| Frame::parse_complete(raw).map_err(|e| router::Error::InvalidReply(e.to_string())))
-                .collect::<Result<_, _>>()?;
+                .into_iter()
+                .map(|reply| match reply {
+                    Ok(raw) => Frame::parse_complete(&raw)
+                        .unwrap_or_else(|e| edge::reply_for(&router::Error::InvalidReply(e.to_string()))),
+                    Err(error) => edge::reply_for(&error),
+                })
+                .collect();
             Ok(Reply::Frame(merge(&parts, &places, &merges)))
         })
     }
@@ -200,8 +206,9 @@ impl Plan {
 
 /// EXEC's reply for the client from the nodes' EXEC replies: each queued
 /// command's reply from its node, or its nodes' replies merged. A node
-/// whose part did not run (its EXEC answered an error) gives that error
-/// for each of its commands, so the client sees which did not run.
+/// whose part did not run (its EXEC answered an error, or its connection
+/// failed) gives that error for each of its commands, so the client sees
+/// which did not run and which did.
 fn merge(
     parts: &[Frame],
     places: &[Vec<(usize, usize)>],
