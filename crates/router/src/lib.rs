@@ -14,7 +14,8 @@
 //! - [`slot`]: CRC16 and hash tags.
 //! - [`route`]: the [`Route`] and [`select`], the pure decision.
 //! - [`redirect`]: MOVED / ASK / TRYAGAIN / ... classification.
-//! - [`service`]: the [`Command`], [`Reply`] and the [`Router`] tower service.
+//! - [`message`]: the [`Command`] and [`Reply`] every layer shares.
+//! - [`service`]: the [`Router`] tower service.
 //! - `last`: the shared backend connection a router clone used last.
 //! - [`error`]: the [`Error`].
 
@@ -22,6 +23,7 @@ pub mod command;
 pub mod error;
 pub mod future;
 mod last;
+pub mod message;
 pub mod redirect;
 pub mod route;
 pub mod service;
@@ -29,5 +31,6 @@ pub mod slot;
 
 pub use command::{CommandSpec, CommandTable};
 pub use error::Error;
+pub use message::{Command, Purpose, Reply};
 pub use route::{select, ReadPolicy, Route};
-pub use service::{Command, Purpose, Reply, Router, RouterConfig};
+pub use service::{Router, RouterConfig};
