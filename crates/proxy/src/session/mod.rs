@@ -9,7 +9,9 @@
 //! in-flight requests are dropped at once (releasing anything they held).
 //!
 //! - [`state`]: the [`SessionState`].
-//! - `io`: the read / dispatch / write loop.
+//! - `io`: the read / write loop.
+//! - `dispatch`: starting each request (admitted, answered, sent down or held).
+//! - `reply`: a request's reply until it is written.
 //! - [`lane`]: which worker a session runs on, and its backend connections.
 //! - `ordered`: the queue that returns replies in request order.
 //! - [`recent`]: the spec of the command looked up last.
@@ -17,11 +19,13 @@
 //! - [`tracking`]: CLIENT TRACKING.
 //! - [`notifications`]: keyspace notifications in emulated databases.
 
+mod dispatch;
 mod io;
 pub mod lane;
 pub mod notifications;
 mod ordered;
 pub mod recent;
+mod reply;
 pub mod state;
 pub mod subscriptions;
 pub mod tracking;

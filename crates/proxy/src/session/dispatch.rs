@@ -1,0 +1,300 @@
+//! Starting a client's requests: each is decoded, admitted, answered by
+//! the proxy or sent down the stack, or held until it may start.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use resp::{Frame, Protocol, Request, RequestDecoder};
+use router::{Command, Purpose, Reply};
+
+use super::io::{Shared, StackService};
+use super::reply::{ready, InFlight, Pending};
+use super::SessionState;
+use crate::commands::{self, Handling, Local};
+use crate::gate::{self, Gate};
+
+/// What the session does after a request was started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Flow {
+    /// Go on with the next request.
+    Continue,
+    /// Start nothing more until every reply in flight is written (a
+    /// stateful command is running or waiting to run).
+    Fence,
+    /// Close once the queued replies are written.
+    Close,
+    /// A CLIENT PAUSE holds the next request (kept in `deferred`).
+    Paused,
+}
+
+/// Starts the request kept in `deferred`, if any, then decodes every
+/// complete request in `input` and starts each one, until a request fences
+/// or closes the session. A stateful request that must wait for earlier
+/// replies is kept in `deferred`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn dispatch_all<S: StackService>(
+    decoder: &mut RequestDecoder,
+    input: &mut BytesMut,
+    received: Instant,
+    state: &mut SessionState,
+    shared: &Shared,
+    service: &mut S,
+    pending: &mut Pending<S::Fut>,
+    deferred: &mut Option<Request>,
+) -> Flow {
+    if let Some(request) = deferred.take() {
+        let flow = dispatch_one(request, received, state, shared, service, pending, deferred);
+        if flow != Flow::Continue {
+            return flow;
+        }
+    }
+    // The last command's name, for CLIENT LIST: copied (names are short)
+    // rather than kept as a reference-counted slice, as this runs per
+    // request. A longer, made-up name is shown cut.
+    let mut last_name = [0u8; SHOWN_NAME];
+    let mut last_len = None;
+    let flow = loop {
+        match decoder.decode(input) {
+            Ok(Some(request)) => {
+                let name = request.name();
+                let len = name.len().min(SHOWN_NAME);
+                last_name[..len].copy_from_slice(&name[..len]);
+                last_len = Some(len);
+                let flow = dispatch_one(request, received, state, shared, service, pending, deferred);
+                decoder.set_authenticated(state.authenticated);
+                if flow != Flow::Continue {
+                    break flow;
+                }
+            }
+            Ok(None) => break Flow::Continue,
+            Err(error) => {
+                if let Some(reply) = error.client_reply() {
+                    pending.push_back(ready(Ok(Reply::Raw(reply)), state.protocol, true, false));
+                } else {
+                    pending.push_back(ready(
+                        Ok(Reply::Raw(Default::default())),
+                        state.protocol,
+                        true,
+                        false,
+                    ));
+                }
+                tracing::debug!(client = state.info.id, %error, "protocol error; closing the client");
+                break Flow::Close;
+            }
+        }
+    };
+    if let Some(len) = last_len {
+        state
+            .info
+            .touch(state.db, state.protocol.version() as u8, &last_name[..len]);
+    }
+    flow
+}
+
+/// Longest command name CLIENT LIST shows.
+const SHOWN_NAME: usize = 32;
+
+/// Starts one request, or keeps it in `deferred`: a stateful request while
+/// others are in flight waits for them, and any request waits out a CLIENT
+/// PAUSE that holds it.
+fn dispatch_one<S: StackService>(
+    request: Request,
+    received: Instant,
+    state: &mut SessionState,
+    shared: &Shared,
+    service: &mut S,
+    pending: &mut Pending<S::Fut>,
+    deferred: &mut Option<Request>,
+) -> Flow {
+    if paused_for(&request, shared) {
+        *deferred = Some(request);
+        return Flow::Paused;
+    }
+    let idle = pending.is_empty();
+    let spec = state.recent.lookup(shared.stack.router.table(), &request);
+    let plain_state =
+        state.authenticated && !state.transaction.in_multi() && !state.pubsub.restricts(state.protocol);
+    let handling = match &spec {
+        Some(spec) if plain_state => shared.handling.of(spec, &request),
+        _ => Handling::Local,
+    };
+    match handling {
+        Handling::Data => {
+            // The common case: nothing for the proxy to answer or hold.
+            #[cfg(debug_assertions)]
+            assert!(
+                commands::handle(&request, state, shared, idle, &mut gate::Open).is_none(),
+                "{} is answered by the proxy but missing from commands::PLAIN",
+                String::from_utf8_lossy(request.name())
+            );
+            return start(request, None, (spec, received), state, shared, service, pending);
+        }
+        Handling::Blocking if !idle => {
+            *deferred = Some(request);
+            return Flow::Fence;
+        }
+        Handling::Blocking => {
+            let alone = Some(Local::Alone);
+            return start(request, alone, (spec, received), state, shared, service, pending);
+        }
+        Handling::Local => {}
+    }
+    let mut gate = SessionGate {
+        service: &mut *service,
+        protocol: state.protocol,
+        db: state.db,
+        affinity: state.affinity,
+        received,
+        spec: spec.clone(),
+    };
+    match commands::handle(&request, state, shared, idle, &mut gate) {
+        Some(Local::Wait) if !idle => {
+            *deferred = Some(request);
+            Flow::Fence
+        }
+        local => start(request, local, (spec, received), state, shared, service, pending),
+    }
+}
+
+/// The gate as [`commands::handle`] asks it about one request of this
+/// session, with the session's state as the request found it.
+struct SessionGate<'a, S> {
+    service: &'a mut S,
+    protocol: Protocol,
+    db: u32,
+    affinity: u64,
+    received: Instant,
+    spec: Option<Arc<router::CommandSpec>>,
+}
+
+impl<S: StackService> Gate for SessionGate<'_, S> {
+    fn admit(&mut self, request: &Request) -> Option<Frame> {
+        gate::admit(
+            self.service,
+            Command {
+                request: request.clone(),
+                protocol: self.protocol,
+                db: self.db,
+                spec: self.spec.clone(),
+                route: None,
+                affinity: self.affinity,
+                received: Some(self.received),
+                purpose: Purpose::Admit,
+            },
+        )
+    }
+}
+
+/// True when a CLIENT PAUSE in force holds `request` (every command, or
+/// only writes with `WRITE`). One atomic load when nothing is paused.
+fn paused_for(request: &Request, shared: &Shared) -> bool {
+    let Some((_, writes_only)) = shared.clients.pause.remaining() else {
+        return false;
+    };
+    if !writes_only {
+        // CLIENT UNPAUSE itself must get through.
+        return !commands::client::is_unpause(request);
+    }
+    shared
+        .stack
+        .router
+        .table()
+        .lookup(request)
+        .is_some_and(|spec| spec.flags.contains(router::command::Flags::WRITE))
+}
+
+/// What the session already knows of a request it passes down: the
+/// command's spec, and when the request was read.
+type Known = (Option<Arc<router::CommandSpec>>, Instant);
+
+/// Queues the reply of a request: the proxy's own answer, or the stack's.
+/// Inlined: it runs per request, and a call would move the request and
+/// what is known of it once more.
+#[inline(always)]
+fn start<S: StackService>(
+    request: Request,
+    local: Option<Local>,
+    known: Known,
+    state: &mut SessionState,
+    shared: &Shared,
+    service: &mut S,
+    pending: &mut Pending<S::Fut>,
+) -> Flow {
+    let protocol = state.protocol;
+    let silent = state.take_silence();
+    match local {
+        Some(Local::Reply(frame)) => {
+            pending.push_back(ready(Ok(Reply::Frame(frame)), protocol, false, silent));
+            Flow::Continue
+        }
+        Some(Local::Close(frame)) => {
+            pending.push_back(ready(Ok(Reply::Frame(frame)), protocol, true, silent));
+            Flow::Close
+        }
+        Some(Local::Later(future)) => {
+            pending.push_back(InFlight::Later {
+                future,
+                protocol,
+                silent,
+            });
+            Flow::Fence
+        }
+        // Only asked for while replies are in flight, which `dispatch_one`
+        // rules out; answered rather than trusted.
+        Some(Local::Wait) => {
+            let error = Frame::error("ERR proxy: internal ordering error; please retry");
+            pending.push_back(ready(Ok(Reply::Frame(error)), protocol, false, silent));
+            Flow::Continue
+        }
+        Some(Local::Alone) => {
+            forward(request, known, state, shared, service, pending, silent);
+            Flow::Fence
+        }
+        None => {
+            forward(request, known, state, shared, service, pending, silent);
+            Flow::Continue
+        }
+    }
+}
+
+/// Sends a request down the stack and queues its reply (inlined, as
+/// [`start`]).
+#[inline(always)]
+fn forward<S: StackService>(
+    request: Request,
+    (spec, received): Known,
+    state: &mut SessionState,
+    shared: &Shared,
+    service: &mut S,
+    pending: &mut Pending<S::Fut>,
+    silent: bool,
+) {
+    let protocol = state.protocol;
+    if state.pubsub.tracking().is_some() {
+        let topology = shared.stack.router.topology().current();
+        let emulated =
+            middleware::namespace::emulates(topology.mode(), topology.databases()) && state.db != 0;
+        let space = emulated.then(|| middleware::Space::database(state.db));
+        if let Some(tracking) = state.pubsub.tracking_mut() {
+            tracking.note_request(&request, &shared.stack.router, space.as_ref());
+        }
+    }
+    let command = Command {
+        request,
+        protocol,
+        db: state.db,
+        spec,
+        route: None,
+        affinity: state.affinity,
+        received: Some(received),
+        purpose: Purpose::Run,
+    };
+    // Every layer of the stack is always ready (see DESIGN.md), so `call`
+    // needs no `poll_ready` first.
+    pending.push_back(InFlight::Stack {
+        future: service.call(command),
+        protocol,
+        silent,
+    });
+}
