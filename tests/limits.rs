@@ -4,13 +4,13 @@
 mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use common::{connect, run, TestProxy};
 use redis::Value;
-use router::{Command, Reply};
+use router::{Command, Purpose, Reply};
 use test_util::{Flavor, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -61,19 +61,23 @@ async fn idle_clients_are_closed_only_when_configured() {
     assert_eq!(&buf[..n], b"+PONG\r\n", "without the setting, idle clients stay");
 }
 
-/// Counts the commands that reach it.
-#[derive(Clone)]
-struct CountLayer(Arc<AtomicUsize>);
+/// Counts the commands that reach it to be run, and names those it is
+/// asked only to admit (the ones the proxy answers itself).
+#[derive(Clone, Default)]
+struct CountLayer {
+    run: Arc<AtomicUsize>,
+    admitted: Arc<Mutex<Vec<String>>>,
+}
 
 impl<S> Layer<S> for CountLayer {
     type Service = Count<S>;
     fn layer(&self, inner: S) -> Count<S> {
-        Count(inner, self.0.clone())
+        Count(inner, self.clone())
     }
 }
 
 #[derive(Clone)]
-struct Count<S>(S, Arc<AtomicUsize>);
+struct Count<S>(S, CountLayer);
 
 impl<S: Service<Command, Response = Reply>> Service<Command> for Count<S> {
     type Response = Reply;
@@ -83,36 +87,43 @@ impl<S: Service<Command, Response = Reply>> Service<Command> for Count<S> {
         self.0.poll_ready(cx)
     }
     fn call(&mut self, command: Command) -> S::Future {
-        self.1.fetch_add(1, Ordering::Relaxed);
+        match command.purpose {
+            Purpose::Run => {
+                self.1.run.fetch_add(1, Ordering::Relaxed);
+            }
+            Purpose::Admit => {
+                let name = String::from_utf8_lossy(command.request.name()).to_ascii_uppercase();
+                self.1.admitted.lock().unwrap().push(name);
+            }
+        }
         self.0.call(command)
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_embedded_layer_sees_every_forwarded_command() {
+async fn an_embedded_layer_sees_every_command() {
     let server = Server::start(Flavor::Valkey);
     let config = proxy::ProxyConfig {
         listen: "127.0.0.1:0".into(),
         backends: vec![server.addr()],
         ..proxy::ProxyConfig::default()
     };
-    let counter = Arc::new(AtomicUsize::new(0));
-    let proxy = proxy::Proxy::bind(config)
-        .await
-        .unwrap()
-        .layer(CountLayer(counter.clone()));
+    let counter = CountLayer::default();
+    let proxy = proxy::Proxy::bind(config).await.unwrap().layer(counter.clone());
     let addr = proxy.local_addr().unwrap().to_string();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(proxy.run(async {
         let _ = stopped.await;
     }));
     let mut client = connect(&addr).await;
+    counter.admitted.lock().unwrap().clear(); // the client's own handshake
     for i in 0..10 {
         assert_eq!(run(&mut client, &["SET", "k", &i.to_string()]).await, Value::Okay);
     }
-    // PING is answered by the proxy itself and never reaches the stack.
+    // PING is answered by the proxy itself: the layer is asked to admit it.
     run(&mut client, &["PING"]).await;
-    assert_eq!(counter.load(Ordering::Relaxed), 10);
+    assert_eq!(counter.run.load(Ordering::Relaxed), 10);
+    assert_eq!(*counter.admitted.lock().unwrap(), ["PING"]);
     let _ = stop.send(());
     drop(client);
     task.await.unwrap();
