@@ -1,26 +1,30 @@
 //! The gate: every request a session reads passes the same layers,
 //! whatever state the client is in.
 //!
-//! The stack has two parts. The gate is its upper part: the statistics
-//! layer and every layer an embedder adds with [`crate::Proxy::layer`].
-//! The core below it (namespace, fan-out, router) carries commands out.
-//! [`Admission`] stands between the two.
+//! The layers are the statistics layer and every layer an embedder adds
+//! with [`crate::Proxy::layer`]. The proxy builds them twice, over two
+//! different bottoms ([`crate::session::Stacks`]):
+//! - over the stack that carries commands out (namespace, fan-out, router),
+//!   for a command the stack runs ([`Purpose::Run`]);
+//! - over [`AdmitAll`], for a command the session carries out itself
+//!   ([`Purpose::Admit`]).
 //!
-//! A command the stack carries out ([`Purpose::Run`]) goes through both
-//! parts. A command the session carries out itself ([`Purpose::Admit`]) goes
-//! through the gate only:
-//! - one the proxy answers (PING, SELECT, CLIENT, AUTH, PROXY, ...);
+//! The second kind is:
+//! - a command the proxy answers (PING, SELECT, CLIENT, AUTH, PROXY, ...);
 //! - one that changes the session (MULTI, EXEC, WATCH, SUBSCRIBE, ...);
 //! - one queued in MULTI, which runs with EXEC.
 //!
-//! [`Admission`] answers such a command [`Reply::Admitted`] without passing
-//! it on. Any other answer from the gate refuses it: the client gets that
-//! answer, and a refused queued command makes EXEC answer EXECABORT, as
-//! Valkey does for a command refused while queueing.
+//! [`AdmitAll`] answers such a command [`Reply::Admitted`]. Any other answer
+//! from the layers refuses it: the client gets that answer. A refused queued
+//! command makes EXEC answer EXECABORT, as Valkey does for a command refused
+//! while queueing; a refused EXEC discards the transaction.
 //!
 //! So no sequence of commands walks around a layer: a layer that refuses
 //! FLUSHALL refuses it in a pipeline, in MULTI and in subscribe mode alike,
-//! and the statistics count every command.
+//! and the statistics count every command. Two stacks rather than one
+//! with a switch at its bottom keep the path of a command that runs exactly
+//! what it was: a switch there cost 55 instructions per request
+//! (docs/PERFORMANCE.md, "The gate").
 //!
 //! Secrets stay out of what a layer sees: AUTH and HELLO's AUTH arguments
 //! are admitted as `(redacted)`, as Valkey's slow log shows them.
@@ -29,74 +33,34 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures::future::{self, Either, Ready};
+use futures::future::{self, Ready};
 use futures::task::noop_waker_ref;
 use resp::{Frame, Request};
 use router::{Command, Purpose, Reply};
-use tower::{Layer, Service};
+use tower::Service;
 
 use crate::edge;
 
-/// Adds [`Admission`] below the gate's layers.
+/// The bottom of the gate: admits every command that reaches it, and runs
+/// none. Always ready, and cheap to clone.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct AdmissionLayer;
+pub struct AdmitAll;
 
-impl<S> Layer<S> for AdmissionLayer {
-    type Service = Admission<S>;
-
-    fn layer(&self, inner: S) -> Admission<S> {
-        Admission::new(inner)
-    }
-}
-
-/// The bottom of the gate: answers [`Reply::Admitted`] to commands that
-/// are only to be admitted and passes the others to the core.
-#[derive(Clone, Debug)]
-pub struct Admission<S> {
-    inner: S,
-}
-
-impl<S> Admission<S> {
-    /// The gate's bottom above `inner`.
-    pub fn new(inner: S) -> Self {
-        Admission { inner }
-    }
-
-    /// The core below.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The core below, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The core below.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
-
-impl<S> Service<Command> for Admission<S>
-where
-    S: Service<Command, Response = Reply>,
-{
+impl Service<Command> for AdmitAll {
     type Response = Reply;
-    type Error = S::Error;
-    /// Commands that run keep the core's future as it is.
-    type Future = Either<S::Future, Ready<Result<Reply, S::Error>>>;
+    type Error = router::Error;
+    type Future = Ready<Result<Reply, router::Error>>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), router::Error>> {
+        Poll::Ready(Ok(()))
     }
 
-    #[inline]
     fn call(&mut self, command: Command) -> Self::Future {
-        match command.purpose {
-            Purpose::Run => Either::Left(self.inner.call(command)),
-            Purpose::Admit => Either::Right(future::ready(Ok(Reply::Admitted))),
-        }
+        future::ready(Ok(match command.purpose {
+            Purpose::Admit => Reply::Admitted,
+            // Only the session calls the gate, with commands to admit.
+            Purpose::Run => Reply::Frame(Frame::error("ERR proxy: the gate does not run commands")),
+        }))
     }
 }
 

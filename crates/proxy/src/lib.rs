@@ -9,9 +9,8 @@
 //! # Layout
 //! - [`config`]: the [`ProxyConfig`], what the binary reads from TOML and flags.
 //! - [`stack`]: the [`stack::build`], discovery plus
-//!   `Stats<Admission<Namespace<FanOut<Router>>>>`.
-//! - [`gate`]: the [`gate::Admission`] between the gate's layers and the
-//!   core, through which every command a session reads passes.
+//!   `Stats<Namespace<FanOut<Router>>>` and its gate `Stats<AdmitAll>`.
+//! - [`gate`]: how every command a session reads passes the same layers.
 //! - [`server`]: the [`Proxy`], the listener and the drain on shutdown.
 //! - [`session`]: one client connection: decode, dispatch, replies in order.
 //! - [`commands`]: connection-scoped commands (HELLO, AUTH, SELECT, CLIENT,

@@ -13,8 +13,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::clients::Clients;
 use crate::config::ProxyConfig;
-use crate::session::{serve, Lane, Shared, StackService};
-use crate::stack::{self, Core};
+use crate::session::{serve, Lane, Shared, StackService, Stacks};
+use crate::stack::{self, Core, GateCore};
 use tower::Layer;
 
 /// How long a drain waits for clients to finish their in-flight requests.
@@ -22,15 +22,16 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A bound proxy, ready to run. `S` is the service sessions send commands
 /// to: the assembled [`Core`] stack, or that stack inside layers added with
-/// [`Proxy::layer`].
+/// [`Proxy::layer`]; `G` is the gate, the same layers over
+/// [`crate::gate::AdmitAll`].
 #[derive(Debug)]
-pub struct Proxy<S = Core> {
+pub struct Proxy<S = Core, G = GateCore> {
     listener: TcpListener,
     shared: Arc<Shared>,
-    service: S,
+    stacks: Stacks<S, G>,
 }
 
-impl Proxy<Core> {
+impl Proxy<Core, GateCore> {
     /// Binds the listen address and assembles the stack (discovering the
     /// backend; a backend that is down does not stop this).
     ///
@@ -39,7 +40,10 @@ impl Proxy<Core> {
     pub async fn bind(config: ProxyConfig) -> std::io::Result<Proxy> {
         let listener = TcpListener::bind(&config.listen).await?;
         let stack = stack::build(&config).await;
-        let service = stack.service.clone();
+        let stacks = Stacks {
+            run: stack.service.clone(),
+            gate: stack.gate.clone(),
+        };
         let handling = crate::commands::CommandHandling::new(stack.router.table());
         Ok(Proxy {
             listener,
@@ -50,23 +54,29 @@ impl Proxy<Core> {
                 config: Arc::new(config),
                 started: Instant::now(),
             }),
-            service,
+            stacks,
         })
     }
 }
 
-impl<S: StackService> Proxy<S> {
-    /// Wraps the stack in `layer` (an audit log, a command filter, ...).
-    /// Layers must be always ready, as every layer of the stack is.
-    pub fn layer<L>(self, layer: L) -> Proxy<L::Service>
+impl<S: StackService, G: StackService> Proxy<S, G> {
+    /// Wraps the stack in `layer` (an audit log, a command filter, ...),
+    /// and the gate too, so that the layer sees every command a client
+    /// sends ([`crate::gate`]). Layers must be always ready, as every layer
+    /// of the stack is.
+    pub fn layer<L>(self, layer: L) -> Proxy<<L as Layer<S>>::Service, <L as Layer<G>>::Service>
     where
-        L: Layer<S>,
-        L::Service: StackService,
+        L: Layer<S> + Layer<G>,
+        <L as Layer<S>>::Service: StackService,
+        <L as Layer<G>>::Service: StackService,
     {
         Proxy {
             listener: self.listener,
             shared: self.shared,
-            service: layer.layer(self.service),
+            stacks: Stacks {
+                run: layer.layer(self.stacks.run),
+                gate: layer.layer(self.stacks.gate),
+            },
         }
     }
 
@@ -127,9 +137,9 @@ impl<S: StackService> Proxy<S> {
                         let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
                         continue;
                     }
-                    let (shared, service, draining) = (self.shared.clone(), self.service.clone(), draining.clone());
+                    let (shared, stacks, draining) = (self.shared.clone(), self.stacks.clone(), draining.clone());
                     if workers.is_empty() {
-                        sessions.spawn(serve(stream, shared, service, draining, Lane::default()));
+                        sessions.spawn(serve(stream, shared, stacks, draining, Lane::default()));
                         continue;
                     }
                     let index = next_worker;
@@ -145,7 +155,7 @@ impl<S: StackService> Proxy<S> {
                     };
                     workers[index].spawn(sessions.track_future(async move {
                         match TcpStream::from_std(stream) {
-                            Ok(stream) => serve(stream, shared, service, draining, lane).await,
+                            Ok(stream) => serve(stream, shared, stacks, draining, lane).await,
                             Err(error) => tracing::warn!(%peer, %error, "a worker could not take a client"),
                         }
                     }));

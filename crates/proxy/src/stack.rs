@@ -1,7 +1,6 @@
 //! Assembling the stack: discovery, the merged command table, the pool, and
-//! the services `Stats<Admission<Namespace<FanOut<Router>>>>`, outermost
-//! first: the gate (statistics, and any layer an embedder adds around it)
-//! above [`Admission`], the core below ([`crate::gate`]).
+//! the services `Stats<Namespace<FanOut<Router>>>`, outermost first, and
+//! the gate `Stats<AdmitAll>` made of the same layers ([`crate::gate`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,19 +10,25 @@ use middleware::{NamespaceLayer, StatsLayer, StatsRegistry};
 use pool::{Handshake, Pool, PoolConfig};
 use router::{CommandTable, ReadPolicy, Router, RouterConfig};
 use topology::{DiscoveryConfig, Mode, Probe, RefreshConfig, TcpProbe, TopologyHandle};
-use tower::ServiceBuilder;
+use tower::{Layer, ServiceBuilder};
 
 use crate::config::{ModeSetting, ProxyConfig, ReadPolicySetting};
-use crate::gate::{Admission, AdmissionLayer};
+use crate::gate::AdmitAll;
 
 /// The assembled service every session sends its commands to.
-pub type Core = middleware::Stats<Admission<middleware::Namespace<aggregate::FanOut<Router>>>>;
+pub type Core = middleware::Stats<middleware::Namespace<aggregate::FanOut<Router>>>;
+
+/// The gate every session asks about the commands it carries out itself:
+/// the same layers as [`Core`], over [`AdmitAll`].
+pub type GateCore = middleware::Stats<AdmitAll>;
 
 /// The stack and the handles the proxy's own commands read.
 #[derive(Clone, Debug)]
 pub struct Stack {
     /// The service stack.
     pub service: Core,
+    /// The gate, over the same layers.
+    pub gate: GateCore,
     /// The router (its table, topology and pool).
     pub router: Router,
     /// Per-command statistics.
@@ -115,13 +120,14 @@ pub async fn build(config: &ProxyConfig) -> Stack {
     );
     let stats = StatsRegistry::new(&table);
     let service = ServiceBuilder::new()
-        .layer(StatsLayer::new(stats.clone(), table))
-        .layer(AdmissionLayer)
+        .layer(StatsLayer::new(stats.clone(), table.clone()))
         .layer(NamespaceLayer::new(router.clone(), config.emulated_databases))
         .layer(FanOutLayer::new(router.clone()))
         .service(router.clone());
+    let gate = StatsLayer::new(stats.clone(), table).layer(AdmitAll);
     Stack {
         service,
+        gate,
         router,
         stats,
         backend_version,

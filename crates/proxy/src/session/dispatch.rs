@@ -8,7 +8,7 @@ use bytes::BytesMut;
 use resp::{Frame, Protocol, Request, RequestDecoder};
 use router::{Command, Purpose, Reply};
 
-use super::io::{Shared, StackService};
+use super::io::{Shared, StackService, Stacks};
 use super::reply::{ready, InFlight, Pending};
 use super::SessionState;
 use crate::commands::{self, Handling, Local};
@@ -33,18 +33,18 @@ pub(super) enum Flow {
 /// or closes the session. A stateful request that must wait for earlier
 /// replies is kept in `deferred`.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn dispatch_all<S: StackService>(
+pub(super) fn dispatch_all<S: StackService, G: StackService>(
     decoder: &mut RequestDecoder,
     input: &mut BytesMut,
     received: Instant,
     state: &mut SessionState,
     shared: &Shared,
-    service: &mut S,
+    stacks: &mut Stacks<S, G>,
     pending: &mut Pending<S::Fut>,
     deferred: &mut Option<Request>,
 ) -> Flow {
     if let Some(request) = deferred.take() {
-        let flow = dispatch_one(request, received, state, shared, service, pending, deferred);
+        let flow = dispatch_one(request, received, state, shared, stacks, pending, deferred);
         if flow != Flow::Continue {
             return flow;
         }
@@ -61,7 +61,7 @@ pub(super) fn dispatch_all<S: StackService>(
                 let len = name.len().min(SHOWN_NAME);
                 last_name[..len].copy_from_slice(&name[..len]);
                 last_len = Some(len);
-                let flow = dispatch_one(request, received, state, shared, service, pending, deferred);
+                let flow = dispatch_one(request, received, state, shared, stacks, pending, deferred);
                 decoder.set_authenticated(state.authenticated);
                 if flow != Flow::Continue {
                     break flow;
@@ -98,12 +98,12 @@ const SHOWN_NAME: usize = 32;
 /// Starts one request, or keeps it in `deferred`: a stateful request while
 /// others are in flight waits for them, and any request waits out a CLIENT
 /// PAUSE that holds it.
-fn dispatch_one<S: StackService>(
+fn dispatch_one<S: StackService, G: StackService>(
     request: Request,
     received: Instant,
     state: &mut SessionState,
     shared: &Shared,
-    service: &mut S,
+    stacks: &mut Stacks<S, G>,
     pending: &mut Pending<S::Fut>,
     deferred: &mut Option<Request>,
 ) -> Flow {
@@ -128,7 +128,15 @@ fn dispatch_one<S: StackService>(
                 "{} is answered by the proxy but missing from commands::PLAIN",
                 String::from_utf8_lossy(request.name())
             );
-            return start(request, None, (spec, received), state, shared, service, pending);
+            return start(
+                request,
+                None,
+                (spec, received),
+                state,
+                shared,
+                &mut stacks.run,
+                pending,
+            );
         }
         Handling::Blocking if !idle => {
             *deferred = Some(request);
@@ -136,12 +144,20 @@ fn dispatch_one<S: StackService>(
         }
         Handling::Blocking => {
             let alone = Some(Local::Alone);
-            return start(request, alone, (spec, received), state, shared, service, pending);
+            return start(
+                request,
+                alone,
+                (spec, received),
+                state,
+                shared,
+                &mut stacks.run,
+                pending,
+            );
         }
         Handling::Local => {}
     }
     let mut gate = SessionGate {
-        service: &mut *service,
+        service: &mut stacks.gate,
         protocol: state.protocol,
         db: state.db,
         affinity: state.affinity,
@@ -153,7 +169,15 @@ fn dispatch_one<S: StackService>(
             *deferred = Some(request);
             Flow::Fence
         }
-        local => start(request, local, (spec, received), state, shared, service, pending),
+        local => start(
+            request,
+            local,
+            (spec, received),
+            state,
+            shared,
+            &mut stacks.run,
+            pending,
+        ),
     }
 }
 

@@ -60,14 +60,25 @@ where
     type Fut = S::Future;
 }
 
+/// The two services a session sends commands to, both made of the same
+/// layers ([`crate::gate`]): `run` carries commands out, `gate` only
+/// admits the commands the session carries out itself.
+#[derive(Clone, Debug)]
+pub struct Stacks<S, G> {
+    /// The layers over the stack that carries commands out.
+    pub run: S,
+    /// The same layers over [`crate::gate::AdmitAll`].
+    pub gate: G,
+}
+
 /// Serves one client until it disconnects, is killed, or `shutdown` fires
-/// (then the replies in flight are written first). Every layer of `service`
+/// (then the replies in flight are written first). Every layer of `stacks`
 /// must be always ready (see DESIGN.md): `call` is used without
 /// `poll_ready`, so that each request is started in arrival order.
-pub async fn serve<S: StackService>(
+pub async fn serve<S: StackService, G: StackService>(
     stream: TcpStream,
     shared: Arc<Shared>,
-    mut service: S,
+    mut stacks: Stacks<S, G>,
     shutdown: CancellationToken,
     lane: Lane,
 ) {
@@ -118,7 +129,7 @@ pub async fn serve<S: StackService>(
                 Instant::now(),
                 &mut state,
                 &shared,
-                &mut service,
+                &mut stacks,
                 &mut pending,
                 &mut deferred,
             );
@@ -175,7 +186,7 @@ pub async fn serve<S: StackService>(
                     }
                     continue;
                 }
-                flow = dispatch_all(&mut decoder, &mut input, last_read.into_std(), &mut state, &shared, &mut service, &mut pending, &mut deferred);
+                flow = dispatch_all(&mut decoder, &mut input, last_read.into_std(), &mut state, &shared, &mut stacks, &mut pending, &mut deferred);
                 closing |= flow == Flow::Close;
             }
             _ = shared.clients.pause.wait(), if flow == Flow::Paused => {

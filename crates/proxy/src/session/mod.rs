@@ -30,6 +30,6 @@ pub mod state;
 pub mod subscriptions;
 pub mod tracking;
 
-pub use io::{serve, Shared, StackService};
+pub use io::{serve, Shared, StackService, Stacks};
 pub use lane::Lane;
 pub use state::SessionState;
