@@ -2,35 +2,39 @@
 //!
 //! The proxy queues a transaction itself: each command between MULTI and
 //! EXEC is admitted by the gate ([`crate::gate`]), checked (known command,
-//! arity, and on a cluster one slot for the keys of the whole transaction)
-//! and answered `+QUEUED`, as Valkey answers. Each is queued as the backend
-//! must get it (rewritten into the client's database where databases are
-//! emulated) with the nodes it reaches: its keys' primary, or every primary
-//! (or every node) for a keyless command that goes everywhere outside a
-//! transaction too (FLUSHALL, FLUSHDB, CONFIG SET, SCRIPT, FUNCTION, ...).
+//! arity, and on a cluster one slot for each command's keys) and answered
+//! `+QUEUED`, as Valkey answers. Each is queued as the backend must get it
+//! (rewritten into the client's database where databases are emulated)
+//! with the nodes it reaches: its keys' primary, or every primary (or every
+//! node) for a keyless command that goes everywhere outside a transaction
+//! too (FLUSHALL, FLUSHDB, CONFIG SET, SCRIPT, FUNCTION, ...).
 //!
-//! EXEC sends each node `MULTI`, its share of the queued commands and
-//! `EXEC` as one block, which a backend connection writes contiguously, so
-//! even a shared connection runs it atomically: nobody else's command can
-//! fall between MULTI and EXEC. With one node the client gets that node's
-//! EXEC reply as it is; with several, each command's reply comes from its
-//! node, merged by its response policy where it ran on several (`run`).
-//! What a transaction over several nodes loses is stated in the README:
-//! each node's part is atomic, the parts are not atomic together.
+//! EXEC sends one block per slot of the transaction's keys (keyless
+//! commands join the first slot's block on its node, and form a block of
+//! their own on the other nodes): `MULTI`, the block's commands and `EXEC`,
+//! which a backend connection writes contiguously, so even a shared
+//! connection runs it atomically: nobody else's command can fall between
+//! MULTI and EXEC. With one block the client gets that node's EXEC reply
+//! as it is; with several, each command's reply comes from its block,
+//! merged by its response policy where it ran on several nodes (`run`).
+//!
+//! What a transaction over several blocks loses is stated in the README:
+//! each block is atomic, the blocks are not atomic together. Every key's
+//! commands stay in one block, in the client's order, so the replies are
+//! one server's; what could see another order is a command on every node
+//! (FLUSHALL) next to keys in several slots, and that is refused while
+//! queueing.
 //!
 //! WATCH needs the backend to remember the watched keys until EXEC, so it
 //! takes a dedicated connection to the keys' primary; the transaction then
 //! runs on that connection, which goes back to the pool once EXEC, DISCARD
 //! or UNWATCH has cleared the watch. A client that disconnects while
-//! watching closes it. A watched transaction must stay on that node: a
-//! command that would reach others is refused while queueing.
-//!
-//! On a cluster a transaction must keep its keys in one slot (Valkey's own
-//! rule for EXEC). The first command that breaks the rule is refused with an
-//! error and marks the transaction, so EXEC answers EXECABORT, the same as
-//! any other error while queueing. So are the commands that the namespace
-//! layer carries out in steps where databases are emulated (FLUSHDB, KEYS,
-//! SCAN, ...): they cannot be one command of an atomic block.
+//! watching closes it. A watched transaction must stay in the watched
+//! slot: a command that would leave it is refused while queueing, and
+//! makes EXEC answer EXECABORT, the same as any other error while
+//! queueing. So are the commands that the namespace layer carries out in
+//! steps where databases are emulated (FLUSHDB, KEYS, SCAN, ...): they
+//! cannot be one command of an atomic block.
 //!
 //! - `queue`: checking and queueing a command.
 //! - `run`: EXEC, on one node or several.

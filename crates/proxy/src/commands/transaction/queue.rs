@@ -20,8 +20,13 @@ pub(super) struct Queue {
     bytes: usize,
     /// An error while queueing: EXEC answers EXECABORT.
     pub(super) dirty: bool,
-    /// The slot every keyed command so far uses (cluster only).
+    /// The slot of the first keyed command (cluster only): keyless
+    /// commands run in its block.
     pub(super) slot: Option<u16>,
+    /// Keyed commands in more than one slot so far.
+    spans_slots: bool,
+    /// A command that runs on every node so far.
+    reaches_every: bool,
 }
 
 /// One queued command.
@@ -33,6 +38,8 @@ pub(super) struct Queued {
     pub(super) reach: Reach,
     /// Its spec, for merging replies from several nodes.
     pub(super) spec: Arc<CommandSpec>,
+    /// The slot of its keys (cluster only).
+    pub(super) slot: Option<u16>,
 }
 
 /// The nodes a queued command runs on.
@@ -65,7 +72,9 @@ pub fn queue(request: &Request, lower: &[u8], state: &mut SessionState, shared: 
             Frame::error("ERR proxy: the transaction is larger than the query buffer limit")
         }
         Ok((slot, queued)) => {
+            queue.spans_slots |= matches!((queue.slot, slot), (Some(first), Some(slot)) if first != slot);
             queue.slot = queue.slot.or(slot);
+            queue.reaches_every |= matches!(queued.reach, Reach::Every { .. });
             queue.bytes += queued.request.raw().len();
             queue.commands.push(queued);
             Frame::simple("QUEUED")
@@ -149,16 +158,28 @@ fn check_queued(
                 },
             ),
             Route::MultiSlot => return Err(Frame::error(
-                "ERR proxy: the keys of a transaction on a cluster must hash to one slot (use a hash tag)",
+                "ERR proxy: inside MULTI, the keys of one command on a cluster must hash to one slot (use a hash tag)",
             )),
         };
-    if let (Some(pinned), Some(slot)) = (state.transaction.pinned_slot(), slot) {
-        if pinned != slot {
+    let transaction = &state.transaction;
+    if let (Some(pinned), Some(slot)) = (transaction.pinned_slot(), slot) {
+        if pinned != slot && transaction.is_watching() {
             return Err(Frame::error(format!(
-                "ERR proxy: the keys of a transaction on a cluster must hash to one slot (use a hash tag): \
-                 this command's keys are in slot {slot}, earlier ones in slot {pinned}"
+                "ERR proxy: the keys of a transaction with WATCH on a cluster must hash to one slot \
+                 (use a hash tag): this command's keys are in slot {slot}, earlier ones in slot {pinned}"
             )));
         }
+    }
+    let queue = transaction.queue.as_ref();
+    let spans_slots = queue.is_some_and(|q| {
+        q.spans_slots || matches!((q.slot, slot), (Some(first), Some(slot)) if first != slot)
+    });
+    let reaches_every = queue.is_some_and(|q| q.reaches_every) || matches!(reach, Reach::Every { .. });
+    if spans_slots && reaches_every {
+        return Err(Frame::error(format!(
+            "ERR proxy: {name} cannot join a transaction that both spans slots and runs a command on \
+             every node (FLUSHALL, CONFIG SET, SCRIPT, ...): their order could not be kept"
+        )));
     }
     let nodes = match reach {
         Reach::Home => 1,
@@ -176,6 +197,7 @@ fn check_queued(
             request: backend,
             reach,
             spec,
+            slot,
         },
     ))
 }

@@ -1,5 +1,6 @@
-//! EXEC: the queued commands, one block per node, and the replies put back
-//! in the client's order.
+//! EXEC: the queued commands, one block per slot (and per node for
+//! commands that run on every node), and the replies put back in the
+//! client's order.
 
 use std::sync::Arc;
 
@@ -75,9 +76,14 @@ struct Plan {
     merges: Vec<Option<(router::command::ResponsePolicy, Arc<router::CommandSpec>)>>,
 }
 
-/// One node's share of a transaction.
+/// One block of a transaction: one slot's commands on its node, or the
+/// share of a node that holds none of the transaction's keys.
 struct Part {
     endpoint: Endpoint,
+    /// The slot of the block's keys; keyless commands join the block of
+    /// the transaction's first slot on its node, or a block of their own
+    /// (`None`) on the other nodes.
+    slot: Option<u16>,
     block: BytesMut,
     commands: u32,
 }
@@ -105,9 +111,15 @@ impl Plan {
             merges: Vec::with_capacity(queue.commands.len()),
         };
         for queued in &queue.commands {
-            let targets: Vec<&Arc<str>> = match queued.reach {
-                Reach::Home => vec![&home.primary],
-                Reach::Every { replicas, .. } => topology
+            let targets: Vec<&Arc<str>> = match (queued.reach, queued.slot) {
+                (Reach::Home, Some(slot)) => vec![
+                    &topology
+                        .shard_for_slot(slot)
+                        .ok_or(router::Error::SlotUnassigned(slot))?
+                        .primary,
+                ],
+                (Reach::Home, None) => vec![&home.primary],
+                (Reach::Every { replicas, .. }, _) => topology
                     .shards()
                     .iter()
                     .flat_map(|shard| {
@@ -118,7 +130,14 @@ impl Plan {
             };
             let places = targets
                 .into_iter()
-                .map(|addr| plan.add(endpoint(addr), &queued.request))
+                .map(|addr| {
+                    let slot = match queued.slot {
+                        Some(slot) => Some(slot),
+                        None if *addr == home.primary => queue.slot,
+                        None => None,
+                    };
+                    plan.add(endpoint(addr), slot, &queued.request)
+                })
                 .collect::<Vec<_>>();
             plan.merges.push(match queued.reach {
                 Reach::Every { policy, .. } if places.len() > 1 => Some((policy, queued.spec.clone())),
@@ -130,6 +149,7 @@ impl Plan {
             // An empty transaction still runs, on the home node.
             plan.parts.push(Part {
                 endpoint: endpoint(&home.primary),
+                slot: queue.slot,
                 block: BytesMut::from(MULTI),
                 commands: 0,
             });
@@ -137,18 +157,19 @@ impl Plan {
         Ok(plan)
     }
 
-    /// Adds `request` to the block of `endpoint`'s node; where its reply
-    /// will be.
-    fn add(&mut self, endpoint: Endpoint, request: &Request) -> (usize, usize) {
+    /// Adds `request` to the block of `slot` on `endpoint`'s node; where
+    /// its reply will be.
+    fn add(&mut self, endpoint: Endpoint, slot: Option<u16>, request: &Request) -> (usize, usize) {
         let index = match self
             .parts
             .iter()
-            .position(|part| part.endpoint.addr == endpoint.addr)
+            .position(|part| part.endpoint.addr == endpoint.addr && part.slot == slot)
         {
             Some(index) => index,
             None => {
                 self.parts.push(Part {
                     endpoint,
+                    slot,
                     block: BytesMut::from(MULTI),
                     commands: 0,
                 });
