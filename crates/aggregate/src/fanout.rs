@@ -181,6 +181,13 @@ where
         let body_at = match name {
             "eval" | "eval_ro" => 1,
             "script|load" => 2,
+            "script|flush" => {
+                // The client asked every node to forget its scripts: so
+                // does the proxy, so that EVALSHA answers NOSCRIPT as the
+                // server does rather than loading the script again.
+                self.scripts.forget_all();
+                return None;
+            }
             "evalsha" | "evalsha_ro" => {
                 let sha = command.request.arg_bytes(1)?;
                 let first = self.call_inner_or_fan_out(command.clone());

@@ -4,7 +4,8 @@
 //! and runs EVALSHA once more.
 //!
 //! The cache learns a script from SCRIPT LOAD and from EVAL / EVAL_RO
-//! through the proxy (keyed by the SHA1 of the body, as Valkey keys it). It
+//! through the proxy (keyed by the SHA1 of the body, as Valkey keys it),
+//! and forgets them all on SCRIPT FLUSH. It
 //! keeps at most [`MAX_SCRIPTS`] scripts; when full it forgets them all and
 //! starts over (a client whose script was forgotten gets the server's
 //! NOSCRIPT, as it would without a proxy).
@@ -39,6 +40,11 @@ impl ScriptCache {
             bodies.clear();
         }
         bodies.insert(sha, body.clone());
+    }
+
+    /// Forgets every script (SCRIPT FLUSH).
+    pub fn forget_all(&self) {
+        self.bodies.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     /// The body of the script `sha`, if known.

@@ -235,10 +235,18 @@ pub fn handle(
     if !answers(lower) {
         return None;
     }
+    // CLUSTER and COMMAND are answered here or sent to a backend by
+    // subcommand. Their answers change nothing, so they are worked out
+    // before admission: one sent down passes the gate there, once.
+    let known = match lower {
+        b"cluster" => Some(Local::Reply(cluster::cluster(request, state, shared)?)),
+        b"command" => Some(command::command(request, shared)?),
+        _ => None,
+    };
     if let Some(refusal) = gate.admit(request) {
         return Some(Local::Reply(refusal));
     }
-    plain(request, lower, state, shared)
+    known.or_else(|| plain(request, lower, state, shared))
 }
 
 /// True for the commands [`plain`] answers.
@@ -286,8 +294,6 @@ fn plain(request: &Request, lower: &[u8], state: &mut SessionState, shared: &Sha
         b"auth" => auth::auth(request, state, shared),
         b"hello" => auth::hello(request, state, shared),
         b"client" => return client::client(request, state, shared),
-        b"command" => return command::command(request, shared),
-        b"cluster" => return cluster::cluster(request, state, shared).map(Local::Reply),
         b"proxy" => admin::proxy(request, shared),
         b"wait" => return Some(wait::wait(request, state, shared)),
         b"waitaof" => return Some(wait::waitaof(request, state, shared)),
