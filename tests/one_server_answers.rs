@@ -1,7 +1,7 @@
 //! Places where the proxy answered differently from one server, each
 //! compared with a real Valkey: SCRIPT FLUSH then EVALSHA, COMMAND GETKEYS
-//! of a command whose keys move with its arguments, and COMMAND LIST with
-//! its filters.
+//! of a command whose keys move with its arguments, COMMAND LIST with its
+//! filters, and a script reply nested thousands deep.
 
 mod common;
 
@@ -82,4 +82,45 @@ async fn on_a_cluster() {
     let cluster = Cluster::start(Flavor::Valkey, 3, 0);
     let proxy = TestProxy::default_for(cluster.addrs()).await;
     same_as_one_server(&proxy, &direct).await;
+}
+
+/// `args` sent on `stream`, and the first `len` bytes of the answer.
+async fn raw_answer(stream: &mut tokio::net::TcpStream, args: &[&str], len: usize) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut request = bytes::BytesMut::new();
+    resp::encode::encode_command(args, &mut request);
+    stream.write_all(&request).await.expect("write");
+    let mut answer = vec![0u8; len];
+    tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_exact(&mut answer))
+        .await
+        .expect("the whole answer within 10 s")
+        .expect("read");
+    answer
+}
+
+#[tokio::test]
+async fn a_deeply_nested_script_reply_passes_as_the_server_sends_it() {
+    let direct = Server::start(Flavor::Valkey);
+    let backend = Server::start(Flavor::Valkey);
+    let proxy = TestProxy::default_for(vec![backend.addr()]).await;
+    // 5,000 levels: deeper than the proxy's own frames go, well within
+    // what a Lua script can return.
+    let depth = 5000;
+    let body = format!("local t = {{1}} for i = 1, {depth} do t = {{t}} end return t");
+    // `{1}` wrapped `depth` times: depth + 1 arrays around the integer.
+    let expected = [&b"*1\r\n".repeat(depth + 1)[..], b":1\r\n"].concat();
+    let args = ["EVAL", body.as_str(), "0"];
+    for addr in [direct.addr(), proxy.addr.clone()] {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+        assert_eq!(
+            raw_answer(&mut stream, &args, expected.len()).await,
+            expected,
+            "{addr}"
+        );
+        // The connection goes on serving.
+        assert_eq!(
+            raw_answer(&mut stream, &["SET", "after", "1"], 5).await,
+            b"+OK\r\n"
+        );
+    }
 }

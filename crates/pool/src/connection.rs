@@ -556,9 +556,21 @@ async fn yield_to_ready_tasks() {
     .await
 }
 
+/// The deepest nesting of a backend reply the reader accepts. The reader
+/// only finds where a reply ends (the bytes are passed on as they are), with
+/// an explicit stack of 16 bytes a level, so depth costs no recursion. A
+/// Lua script can return tables nested about 8,000 deep (Valkey answers
+/// "reached lua stack limit" past that), and the proxy must pass on
+/// whatever the server sends; this bound, 8 times that, only stops a
+/// broken backend from growing the stack without end (1 MiB at most).
+const BACKEND_REPLY_DEPTH: usize = 1 << 16;
+
 /// Reads replies and completes in-flight requests in order.
 async fn read_replies(shared: Arc<Shared>, mut read: OwnedReadHalf) {
-    let mut decoder = ReplyDecoder::new(Limits::default());
+    let mut decoder = ReplyDecoder::new(Limits {
+        max_reply_depth: BACKEND_REPLY_DEPTH,
+        ..Limits::default()
+    });
     let mut buf = BytesMut::with_capacity(READ_BUFFER);
     let mut done: Vec<(u32, Bytes)> = Vec::new();
     let mut wakers: Vec<Waker> = Vec::new();
