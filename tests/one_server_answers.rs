@@ -124,3 +124,46 @@ async fn a_deeply_nested_script_reply_passes_as_the_server_sends_it() {
         );
     }
 }
+
+/// What a RESP3 client with CLIENT REPLY OFF receives around SUBSCRIBE:
+/// every frame, in order.
+async fn pushes_with_replies_off(addr: &str) -> Vec<String> {
+    let wait = std::time::Duration::from_millis(300);
+    let mut client = RawClient::connect(addr).await;
+    assert!(!client.call(&["HELLO", "3"]).await.is_error());
+    let mut publisher = RawClient::connect(addr).await;
+    let mut seen = Vec::new();
+    for command in [
+        &["CLIENT", "REPLY", "OFF"][..],
+        &["SUBSCRIBE", "a", "b"],
+        &["PUBLISH", "a", "hi"],
+        &["UNSUBSCRIBE"],
+        &["UNSUBSCRIBE"],
+        &["PING"],
+        &["CLIENT", "REPLY", "ON"],
+        &["PING"],
+    ] {
+        if command[0] == "PUBLISH" {
+            assert_eq!(show(&publisher.call(command).await), "1");
+        } else {
+            client.send(command).await;
+        }
+        while let Some(frame) = client.next_within(wait).await {
+            seen.push(format!("after {}: {frame:?}", command.join(" ")));
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn subscription_pushes_arrive_with_client_reply_off_in_resp3() {
+    let direct = Server::start(Flavor::Valkey);
+    let backend = Server::start(Flavor::Valkey);
+    let proxy = TestProxy::default_for(vec![backend.addr()]).await;
+    let expected = pushes_with_replies_off(&direct.addr()).await;
+    assert!(
+        expected.iter().any(|frame| frame.contains("subscribe")),
+        "{expected:#?}"
+    );
+    assert_eq!(pushes_with_replies_off(&proxy.addr).await, expected);
+}

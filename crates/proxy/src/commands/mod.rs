@@ -44,6 +44,10 @@ pub enum Local {
     /// a connection it chose itself (EXEC, WATCH). The session starts no
     /// later request of the client before this one has answered.
     Later(BoxFuture<'static, Result<Reply, router::Error>>),
+    /// As [`Local::Later`], for an answer made of push messages
+    /// (subscription confirmations), which CLIENT REPLY OFF does not
+    /// silence in RESP3, as on Valkey.
+    Pushes(BoxFuture<'static, Result<Reply, router::Error>>),
     /// Not yet: this stateful command must wait until every earlier reply
     /// of the client is written. Hand it over again then.
     Wait,
@@ -58,6 +62,7 @@ impl std::fmt::Debug for Local {
             Local::Reply(frame) => f.debug_tuple("Reply").field(frame).finish(),
             Local::Close(frame) => f.debug_tuple("Close").field(frame).finish(),
             Local::Later(_) => f.write_str("Later(..)"),
+            Local::Pushes(_) => f.write_str("Pushes(..)"),
             Local::Wait => f.write_str("Wait"),
             Local::Alone => f.write_str("Alone"),
         }

@@ -125,5 +125,5 @@ pub fn command(request: &Request, lower: &[u8], state: &mut SessionState, shared
         let sink = listening.then(|| subs.events_sender());
         state.info.set_invalidation_sink(sink);
     }
-    Local::Later(Box::pin(waiting.reply(confirmations.freeze())))
+    Local::Pushes(Box::pin(waiting.reply(confirmations.freeze())))
 }

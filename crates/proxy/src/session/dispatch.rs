@@ -249,6 +249,7 @@ fn start<S: StackService>(
     let silent = state.take_silence();
     match local {
         Some(Local::Reply(frame)) => {
+            let silent = silent && !(matches!(frame, Frame::Push(_)) && pushes_pass(protocol));
             pending.push_back(ready(Ok(Reply::Frame(frame)), protocol, false, silent));
             Flow::Continue
         }
@@ -261,6 +262,14 @@ fn start<S: StackService>(
                 future,
                 protocol,
                 silent,
+            });
+            Flow::Fence
+        }
+        Some(Local::Pushes(future)) => {
+            pending.push_back(InFlight::Later {
+                future,
+                protocol,
+                silent: silent && !pushes_pass(protocol),
             });
             Flow::Fence
         }
@@ -280,6 +289,12 @@ fn start<S: StackService>(
             Flow::Continue
         }
     }
+}
+
+/// True when push messages reach the client whatever CLIENT REPLY says:
+/// in RESP3, where they are pushes (in RESP2 they are plain replies).
+fn pushes_pass(protocol: Protocol) -> bool {
+    protocol == Protocol::Resp3
 }
 
 /// Sends a request down the stack and queues its reply (inlined, as
