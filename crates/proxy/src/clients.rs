@@ -60,6 +60,10 @@ pub struct SessionView {
     pub multi: Option<u32>,
     /// True while keys are watched.
     pub watching: bool,
+    /// True while a blocking command of the client waits.
+    pub blocked: bool,
+    /// True while CLIENT TRACKING is on.
+    pub tracking: bool,
 }
 
 impl ClientInfo {
@@ -115,10 +119,15 @@ impl ClientInfo {
         self.created.elapsed().saturating_sub(active)
     }
 
+    /// What the session holds now.
+    pub fn view(&self) -> SessionView {
+        *self.session.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// True while the client is subscribed to anything (Valkey's `pubsub`
     /// client type).
     pub fn is_pubsub(&self) -> bool {
-        let view = *self.session.lock().unwrap_or_else(|e| e.into_inner());
+        let view = self.view();
         view.sub + view.psub + view.ssub > 0
     }
 
@@ -182,6 +191,12 @@ impl ClientInfo {
         }
         if view.multi.is_some() {
             flags.push('x');
+        }
+        if view.blocked {
+            flags.push('b');
+        }
+        if view.tracking {
+            flags.push('t');
         }
         if self.no_evict.load(Ordering::Relaxed) {
             flags.push('e');

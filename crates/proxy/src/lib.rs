@@ -11,6 +11,7 @@
 //! - [`stack`]: the [`stack::build`], discovery plus
 //!   `Stats<Namespace<FanOut<Router>>>` and its gate `Stats<AdmitAll>`.
 //! - [`gate`]: how every command a session reads passes the same layers.
+//! - [`door`]: how the session's own commands reach a backend.
 //! - [`server`]: the [`Proxy`], the listener and the drain on shutdown.
 //! - [`session`]: one client connection: decode, dispatch, replies in order.
 //! - [`commands`]: connection-scoped commands (HELLO, AUTH, SELECT, CLIENT,
@@ -21,6 +22,7 @@
 pub mod clients;
 pub mod commands;
 pub mod config;
+pub mod door;
 pub mod edge;
 pub mod gate;
 pub mod server;

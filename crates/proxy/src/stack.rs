@@ -16,7 +16,10 @@ use crate::config::{ModeSetting, ProxyConfig, ReadPolicySetting};
 use crate::gate::AdmitAll;
 
 /// The assembled service every session sends its commands to.
-pub type Core = middleware::Stats<middleware::Namespace<aggregate::FanOut<Router>>>;
+pub type Core = middleware::Stats<BelowGate>;
+
+/// The stack below the gate's layers: what carries commands out.
+pub type BelowGate = middleware::Namespace<aggregate::FanOut<Router>>;
 
 /// The gate every session asks about the commands it carries out itself:
 /// the same layers as [`Core`], over [`AdmitAll`].
@@ -29,6 +32,9 @@ pub struct Stack {
     pub service: Core,
     /// The gate, over the same layers.
     pub gate: GateCore,
+    /// The stack below the gate, for the session's own commands that ask
+    /// the backend ([`crate::door::run`]).
+    pub core: BelowGate,
     /// The router (its table, topology and pool).
     pub router: Router,
     /// Per-command statistics.
@@ -119,15 +125,16 @@ pub async fn build(config: &ProxyConfig) -> Stack {
         },
     );
     let stats = StatsRegistry::new(&table);
-    let service = ServiceBuilder::new()
-        .layer(StatsLayer::new(stats.clone(), table.clone()))
+    let core = ServiceBuilder::new()
         .layer(NamespaceLayer::new(router.clone(), config.emulated_databases))
         .layer(FanOutLayer::new(router.clone()))
         .service(router.clone());
+    let service = StatsLayer::new(stats.clone(), table.clone()).layer(core.clone());
     let gate = StatsLayer::new(stats.clone(), table).layer(AdmitAll);
     Stack {
         service,
         gate,
+        core,
         router,
         stats,
         backend_version,

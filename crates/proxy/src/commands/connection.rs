@@ -49,13 +49,8 @@ pub fn select(request: &Request, state: &mut SessionState, shared: &Shared) -> F
     let Some(index) = parse_i64(index) else {
         return not_an_integer();
     };
-    let topology = shared.stack.router.topology().current();
     // On a cluster without databases the proxy emulates them.
-    let databases = if middleware::namespace::emulates(topology.mode(), topology.databases()) {
-        shared.config.emulated_databases
-    } else {
-        topology.databases()
-    };
+    let databases = crate::door::databases(shared);
     if index < 0 || index >= i64::from(databases) {
         return Frame::error("ERR DB index is out of range");
     }

@@ -8,6 +8,7 @@
 //! - [`command`]: COMMAND, answered from the merged command table.
 //! - [`cluster`]: CLUSTER, presenting the proxy as a one-node cluster.
 //! - [`admin`]: PROXY STATS / LATENCY / INFO.
+//! - [`info`]: INFO, with the proxy's own clients.
 //! - [`transaction`]: MULTI / EXEC / DISCARD / WATCH / UNWATCH.
 //! - [`pubsub`]: SUBSCRIBE and the rest of the subscription commands.
 //! - [`wait`]: WAIT and WAITAOF, counted for the client's own writes.
@@ -20,6 +21,7 @@ pub mod client_filter;
 pub mod cluster;
 pub mod command;
 pub mod connection;
+pub mod info;
 pub mod pubsub;
 pub mod text;
 pub mod transaction;
@@ -102,6 +104,7 @@ const PLAIN: &[&[u8]] = &[
     b"command",
     b"cluster",
     b"proxy",
+    b"info",
     b"sync",
     b"psync",
     b"replconf",
@@ -251,7 +254,12 @@ pub fn handle(
     if let Some(refusal) = gate.admit(request) {
         return Some(Local::Reply(refusal));
     }
-    known.or_else(|| plain(request, lower, state, shared))
+    let local = known.or_else(|| plain(request, lower, state, shared));
+    if lower == b"client" {
+        // CLIENT TRACKING shows in CLIENT LIST and INFO.
+        state.publish_view();
+    }
+    local
 }
 
 /// True for the commands [`plain`] answers.
@@ -300,6 +308,7 @@ fn plain(request: &Request, lower: &[u8], state: &mut SessionState, shared: &Sha
         b"hello" => auth::hello(request, state, shared),
         b"client" => return client::client(request, state, shared),
         b"proxy" => admin::proxy(request, shared),
+        b"info" => return Some(info::info(request, state, shared)),
         b"wait" => return Some(wait::wait(request, state, shared)),
         b"waitaof" => return Some(wait::waitaof(request, state, shared)),
         other if NEEDS_DEDICATED.contains(&other) => {

@@ -81,8 +81,7 @@ pub fn command(request: &Request, lower: &[u8], state: &mut SessionState, shared
             Frame::Integer(count),
         ]));
     }
-    let topology = router.topology().current();
-    let emulating = middleware::namespace::emulates(topology.mode(), topology.databases());
+    let emulating = crate::door::emulated(shared);
     let mut to_send = Vec::with_capacity(names.len());
     for name in &names {
         let changed = if subscribe {

@@ -131,16 +131,10 @@ fn start(wanted: Wanted, timeout: Option<Duration>, state: &SessionState, shared
     let router = &shared.stack.router;
     let topology = router.topology().current();
     // The endpoints the client's writes use: in its protocol and database.
-    let db = super::transaction::backend_db(state, shared);
     let primaries: Vec<Endpoint> = topology
         .shards()
         .iter()
-        .map(|shard| Endpoint {
-            addr: shard.primary.clone(),
-            protocol: state.protocol,
-            db,
-            readonly: false,
-        })
+        .map(|shard| crate::door::endpoint(&shard.primary, state, shared))
         .collect();
     let pool = router.pool().clone();
     let affinity = state.affinity;

@@ -143,6 +143,7 @@ fn dispatch_one<S: StackService, G: StackService>(
             return Flow::Fence;
         }
         Handling::Blocking => {
+            state.set_blocked(true);
             let alone = Some(Local::Alone);
             return start(
                 request,
@@ -311,10 +312,7 @@ fn forward<S: StackService>(
 ) {
     let protocol = state.protocol;
     if state.pubsub.tracking().is_some() {
-        let topology = shared.stack.router.topology().current();
-        let emulated =
-            middleware::namespace::emulates(topology.mode(), topology.databases()) && state.db != 0;
-        let space = emulated.then(|| middleware::Space::database(state.db));
+        let space = crate::door::space(state, shared);
         if let Some(tracking) = state.pubsub.tracking_mut() {
             tracking.note_request(&request, &shared.stack.router, space.as_ref());
         }

@@ -121,6 +121,8 @@ pub async fn serve<S: StackService, G: StackService>(
             break;
         }
         if flow == Flow::Fence && pending.is_empty() {
+            // A blocking command, which runs alone, has answered.
+            state.set_blocked(false);
             // The stateful command answered (or may now start): go on with
             // what is already buffered before reading more.
             flow = dispatch_all(

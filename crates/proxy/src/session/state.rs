@@ -36,6 +36,8 @@ pub struct SessionState {
     pub silence_current: bool,
     /// The spec of the command looked up last.
     pub recent: RecentCommand,
+    /// A blocking command of the client waits.
+    blocked: bool,
 }
 
 /// CLIENT REPLY ON / OFF / SKIP.
@@ -65,6 +67,7 @@ impl SessionState {
             reply_mode: ReplyMode::On,
             silence_current: false,
             recent: RecentCommand::default(),
+            blocked: false,
         }
     }
 
@@ -92,6 +95,22 @@ impl SessionState {
             ssub: self.pubsub.set(Kind::Shard).len(),
             multi: self.transaction.queued(),
             watching: self.transaction.is_watching(),
+            blocked: self.blocked,
+            tracking: self.pubsub.tracking().is_some(),
         });
+    }
+
+    /// Records whether a blocking command of the client waits (for CLIENT
+    /// LIST's `b` flag and INFO's `blocked_clients`).
+    pub fn set_blocked(&mut self, blocked: bool) {
+        if self.blocked != blocked {
+            self.blocked = blocked;
+            self.publish_view();
+        }
+    }
+
+    /// True while a blocking command of the client waits.
+    pub fn is_blocked(&self) -> bool {
+        self.blocked
     }
 }

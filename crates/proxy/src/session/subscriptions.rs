@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::task::AtomicWaker;
-use pool::{Dedicated, Endpoint, StreamEvent};
+use pool::{Dedicated, StreamEvent};
 use resp::{encode, Frame, Protocol};
 use router::{Reply, Router};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -363,12 +363,7 @@ impl Subscriptions {
         let tag = self.next_tag;
         self.next_tag += 1;
         let events = self.events.get_or_insert_with(|| mpsc::channel(EVENTS)).0.clone();
-        let endpoint = Endpoint {
-            addr: addr.clone(),
-            protocol,
-            db: 0,
-            readonly: false,
-        };
+        let endpoint = crate::door::link_endpoint(&addr, protocol);
         let connection = router.pool().stream(&endpoint, events, tag);
         self.links.insert(
             tag,

@@ -42,19 +42,18 @@
 mod queue;
 mod run;
 
-pub(crate) use queue::backend_db;
 pub use queue::queue;
 pub use run::exec;
 
 use bytes::Bytes;
-use pool::{Dedicated, Endpoint};
+use pool::Dedicated;
 use resp::{Frame, Request};
 use router::Reply;
 
 use super::Local;
-use crate::edge;
 use crate::session::{SessionState, Shared};
-use queue::{backend_form, command_for, Queue};
+use crate::{door, edge};
+use queue::{command_for, Queue};
 
 const UNWATCH: &[u8] = b"*1\r\n$7\r\nUNWATCH\r\n";
 
@@ -164,7 +163,7 @@ pub fn watch(request: &Request, state: &mut SessionState, shared: &Shared) -> Lo
         ));
     }
     let router = &shared.stack.router;
-    let (backend, db) = backend_form(request, state, shared);
+    let backend = door::backend_form(request, state, shared);
     let mut command = command_for(&backend, state);
     let (addr, slot) = match router.pin_target(&mut command) {
         Ok(target) => target,
@@ -175,6 +174,7 @@ pub fn watch(request: &Request, state: &mut SessionState, shared: &Shared) -> Lo
         }
         Err(error) => return Local::Reply(edge::reply_for(&error)),
     };
+    let endpoint = door::endpoint(&addr, state, shared);
     let transaction = &mut state.transaction;
     if let (Some(pinned), Some(slot)) = (transaction.pinned_slot(), slot) {
         if pinned != slot {
@@ -185,12 +185,7 @@ pub fn watch(request: &Request, state: &mut SessionState, shared: &Shared) -> Lo
         }
     }
     let watch = transaction.watch.get_or_insert_with(|| Watch {
-        connection: router.pool().dedicated(&Endpoint {
-            addr,
-            protocol: state.protocol,
-            db,
-            readonly: false,
-        }),
+        connection: router.pool().dedicated(&endpoint),
         slot: None,
     });
     watch.slot = watch.slot.or(slot);

@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use middleware::namespace::{carries_out, emulates, rewrite, Space};
+use middleware::namespace::carries_out;
 use resp::{Frame, Request};
 use router::command::{CommandSpec, Flags, ResponsePolicy};
 use router::{Command, Purpose, Route};
 
-use crate::edge;
 use crate::session::{SessionState, Shared};
+use crate::{door, edge};
 
 /// Commands queued since MULTI.
 #[derive(Debug, Default)]
@@ -120,13 +120,13 @@ fn check_queued(
         )));
     }
     let topology = router.topology().snapshot();
-    if emulates(topology.mode(), topology.databases()) && carries_out(&spec.name, request.args()) {
+    if door::emulated(shared) && carries_out(&spec.name, request.args()) {
         return Err(Frame::error(format!(
             "ERR proxy: {name} inside MULTI is not supported where databases are emulated \
              (the proxy carries it out in several steps over every node)"
         )));
     }
-    let (backend, _) = backend_form(request, state, shared);
+    let backend = door::backend_form(request, state, shared);
     let mut command = command_for(&backend, state);
     command.spec = Some(spec.clone());
     let route = router
@@ -200,32 +200,6 @@ fn check_queued(
             slot,
         },
     ))
-}
-
-/// The request as the backend must get it, and the database it runs in: on
-/// a cluster with emulated databases, a client in database N has its keys
-/// moved into N's namespace and runs in the backend's database 0 (as the
-/// [`middleware::Namespace`] layer does for commands outside transactions).
-pub(super) fn backend_form(request: &Request, state: &SessionState, shared: &Shared) -> (Request, u32) {
-    let db = backend_db(state, shared);
-    if db == state.db {
-        return (request.clone(), db);
-    }
-    match shared.stack.router.table().lookup(request) {
-        Some(spec) => (rewrite::request(spec, request, &Space::database(state.db)), db),
-        None => (request.clone(), db),
-    }
-}
-
-/// The backend database a client's commands run in: its own, or 0 where
-/// databases are emulated.
-pub(crate) fn backend_db(state: &SessionState, shared: &Shared) -> u32 {
-    let topology = shared.stack.router.topology().current();
-    if emulates(topology.mode(), topology.databases()) {
-        0
-    } else {
-        state.db
-    }
 }
 
 /// Valkey's error for a command it does not know.

@@ -10,10 +10,10 @@ use pool::Endpoint;
 use resp::{Frame, Request};
 use router::Reply;
 
-use super::queue::{backend_db, Queue, Reach};
+use super::queue::{Queue, Reach};
 use super::{unwatch_later, Local};
-use crate::edge;
 use crate::session::{SessionState, Shared};
+use crate::{door, edge};
 
 const MULTI: &[u8] = b"*1\r\n$5\r\nMULTI\r\n";
 const EXEC: &[u8] = b"*1\r\n$4\r\nEXEC\r\n";
@@ -98,13 +98,7 @@ impl Plan {
                 .ok_or(router::Error::SlotUnassigned(slot))?,
             None => topology.shards().first().ok_or(router::Error::NoBackend)?,
         };
-        let db = backend_db(state, shared);
-        let endpoint = |addr: &Arc<str>| Endpoint {
-            addr: addr.clone(),
-            protocol: state.protocol,
-            db,
-            readonly: false,
-        };
+        let endpoint = |addr: &Arc<str>| door::endpoint(addr, state, shared);
         let mut plan = Plan {
             parts: Vec::new(),
             places: Vec::with_capacity(queue.commands.len()),

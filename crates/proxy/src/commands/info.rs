@@ -1,0 +1,113 @@
+//! INFO: the backend's sections, with `# Clients` describing the proxy's
+//! own clients rather than the backend's (which are the proxy's
+//! connections): tools and test harnesses wait on `blocked_clients` and
+//! `connected_clients` of the server they talk to.
+
+use std::fmt::Write as _;
+
+use bytes::Bytes;
+use resp::{Frame, Request};
+use router::Reply;
+
+use super::Local;
+use crate::door;
+use crate::session::{SessionState, Shared};
+
+/// `INFO [section ...]`, through the door, with the proxy's clients.
+pub fn info(request: &Request, state: &SessionState, shared: &Shared) -> Local {
+    let asked = door::run(request, state, shared);
+    let clients = clients_section(shared);
+    Local::Later(Box::pin(async move { Ok(with_clients(asked.await?, &clients)) }))
+}
+
+/// The `# Clients` section for the proxy's clients, with Valkey's field
+/// names. Fields the proxy does not measure are left out.
+fn clients_section(shared: &Shared) -> String {
+    let all = shared.clients.list();
+    let count =
+        |held: fn(&crate::clients::SessionView) -> bool| all.iter().filter(|c| held(&c.view())).count();
+    let (paused_actions, paused_ms) = match shared.clients.pause.remaining() {
+        Some((left, true)) => ("write", left.as_millis()),
+        Some((left, false)) => ("all", left.as_millis()),
+        None => ("none", 0),
+    };
+    let mut out = String::from("# Clients\r\n");
+    let _ = write!(
+        out,
+        "connected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nblocked_clients:{}\r\n\
+         tracking_clients:{}\r\npubsub_clients:{}\r\nwatching_clients:{}\r\n\
+         paused_reason:{}\r\npaused_actions:{paused_actions}\r\npaused_timeout_milliseconds:{paused_ms}\r\n",
+        all.len(),
+        shared.config.max_clients,
+        count(|v| v.blocked),
+        count(|v| v.tracking),
+        count(|v| v.sub + v.psub + v.ssub > 0),
+        count(|v| v.watching),
+        if paused_actions == "none" {
+            "none"
+        } else {
+            "client_pause"
+        },
+    );
+    out
+}
+
+/// `reply` with its `# Clients` section, if it has one, replaced.
+fn with_clients(reply: Reply, clients: &str) -> Reply {
+    let frame = match &reply {
+        Reply::Raw(raw) => match Frame::parse_complete(raw) {
+            Ok(frame) => frame,
+            Err(_) => return reply,
+        },
+        Reply::Frame(frame) => frame.clone(),
+        Reply::Admitted => return reply,
+    };
+    let rebuild = |text: &Bytes| -> Option<Bytes> {
+        let text = std::str::from_utf8(text).ok()?;
+        let start = text.find("# Clients\r\n")?;
+        let end = text[start + 2..]
+            .find("\r\n# ")
+            .map_or(text.len(), |at| start + 2 + at + 2);
+        Some(Bytes::from(format!(
+            "{}{clients}{}",
+            &text[..start],
+            &text[end..]
+        )))
+    };
+    match frame {
+        Frame::Bulk(text) => rebuild(&text).map_or(reply, |text| Reply::Frame(Frame::Bulk(text))),
+        Frame::Verbatim { format, text } => {
+            rebuild(&text).map_or(reply, |text| Reply::Frame(Frame::Verbatim { format, text }))
+        }
+        _ => reply,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_clients_section_is_replaced() {
+        let text = "# Server\r\nv:1\r\n\r\n# Clients\r\nconnected_clients:3\r\n\r\n# Memory\r\nm:2\r\n";
+        let reply = with_clients(
+            Reply::Frame(Frame::Bulk(Bytes::from(text))),
+            "# Clients\r\nmine:1\r\n",
+        );
+        assert_eq!(
+            reply,
+            Reply::Frame(Frame::Bulk(Bytes::from(
+                "# Server\r\nv:1\r\n\r\n# Clients\r\nmine:1\r\n\r\n# Memory\r\nm:2\r\n"
+            )))
+        );
+        let last = "# Clients\r\nconnected_clients:3\r\n";
+        let reply = with_clients(
+            Reply::Frame(Frame::Bulk(Bytes::from(last))),
+            "# Clients\r\nmine:1\r\n",
+        );
+        assert_eq!(
+            reply,
+            Reply::Frame(Frame::Bulk(Bytes::from("# Clients\r\nmine:1\r\n")))
+        );
+    }
+}

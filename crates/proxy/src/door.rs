@@ -1,0 +1,109 @@
+//! The door: the one place where the session's own commands reach a
+//! backend other than by sending a request down the stack. It knows which
+//! database the client's commands run in on the backend, the namespace of
+//! an emulated database, and the endpoint a connection for the client
+//! takes; the commands that hold connections or links of their own (EXEC,
+//! WATCH, WAIT, SUBSCRIBE, ...) ask it rather than working these out, and
+//! a command the proxy answers after asking the backend (INFO) runs
+//! through it.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use middleware::namespace::{emulates, rewrite};
+use middleware::Space;
+use pool::Endpoint;
+use resp::{Protocol, Request};
+use router::{Command, Purpose, Reply};
+use tower::ServiceExt;
+
+use crate::session::{SessionState, Shared};
+
+/// True when the backend has no databases of its own, so that the proxy
+/// emulates them by key namespace (a cluster without `cluster-databases`).
+pub fn emulated(shared: &Shared) -> bool {
+    let topology = shared.stack.router.topology().current();
+    emulates(topology.mode(), topology.databases())
+}
+
+/// The databases a client may SELECT: the backend's, or the emulated ones.
+pub fn databases(shared: &Shared) -> u32 {
+    if emulated(shared) {
+        shared.config.emulated_databases
+    } else {
+        shared.stack.router.topology().current().databases()
+    }
+}
+
+/// The backend database the client's commands run in: its own, or 0 where
+/// databases are emulated.
+pub fn backend_db(state: &SessionState, shared: &Shared) -> u32 {
+    if emulated(shared) {
+        0
+    } else {
+        state.db
+    }
+}
+
+/// The namespace of the client's database, where it is emulated and not
+/// database 0 (the real keyspace).
+pub fn space(state: &SessionState, shared: &Shared) -> Option<Space> {
+    (state.db != 0 && emulated(shared)).then(|| Space::database(state.db))
+}
+
+/// The request as the backend must get it: on a cluster with emulated
+/// databases, a client in database N has its keys moved into N's namespace
+/// (as the [`middleware::Namespace`] layer does for commands that go down
+/// the stack).
+pub fn backend_form(request: &Request, state: &SessionState, shared: &Shared) -> Request {
+    let Some(space) = space(state, shared) else {
+        return request.clone();
+    };
+    match shared.stack.router.table().lookup(request) {
+        Some(spec) => rewrite::request(spec, request, &space),
+        None => request.clone(),
+    }
+}
+
+/// The endpoint for a connection of the client's to the primary `addr`: in
+/// its protocol and backend database.
+pub fn endpoint(addr: &Arc<str>, state: &SessionState, shared: &Shared) -> Endpoint {
+    Endpoint {
+        addr: addr.clone(),
+        protocol: state.protocol,
+        db: backend_db(state, shared),
+        readonly: false,
+    }
+}
+
+/// The endpoint of a subscription link to `addr`: channels have no
+/// database, so links are shared by every database.
+pub fn link_endpoint(addr: &Arc<str>, protocol: Protocol) -> Endpoint {
+    Endpoint {
+        addr: addr.clone(),
+        protocol,
+        db: 0,
+        readonly: false,
+    }
+}
+
+/// Runs `request` as the client's through the stack below the gate
+/// (namespace, fan-out, router): for a command the session answers after
+/// asking the backend. The gate admitted it already, and counted it.
+pub fn run(
+    request: &Request,
+    state: &SessionState,
+    shared: &Shared,
+) -> BoxFuture<'static, Result<Reply, router::Error>> {
+    let command = Command {
+        request: request.clone(),
+        protocol: state.protocol,
+        db: state.db,
+        spec: None,
+        route: None,
+        affinity: state.affinity,
+        received: None,
+        purpose: Purpose::Run,
+    };
+    Box::pin(shared.stack.core.clone().oneshot(command))
+}
