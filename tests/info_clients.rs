@@ -81,7 +81,10 @@ async fn outcomes(addr: &str) -> Vec<String> {
 async fn info_clients_counts_the_proxys_clients_as_one_server_counts_its_own() {
     let direct = Server::start(Flavor::Valkey);
     let expected = outcomes(&direct.addr()).await;
-    assert!(expected.contains(&"blocked_clients:1".to_string()), "{expected:?}");
+    assert!(
+        expected.contains(&"blocked_clients:1".to_string()),
+        "{expected:?}"
+    );
     let backend = Server::start(Flavor::Valkey);
     let proxy = TestProxy::default_for(vec![backend.addr()]).await;
     assert_eq!(outcomes(&proxy.addr).await, expected);

@@ -81,6 +81,59 @@ async fn scan_walks_every_primary_once() {
     assert!(info.contains(&format!("db0:keys={}", KEYS + 10)), "{info}");
 }
 
+/// SCAN 0 with `extra` on `addr`: the cursor, and the keys sorted.
+async fn first_page(addr: &str, extra: &[&str]) -> (String, Vec<String>) {
+    let mut client = RawClient::connect(addr).await;
+    let mut args = vec!["SCAN", "0"];
+    args.extend_from_slice(extra);
+    let Frame::Array(parts) = client.call(&args).await else {
+        panic!("SCAN answers [cursor, keys]")
+    };
+    let Frame::Array(page) = &parts[1] else {
+        panic!("keys")
+    };
+    let mut keys: Vec<String> = page.iter().map(show).collect();
+    keys.sort();
+    (show(&parts[0]), keys)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_keyspace_comes_back_in_one_call_as_from_one_server() {
+    let server = test_util::Server::start(Flavor::Valkey);
+    let cluster = Cluster::start(Flavor::Valkey, 3, 0);
+    let proxy = TestProxy::default_for(cluster.addrs()).await;
+    for addr in [server.addr(), proxy.addr.clone()] {
+        let mut client = RawClient::connect(&addr).await;
+        // a, b and c live on three different primaries.
+        assert_eq!(
+            show(&client.call(&["MSET", "a", "1", "b", "2", "c", "3"]).await),
+            "OK"
+        );
+        assert_eq!(show(&client.call(&["SELECT", "2"]).await), "OK");
+        assert_eq!(
+            show(&client.call(&["MSET", "x", "1", "y", "2", "z", "3"]).await),
+            "OK"
+        );
+    }
+    for extra in [&[][..], &["COUNT", "5"], &["MATCH", "[ab]"]] {
+        let expected = first_page(&server.addr(), extra).await;
+        assert_eq!(expected.0, "0", "{extra:?}");
+        assert_eq!(first_page(&proxy.addr, extra).await, expected, "{extra:?}");
+    }
+    // An emulated database, in one call too.
+    let mut client = RawClient::connect(&proxy.addr).await;
+    assert_eq!(show(&client.call(&["SELECT", "2"]).await), "OK");
+    let Frame::Array(parts) = client.call(&["SCAN", "0"]).await else {
+        panic!("SCAN answers [cursor, keys]")
+    };
+    assert_eq!(show(&parts[0]), "0");
+    assert_eq!(show(&parts[1]).len(), "[x y z]".len(), "{}", show(&parts[1]));
+    // COUNT still bounds a call that crosses nodes.
+    let (cursor, keys) = first_page(&proxy.addr, &["COUNT", "1"]).await;
+    assert_ne!(cursor, "0");
+    assert_eq!(keys.len(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scan_stays_inside_an_emulated_database() {
     let cluster = Cluster::start(Flavor::Redis, 3, 0);

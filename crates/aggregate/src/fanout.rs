@@ -220,15 +220,39 @@ where
         }
     }
 
-    /// SCAN over every primary with the proxy's cursor ([`scan`]).
+    /// SCAN over every primary with the proxy's cursor ([`scan`]): the
+    /// node at the cursor, and the next ones while each finishes its walk
+    /// short of COUNT. The first node's request starts here, in `call`.
     fn scan(&mut self, command: Command, shards: usize) -> BoxFuture<'static, Result<Reply, Error>> {
-        match scan::start(&command, shards) {
-            Ok((node_command, position)) => {
-                let call = self.inner.call(node_command);
-                Box::pin(async move { scan::finish(call.await?, position, shards) })
+        let (node_command, mut position) = match scan::start(&command, shards) {
+            Ok(started) => started,
+            Err(reply) => return Box::pin(future::ready(Ok(Reply::Frame(reply)))),
+        };
+        let mut call = self.inner.call(node_command);
+        let mut inner = self.inner.clone();
+        let wanted = scan::count(command.request.args());
+        Box::pin(async move {
+            let mut keys = Vec::new();
+            loop {
+                let (next, page) = match scan::finish(call.await?, position, shards)? {
+                    scan::Page::Keys(next, page) => (next, page),
+                    scan::Page::Refused(reply) => return Ok(reply),
+                };
+                keys.extend(page);
+                if !scan::at_node_start(next) || keys.len() >= wanted {
+                    return Ok(Reply::Frame(Frame::Array(vec![
+                        Frame::bulk(next.to_string()),
+                        Frame::Array(keys),
+                    ])));
+                }
+                let node_command;
+                (node_command, position) = match scan::start(&scan::with_cursor(&command, next), shards) {
+                    Ok(started) => started,
+                    Err(reply) => return Ok(Reply::Frame(reply)),
+                };
+                call = inner.call(node_command);
             }
-            Err(reply) => Box::pin(future::ready(Ok(Reply::Frame(reply)))),
-        }
+        })
     }
 
     /// A command with keys in several slots: a `multi_shard` one is split

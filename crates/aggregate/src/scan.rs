@@ -4,7 +4,9 @@
 //! topology's shards, which are sorted by address) and that node's own
 //! cursor: `node_cursor * MAX_SHARDS + shard`. A scan walks the first
 //! primary to its end, then the next, and so on; cursor 0 ends it. MATCH,
-//! COUNT and TYPE go to every node as given. On a stable keyspace and
+//! COUNT and TYPE go to every node as given. When a node's walk ends with
+//! fewer keys than COUNT, the same call goes on to the next node, so a small
+//! keyspace comes back in one call with cursor 0, as one server answers. On a stable keyspace and
 //! topology every key is returned, and none twice, as SCAN promises on one
 //! server; when shards are added or removed during a scan, keys may be
 //! missed or repeated (a client can tell by nothing; it is documented).
@@ -79,13 +81,33 @@ pub fn start(command: &Command, shards: usize) -> Result<(Command, Position), Fr
     ))
 }
 
-/// The client's reply from the node's reply.
+/// What one node's SCAN answered.
+#[derive(Debug)]
+pub enum Page {
+    /// The client's next cursor, and the keys.
+    Keys(u64, Vec<Frame>),
+    /// An error reply, for the client as it is.
+    Refused(Reply),
+}
+
+/// COUNT of a SCAN call (the server's default, 10, when not given or not
+/// a number: the node answers a bad one with its own error).
+pub fn count(args: resp::Args<'_>) -> usize {
+    (2..args.len())
+        .find(|&i| args.get(i).is_some_and(|a| a.eq_ignore_ascii_case(b"count")))
+        .and_then(|i| args.get(i + 1))
+        .and_then(resp::number::parse_i64)
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(10)
+}
+
+/// The client's cursor and keys from the node's reply.
 ///
 /// # Errors
 /// A reply that is not `[cursor, keys]`.
-pub fn finish(reply: Reply, position: Position, shards: usize) -> Result<Reply, Error> {
+pub fn finish(reply: Reply, position: Position, shards: usize) -> Result<Page, Error> {
     if reply.is_error() {
-        return Ok(reply);
+        return Ok(Page::Refused(reply));
     }
     let frame = reply
         .into_frame()
@@ -106,10 +128,26 @@ pub fn finish(reply: Reply, position: Position, shards: usize) -> Result<Reply, 
         })
         .ok_or_else(invalid)?;
     let next = next_cursor(position.shard, node_next, shards)?;
-    Ok(Reply::Frame(Frame::Array(vec![
-        Frame::bulk(next.to_string()),
-        keys,
-    ])))
+    let (Frame::Array(keys) | Frame::Set(keys)) = keys else {
+        return Err(invalid());
+    };
+    Ok(Page::Keys(next, keys))
+}
+
+/// True when `cursor` points at the start of a node's walk (the one before
+/// ended), rather than into a walk or past the last node.
+pub fn at_node_start(cursor: u64) -> bool {
+    cursor != 0 && cursor / MAX_SHARDS == 0
+}
+
+/// The request for the node at the client's cursor `cursor`, as `command`
+/// with that cursor.
+pub fn with_cursor(command: &Command, cursor: u64) -> Command {
+    let mut args: Vec<Bytes> = command.request.args().to_vec();
+    if let Some(first) = args.get_mut(1) {
+        *first = Bytes::from(cursor.to_string());
+    }
+    command.with_request(Request::from_args(args), None)
 }
 
 #[cfg(test)]

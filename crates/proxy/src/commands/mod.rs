@@ -323,7 +323,8 @@ fn plain(request: &Request, lower: &[u8], state: &mut SessionState, shared: &Sha
 /// returned, on a cluster: the namespace layer scans for KEYS, DBSIZE,
 /// FLUSHDB, RANDOMKEY and SWAPDB and reads the database for MOVE and COPY
 /// ... DB; the fan-out layer copies keys between slots for multi-key
-/// commands ([`aggregate::colocate`], [`aggregate::moves`]). Every other
+/// commands ([`aggregate::colocate`], [`aggregate::moves`]) and walks
+/// SCAN on to the next node ([`aggregate::scan`]). Every other
 /// command is enqueued on its backend connection inside `call`, which is
 /// what keeps a client's requests in order; these are run alone instead,
 /// so that their steps cannot interleave with the client's other requests.
@@ -331,6 +332,7 @@ pub fn is_multi_step(lower: &[u8]) -> bool {
     matches!(
         lower,
         b"keys"
+            | b"scan"
             | b"dbsize"
             | b"flushdb"
             | b"randomkey"
