@@ -15,8 +15,8 @@
 //! snapshot); the bytes copied for one command are bounded, past which it
 //! is refused; a command that would change keys in several slots is not
 //! done this way (RENAME, SMOVE, LMOVE and MSETNX have their own steps in
-//! [`crate::moves`]). Temporary names start with `\0` followed by `0{`,
-//! which database 0 of the proxy never shows.
+//! [`crate::moves`]). Temporary names start with [`TEMP_PREFIX`], which
+//! database 0 of the proxy never shows.
 
 use std::collections::HashMap;
 
@@ -34,7 +34,10 @@ use crate::steps::{arg, Steps};
 const COPY_TTL_MS: &str = "60000";
 
 /// Runs `request` with its read-only keys outside the anchor slot copied
-/// next to it. `limit` bounds the bytes copied.
+/// next to it. `limit` bounds the bytes copied. `stored` turns a key that
+/// SORT builds from a pattern into the name it is stored under (a
+/// namespace's, where the caller rewrote the request into one; else the
+/// key itself).
 ///
 /// # Errors
 /// The command changes keys in several slots, its anchor key cannot carry
@@ -44,6 +47,7 @@ pub async fn run<S>(
     spec: &CommandSpec,
     request: &Request,
     limit: usize,
+    stored: &(dyn Fn(&[u8]) -> Bytes + Sync),
 ) -> Result<Reply, Error>
 where
     S: Service<Command, Response = Reply, Error = Error>,
@@ -70,6 +74,7 @@ where
         tag,
         nonce: rand::random(),
         temps: HashMap::new(),
+        patterns: Vec::new(),
         copied: 0,
         limit,
     };
@@ -87,7 +92,7 @@ where
             rewritten[position] = temp;
         }
         if matches!(spec.name.as_str(), "sort" | "sort_ro") {
-            if let Some(error) = sort_patterns(&mut copier, args, &mut rewritten).await? {
+            if let Some(error) = sort_patterns(&mut copier, args, &mut rewritten, stored).await? {
                 return Ok(error);
             }
         }
@@ -110,6 +115,8 @@ struct Copier<S> {
     nonce: u64,
     /// Temporary name by original key.
     temps: HashMap<Bytes, Bytes>,
+    /// Copies made for SORT's patterns, named by element.
+    patterns: Vec<Bytes>,
     copied: usize,
     limit: usize,
 }
@@ -126,9 +133,13 @@ where
             .unwrap_or_else(|| temp_name(&self.tag, self.nonce, self.temps.len()))
     }
 
-    /// The prefix SORT patterns get: `prefix + key` is the copy of `key`.
-    fn pattern_prefix(&self) -> Bytes {
-        temp_name(&self.tag, self.nonce, usize::MAX)
+    /// The prefix of the copies for SORT's pattern at argument `position`:
+    /// `prefix + element` is the copy of the key the pattern names for
+    /// `element`.
+    fn pattern_prefix(&self, position: usize) -> Bytes {
+        let mut prefix = temp_name(&self.tag, self.nonce, usize::MAX - position).to_vec();
+        prefix.push(b':');
+        Bytes::from(prefix)
     }
 
     /// Copies `key` to `temp` (once). A missing key stays missing under
@@ -137,6 +148,23 @@ where
         if self.temps.contains_key(key) {
             return Ok(None);
         }
+        let copied = self.dump_restore(key, temp).await?;
+        if copied.is_none() {
+            self.temps.insert(key.clone(), temp.clone());
+        }
+        Ok(copied)
+    }
+
+    /// Copies `key` to `temp` for a SORT pattern.
+    async fn copy_for_pattern(&mut self, key: &Bytes, temp: Bytes) -> Result<Option<Frame>, Error> {
+        let copied = self.dump_restore(key, &temp).await?;
+        self.patterns.push(temp);
+        Ok(copied)
+    }
+
+    /// DUMP `key`, RESTORE it as `temp`. `Some(error)` is a reply to give
+    /// the client.
+    async fn dump_restore(&mut self, key: &Bytes, temp: &Bytes) -> Result<Option<Frame>, Error> {
         let dump = self.steps.call(vec![arg("DUMP"), key.clone()]).await?;
         match dump {
             Frame::Bulk(payload) => {
@@ -156,15 +184,15 @@ where
             error if error.is_error() => return Ok(Some(error)),
             _ => {}
         }
-        self.temps.insert(key.clone(), temp.clone());
         Ok(None)
     }
 
     /// Deletes the copies; returns the map of temporary names.
     async fn clean_up(mut self) -> HashMap<Bytes, Bytes> {
-        if !self.temps.is_empty() {
+        if !self.temps.is_empty() || !self.patterns.is_empty() {
             let mut unlink = vec![arg("UNLINK")];
             unlink.extend(self.temps.values().cloned());
+            unlink.append(&mut self.patterns);
             let _ = self.steps.call(unlink).await;
         }
         self.temps
@@ -172,13 +200,17 @@ where
 }
 
 /// SORT's BY and GET patterns name keys the server builds from each
-/// element (`weight_*` -> `weight_3`), which may live in any slot. Each
-/// such key is copied to `prefix + key`, and the pattern becomes
-/// `prefix + pattern`, so the server builds the copies' names itself.
+/// element (`weight_*` -> `weight_3`), which may live in any slot (or, in
+/// an emulated database, under names the server cannot build: they start
+/// with a NUL byte, where the server's pattern matching stops). For each
+/// pattern and element, the key is copied to `prefix + element`, and the
+/// pattern becomes `prefix + *` (with its `->field`), so the server builds
+/// the copies' names itself.
 async fn sort_patterns<S>(
     copier: &mut Copier<S>,
     args: Args<'_>,
     rewritten: &mut [Bytes],
+    stored: &(dyn Fn(&[u8]) -> Bytes + Sync),
 ) -> Result<Option<Frame>, Error>
 where
     S: Service<Command, Response = Reply, Error = Error>,
@@ -197,26 +229,37 @@ where
         Frame::Array(items) | Frame::Set(items) => items,
         other => return Ok(Some(other)),
     };
-    let prefix = copier.pattern_prefix();
     for position in positions {
-        let pattern = rewritten[position].clone();
-        let key_part = match pattern.windows(2).position(|w| w == b"->") {
-            Some(at) if at + 2 < pattern.len() => pattern.slice(..at),
-            _ => pattern.clone(),
-        };
+        let pattern = &args[position];
+        let (key_part, field) = split_field(pattern);
+        let prefix = copier.pattern_prefix(position);
         for element in elements.iter().filter_map(Frame::as_bytes) {
-            let key = substitute(&key_part, element);
+            let key = stored(&substitute(key_part, element));
             let mut temp = prefix.to_vec();
-            temp.extend_from_slice(&key);
-            if let Some(error) = copier.copy(&key, &Bytes::from(temp)).await? {
+            temp.extend_from_slice(element);
+            if let Some(error) = copier.copy_for_pattern(&key, Bytes::from(temp)).await? {
                 return Ok(Some(error));
             }
         }
         let mut moved = prefix.to_vec();
-        moved.extend_from_slice(&pattern);
+        moved.push(b'*');
+        if let Some(field) = field {
+            moved.extend_from_slice(b"->");
+            moved.extend_from_slice(field);
+        }
         rewritten[position] = Bytes::from(moved);
     }
     Ok(None)
+}
+
+/// A pattern's key part and hash field, split as Valkey splits them: at the
+/// first `->` after the `*`, when a field name follows it.
+fn split_field(pattern: &[u8]) -> (&[u8], Option<&[u8]>) {
+    let star = pattern.iter().position(|&b| b == b'*').unwrap_or(0);
+    match pattern[star..].windows(2).position(|w| w == b"->") {
+        Some(at) if star + at + 2 < pattern.len() => (&pattern[..star + at], Some(&pattern[star + at + 2..])),
+        _ => (pattern, None),
+    }
 }
 
 /// True for a SORT whose BY or GET patterns name keys, which a cluster
@@ -239,8 +282,9 @@ fn pattern_positions(args: Args<'_>) -> Vec<usize> {
             // A pattern already moved next to the anchor starts with the
             // temporary names' prefix: the proxy's own second pass.
             let ours = pattern.starts_with(TEMP_PREFIX);
-            let sorts_nothing = keyword.eq_ignore_ascii_case(b"by") && !pattern.contains(&b'*');
-            if pattern != b"#" && !ours && !sorts_nothing {
+            // Without `*` a pattern names no key (the server sorts nothing
+            // by it and GETs nil), and `#` is the element itself.
+            if pattern.contains(&b'*') && !ours {
                 positions.push(i + 1);
             }
             i += 2;
@@ -284,16 +328,20 @@ fn hash_tag_for(key: &[u8]) -> Option<Bytes> {
     (!key.contains(&b'}') && !key.is_empty()).then(|| Bytes::copy_from_slice(key))
 }
 
-/// How every temporary name starts: `\0` then `0{`, which database 0 of
-/// the proxy never shows (see the namespace layer).
-const TEMP_PREFIX: &[u8] = b"\x000{";
+/// How every temporary name starts: a byte no application key starts
+/// with in practice, then the tag's brace. Database 0 of the proxy never
+/// shows such keys (the namespace layer hides them). Not a NUL byte, as
+/// emulated databases' keys start with: SORT's patterns must name copies,
+/// and the server's pattern matching stops at a NUL.
+pub const TEMP_PREFIX: &[u8] = b"\x01tmp{";
 
-/// `\0` `0{tag}:tmp:<nonce>:<n>`: in the tag's slot, hidden from database 0.
+/// [`TEMP_PREFIX`] `tag}:<nonce>:<n>`: in the tag's slot, hidden from
+/// database 0.
 fn temp_name(tag: &[u8], nonce: u64, n: usize) -> Bytes {
     let mut name = BytesMut::with_capacity(tag.len() + 40);
     name.put_slice(TEMP_PREFIX);
     name.put_slice(tag);
-    name.put_slice(format!("}}:tmp:{nonce:016x}:{n}").as_bytes());
+    name.put_slice(format!("}}:{nonce:016x}:{n}").as_bytes());
     name.freeze()
 }
 

@@ -319,7 +319,10 @@ where
             if let Some(outcome) = moves::run(&mut steps, &spec.name, &request.args().to_vec()).await {
                 return outcome;
             }
-            colocate::run(steps, &spec, &request, limit).await
+            colocate::run(steps, &spec, &request, limit, &|key| {
+                bytes::Bytes::copy_from_slice(key)
+            })
+            .await
         })
     }
 

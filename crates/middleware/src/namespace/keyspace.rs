@@ -11,7 +11,7 @@ use router::{Command, Error, Reply};
 use tower::Service;
 
 use super::glob;
-use super::space::{is_database_key, Space};
+use super::space::{is_database_key, is_hidden_from_root, Space};
 
 /// Keys asked for per SCAN call and deleted per UNLINK.
 const BATCH: usize = 1000;
@@ -45,7 +45,7 @@ impl Database {
     /// The client's key for a stored key of this database, if it is one.
     pub fn decode(&self, stored: &Bytes) -> Option<Bytes> {
         match self {
-            Database::Root if is_database_key(stored) => None,
+            Database::Root if is_hidden_from_root(stored) => None,
             Database::Root => Some(stored.clone()),
             Database::Emulated(space) => space.decode(stored),
         }
@@ -315,7 +315,7 @@ where
                     .call(vec![Bytes::from_static(b"RANDOMKEY")], Some(shard))
                     .await?;
                 match reply.as_bytes() {
-                    Some(stored) if !is_database_key(stored) => return Ok(reply),
+                    Some(stored) if !is_hidden_from_root(stored) => return Ok(reply),
                     _ => continue,
                 }
             }

@@ -34,6 +34,9 @@ pub mod space;
 
 use std::task::{Context, Poll};
 
+use aggregate::colocate::{self, sort_has_key_patterns};
+use aggregate::fanout::DEFAULT_COPY_LIMIT;
+use aggregate::steps::Steps;
 use futures::future::{BoxFuture, Either};
 use router::{Command, Error, Reply, Router};
 use topology::Mode;
@@ -134,6 +137,18 @@ where
         }
         let space = Space::database(db);
         let rewritten = rewrite::request(&spec, &command.request, &space);
+        if matches!(spec.name.as_str(), "sort" | "sort_ro") && sort_has_key_patterns(command.request.args()) {
+            // The keys SORT's patterns name are stored under the database's
+            // names, which the server cannot build from a pattern: they are
+            // copied where it can ([`aggregate::colocate`]).
+            let mut base = command.with_request(rewritten.clone(), None);
+            base.db = 0;
+            let steps = Steps::new(self.inner.clone(), base);
+            return Either::Right(Box::pin(async move {
+                let stored = move |key: &[u8]| space.encode(key);
+                colocate::run(steps, &spec, &rewritten, DEFAULT_COPY_LIMIT, &stored).await
+            }));
+        }
         let mut inner_command = command.with_request(rewritten, None);
         inner_command.db = 0;
         let future = self.inner.call(inner_command);

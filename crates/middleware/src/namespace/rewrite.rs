@@ -10,7 +10,9 @@ use router::{Error, Reply};
 use super::Space;
 
 /// `request` with every key (found by the command's key specs) in `space`.
-/// SORT's BY and GET patterns name keys too and are moved along.
+/// SORT's BY and GET patterns stay as they are: the server cannot build a
+/// namespace's names from a pattern, so the layer copies the keys they
+/// name instead ([`aggregate::colocate`]).
 pub fn request(spec: &CommandSpec, request: &Request, space: &Space) -> Request {
     let mut args: Vec<Bytes> = request.args().to_vec();
     let mut changed = false;
@@ -18,49 +20,10 @@ pub fn request(spec: &CommandSpec, request: &Request, space: &Space) -> Request 
         args[position] = space.encode(&request.args()[position]);
         changed = true;
     });
-    if matches!(spec.name.as_str(), "sort" | "sort_ro") {
-        changed |= sort_patterns(&mut args, space);
-    }
     if changed {
         Request::from_args(args)
     } else {
         request.clone()
-    }
-}
-
-/// Moves SORT's `BY pattern` and `GET pattern` into `space` (`#` and
-/// `nosort` stay). A `key->field` pattern moves its key part.
-fn sort_patterns(args: &mut [Bytes], space: &Space) -> bool {
-    let mut changed = false;
-    let mut i = 2;
-    while i + 1 < args.len() {
-        let keyword = &args[i];
-        if keyword.eq_ignore_ascii_case(b"limit") {
-            i += 3;
-            continue;
-        }
-        if keyword.eq_ignore_ascii_case(b"by") || keyword.eq_ignore_ascii_case(b"get") {
-            let pattern = &args[i + 1];
-            if &pattern[..] != b"#" && !pattern.eq_ignore_ascii_case(b"nosort") {
-                args[i + 1] = encode_pattern(pattern, space);
-                changed = true;
-            }
-            i += 2;
-            continue;
-        }
-        i += 1;
-    }
-    changed
-}
-
-fn encode_pattern(pattern: &[u8], space: &Space) -> Bytes {
-    match pattern.windows(2).position(|w| w == b"->") {
-        Some(at) => {
-            let mut out = space.encode(&pattern[..at]).to_vec();
-            out.extend_from_slice(&pattern[at..]);
-            out.into()
-        }
-        None => space.encode(pattern),
     }
 }
 

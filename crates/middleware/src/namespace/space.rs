@@ -100,6 +100,14 @@ pub fn is_database_key(stored: &[u8]) -> bool {
     digits > 0 && matches!(rest.get(digits), Some(b':' | b'{'))
 }
 
+/// True for a stored key that database 0, the real keyspace, does not
+/// show: an emulated database's, or a temporary copy the proxy makes while
+/// it carries out a command over several slots
+/// ([`aggregate::colocate::TEMP_PREFIX`]).
+pub fn is_hidden_from_root(stored: &[u8]) -> bool {
+    is_database_key(stored) || stored.starts_with(aggregate::colocate::TEMP_PREFIX)
+}
+
 /// True when `key` has a non-empty hash tag (Valkey's rule: the first `{`
 /// and the first `}` after it, with something between).
 pub fn has_hash_tag(key: &[u8]) -> bool {

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use aggregate::colocate::sort_has_key_patterns;
 use middleware::namespace::carries_out;
 use resp::{Frame, Request};
 use router::command::{CommandSpec, Flags, ResponsePolicy};
@@ -124,6 +125,13 @@ fn check_queued(
         return Err(Frame::error(format!(
             "ERR proxy: {name} inside MULTI is not supported where databases are emulated \
              (the proxy carries it out in several steps over every node)"
+        )));
+    }
+    let sort = matches!(spec.name.as_str(), "sort" | "sort_ro");
+    if sort && topology.mode() == topology::Mode::Cluster && sort_has_key_patterns(request.args()) {
+        return Err(Frame::error(format!(
+            "ERR proxy: {name} with BY or GET patterns inside MULTI is not supported on a cluster \
+             (the keys the patterns name are copied in several steps)"
         )));
     }
     let backend = door::backend_form(request, state, shared);
