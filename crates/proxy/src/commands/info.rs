@@ -65,9 +65,10 @@ fn with_clients(reply: Reply, clients: &str) -> Reply {
     let rebuild = |text: &Bytes| -> Option<Bytes> {
         let text = std::str::from_utf8(text).ok()?;
         let start = text.find("# Clients\r\n")?;
-        let end = text[start + 2..]
-            .find("\r\n# ")
-            .map_or(text.len(), |at| start + 2 + at + 2);
+        // Sections end with a blank line, which stays.
+        let end = text[start..]
+            .find("\r\n\r\n")
+            .map_or(text.len(), |at| start + at + 2);
         Some(Bytes::from(format!(
             "{}{clients}{}",
             &text[..start],
