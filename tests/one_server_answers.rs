@@ -167,3 +167,39 @@ async fn subscription_pushes_arrive_with_client_reply_off_in_resp3() {
     );
     assert_eq!(pushes_with_replies_off(&proxy.addr).await, expected);
 }
+
+#[tokio::test]
+async fn script_kill_reaches_a_busy_node_past_the_script_on_its_shared_connection() {
+    let backend = Server::start_with(Flavor::Valkey, &[("busy-reply-threshold", "100")]);
+    // One shared connection per node: the script and everything after it
+    // share it.
+    let proxy = TestProxy::start(vec![backend.addr()], |config| config.connections_per_node = 1).await;
+    for (load, kill, killed) in [
+        (
+            vec!["EVAL", "while true do end", "0"],
+            vec!["SCRIPT", "KILL"],
+            "-ERR Script killed by user with SCRIPT KILL",
+        ),
+        (
+            vec!["FCALL", "spin", "0"],
+            vec!["FUNCTION", "KILL"],
+            "-ERR Script killed by user with FUNCTION KILL",
+        ),
+    ] {
+        let mut setup = RawClient::connect(&proxy.addr).await;
+        let library = "#!lua name=spinlib\nredis.register_function('spin', function() while true do end end)";
+        assert!(!setup
+            .call(&["FUNCTION", "LOAD", "REPLACE", library])
+            .await
+            .is_error());
+        let mut busy = RawClient::connect(&proxy.addr).await;
+        busy.send(&load).await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let mut killer = RawClient::connect(&proxy.addr).await;
+        killer.send(&kill).await;
+        let answer = killer.next_within(std::time::Duration::from_secs(5)).await;
+        assert_eq!(answer.as_ref().map(show).as_deref(), Some("OK"), "{kill:?}");
+        let stopped = show(&busy.next().await);
+        assert!(stopped.starts_with(killed), "{stopped}");
+    }
+}

@@ -40,7 +40,7 @@ impl LastConnection {
     /// ([`LastConnection::send`]).
     pub(crate) fn resend(&mut self, command: &Command, shard: ShardKey) -> Option<PendingReply> {
         let last = self.0.as_ref()?;
-        let same = last.shard == Some(shard) && last.serves(command) && !is_blocking(command);
+        let same = last.shard == Some(shard) && last.serves(command) && !needs_own_connection(command);
         same.then(|| last.connection.send(command.request.raw(), 0))
     }
 
@@ -55,10 +55,11 @@ impl LastConnection {
         shard: Option<ShardKey>,
     ) -> PendingReply {
         let raw = command.request.raw();
-        if is_blocking(command) {
+        if needs_own_connection(command) {
             // A blocking command would stall every request queued behind it
-            // on a shared connection: it gets a connection of its own, closed
-            // as soon as it answers or the client goes away.
+            // on a shared connection, and SCRIPT KILL may be queued behind the
+            // script it stops: each gets a connection of its own, closed as
+            // soon as it answers or the client goes away.
             return pool.send_blocking(&endpoint(command, target), raw, command.affinity);
         }
         let connection = match self.shared_connection(pool, command, target, shard) {
@@ -118,12 +119,13 @@ impl Last {
     }
 }
 
-/// True for a command that may block its connection.
-fn is_blocking(command: &Command) -> bool {
+/// True for a command that travels on a connection of its own
+/// ([`crate::CommandSpec::needs_own_connection`]).
+fn needs_own_connection(command: &Command) -> bool {
     command
         .spec
         .as_ref()
-        .is_some_and(|s| s.blocks(command.request.args()))
+        .is_some_and(|s| s.needs_own_connection(command.request.args()))
 }
 
 /// The endpoint `command` needs on `target`.

@@ -1,11 +1,14 @@
 //! Where the proxy routes or merges a command differently from what
 //! `COMMAND INFO` says, because it must answer as one server would.
 
-use super::spec::{CommandSpec, RequestPolicy, ResponsePolicy};
+use super::spec::{CommandSpec, Flags, RequestPolicy, ResponsePolicy};
 
 /// Applies the proxy's own routing to `spec` (any source: the built-in
 /// table or a live server's).
 pub(crate) fn apply(spec: &mut CommandSpec) {
+    if matches!(spec.name.as_str(), "script|kill" | "function|kill") {
+        spec.flags = spec.flags.union(Flags::OWN_CONNECTION);
+    }
     let (request, response) = match spec.name.as_str() {
         // Subscribers may sit on any node, replicas included.
         "pubsub|channels" | "pubsub|shardchannels" => (RequestPolicy::AllNodes, ResponsePolicy::Union),

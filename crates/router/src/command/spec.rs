@@ -27,6 +27,12 @@ impl Flags {
     pub const FAST: Flags = Flags(1 << 7);
     /// `no_multi`
     pub const NO_MULTI: Flags = Flags(1 << 8);
+    /// Not a Valkey flag: the proxy sends the command on a connection of
+    /// its own, never queued behind other clients' requests on a shared
+    /// one. Set by the proxy's overrides on SCRIPT KILL and FUNCTION KILL,
+    /// which must reach a node whose shared connection may be the very one
+    /// running the script they stop.
+    pub const OWN_CONNECTION: Flags = Flags(1 << 16);
 
     /// The flag for a name as `COMMAND INFO` spells it.
     pub fn from_name(name: &[u8]) -> Flags {
@@ -47,6 +53,11 @@ impl Flags {
     /// True when every flag of `other` is set.
     pub fn contains(self, other: Flags) -> bool {
         self.0 & other.0 == other.0
+    }
+
+    /// True when any flag of `other` is set.
+    pub fn intersects(self, other: Flags) -> bool {
+        self.0 & other.0 != 0
     }
 
     /// Both sets of flags.
@@ -221,6 +232,17 @@ impl CommandSpec {
     #[inline]
     pub fn blocks(&self, args: resp::Args<'_>) -> bool {
         self.flags.contains(Flags::BLOCKING) && (!self.blocks_only_when_asked() || asks_to_block(args))
+    }
+
+    /// True when this call must travel on a connection of its own: it may
+    /// block its connection ([`CommandSpec::blocks`]), or must not wait
+    /// behind others ([`Flags::OWN_CONNECTION`]).
+    #[inline]
+    pub fn needs_own_connection(&self, args: resp::Args<'_>) -> bool {
+        // One test for the common case, neither flag.
+        self.flags
+            .intersects(Flags::BLOCKING.union(Flags::OWN_CONNECTION))
+            && (self.flags.contains(Flags::OWN_CONNECTION) || self.blocks(args))
     }
 
     /// True for the blocking commands that block only when their BLOCK
