@@ -160,3 +160,28 @@ async fn what_cannot_keep_one_servers_order_is_refused_before_anything_runs() {
     // Nothing ran.
     assert_eq!(show(&client.call(&["EXISTS", "a", "b"]).await), "0");
 }
+
+#[tokio::test]
+async fn a_slot_that_moves_while_queued_is_followed_and_nothing_runs_twice() {
+    let cluster = Cluster::start(Flavor::Valkey, 3, 0);
+    let proxy = TestProxy::default_for(cluster.addrs()).await;
+    let mut client = RawClient::connect(&proxy.addr).await;
+    // `k` and `{k}n` share a slot that holds no key yet, so it can move at
+    // once.
+    let owner = common::owner(&cluster, "k");
+    let target = (owner + 1) % 3;
+    let slot = show(&cluster.primaries()[0].command(&["CLUSTER", "KEYSLOT", "k"]));
+    assert_eq!(show(&client.call(&["MULTI"]).await), "OK");
+    assert_eq!(show(&client.call(&["SET", "k", "v"]).await), "QUEUED");
+    assert_eq!(show(&client.call(&["INCR", "{k}n"]).await), "QUEUED");
+    let target_id = show(&cluster.primaries()[target].command(&["CLUSTER", "MYID"]));
+    for node in cluster.primaries() {
+        assert_eq!(
+            show(&node.command(&["CLUSTER", "SETSLOT", &slot, "NODE", &target_id])),
+            "OK"
+        );
+    }
+    assert_eq!(show(&client.call(&["EXEC"]).await), "[OK 1]");
+    assert_eq!(show(&cluster.primaries()[target].command(&["GET", "k"])), "v");
+    assert_eq!(show(&cluster.primaries()[target].command(&["GET", "{k}n"])), "1");
+}
