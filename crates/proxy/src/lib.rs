@@ -12,6 +12,7 @@
 //!   `Stats<Namespace<FanOut<Router>>>` and its gate `Stats<AdmitAll>`.
 //! - [`gate`]: how every command a session reads passes the same layers.
 //! - [`door`]: how the session's own commands reach a backend.
+//! - [`pubsub`]: subscriptions, MONITOR, tracking and the links behind them.
 //! - [`server`]: the [`Proxy`], the listener and the drain on shutdown.
 //! - [`session`]: one client connection: decode, dispatch, replies in order.
 //! - [`commands`]: connection-scoped commands (HELLO, AUTH, SELECT, CLIENT,
@@ -25,6 +26,7 @@ pub mod config;
 pub mod door;
 pub mod edge;
 pub mod gate;
+pub mod pubsub;
 pub mod server;
 pub mod session;
 pub mod stack;

@@ -11,8 +11,8 @@ use super::client_filter::ClientFilter;
 use super::text::{arg, help, verbatim};
 use super::Local;
 use crate::edge::{not_supported, unknown_subcommand, wrong_arity};
+use crate::pubsub::tracking;
 use crate::session::state::ReplyMode;
-use crate::session::tracking;
 use crate::session::{SessionState, Shared};
 
 /// `CLIENT <subcommand> ...`

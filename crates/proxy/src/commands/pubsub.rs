@@ -1,6 +1,6 @@
 //! SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE and their UNSUBSCRIBE forms, PING in
 //! RESP2 subscribe mode, and the commands a RESP2 subscriber may not send.
-//! The links behind them are in [`crate::session::subscriptions`].
+//! The links behind them are in [`crate::pubsub`].
 
 use std::sync::Arc;
 
@@ -9,8 +9,8 @@ use resp::{Frame, Request};
 
 use super::Local;
 use crate::edge;
-use crate::session::notifications;
-use crate::session::subscriptions::{Kind, Waiting, INVALIDATE_CHANNEL};
+use crate::pubsub::notifications;
+use crate::pubsub::{Kind, Waiting, INVALIDATE_CHANNEL};
 use crate::session::{SessionState, Shared};
 
 /// The six subscription commands.

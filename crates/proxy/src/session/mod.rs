@@ -15,20 +15,14 @@
 //! - [`lane`]: which worker a session runs on, and its backend connections.
 //! - `ordered`: the queue that returns replies in request order.
 //! - [`recent`]: the spec of the command looked up last.
-//! - [`subscriptions`]: SUBSCRIBE and friends, MONITOR, and the links behind them.
-//! - [`tracking`]: CLIENT TRACKING.
-//! - [`notifications`]: keyspace notifications in emulated databases.
 
 mod dispatch;
 mod io;
 pub mod lane;
-pub mod notifications;
 mod ordered;
 pub mod recent;
 mod reply;
 pub mod state;
-pub mod subscriptions;
-pub mod tracking;
 
 pub use io::{serve, Shared, StackService, Stacks};
 pub use lane::Lane;

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use resp::Protocol;
 
 use super::recent::RecentCommand;
-use super::subscriptions::{Kind, Subscriptions};
 use crate::clients::{ClientInfo, SessionView};
 use crate::commands::transaction::Transaction;
+use crate::pubsub::{Kind, Subscriptions};
 
 /// Connection state that changes how the client's commands are handled.
 #[derive(Debug)]

@@ -31,7 +31,7 @@ use router::command::Flags;
 use router::Router;
 use rustc_hash::FxHashMap;
 
-use super::subscriptions::{Waiting, INVALIDATE_CHANNEL};
+use super::{Waiting, INVALIDATE_CHANNEL};
 use crate::clients::ClientInfo;
 
 /// The settings of CLIENT TRACKING ON.

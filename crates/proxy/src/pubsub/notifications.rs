@@ -12,7 +12,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use resp::Frame;
 
-use super::subscriptions::Kind;
+use super::Kind;
 use middleware::namespace::glob;
 use middleware::namespace::keyspace::Database;
 
