@@ -95,7 +95,13 @@ pub fn run(
     state: &SessionState,
     shared: &Shared,
 ) -> BoxFuture<'static, Result<Reply, router::Error>> {
-    let command = Command {
+    Box::pin(shared.stack.core.clone().oneshot(command(request, state)))
+}
+
+/// `request` as a command of the client's, with its connection state (for
+/// routing, or for the stack below the gate).
+pub fn command(request: &Request, state: &SessionState) -> Command {
+    Command {
         request: request.clone(),
         protocol: state.protocol,
         db: state.db,
@@ -104,6 +110,5 @@ pub fn run(
         affinity: state.affinity,
         received: None,
         purpose: Purpose::Run,
-    };
-    Box::pin(shared.stack.core.clone().oneshot(command))
+    }
 }

@@ -53,7 +53,7 @@ use router::Reply;
 use super::Local;
 use crate::session::{SessionState, Shared};
 use crate::{door, edge};
-use queue::{command_for, Queue};
+use queue::Queue;
 
 const UNWATCH: &[u8] = b"*1\r\n$7\r\nUNWATCH\r\n";
 
@@ -164,7 +164,7 @@ pub fn watch(request: &Request, state: &mut SessionState, shared: &Shared) -> Lo
     }
     let router = &shared.stack.router;
     let backend = door::backend_form(request, state, shared);
-    let mut command = command_for(&backend, state);
+    let mut command = door::command(&backend, state);
     let (addr, slot) = match router.pin_target(&mut command) {
         Ok(target) => target,
         Err(router::Error::CrossSlot) => {

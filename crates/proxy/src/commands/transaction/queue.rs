@@ -7,7 +7,7 @@ use aggregate::colocate::sort_has_key_patterns;
 use middleware::namespace::carries_out;
 use resp::{Frame, Request};
 use router::command::{CommandSpec, Flags, ResponsePolicy};
-use router::{Command, Purpose, Route};
+use router::Route;
 
 use crate::session::{SessionState, Shared};
 use crate::{door, edge};
@@ -135,7 +135,7 @@ fn check_queued(
         )));
     }
     let backend = door::backend_form(request, state, shared);
-    let mut command = command_for(&backend, state);
+    let mut command = door::command(&backend, state);
     command.spec = Some(spec.clone());
     let route = router
         .prepare(&mut command, &topology)
@@ -229,18 +229,4 @@ fn unknown_command(request: &Request) -> Frame {
     Frame::error(format!(
         "ERR unknown command '{name}', with args beginning with: {args}"
     ))
-}
-
-/// The client's request with its connection state, for routing.
-pub(super) fn command_for(request: &Request, state: &SessionState) -> Command {
-    Command {
-        request: request.clone(),
-        protocol: state.protocol,
-        db: state.db,
-        spec: None,
-        route: None,
-        affinity: state.affinity,
-        received: None,
-        purpose: Purpose::Run,
-    }
 }
