@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use futures::future::{self, BoxFuture, Either};
 use resp::Frame;
-use router::command::{CommandSpec, RequestPolicy, ResponsePolicy};
+use router::command::{CommandSpec, Flags, RequestPolicy, ResponsePolicy};
 use router::{Command, Error, Reply, Route, Router};
 use topology::Mode;
 use tower::{Layer, Service};
@@ -120,8 +120,12 @@ where
             Err(error) => return Either::Right(Box::pin(future::ready(Err(error)))),
         };
         if let Some(spec) = &command.spec {
-            if let Some(future) = self.scripted(spec.name.as_str(), &command) {
-                return Either::Right(future);
+            // Scripts and SCRIPT are all `noscript`: one flag test spares
+            // every other command the comparison of names.
+            if spec.flags.contains(Flags::NOSCRIPT) {
+                if let Some(future) = self.scripted(spec.name.as_str(), &command) {
+                    return Either::Right(future);
+                }
             }
             let sort = matches!(spec.name.as_str(), "sort" | "sort_ro");
             if sort && mode == Mode::Cluster && colocate::sort_has_key_patterns(command.request.args()) {
