@@ -92,3 +92,43 @@ async fn info_clients_counts_the_proxys_clients_as_one_server_counts_its_own() {
     let proxy = TestProxy::default_for(cluster.addrs()).await;
     assert_eq!(outcomes(&proxy.addr).await, expected);
 }
+
+/// `field` of the CLIENT LIST line of the client named `name`.
+async fn list_field(client: &mut RawClient, name: &str, field: &str) -> u64 {
+    let list = show(&client.call(&["CLIENT", "LIST"]).await);
+    list.lines()
+        .find(|line| line.contains(&format!(" name={name} ")))
+        .and_then(|line| line.split(' ').find_map(|f| f.strip_prefix(&format!("{field}="))))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} for {name} in {list}"))
+}
+
+#[tokio::test]
+async fn client_list_measures_the_buffers_a_client_holds() {
+    use tokio::io::AsyncWriteExt;
+    let backend = Server::start(Flavor::Valkey);
+    let proxy = TestProxy::default_for(vec![backend.addr()]).await;
+    let mut caller = RawClient::connect(&proxy.addr).await;
+    // Half a request, waiting for the rest.
+    let mut partial = tokio::net::TcpStream::connect(&proxy.addr)
+        .await
+        .expect("connect");
+    let half = b"*3\r\n$7\r\nCLIENT\r\n";
+    partial.write_all(half).await.expect("write");
+    let mut named = RawClient::connect(&proxy.addr).await;
+    assert_eq!(show(&named.call(&["CLIENT", "SETNAME", "queued"]).await), "OK");
+    assert_eq!(show(&named.call(&["MULTI"]).await), "OK");
+    let value = "v".repeat(1000);
+    assert_eq!(show(&named.call(&["SET", "k", &value]).await), "QUEUED");
+    assert!(list_field(&mut caller, "queued", "multi-mem").await >= 1000);
+    assert!(list_field(&mut caller, "queued", "tot-mem").await >= 1000);
+    // The half request: its bytes wait in the query buffer.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let list = show(&caller.call(&["CLIENT", "LIST"]).await);
+    let qbufs: Vec<u64> = list
+        .lines()
+        .filter_map(|line| line.split(' ').find_map(|f| f.strip_prefix("qbuf=")))
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    assert!(qbufs.contains(&(half.len() as u64)), "{list}");
+}

@@ -11,6 +11,8 @@ use tokio::sync::Notify;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::buffers::Buffers;
+
 /// The tag of events another session delivers (tracking invalidations
 /// redirected to this client); no link has it.
 pub const REDIRECTED: u64 = u64::MAX;
@@ -42,6 +44,8 @@ pub struct ClientInfo {
     invalidations: Mutex<Option<tokio::sync::mpsc::Sender<pool::StreamEvent>>>,
     /// Cancelled by CLIENT KILL.
     pub kill: CancellationToken,
+    /// The sizes of the connection's buffers.
+    pub buffers: Buffers,
     /// The affinity of the client's requests, under which the pool
     /// registers a connection its blocking command holds (CLIENT UNBLOCK).
     affinity: AtomicU64,
@@ -64,6 +68,8 @@ pub struct SessionView {
     pub blocked: bool,
     /// True while CLIENT TRACKING is on.
     pub tracking: bool,
+    /// Bytes of the commands queued since MULTI.
+    pub multi_mem: usize,
 }
 
 impl ClientInfo {
@@ -234,8 +240,7 @@ impl ClientInfo {
         let _ = write!(
             line,
             "id={} addr={} laddr={} fd=-1 name={} age={age} idle={} flags={} db={} sub={} psub={} ssub={} \
-             multi={} watch={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 \
-             tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+             multi={} watch={} {} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -248,6 +253,7 @@ impl ClientInfo {
             view.ssub,
             view.multi.map_or(-1, i64::from),
             u8::from(view.watching),
+            self.buffers.fields(view.multi_mem),
             self.last_command.lock().unwrap_or_else(|e| e.into_inner()),
             self.user(),
             self.resp.load(Ordering::Relaxed),
@@ -347,6 +353,7 @@ impl Clients {
             no_touch: AtomicBool::new(false),
             invalidations: Mutex::new(None),
             kill: CancellationToken::new(),
+            buffers: Buffers::default(),
             affinity: AtomicU64::new(id),
         });
         self.all

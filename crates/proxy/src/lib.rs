@@ -18,8 +18,10 @@
 //! - [`commands`]: connection-scoped commands (HELLO, AUTH, SELECT, CLIENT,
 //!   COMMAND, RESET, ...) and `PROXY`.
 //! - [`clients`]: the registry behind CLIENT ID / LIST / INFO / KILL.
+//! - [`buffers`]: the sizes of a client's buffers, for CLIENT LIST.
 //! - [`edge`]: errors to Valkey-style replies.
 
+pub mod buffers;
 pub mod clients;
 pub mod commands;
 pub mod config;

@@ -160,9 +160,11 @@ pub async fn serve<S: StackService, G: StackService>(
                 if over_output_limit(&output, &shared, &state) {
                     break;
                 }
+                state.info.buffers.set_output(output.len());
                 if write.write_all_buf(&mut output).await.is_err() {
                     break;
                 }
+                state.info.buffers.set_output(0);
                 if close {
                     break;
                 }
@@ -182,6 +184,7 @@ pub async fn serve<S: StackService, G: StackService>(
                     Ok(_) => last_read = tokio::time::Instant::now(),
                 }
                 if flow == Flow::Fence {
+                    state.info.buffers.set_query(input.len(), input.capacity());
                     if input.len() > shared.config.query_buffer_limit {
                         tracing::info!(client = state.info.id, bytes = input.len(), "closing a client over the query buffer limit");
                         break;
@@ -189,6 +192,7 @@ pub async fn serve<S: StackService, G: StackService>(
                     continue;
                 }
                 flow = dispatch_all(&mut decoder, &mut input, last_read.into_std(), &mut state, &shared, &mut stacks, &mut pending, &mut deferred);
+                state.info.buffers.set_query(input.len(), input.capacity());
                 closing |= flow == Flow::Close;
             }
             _ = shared.clients.pause.wait(), if flow == Flow::Paused => {

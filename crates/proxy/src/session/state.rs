@@ -97,6 +97,7 @@ impl SessionState {
             watching: self.transaction.is_watching(),
             blocked: self.blocked,
             tracking: self.pubsub.tracking().is_some(),
+            multi_mem: self.transaction.queued_bytes(),
         });
     }
 

@@ -84,6 +84,11 @@ impl Transaction {
         self.queue.as_ref().map(|q| q.commands.len() as u32)
     }
 
+    /// Bytes of the commands queued since MULTI.
+    pub fn queued_bytes(&self) -> usize {
+        self.queue.as_ref().map_or(0, |q| q.bytes)
+    }
+
     /// True while keys are watched (a dedicated connection is held).
     pub fn is_watching(&self) -> bool {
         self.watch.is_some()

@@ -18,7 +18,7 @@ pub(super) struct Queue {
     /// Every queued command, in the client's order.
     pub(super) commands: Vec<Queued>,
     /// Their bytes, together.
-    bytes: usize,
+    pub(super) bytes: usize,
     /// An error while queueing: EXEC answers EXECABORT.
     pub(super) dirty: bool,
     /// The slot of the first keyed command (cluster only): keyless
