@@ -183,6 +183,11 @@ pub async fn serve<S: StackService, G: StackService>(
                     Ok(0) | Err(_) => break,
                     Ok(_) => last_read = tokio::time::Instant::now(),
                 }
+                // A client killed while its next request was arriving runs
+                // nothing more, as on Valkey (the select polls reads first).
+                if kill.is_cancelled() {
+                    break;
+                }
                 if flow == Flow::Fence {
                     state.info.buffers.set_query(input.len(), input.capacity());
                     if input.len() > shared.config.query_buffer_limit {
