@@ -120,10 +120,16 @@ async fn an_embedded_layer_sees_every_command() {
     for i in 0..10 {
         assert_eq!(run(&mut client, &["SET", "k", &i.to_string()]).await, Value::Okay);
     }
-    // PING is answered by the proxy itself: the layer is asked to admit it.
-    run(&mut client, &["PING"]).await;
-    assert_eq!(counter.run.load(Ordering::Relaxed), 10);
-    assert_eq!(*counter.admitted.lock().unwrap(), ["PING"]);
+    // PING goes to the backend, as the SETs do.
+    assert_eq!(
+        run(&mut client, &["PING"]).await,
+        Value::SimpleString("PONG".into())
+    );
+    // CLIENT GETNAME is answered by the proxy itself: the layer is asked
+    // to admit it.
+    run(&mut client, &["CLIENT", "GETNAME"]).await;
+    assert_eq!(counter.run.load(Ordering::Relaxed), 11);
+    assert_eq!(*counter.admitted.lock().unwrap(), ["CLIENT"]);
     let _ = stop.send(());
     drop(client);
     task.await.unwrap();

@@ -1,7 +1,8 @@
 //! Places where the proxy answered differently from one server, each
 //! compared with a real Valkey: SCRIPT FLUSH then EVALSHA, COMMAND GETKEYS
 //! of a command whose keys move with its arguments, COMMAND LIST with its
-//! filters, and a script reply nested thousands deep.
+//! filters, a script reply nested thousands deep, and PING and ECHO in
+//! front of a busy node.
 
 mod common;
 
@@ -201,5 +202,51 @@ async fn script_kill_reaches_a_busy_node_past_the_script_on_its_shared_connectio
         assert_eq!(answer.as_ref().map(show).as_deref(), Some("OK"), "{kill:?}");
         let stopped = show(&busy.next().await);
         assert!(stopped.starts_with(killed), "{stopped}");
+    }
+}
+
+/// Runs a script that never ends on `node`, from a client of its own (the
+/// proxy's connections stay free); returns that client, to be answered
+/// once the script is killed.
+async fn keep_busy(node: &Server) -> RawClient {
+    let mut spinner = RawClient::connect(&node.addr()).await;
+    spinner.send(&["EVAL", "while true do end", "0"]).await;
+    // Past busy-reply-threshold, the node answers BUSY.
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if node.command(&["PING"]).is_error() {
+            return spinner;
+        }
+    }
+    panic!("the node never became busy");
+}
+
+#[tokio::test]
+async fn ping_and_echo_show_a_busy_backend_as_the_server_does() {
+    let busy = [("busy-reply-threshold", "100")];
+    let standalone = Server::start_with(Flavor::Valkey, &busy);
+    let cluster = Cluster::start_with(Flavor::Valkey, 3, 0, &busy);
+    // ECHO reaches any one node of a cluster: only a standalone backend's
+    // BUSY is certain to show through it.
+    for (backends, node, echo_reaches_it) in [
+        (vec![standalone.addr()], &standalone, true),
+        (cluster.addrs(), &cluster.primaries()[1], false),
+    ] {
+        let proxy = TestProxy::default_for(backends).await;
+        let mut client = RawClient::connect(&proxy.addr).await;
+        assert_eq!(show(&client.call(&["PING"]).await), "PONG");
+        let mut spinner = keep_busy(node).await;
+        let direct = node.command(&["PING"]);
+        assert!(show(&direct).starts_with("-BUSY"), "{direct:?}");
+        // PING checks every shard, as its request tip says.
+        assert_eq!(client.call(&["PING"]).await, direct);
+        if echo_reaches_it {
+            assert_eq!(client.call(&["ECHO", "hi"]).await, node.command(&["ECHO", "hi"]));
+        }
+        assert_eq!(show(&node.command(&["SCRIPT", "KILL"])), "OK");
+        assert!(show(&spinner.next().await).starts_with("-ERR Script killed"));
+        assert_eq!(show(&client.call(&["PING"]).await), "PONG");
+        assert_eq!(show(&client.call(&["PING", "hello"]).await), "hello");
+        assert_eq!(show(&client.call(&["ECHO", "hi"]).await), "hi");
     }
 }

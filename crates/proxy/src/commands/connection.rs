@@ -1,4 +1,4 @@
-//! PING, ECHO, RESET, SELECT, READONLY / READWRITE.
+//! RESET, SELECT, READONLY / READWRITE.
 
 use resp::number::parse_i64;
 use resp::{Frame, Protocol, Request};
@@ -6,23 +6,6 @@ use resp::{Frame, Protocol, Request};
 use crate::edge::{not_an_integer, wrong_arity};
 use crate::session::state::ReplyMode;
 use crate::session::{SessionState, Shared};
-
-/// `PING [message]`
-pub fn ping(request: &Request) -> Frame {
-    match request.len() {
-        1 => Frame::simple("PONG"),
-        2 => Frame::Bulk(request.args().bytes(1).unwrap_or_default()),
-        _ => wrong_arity("ping"),
-    }
-}
-
-/// ECHO message
-pub fn echo(request: &Request) -> Frame {
-    match &request.args().to_vec()[..] {
-        [_, message] => Frame::Bulk(message.clone()),
-        _ => wrong_arity("echo"),
-    }
-}
 
 /// RESET: back to a fresh connection's state.
 pub fn reset(state: &mut SessionState, shared: &Shared) -> Frame {

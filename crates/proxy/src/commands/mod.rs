@@ -91,8 +91,6 @@ const PLAIN: &[&[u8]] = &[
     b"punsubscribe",
     b"sunsubscribe",
     b"monitor",
-    b"ping",
-    b"echo",
     b"quit",
     b"reset",
     b"select",
@@ -240,7 +238,7 @@ pub fn handle(
     if is_multi_step(lower) && shared.stack.router.topology().snapshot().mode() == topology::Mode::Cluster {
         return Some(if idle { Local::Alone } else { Local::Wait });
     }
-    if !answers(lower) {
+    if !answers(lower, state) {
         return None;
     }
     // CLUSTER and COMMAND are answered here or sent to a backend by
@@ -262,9 +260,15 @@ pub fn handle(
     local
 }
 
-/// True for the commands [`plain`] answers.
-fn answers(lower: &[u8]) -> bool {
-    PLAIN.contains(&lower) || matches!(lower, b"wait" | b"waitaof")
+/// True for the commands [`plain`] answers. PING and ECHO go to the
+/// backends (PING to every shard, as its request tip says), so that a
+/// node that cannot serve (BUSY, LOADING, MASTERDOWN) shows through; PING
+/// is answered here only in RESP2 subscribe mode, where the subscribed
+/// connection answers it.
+fn answers(lower: &[u8], state: &SessionState) -> bool {
+    PLAIN.contains(&lower)
+        || matches!(lower, b"wait" | b"waitaof")
+        || (lower == b"ping" && state.pubsub.restricts(state.protocol))
 }
 
 /// Commands that change the session's transaction or subscriptions, and
@@ -297,9 +301,7 @@ fn plain(request: &Request, lower: &[u8], state: &mut SessionState, shared: &Sha
                 waiting.reply(Bytes::from_static(b"+OK\r\n")),
             )));
         }
-        b"ping" if state.pubsub.restricts(state.protocol) => pubsub::ping(request),
-        b"ping" => connection::ping(request),
-        b"echo" => connection::echo(request),
+        b"ping" => pubsub::ping(request),
         b"quit" => return Some(Local::Close(Frame::simple("OK"))),
         b"reset" => connection::reset(state, shared),
         b"select" => connection::select(request, state, shared),

@@ -15,11 +15,6 @@ pub(crate) fn apply(spec: &mut CommandSpec) {
         "pubsub|numsub" | "pubsub|shardnumsub" => (RequestPolicy::AllNodes, ResponsePolicy::SumPairs),
         "pubsub|numpat" => (RequestPolicy::AllNodes, ResponsePolicy::AggSum),
         "publish" => (RequestPolicy::Home, ResponsePolicy::Default),
-        // Valkey sends PING to every shard to check them all. The proxy
-        // answers PING itself; inside a transaction one node's PONG is the
-        // answer, and reaching every node would spread the transaction
-        // over all of them.
-        "ping" => (RequestPolicy::Default, ResponsePolicy::Default),
         _ => return,
     };
     spec.request_policy = request;
