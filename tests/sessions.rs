@@ -392,36 +392,6 @@ async fn a_cluster_client_sees_one_node_owning_every_slot() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn monitor_shows_the_commands_of_every_node() {
-    use common::{settled_info_field, show, RawClient};
-    let cluster = Cluster::start(Flavor::Valkey, 3, 0);
-    let proxy = TestProxy::default_for(cluster.addrs()).await;
-    let mut monitor = RawClient::connect(&proxy.addr).await;
-    assert_eq!(show(&monitor.call(&["MONITOR"]).await), "OK");
-    let mut client = RawClient::connect(&proxy.addr).await;
-    // Keys on all three primaries.
-    for key in ["a", "b", "c", "d"] {
-        client.call(&["SET", key, "seen-by-monitor"]).await;
-    }
-    let mut lines = Vec::new();
-    while lines.len() < 4 {
-        let line = show(&monitor.next().await);
-        if line.contains("seen-by-monitor") {
-            lines.push(line);
-        }
-    }
-    for key in ["a", "b", "c", "d"] {
-        assert!(
-            lines.iter().any(|l| l.contains(&format!("\"SET\" \"{key}\""))),
-            "{lines:?}"
-        );
-    }
-    drop(monitor);
-    let held = settled_info_field(&proxy.addr, "backend_connections_dedicated", 0).await;
-    assert_eq!(held, 0, "the monitor links were closed");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_tracking_invalidates_what_the_client_read() {
     use common::{show, RawClient};
     use std::time::Duration;

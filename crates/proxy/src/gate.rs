@@ -108,22 +108,33 @@ where
 }
 
 /// What stands for a secret in what a layer sees.
-const REDACTED: &[u8] = b"(redacted)";
+pub(crate) const REDACTED: &[u8] = b"(redacted)";
 
-/// `request` with its secrets replaced by `(redacted)`: every argument of
-/// AUTH, and the user name and password after HELLO's AUTH.
-fn redacted(request: Request) -> Request {
-    let secrets: Vec<usize> = if request.is("auth") {
+/// The arguments Valkey redacts: AUTH's, HELLO's after AUTH, MIGRATE's
+/// after AUTH or AUTH2.
+pub(crate) fn secrets(request: &Request) -> Vec<usize> {
+    let args = request.args();
+    let at =
+        |word: &[u8]| (1..request.len()).find(|&i| args.get(i).is_some_and(|a| a.eq_ignore_ascii_case(word)));
+    let following = |from: usize, count: usize| (from + 1..(from + 1 + count).min(request.len())).collect();
+    if request.is("auth") {
         (1..request.len()).collect()
     } else if request.is("hello") {
-        let args = request.args();
-        (2..request.len())
-            .find(|&i| args.get(i).is_some_and(|a| a.eq_ignore_ascii_case(b"auth")))
-            .map(|at| (at + 1..(at + 3).min(request.len())).collect())
-            .unwrap_or_default()
+        at(b"auth").map_or_else(Vec::new, |i| following(i, 2))
+    } else if request.is("migrate") {
+        match (at(b"auth"), at(b"auth2")) {
+            (Some(i), _) => following(i, 1),
+            (_, Some(i)) => following(i, 2),
+            _ => Vec::new(),
+        }
     } else {
-        return request;
-    };
+        Vec::new()
+    }
+}
+
+/// `request` with its [`secrets`] replaced by `(redacted)`.
+fn redacted(request: Request) -> Request {
+    let secrets = secrets(&request);
     if secrets.is_empty() {
         return request;
     }

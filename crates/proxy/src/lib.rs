@@ -28,6 +28,7 @@ pub mod config;
 pub mod door;
 pub mod edge;
 pub mod gate;
+pub mod monitor;
 pub mod pubsub;
 pub mod server;
 pub mod session;

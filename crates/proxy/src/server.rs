@@ -53,6 +53,7 @@ impl Proxy<Core, GateCore> {
                 clients: Clients::default(),
                 config: Arc::new(config),
                 started: Instant::now(),
+                monitors: Default::default(),
             }),
             stacks,
         })

@@ -46,12 +46,13 @@ fn info(shared: &Shared) -> String {
     let _ = write!(
         out,
         "# Proxy\r\nproxy_version:{}\r\nuptime_in_seconds:{}\r\nprocess_cpu_seconds:{:.3}\r\n\
-         # Clients\r\nconnected_clients:{}\r\n\
+         # Clients\r\nconnected_clients:{}\r\nmonitors:{}\r\n\
          # Backend\r\nmode:{}\r\nbackend_version:{}\r\ntopology_version:{}\r\ntopology_fetches:{}\r\nshards:{}\r\ndatabases:{}\r\n",
         env!("CARGO_PKG_VERSION"),
         shared.started.elapsed().as_secs(),
         process_cpu_seconds().unwrap_or(0.0),
         shared.clients.len(),
+        shared.monitors.count(),
         topology.mode(),
         shared.stack.backend_version,
         topology.version(),

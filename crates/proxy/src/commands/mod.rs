@@ -27,7 +27,6 @@ pub mod text;
 pub mod transaction;
 pub mod wait;
 
-use bytes::Bytes;
 use futures::future::BoxFuture;
 use resp::{Frame, Request};
 use router::Reply;
@@ -296,10 +295,8 @@ fn plain(request: &Request, lower: &[u8], state: &mut SessionState, shared: &Sha
         }
         b"monitor" if request.len() != 1 => edge::wrong_arity("monitor"),
         b"monitor" => {
-            let waiting = state.pubsub.monitor(&shared.stack.router, state.protocol);
-            return Some(Local::Later(Box::pin(
-                waiting.reply(Bytes::from_static(b"+OK\r\n")),
-            )));
+            state.pubsub.monitor(&shared.monitors, state.info.id);
+            Frame::simple("OK")
         }
         b"ping" => pubsub::ping(request),
         b"quit" => return Some(Local::Close(Frame::simple("OK"))),

@@ -20,6 +20,12 @@ impl Subscriptions {
             self.lost(event.tag, router, protocol, output, &mut handled);
             return handled;
         };
+        if event.tag == crate::monitor::MONITOR_TAG {
+            if self.monitoring {
+                output.extend_from_slice(&frame);
+            }
+            return handled;
+        }
         if event.tag == crate::clients::REDIRECTED {
             // Another client's invalidation, redirected here.
             if self.channels.contains(INVALIDATE_CHANNEL) {
@@ -45,14 +51,6 @@ impl Subscriptions {
                 }
             } else if let Some(push) = tracking.invalidation(&frame, protocol) {
                 output.extend_from_slice(&push);
-            }
-            return handled;
-        }
-        if let Some(waiting) = self.monitors.get_mut(&event.tag) {
-            // The first frame is MONITOR's +OK; then one line per command.
-            match waiting.take() {
-                Some(waiting) => handled.completed |= waiting.done_one(),
-                None => output.extend_from_slice(&frame),
             }
             return handled;
         }
@@ -219,13 +217,6 @@ impl Subscriptions {
             self.schedule_retry();
             return;
         }
-        if let Some(waiting) = self.monitors.remove(&tag) {
-            // A node that went away is no longer monitored.
-            if let Some(waiting) = waiting {
-                handled.completed |= waiting.done_one();
-            }
-            return;
-        }
         for ticket in link.tickets.drain(..) {
             settle(ticket, handled);
         }
@@ -312,10 +303,9 @@ impl Subscriptions {
     fn close_idle_links(&mut self) {
         let main = self.main;
         let (channels, patterns) = (self.channels.len(), self.patterns.len());
-        let monitors = &self.monitors;
         let tracking: &[u64] = self.tracking.as_ref().map_or(&[], |t| &t.links);
         self.links.retain(|tag, link| {
-            let carries = if monitors.contains_key(tag) || tracking.contains(tag) {
+            let carries = if tracking.contains(tag) {
                 true
             } else if Some(*tag) == main {
                 channels + patterns > 0

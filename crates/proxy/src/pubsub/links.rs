@@ -27,7 +27,7 @@ impl Subscriptions {
 
     /// True while links exist or subscriptions wait to be restored.
     pub fn is_active(&self) -> bool {
-        !self.links.is_empty() || self.total() > 0
+        !self.links.is_empty() || self.total() > 0 || self.monitoring
     }
 
     /// The client's subscriptions of `kind`.

@@ -135,8 +135,9 @@ pub struct Subscriptions {
     main: Option<u64>,
     next_tag: u64,
     events: Option<(mpsc::Sender<StreamEvent>, mpsc::Receiver<StreamEvent>)>,
-    /// MONITOR links, with the client reply waiting for their `+OK`.
-    monitors: FxHashMap<u64, Option<Arc<Waiting>>>,
+    /// The client monitors ([`crate::monitor`]): its lines arrive on
+    /// `events`.
+    monitoring: bool,
     /// CLIENT TRACKING, with its links to the primaries.
     tracking: Option<Tracking>,
     /// Keyspace notification subscriptions translated for emulated

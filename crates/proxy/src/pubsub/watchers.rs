@@ -1,29 +1,18 @@
-//! MONITOR and CLIENT TRACKING: links to every node that watch what it
-//! does, and the session's access to the link events.
+//! MONITOR, and CLIENT TRACKING's links to every node that watch what it
+//! does; the session's access to the link events.
 
 // The methods of [`Subscriptions`] by job, over the types of this module.
 use super::*;
 
 impl Subscriptions {
-    /// MONITOR: a link to every node of the backend, each sending MONITOR;
-    /// the client's `+OK` waits for all of theirs. What the nodes then
-    /// report (every command they run, the proxy's included) goes to the
-    /// client as it comes.
-    pub fn monitor(&mut self, router: &Router, protocol: Protocol) -> Arc<Waiting> {
-        let waiting = Arc::new(Waiting::default());
-        if !self.monitors.is_empty() {
-            return waiting;
+    /// MONITOR: client `id` gets every command the proxy's clients send
+    /// ([`crate::monitor`]) from now until RESET or the end of the
+    /// connection, which close its event channel.
+    pub fn monitor(&mut self, monitors: &crate::monitor::Monitors, id: u64) {
+        if !self.monitoring {
+            self.monitoring = true;
+            monitors.add(id, self.events_sender());
         }
-        for addr in router.topology().current().addrs() {
-            let tag = self.open(addr, router, protocol);
-            waiting.add(1);
-            self.monitors.insert(tag, Some(waiting.clone()));
-            if let Some(link) = self.links.get(&tag) {
-                link.connection
-                    .write(&Bytes::from_static(b"*1\r\n$7\r\nMONITOR\r\n"));
-            }
-        }
-        waiting
     }
 
     /// CLIENT TRACKING ON: a tracking link to every primary. The client's
@@ -94,7 +83,7 @@ impl Subscriptions {
 
     /// True while the client monitors.
     pub fn is_monitoring(&self) -> bool {
-        !self.monitors.is_empty()
+        self.monitoring
     }
 
     /// The channel this client's links report to, created if needed: other

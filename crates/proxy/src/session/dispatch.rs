@@ -122,6 +122,9 @@ fn dispatch_one<S: StackService, G: StackService>(
     match handling {
         Handling::Data => {
             // The common case: nothing for the proxy to answer or hold.
+            if shared.monitors.active() {
+                show_to_monitors(&request, spec.as_deref(), false, state, shared);
+            }
             #[cfg(debug_assertions)]
             assert!(
                 commands::handle(&request, state, shared, idle, &mut gate::Open).is_none(),
@@ -143,6 +146,9 @@ fn dispatch_one<S: StackService, G: StackService>(
             return Flow::Fence;
         }
         Handling::Blocking => {
+            if shared.monitors.active() {
+                show_to_monitors(&request, spec.as_deref(), false, state, shared);
+            }
             state.set_blocked(true);
             let alone = Some(Local::Alone);
             return start(
@@ -165,20 +171,43 @@ fn dispatch_one<S: StackService, G: StackService>(
         received,
         spec: spec.clone(),
     };
+    let was_in_multi = state.transaction.in_multi();
     match commands::handle(&request, state, shared, idle, &mut gate) {
         Some(Local::Wait) if !idle => {
             *deferred = Some(request);
             Flow::Fence
         }
-        local => start(
-            request,
-            local,
-            (spec, received),
-            state,
-            shared,
-            &mut stacks.run,
-            pending,
-        ),
+        local => {
+            if shared.monitors.active() {
+                show_to_monitors(&request, spec.as_deref(), was_in_multi, state, shared);
+            }
+            start(
+                request,
+                local,
+                (spec, received),
+                state,
+                shared,
+                &mut stacks.run,
+                pending,
+            )
+        }
+    }
+}
+
+/// Shows `request` to the clients in MONITOR, as Valkey does once it has
+/// run it ([`crate::monitor`]).
+#[cold]
+fn show_to_monitors(
+    request: &Request,
+    spec: Option<&router::CommandSpec>,
+    was_in_multi: bool,
+    state: &SessionState,
+    shared: &Shared,
+) {
+    if crate::monitor::shown(request, spec, was_in_multi) {
+        shared
+            .monitors
+            .feed([request], state.db, &state.info.addr.to_string());
     }
 }
 

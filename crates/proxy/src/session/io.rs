@@ -39,6 +39,8 @@ pub struct Shared {
     /// How the session treats each command: sent as it comes, alone (a
     /// blocking command), or looked at by [`commands::handle`].
     pub handling: commands::CommandHandling,
+    /// The clients in MONITOR, and what they are shown.
+    pub monitors: Arc<crate::monitor::Monitors>,
 }
 
 /// The service a session sends commands to: the assembled

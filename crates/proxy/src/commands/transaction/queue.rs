@@ -35,6 +35,8 @@ pub(super) struct Queue {
 pub(super) struct Queued {
     /// The request as the backend must get it.
     pub(super) request: Request,
+    /// The request as the client sent it (what MONITOR shows).
+    pub(super) client: Request,
     /// The nodes it runs on.
     pub(super) reach: Reach,
     /// Its spec, for merging replies from several nodes.
@@ -207,6 +209,7 @@ fn check_queued(
         slot,
         Queued {
             request: backend,
+            client: request.clone(),
             reach,
             spec,
             slot,

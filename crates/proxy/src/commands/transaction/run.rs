@@ -24,7 +24,9 @@ pub fn exec(request: &Request, state: &mut SessionState, shared: &Shared) -> Loc
     if request.len() != 1 {
         return Local::Reply(edge::wrong_arity("exec"));
     }
+    let shown = ShownExec::new(request, state, shared);
     let Some(queue) = state.transaction.queue.take() else {
+        ShownExec::show(shown, &[]);
         return Local::Reply(Frame::error("ERR EXEC without MULTI"));
     };
     let watch = state.transaction.watch.take();
@@ -32,10 +34,19 @@ pub fn exec(request: &Request, state: &mut SessionState, shared: &Shared) -> Loc
         if let Some(watch) = watch {
             unwatch_later(watch.connection);
         }
+        ShownExec::show(shown, &[]);
         return Local::Reply(Frame::error(
             "EXECABORT Transaction discarded because of previous errors.",
         ));
     }
+    let ran: Vec<Request> = match shown {
+        Some(_) => queue
+            .commands
+            .iter()
+            .map(|queued| queued.client.clone())
+            .collect(),
+        None => Vec::new(),
+    };
     if let Some(watch) = watch {
         // Queueing kept a watched transaction on the watched node.
         let (block, skip) = one_block(&queue);
@@ -44,6 +55,9 @@ pub fn exec(request: &Request, state: &mut SessionState, shared: &Shared) -> Loc
             // EXEC cleared the watch on the backend: the connection is clean.
             let reply = reply.map_err(router::Error::Backend)?;
             watch.connection.release();
+            // A nil EXEC (a watched key changed) ran nothing.
+            let aborted = reply.starts_with(b"*-1") || reply.starts_with(b"_");
+            ShownExec::show(shown, if aborted { &[] } else { &ran });
             Ok(Reply::Raw(reply))
         }));
     }
@@ -51,8 +65,38 @@ pub fn exec(request: &Request, state: &mut SessionState, shared: &Shared) -> Loc
         Ok(plan) => plan,
         Err(error) => return Local::Reply(edge::reply_for(&error)),
     };
+    ShownExec::show(shown, &ran);
     let router = &shared.stack.router;
     Local::Later(plan.run(router.pool().clone(), state.affinity, router.topology().clone()))
+}
+
+/// What EXEC shows to the clients in MONITOR once it knows what ran: the
+/// commands it ran, then itself, as Valkey shows a transaction.
+struct ShownExec {
+    monitors: Arc<crate::monitor::Monitors>,
+    exec: Request,
+    db: u32,
+    peer: String,
+}
+
+impl ShownExec {
+    /// `None` when no client monitors.
+    fn new(exec: &Request, state: &SessionState, shared: &Shared) -> Option<ShownExec> {
+        shared.monitors.active().then(|| ShownExec {
+            monitors: shared.monitors.clone(),
+            exec: exec.clone(),
+            db: state.db,
+            peer: state.info.addr.to_string(),
+        })
+    }
+
+    /// Shows `ran` and EXEC.
+    fn show(shown: Option<ShownExec>, ran: &[Request]) {
+        if let Some(shown) = shown {
+            let lines = ran.iter().chain(std::iter::once(&shown.exec));
+            shown.monitors.feed(lines, shown.db, &shown.peer);
+        }
+    }
 }
 
 /// MULTI, every queued command and EXEC, for a transaction on one node,
