@@ -13,11 +13,11 @@ use futures::future::BoxFuture;
 use middleware::namespace::{emulates, rewrite};
 use middleware::Space;
 use pool::Endpoint;
-use resp::{Protocol, Request};
+use resp::Request;
 use router::{Command, Purpose, Reply};
 use tower::ServiceExt;
 
-use crate::session::{SessionState, Shared};
+use crate::context::{SessionState, Shared};
 
 /// True when the backend has no databases of its own, so that the proxy
 /// emulates them by key namespace (a cluster without `cluster-databases`).
@@ -72,17 +72,6 @@ pub fn endpoint(addr: &Arc<str>, state: &SessionState, shared: &Shared) -> Endpo
         addr: addr.clone(),
         protocol: state.protocol,
         db: backend_db(state, shared),
-        readonly: false,
-    }
-}
-
-/// The endpoint of a subscription link to `addr`: channels have no
-/// database, so links are shared by every database.
-pub fn link_endpoint(addr: &Arc<str>, protocol: Protocol) -> Endpoint {
-    Endpoint {
-        addr: addr.clone(),
-        protocol,
-        db: 0,
         readonly: false,
     }
 }

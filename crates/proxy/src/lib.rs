@@ -25,14 +25,17 @@ pub mod buffers;
 pub mod clients;
 pub mod commands;
 pub mod config;
+pub mod context;
 pub mod door;
 pub mod edge;
 pub mod gate;
+pub mod handling;
 pub mod monitor;
 pub mod pubsub;
 pub mod server;
 pub mod session;
 pub mod stack;
+pub mod transaction;
 
 pub use config::ProxyConfig;
 pub use server::Proxy;

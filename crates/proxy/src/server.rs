@@ -13,7 +13,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::clients::Clients;
 use crate::config::ProxyConfig;
-use crate::session::{serve, Lane, Shared, StackService, Stacks};
+use crate::context::Shared;
+use crate::session::{serve, Lane, StackService, Stacks};
 use crate::stack::{self, Core, GateCore};
 use tower::Layer;
 
@@ -44,7 +45,7 @@ impl Proxy<Core, GateCore> {
             run: stack.service.clone(),
             gate: stack.gate.clone(),
         };
-        let handling = crate::commands::CommandHandling::new(stack.router.table());
+        let handling = crate::handling::CommandHandling::new(stack.router.table());
         Ok(Proxy {
             listener,
             shared: Arc::new(Shared {

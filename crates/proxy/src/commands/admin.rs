@@ -7,8 +7,8 @@ use pool::PoolStats;
 use resp::{Frame, Request};
 
 use super::text::{arg, help, verbatim};
+use crate::context::Shared;
 use crate::edge::{unknown_subcommand, wrong_arity};
-use crate::session::Shared;
 
 /// `PROXY STATS [RESET] | PROXY LATENCY [command] | PROXY INFO | PROXY HELP`
 pub fn proxy(request: &Request, shared: &Shared) -> Frame {

@@ -4,8 +4,8 @@ use bytes::Bytes;
 use resp::number::parse_i64;
 use resp::{Frame, Protocol, Request};
 
+use crate::context::{SessionState, Shared};
 use crate::edge::wrong_arity;
-use crate::session::{SessionState, Shared};
 
 const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 

@@ -10,10 +10,10 @@ use router::Reply;
 use super::client_filter::ClientFilter;
 use super::text::{arg, help, verbatim};
 use super::Local;
+use crate::context::ReplyMode;
+use crate::context::{SessionState, Shared};
 use crate::edge::{not_supported, unknown_subcommand, wrong_arity};
 use crate::pubsub::tracking;
-use crate::session::state::ReplyMode;
-use crate::session::{SessionState, Shared};
 
 /// `CLIENT <subcommand> ...`
 pub fn client(request: &Request, state: &mut SessionState, shared: &Shared) -> Option<Local> {

@@ -13,8 +13,8 @@ use resp::{Frame, Request};
 use topology::Mode;
 
 use super::text::verbatim;
+use crate::context::{SessionState, Shared};
 use crate::edge::wrong_arity;
-use crate::session::{SessionState, Shared};
 
 /// Every slot.
 const LAST_SLOT: i64 = 16383;

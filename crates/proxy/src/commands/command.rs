@@ -9,8 +9,8 @@ use router::command::Flags;
 use router::CommandSpec;
 
 use super::Local;
+use crate::context::Shared;
 use crate::edge::unknown_subcommand;
-use crate::session::Shared;
 
 /// `COMMAND [COUNT | LIST [FILTERBY ...] | INFO name... | GETKEYS cmd args... | DOCS ...]`:
 /// the answer, or `None` for what goes to a backend (DOCS, HELP,

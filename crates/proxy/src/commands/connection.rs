@@ -3,9 +3,9 @@
 use resp::number::parse_i64;
 use resp::{Frame, Protocol, Request};
 
+use crate::context::ReplyMode;
+use crate::context::{SessionState, Shared};
 use crate::edge::{not_an_integer, wrong_arity};
-use crate::session::state::ReplyMode;
-use crate::session::{SessionState, Shared};
 
 /// RESET: back to a fresh connection's state.
 pub fn reset(state: &mut SessionState, shared: &Shared) -> Frame {

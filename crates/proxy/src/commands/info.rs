@@ -10,8 +10,8 @@ use resp::{Frame, Request};
 use router::Reply;
 
 use super::Local;
+use crate::context::{SessionState, Shared};
 use crate::door;
-use crate::session::{SessionState, Shared};
 
 /// `INFO [section ...]`, through the door, with the proxy's clients.
 pub fn info(request: &Request, state: &SessionState, shared: &Shared) -> Local {

@@ -31,9 +31,10 @@ use futures::future::BoxFuture;
 use resp::{Frame, Request};
 use router::Reply;
 
+use crate::context::{SessionState, Shared};
 use crate::edge;
 use crate::gate::Gate;
-use crate::session::{SessionState, Shared};
+use crate::handling::{self, is_multi_step, is_stateful, NEEDS_DEDICATED};
 
 /// What a connection-scoped command does.
 pub enum Local {
@@ -73,113 +74,6 @@ impl std::fmt::Debug for Local {
 /// Longer than the name of any command handled here (the longest,
 /// GEORADIUSBYMEMBER, has 17 letters).
 const MAX_NAME: usize = 24;
-
-/// The commands [`plain`] answers, by name. [`CommandHandling`] is built from
-/// this list; debug builds check on every request that a command outside
-/// it is indeed left to the stack.
-const PLAIN: &[&[u8]] = &[
-    b"multi",
-    b"exec",
-    b"discard",
-    b"watch",
-    b"unwatch",
-    b"subscribe",
-    b"psubscribe",
-    b"ssubscribe",
-    b"unsubscribe",
-    b"punsubscribe",
-    b"sunsubscribe",
-    b"monitor",
-    b"quit",
-    b"reset",
-    b"select",
-    b"readonly",
-    b"readwrite",
-    b"auth",
-    b"hello",
-    b"client",
-    b"command",
-    b"cluster",
-    b"proxy",
-    b"info",
-    b"sync",
-    b"psync",
-    b"replconf",
-];
-
-/// How a session that is authenticated, outside MULTI and not in
-/// subscribe mode treats a command of the table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Handling {
-    /// Sent down the stack as it comes, without matching its name here.
-    Data,
-    /// Sent down the stack alone (a blocking command): after every earlier
-    /// request of the client has answered, and before any later one
-    /// starts, as Valkey runs nothing else of a client it has blocked.
-    Blocking,
-    /// [`handle`] may answer, hold or run it alone.
-    Local,
-}
-
-/// The [`Handling`] of every command of the table, by
-/// [`router::CommandSpec::id`].
-#[derive(Debug)]
-pub struct CommandHandling {
-    rules: Vec<Rule>,
-}
-
-/// How one command of the table is handled.
-#[derive(Clone, Copy, Debug)]
-enum Rule {
-    /// Always the same way.
-    Always(Handling),
-    /// Blocking when the call asks to block, else data (XREAD and
-    /// XREADGROUP, by their BLOCK option: [`router::CommandSpec::blocks`]).
-    BlockingIfAsked,
-}
-
-impl CommandHandling {
-    /// The set for `table` (commands and subcommands).
-    pub fn new(table: &router::CommandTable) -> Self {
-        let rules = table
-            .all()
-            .iter()
-            .map(|spec| {
-                let top = spec.name.split('|').next().unwrap_or_default();
-                if is_local(top.as_bytes()) {
-                    Rule::Always(Handling::Local)
-                } else if spec.blocks_only_when_asked() {
-                    Rule::BlockingIfAsked
-                } else if spec.flags.contains(router::command::Flags::BLOCKING) {
-                    Rule::Always(Handling::Blocking)
-                } else {
-                    Rule::Always(Handling::Data)
-                }
-            })
-            .collect();
-        CommandHandling { rules }
-    }
-
-    /// How `request`, a call of `spec`, is handled ([`Handling::Local`]
-    /// when `spec` is unknown to the set).
-    pub fn of(&self, spec: &router::CommandSpec, request: &Request) -> Handling {
-        match self.rules.get(spec.id) {
-            Some(Rule::Always(handling)) => *handling,
-            Some(Rule::BlockingIfAsked) if spec.blocks(request.args()) => Handling::Blocking,
-            Some(Rule::BlockingIfAsked) => Handling::Data,
-            None => Handling::Local,
-        }
-    }
-}
-
-/// True for a command name (lowercase) [`handle`] deals with in some state.
-fn is_local(lower: &[u8]) -> bool {
-    PLAIN.contains(&lower) || is_stateful(lower) || is_multi_step(lower)
-}
-
-/// Commands that would turn a shared backend connection into a replica
-/// link, which the proxy does not offer.
-const NEEDS_DEDICATED: &[&[u8]] = &[b"sync", b"psync", b"replconf"];
 
 /// Answers `request` if it is connection-scoped; `None` sends it down the
 /// stack. `idle` says whether the client has no reply outstanding: a
@@ -265,9 +159,7 @@ pub fn handle(
 /// is answered here only in RESP2 subscribe mode, where the subscribed
 /// connection answers it.
 fn answers(lower: &[u8], state: &SessionState) -> bool {
-    PLAIN.contains(&lower)
-        || matches!(lower, b"wait" | b"waitaof")
-        || (lower == b"ping" && state.pubsub.restricts(state.protocol))
+    handling::answers(lower) || (lower == b"ping" && state.pubsub.restricts(state.protocol))
 }
 
 /// Commands that change the session's transaction or subscriptions, and
@@ -316,69 +208,6 @@ fn plain(request: &Request, lower: &[u8], state: &mut SessionState, shared: &Sha
         _ => return None,
     };
     Some(Local::Reply(reply))
-}
-
-/// Commands a layer below may carry out in several steps after `call`
-/// returned, on a cluster: the namespace layer scans for KEYS, DBSIZE,
-/// FLUSHDB, RANDOMKEY and SWAPDB and reads the database for MOVE and COPY
-/// ... DB; the fan-out layer copies keys between slots for multi-key
-/// commands ([`aggregate::colocate`], [`aggregate::moves`]) and walks
-/// SCAN on to the next node ([`aggregate::scan`]). Every other
-/// command is enqueued on its backend connection inside `call`, which is
-/// what keeps a client's requests in order; these are run alone instead,
-/// so that their steps cannot interleave with the client's other requests.
-pub fn is_multi_step(lower: &[u8]) -> bool {
-    matches!(
-        lower,
-        b"keys"
-            | b"scan"
-            | b"dbsize"
-            | b"flushdb"
-            | b"randomkey"
-            | b"swapdb"
-            | b"move"
-            | b"copy"
-            | b"sunion"
-            | b"sinter"
-            | b"sdiff"
-            | b"sunionstore"
-            | b"sinterstore"
-            | b"sdiffstore"
-            | b"sintercard"
-            | b"smove"
-            | b"zunion"
-            | b"zinter"
-            | b"zdiff"
-            | b"zunionstore"
-            | b"zinterstore"
-            | b"zdiffstore"
-            | b"zintercard"
-            | b"zrangestore"
-            | b"pfcount"
-            | b"pfmerge"
-            | b"bitop"
-            | b"lcs"
-            | b"rename"
-            | b"renamenx"
-            | b"lmove"
-            | b"rpoplpush"
-            | b"msetnx"
-            | b"sort"
-            | b"sort_ro"
-            | b"xread"
-            | b"georadius"
-            | b"georadiusbymember"
-            | b"geosearchstore"
-    )
-}
-
-/// Commands the session runs alone: nothing of the client's before them
-/// is still in flight, and nothing after them starts before they answer.
-fn is_stateful(lower: &[u8]) -> bool {
-    matches!(
-        lower,
-        b"exec" | b"watch" | b"unwatch" | b"monitor" | b"wait" | b"waitaof"
-    ) || pubsub::is_subscription(lower)
 }
 
 fn unauthenticated(state: &SessionState) -> Option<Local> {

@@ -8,18 +8,12 @@ use bytes::{Bytes, BytesMut};
 use resp::{Frame, Request};
 
 use super::Local;
+use crate::context::{SessionState, Shared};
 use crate::edge;
 use crate::pubsub::notifications;
 use crate::pubsub::{Kind, Waiting, INVALIDATE_CHANNEL};
-use crate::session::{SessionState, Shared};
 
-/// The six subscription commands.
-pub fn is_subscription(lower: &[u8]) -> bool {
-    matches!(
-        lower,
-        b"subscribe" | b"psubscribe" | b"ssubscribe" | b"unsubscribe" | b"punsubscribe" | b"sunsubscribe"
-    )
-}
+pub use crate::handling::is_subscription;
 
 /// Commands a RESP2 client may send while subscribed.
 pub fn allowed_while_subscribed(lower: &[u8]) -> bool {

@@ -30,8 +30,8 @@ use router::Reply;
 use tokio::time::Instant;
 
 use super::Local;
+use crate::context::{SessionState, Shared};
 use crate::edge::wrong_arity;
-use crate::session::{SessionState, Shared};
 
 /// How many replicas acknowledged the connection's last write, at once.
 const WAIT_PROBE: &[u8] = b"*3\r\n$4\r\nWAIT\r\n$1\r\n0\r\n$1\r\n0\r\n";

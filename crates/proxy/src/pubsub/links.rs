@@ -228,7 +228,7 @@ impl Subscriptions {
         let tag = self.next_tag;
         self.next_tag += 1;
         let events = self.events.get_or_insert_with(|| mpsc::channel(EVENTS)).0.clone();
-        let endpoint = crate::door::link_endpoint(&addr, protocol);
+        let endpoint = link_endpoint(&addr, protocol);
         let connection = router.pool().stream(&endpoint, events, tag);
         self.links.insert(
             tag,
@@ -268,5 +268,17 @@ impl Subscriptions {
         });
         // A dead link reports its end as an event; the ticket is settled then.
         link.connection.write(&bytes.freeze());
+    }
+}
+
+/// The endpoint of a subscription link to `addr`: channels have no
+/// database, so links are shared by every database (the one endpoint a
+/// session builds outside [`crate::door`], which needs nothing of it).
+fn link_endpoint(addr: &Arc<str>, protocol: Protocol) -> pool::Endpoint {
+    pool::Endpoint {
+        addr: addr.clone(),
+        protocol,
+        db: 0,
+        readonly: false,
     }
 }

@@ -8,11 +8,12 @@ use bytes::BytesMut;
 use resp::{Frame, Protocol, Request, RequestDecoder};
 use router::{Command, Purpose, Reply};
 
-use super::io::{Shared, StackService, Stacks};
+use super::io::{StackService, Stacks};
 use super::reply::{ready, InFlight, Pending};
-use super::SessionState;
-use crate::commands::{self, Handling, Local};
+use crate::commands::{self, Local};
+use crate::context::{SessionState, Shared};
 use crate::gate::{self, Gate};
+use crate::handling::Handling;
 
 /// What the session does after a request was started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -16,32 +16,11 @@ use tower::Service;
 
 use super::dispatch::{dispatch_all, Flow};
 use super::reply::{write_reply, Pending};
-use super::{Lane, SessionState};
-use crate::clients::Clients;
-use crate::commands;
-use crate::config::ProxyConfig;
-use crate::stack::Stack;
+use super::Lane;
+use crate::context::{SessionState, Shared};
 
 /// Initial read buffer; it grows for large requests.
 const READ_BUFFER: usize = 16 * 1024;
-
-/// What every session shares.
-#[derive(Debug)]
-pub struct Shared {
-    /// The assembled stack.
-    pub stack: Stack,
-    /// Connected clients.
-    pub clients: Clients,
-    /// The configuration.
-    pub config: Arc<ProxyConfig>,
-    /// When the proxy started.
-    pub started: Instant,
-    /// How the session treats each command: sent as it comes, alone (a
-    /// blocking command), or looked at by [`commands::handle`].
-    pub handling: commands::CommandHandling,
-    /// The clients in MONITOR, and what they are shown.
-    pub monitors: Arc<crate::monitor::Monitors>,
-}
 
 /// The service a session sends commands to: the assembled
 /// [`crate::stack::Core`] stack,

@@ -8,22 +8,19 @@
 //! problem only ever produces an error reply. When the client goes away, its
 //! in-flight requests are dropped at once (releasing anything they held).
 //!
-//! - [`state`]: the [`SessionState`].
+//! Its state, and what every session shares, are [`crate::context`]'s.
+//!
 //! - `io`: the read / write loop.
 //! - `dispatch`: starting each request (admitted, answered, sent down or held).
 //! - `reply`: a request's reply until it is written.
 //! - [`lane`]: which worker a session runs on, and its backend connections.
 //! - `ordered`: the queue that returns replies in request order.
-//! - [`recent`]: the spec of the command looked up last.
 
 mod dispatch;
 mod io;
 pub mod lane;
 mod ordered;
-pub mod recent;
 mod reply;
-pub mod state;
 
-pub use io::{serve, Shared, StackService, Stacks};
+pub use io::{serve, StackService, Stacks};
 pub use lane::Lane;
-pub use state::SessionState;

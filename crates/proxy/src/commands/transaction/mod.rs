@@ -46,79 +46,13 @@ pub use queue::queue;
 pub use run::exec;
 
 use bytes::Bytes;
-use pool::Dedicated;
 use resp::{Frame, Request};
 use router::Reply;
 
 use super::Local;
-use crate::session::{SessionState, Shared};
+use crate::context::{SessionState, Shared};
+use crate::transaction::{Queue, Watch, UNWATCH};
 use crate::{door, edge};
-use queue::Queue;
-
-const UNWATCH: &[u8] = b"*1\r\n$7\r\nUNWATCH\r\n";
-
-/// A client's MULTI queue and WATCH connection.
-#[derive(Debug, Default)]
-pub struct Transaction {
-    /// Set between MULTI and EXEC / DISCARD.
-    queue: Option<Queue>,
-    /// Set while keys are watched.
-    watch: Option<Watch>,
-}
-
-/// The dedicated connection holding a client's WATCHes.
-#[derive(Debug)]
-struct Watch {
-    connection: Dedicated,
-    slot: Option<u16>,
-}
-
-impl Transaction {
-    /// True between MULTI and EXEC / DISCARD.
-    pub fn in_multi(&self) -> bool {
-        self.queue.is_some()
-    }
-
-    /// Commands queued since MULTI, or `None` outside a transaction.
-    pub fn queued(&self) -> Option<u32> {
-        self.queue.as_ref().map(|q| q.commands.len() as u32)
-    }
-
-    /// Bytes of the commands queued since MULTI.
-    pub fn queued_bytes(&self) -> usize {
-        self.queue.as_ref().map_or(0, |q| q.bytes)
-    }
-
-    /// True while keys are watched (a dedicated connection is held).
-    pub fn is_watching(&self) -> bool {
-        self.watch.is_some()
-    }
-
-    /// Marks the transaction as failed: EXEC will answer EXECABORT (a
-    /// command was refused while queueing).
-    pub fn mark_failed(&mut self) {
-        if let Some(queue) = self.queue.as_mut() {
-            queue.dirty = true;
-        }
-    }
-
-    /// Forgets the transaction and the watch (RESET): the watch connection
-    /// is unwatched and returned to the pool in the background.
-    pub fn reset(&mut self) {
-        self.queue = None;
-        if let Some(watch) = self.watch.take() {
-            unwatch_later(watch.connection);
-        }
-    }
-
-    /// The slot the watch and the queue agree on so far.
-    fn pinned_slot(&self) -> Option<u16> {
-        self.queue
-            .as_ref()
-            .and_then(|q| q.slot)
-            .or_else(|| self.watch.as_ref().and_then(|w| w.slot))
-    }
-}
 
 /// `MULTI`
 pub fn multi(request: &Request, state: &mut SessionState) -> Frame {
@@ -217,13 +151,4 @@ pub fn unwatch(request: &Request, state: &mut SessionState) -> Local {
         watch.connection.release();
         Ok(Reply::Raw(reply))
     }))
-}
-
-/// Clears a watch in the background and returns its connection to the pool.
-fn unwatch_later(connection: Dedicated) {
-    tokio::spawn(async move {
-        if connection.send(&Bytes::from_static(UNWATCH), 0).await.is_ok() {
-            connection.release();
-        }
-    });
 }

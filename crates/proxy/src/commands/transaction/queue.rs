@@ -1,65 +1,15 @@
 //! A command sent between MULTI and EXEC: checked, and queued as the
 //! backend must get it with the nodes it reaches, or refused.
 
-use std::sync::Arc;
-
 use aggregate::colocate::sort_has_key_patterns;
 use middleware::namespace::carries_out;
 use resp::{Frame, Request};
-use router::command::{CommandSpec, Flags, ResponsePolicy};
+use router::command::{Flags, ResponsePolicy};
 use router::Route;
 
-use crate::session::{SessionState, Shared};
+use crate::context::{SessionState, Shared};
+use crate::transaction::{Queued, Reach};
 use crate::{door, edge};
-
-/// Commands queued since MULTI.
-#[derive(Debug, Default)]
-pub(super) struct Queue {
-    /// Every queued command, in the client's order.
-    pub(super) commands: Vec<Queued>,
-    /// Their bytes, together.
-    pub(super) bytes: usize,
-    /// An error while queueing: EXEC answers EXECABORT.
-    pub(super) dirty: bool,
-    /// The slot of the first keyed command (cluster only): keyless
-    /// commands run in its block.
-    pub(super) slot: Option<u16>,
-    /// Keyed commands in more than one slot so far.
-    spans_slots: bool,
-    /// A command that runs on every node so far.
-    reaches_every: bool,
-}
-
-/// One queued command.
-#[derive(Debug)]
-pub(super) struct Queued {
-    /// The request as the backend must get it.
-    pub(super) request: Request,
-    /// The request as the client sent it (what MONITOR shows).
-    pub(super) client: Request,
-    /// The nodes it runs on.
-    pub(super) reach: Reach,
-    /// Its spec, for merging replies from several nodes.
-    pub(super) spec: Arc<CommandSpec>,
-    /// The slot of its keys (cluster only).
-    pub(super) slot: Option<u16>,
-}
-
-/// The nodes a queued command runs on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Reach {
-    /// The transaction's node: its keys' primary, or (for a keyless
-    /// command that any node answers) the first primary.
-    Home,
-    /// Every primary (`replicas` false) or every node, as outside a
-    /// transaction; the replies merged by `policy`.
-    Every {
-        /// Replicas too.
-        replicas: bool,
-        /// How the nodes' replies combine.
-        policy: ResponsePolicy,
-    },
-}
 
 /// A command sent between MULTI and EXEC: checked and queued, or refused
 /// (which marks the transaction). `lower` is its name in lower case.

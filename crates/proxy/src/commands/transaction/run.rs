@@ -11,9 +11,9 @@ use resp::{Frame, Request};
 use router::Reply;
 use topology::TopologyHandle;
 
-use super::queue::{Queue, Reach};
-use super::{unwatch_later, Local};
-use crate::session::{SessionState, Shared};
+use super::Local;
+use crate::context::{SessionState, Shared};
+use crate::transaction::{unwatch_later, Queue, Reach};
 use crate::{door, edge};
 
 const MULTI: &[u8] = b"*1\r\n$5\r\nMULTI\r\n";

@@ -6,8 +6,8 @@ use resp::Protocol;
 
 use super::recent::RecentCommand;
 use crate::clients::{ClientInfo, SessionView};
-use crate::commands::transaction::Transaction;
 use crate::pubsub::{Kind, Subscriptions};
+use crate::transaction::Transaction;
 
 /// Connection state that changes how the client's commands are handled.
 #[derive(Debug)]

@@ -1,0 +1,36 @@
+//! What a client's commands are carried out with: the state every session
+//! shares ([`Shared`]) and the state of one session ([`SessionState`]).
+//!
+//! These types sit below everything that handles a command (the session
+//! loop, `commands`, `door`), so that those modules depend on them and not
+//! on each other.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::clients::Clients;
+use crate::config::ProxyConfig;
+use crate::stack::Stack;
+
+pub mod recent;
+pub mod state;
+
+pub use state::{ReplyMode, SessionState};
+
+/// What every session shares.
+#[derive(Debug)]
+pub struct Shared {
+    /// The assembled stack.
+    pub stack: Stack,
+    /// Connected clients.
+    pub clients: Clients,
+    /// The configuration.
+    pub config: Arc<ProxyConfig>,
+    /// When the proxy started.
+    pub started: Instant,
+    /// How the session treats each command: sent as it comes, alone (a
+    /// blocking command), or looked at by [`crate::commands::handle`].
+    pub handling: crate::handling::CommandHandling,
+    /// The clients in MONITOR, and what they are shown.
+    pub monitors: Arc<crate::monitor::Monitors>,
+}
