@@ -30,6 +30,7 @@ pub mod door;
 pub mod edge;
 pub mod gate;
 pub mod handling;
+pub mod hooks;
 pub mod monitor;
 pub mod pubsub;
 pub mod server;

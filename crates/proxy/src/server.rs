@@ -55,6 +55,7 @@ impl Proxy<Core, GateCore> {
                 config: Arc::new(config),
                 started: Instant::now(),
                 monitors: Default::default(),
+                hooks: Default::default(),
             }),
             stacks,
         })
@@ -80,6 +81,21 @@ impl<S: StackService, G: StackService> Proxy<S, G> {
                 gate: layer.layer(self.stacks.gate),
             },
         }
+    }
+
+    /// Installs session hooks ([`crate::hooks`]): every client session
+    /// calls them, with a context of their own per session.
+    ///
+    /// # Panics
+    ///
+    /// When hooks were installed already: compose them into one
+    /// [`SessionHooks`](crate::hooks::SessionHooks) instead.
+    pub fn hooks(self, hooks: impl crate::hooks::SessionHooks) -> Self {
+        assert!(
+            self.shared.hooks.set(Arc::new(hooks)),
+            "the proxy's session hooks are installed once"
+        );
+        self
     }
 
     /// The address clients connect to.

@@ -33,4 +33,6 @@ pub struct Shared {
     pub handling: crate::handling::CommandHandling,
     /// The clients in MONITOR, and what they are shown.
     pub monitors: Arc<crate::monitor::Monitors>,
+    /// The embedder's session hooks ([`crate::hooks`]).
+    pub(crate) hooks: crate::hooks::Installed,
 }

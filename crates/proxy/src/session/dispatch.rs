@@ -8,12 +8,14 @@ use bytes::BytesMut;
 use resp::{Frame, Protocol, Request, RequestDecoder};
 use router::{Command, Purpose, Reply};
 
+use super::io::hook_view;
 use super::io::{StackService, Stacks};
 use super::reply::{ready, InFlight, Pending};
 use crate::commands::{self, Local};
 use crate::context::{SessionState, Shared};
 use crate::gate::{self, Gate};
 use crate::handling::Handling;
+use crate::hooks::{Hooked, Session};
 
 /// What the session does after a request was started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,9 +45,12 @@ pub(super) fn dispatch_all<S: StackService, G: StackService>(
     stacks: &mut Stacks<S, G>,
     pending: &mut Pending<S::Fut>,
     deferred: &mut Option<Request>,
+    hooked: &mut Option<Hooked>,
 ) -> Flow {
     if let Some(request) = deferred.take() {
-        let flow = dispatch_one(request, received, state, shared, stacks, pending, deferred);
+        let flow = hooked_dispatch(
+            request, received, state, shared, stacks, pending, deferred, hooked,
+        );
         if flow != Flow::Continue {
             return flow;
         }
@@ -62,7 +67,19 @@ pub(super) fn dispatch_all<S: StackService, G: StackService>(
                 let len = name.len().min(SHOWN_NAME);
                 last_name[..len].copy_from_slice(&name[..len]);
                 last_len = Some(len);
-                let flow = dispatch_one(request, received, state, shared, stacks, pending, deferred);
+                let flow = match hooked.as_mut() {
+                    None => dispatch_one(request, received, state, shared, stacks, pending, deferred),
+                    Some(hooks) => match hooks.filter(&request, &hook_view(state)) {
+                        Some(answer) => {
+                            hooks.started(Some(request), received, &hook_view(state));
+                            pending.push_back(ready(Ok(Reply::Frame(answer)), state.protocol, false, false));
+                            Flow::Continue
+                        }
+                        None => hooked_dispatch(
+                            request, received, state, shared, stacks, pending, deferred, hooked,
+                        ),
+                    },
+                };
                 decoder.set_authenticated(state.authenticated);
                 if flow != Flow::Continue {
                     break flow;
@@ -70,6 +87,9 @@ pub(super) fn dispatch_all<S: StackService, G: StackService>(
             }
             Ok(None) => break Flow::Continue,
             Err(error) => {
+                if let Some(hooked) = hooked.as_mut() {
+                    hooked.started(None, received, &hook_view(state));
+                }
                 if let Some(reply) = error.client_reply() {
                     pending.push_back(ready(Ok(Reply::Raw(reply)), state.protocol, true, false));
                 } else {
@@ -89,6 +109,43 @@ pub(super) fn dispatch_all<S: StackService, G: StackService>(
         state
             .info
             .touch(state.db, state.protocol.version() as u8, &last_name[..len]);
+    }
+    flow
+}
+
+/// [`dispatch_one`], telling the session's hooks (if any) of the request
+/// once its reply is queued: a request kept in `deferred` is told of when
+/// it starts.
+#[allow(clippy::too_many_arguments)]
+fn hooked_dispatch<S: StackService, G: StackService>(
+    request: Request,
+    received: Instant,
+    state: &mut SessionState,
+    shared: &Shared,
+    stacks: &mut Stacks<S, G>,
+    pending: &mut Pending<S::Fut>,
+    deferred: &mut Option<Request>,
+    hooked: &mut Option<Hooked>,
+) -> Flow {
+    let Some(hooks) = hooked.as_mut() else {
+        return dispatch_one(request, received, state, shared, stacks, pending, deferred);
+    };
+    // As the request found the session (a SELECT's own database is the
+    // one it left).
+    let view = hook_view(state);
+    let (user, db, protocol, in_multi) = (view.user.to_string(), view.db, view.protocol, view.in_multi);
+    let queued = pending.len();
+    let copy = request.clone();
+    let flow = dispatch_one(request, received, state, shared, stacks, pending, deferred);
+    if pending.len() > queued {
+        let view = Session {
+            user: &user,
+            db,
+            protocol,
+            in_multi,
+            ..hook_view(state)
+        };
+        hooks.started(Some(copy), received, &view);
     }
     flow
 }

@@ -18,6 +18,7 @@ use super::dispatch::{dispatch_all, Flow};
 use super::reply::{write_reply, Pending};
 use super::Lane;
 use crate::context::{SessionState, Shared};
+use crate::hooks::{Hooked, Session};
 
 /// Initial read buffer; it grows for large requests.
 const READ_BUFFER: usize = 16 * 1024;
@@ -78,6 +79,23 @@ pub async fn serve<S: StackService, G: StackService>(
         max_query_buffer: shared.config.query_buffer_limit,
         ..Limits::default()
     };
+    let mut hooked = match shared
+        .hooks
+        .get()
+        .map(|hooks| Hooked::start(hooks, &hook_view(&state)))
+    {
+        None => None,
+        Some(Ok(hooked)) => Some(hooked),
+        Some(Err(refusal)) => {
+            // Refused by the embedder's hooks: told why, then closed.
+            let mut output = BytesMut::new();
+            refusal.encode(state.protocol, &mut output);
+            let mut stream = stream;
+            let _ = stream.write_all_buf(&mut output).await;
+            shared.clients.remove(id);
+            return;
+        }
+    };
     let mut decoder = RequestDecoder::new(limits);
     decoder.set_authenticated(state.authenticated);
     let (mut read, mut write) = stream.into_split();
@@ -115,6 +133,7 @@ pub async fn serve<S: StackService, G: StackService>(
                 &mut stacks,
                 &mut pending,
                 &mut deferred,
+                &mut hooked,
             );
             closing |= flow == Flow::Close;
             continue;
@@ -134,7 +153,12 @@ pub async fn serve<S: StackService, G: StackService>(
             // The replies collected in one pass share one clock reading
             // for their latency.
             close = future::poll_fn(|cx| middleware::with_shared_clock(|| {
-                pending.poll_ready(cx, |reply| write_reply(reply, &mut output))
+                pending.poll_ready(cx, |reply| {
+                    if let Some(hooked) = hooked.as_mut() {
+                        hooked.replied(reply.reply(), peer, id);
+                    }
+                    write_reply(reply, &mut output)
+                })
             })),
                 if !pending.is_empty() =>
             {
@@ -177,7 +201,7 @@ pub async fn serve<S: StackService, G: StackService>(
                     }
                     continue;
                 }
-                flow = dispatch_all(&mut decoder, &mut input, last_read.into_std(), &mut state, &shared, &mut stacks, &mut pending, &mut deferred);
+                flow = dispatch_all(&mut decoder, &mut input, last_read.into_std(), &mut state, &shared, &mut stacks, &mut pending, &mut deferred, &mut hooked);
                 state.info.buffers.set_query(input.len(), input.capacity());
                 closing |= flow == Flow::Close;
             }
@@ -196,7 +220,22 @@ pub async fn serve<S: StackService, G: StackService>(
     // and (dropped with `pending`) any blocked command's connection.
     state.pubsub.clear();
     state.transaction.reset();
+    if let Some(hooked) = hooked {
+        hooked.disconnected(&hook_view(&state));
+    }
     shared.clients.remove(id);
+}
+
+/// The session as its hooks see it ([`crate::hooks`]).
+pub(super) fn hook_view(state: &SessionState) -> Session<'_> {
+    Session {
+        id: state.info.id,
+        addr: state.info.addr,
+        user: &state.user,
+        db: state.db,
+        protocol: state.protocol,
+        in_multi: state.transaction.in_multi(),
+    }
 }
 
 /// True when the replies waiting to be written exceed the operator's

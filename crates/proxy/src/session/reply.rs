@@ -98,6 +98,13 @@ pub(super) fn ready<F>(
 
 /// Appends one reply to the output buffer (unless it is silenced); returns
 /// its close flag.
+impl Outgoing {
+    /// The reply, or the error that stands for it.
+    pub(super) fn reply(&self) -> &Result<Reply, router::Error> {
+        &self.reply
+    }
+}
+
 pub(super) fn write_reply(outgoing: Outgoing, output: &mut BytesMut) -> bool {
     if outgoing.silent {
         return outgoing.close;

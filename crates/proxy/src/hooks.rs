@@ -1,0 +1,292 @@
+//! Hooks into client sessions, for what a tower layer alone cannot do.
+//!
+//! A layer ([`crate::Proxy::layer`]) sees commands, one at a time. Hooks
+//! see sessions: who connected, each request with the session it came in
+//! (user, database, transaction), each reply with its latency, and the
+//! end. In the manner of pingora's `ProxyHttp`, every hook has a default
+//! that does nothing, and each session carries a context of the
+//! embedder's own type ([`SessionHooks::Ctx`]) from its first hook to its
+//! last: per-client counters, a tenant, an audit trail's buffer.
+//!
+//! ```no_run
+//! use valkey_proxy::hooks::{Done, Session, SessionHooks};
+//!
+//! /// Counts each client's errors and logs them when it leaves.
+//! struct CountErrors;
+//!
+//! impl SessionHooks for CountErrors {
+//!     type Ctx = u64;
+//!     fn new_ctx(&self, _session: &Session<'_>) -> u64 {
+//!         0
+//!     }
+//!     fn logging(&self, done: &Done<'_>, errors: &mut u64) {
+//!         *errors += u64::from(done.error.is_some());
+//!     }
+//!     fn disconnected(&self, session: &Session<'_>, errors: &mut u64) {
+//!         println!("client {} left after {errors} errors", session.id);
+//!     }
+//! }
+//! # async fn run(config: valkey_proxy::ProxyConfig) -> std::io::Result<()> {
+//! let proxy = valkey_proxy::Proxy::bind(config).await?.hooks(CountErrors);
+//! # Ok(()) }
+//! ```
+//!
+//! Hooks run on the session's task, in its order: keep them short (hand
+//! slow work to a task of your own). A session without hooks pays one
+//! branch per request for them.
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use resp::{Frame, Protocol, Request};
+use router::Reply;
+
+/// Hooks into every client session. Every hook but [`new_ctx`] has a
+/// default that does nothing.
+///
+/// [`new_ctx`]: SessionHooks::new_ctx
+pub trait SessionHooks: Send + Sync + 'static {
+    /// What the hooks keep per session.
+    type Ctx: Send + 'static;
+
+    /// The context of a session that has just connected.
+    fn new_ctx(&self, session: &Session<'_>) -> Self::Ctx;
+
+    /// A client connected. An error refuses it: the client gets the frame
+    /// and the connection closes.
+    fn connected(&self, _session: &Session<'_>, _ctx: &mut Self::Ctx) -> Result<(), Frame> {
+        Ok(())
+    }
+
+    /// A request arrived, before the proxy does anything with it (the
+    /// layers' gate included). `Some(reply)` answers it instead.
+    fn request_filter(
+        &self,
+        _request: &Request,
+        _session: &Session<'_>,
+        _ctx: &mut Self::Ctx,
+    ) -> Option<Frame> {
+        None
+    }
+
+    /// A request's reply is about to be written: once per request, in the
+    /// client's order, whoever answered it (a backend, the proxy, a layer
+    /// or [`SessionHooks::request_filter`]).
+    fn logging(&self, _done: &Done<'_>, _ctx: &mut Self::Ctx) {}
+
+    /// The client is gone; the session's last hook.
+    fn disconnected(&self, _session: &Session<'_>, _ctx: &mut Self::Ctx) {}
+}
+
+/// A session as its hooks see it.
+#[derive(Clone, Copy, Debug)]
+pub struct Session<'a> {
+    /// The client's id (CLIENT ID).
+    pub id: u64,
+    /// The client's address.
+    pub addr: SocketAddr,
+    /// The user it is authenticated as.
+    pub user: &'a str,
+    /// The database it has selected.
+    pub db: u32,
+    /// The protocol it speaks.
+    pub protocol: Protocol,
+    /// True between MULTI and EXEC.
+    pub in_multi: bool,
+}
+
+/// A request answered.
+#[derive(Debug)]
+pub struct Done<'a> {
+    /// The request, as the client sent it.
+    pub request: &'a Request,
+    /// The session when the request arrived.
+    pub session: Session<'a>,
+    /// From the request's arrival to its reply being ready.
+    pub elapsed: Duration,
+    /// The error the client gets, if the reply is one (its text, without
+    /// the leading `-`).
+    pub error: Option<String>,
+}
+
+/// [`SessionHooks`] with the context's type erased, as the proxy keeps
+/// them for every session.
+pub(crate) trait ErasedHooks: Send + Sync {
+    fn start(&self, session: &Session<'_>) -> Result<Box<dyn Any + Send>, Frame>;
+    fn request_filter(
+        &self,
+        request: &Request,
+        session: &Session<'_>,
+        ctx: &mut (dyn Any + Send),
+    ) -> Option<Frame>;
+    fn logging(&self, done: &Done<'_>, ctx: &mut (dyn Any + Send));
+    fn disconnected(&self, session: &Session<'_>, ctx: &mut (dyn Any + Send));
+}
+
+impl<H: SessionHooks> ErasedHooks for H {
+    fn start(&self, session: &Session<'_>) -> Result<Box<dyn Any + Send>, Frame> {
+        let mut ctx = self.new_ctx(session);
+        self.connected(session, &mut ctx)?;
+        Ok(Box::new(ctx))
+    }
+
+    fn request_filter(
+        &self,
+        request: &Request,
+        session: &Session<'_>,
+        ctx: &mut (dyn Any + Send),
+    ) -> Option<Frame> {
+        let ctx = ctx.downcast_mut::<H::Ctx>()?;
+        SessionHooks::request_filter(self, request, session, ctx)
+    }
+
+    fn logging(&self, done: &Done<'_>, ctx: &mut (dyn Any + Send)) {
+        if let Some(ctx) = ctx.downcast_mut::<H::Ctx>() {
+            SessionHooks::logging(self, done, ctx);
+        }
+    }
+
+    fn disconnected(&self, session: &Session<'_>, ctx: &mut (dyn Any + Send)) {
+        if let Some(ctx) = ctx.downcast_mut::<H::Ctx>() {
+            SessionHooks::disconnected(self, session, ctx);
+        }
+    }
+}
+
+/// The hooks of one session with its context, and its requests waiting
+/// for their replies (replies are written in request order).
+pub(crate) struct Hooked {
+    hooks: Arc<dyn ErasedHooks>,
+    ctx: Box<dyn Any + Send>,
+    waiting: VecDeque<Option<Waiting>>,
+}
+
+/// A request whose reply is not written yet, with its session then.
+struct Waiting {
+    request: Request,
+    received: Instant,
+    user: String,
+    db: u32,
+    protocol: Protocol,
+    in_multi: bool,
+}
+
+impl Hooked {
+    /// The hooks of a session that has just connected, or the frame that
+    /// refuses it.
+    pub(crate) fn start(hooks: &Arc<dyn ErasedHooks>, session: &Session<'_>) -> Result<Hooked, Frame> {
+        Ok(Hooked {
+            ctx: hooks.start(session)?,
+            hooks: hooks.clone(),
+            waiting: VecDeque::new(),
+        })
+    }
+
+    /// [`SessionHooks::request_filter`].
+    pub(crate) fn filter(&mut self, request: &Request, session: &Session<'_>) -> Option<Frame> {
+        self.hooks.request_filter(request, session, self.ctx.as_mut())
+    }
+
+    /// A reply for `request` (`None`: a protocol error's) is now waiting
+    /// behind the earlier ones.
+    pub(crate) fn started(&mut self, request: Option<Request>, received: Instant, session: &Session<'_>) {
+        self.waiting.push_back(request.map(|request| Waiting {
+            request,
+            received,
+            user: session.user.to_string(),
+            db: session.db,
+            protocol: session.protocol,
+            in_multi: session.in_multi,
+        }));
+    }
+
+    /// The oldest waiting request's reply is about to be written.
+    pub(crate) fn replied(&mut self, reply: &Result<Reply, router::Error>, addr: SocketAddr, id: u64) {
+        let Some(Some(waiting)) = self.waiting.pop_front() else {
+            return;
+        };
+        let done = Done {
+            request: &waiting.request,
+            session: Session {
+                id,
+                addr,
+                user: &waiting.user,
+                db: waiting.db,
+                protocol: waiting.protocol,
+                in_multi: waiting.in_multi,
+            },
+            elapsed: waiting.received.elapsed(),
+            error: error_text(reply),
+        };
+        self.hooks.logging(&done, self.ctx.as_mut());
+    }
+
+    /// [`SessionHooks::disconnected`].
+    pub(crate) fn disconnected(mut self, session: &Session<'_>) {
+        self.hooks.disconnected(session, self.ctx.as_mut());
+    }
+}
+
+/// The hooks the proxy was given ([`crate::Proxy::hooks`]), if any.
+#[derive(Default)]
+pub(crate) struct Installed(std::sync::OnceLock<Arc<dyn ErasedHooks>>);
+
+impl Installed {
+    /// Installs `hooks`; false if some were installed already.
+    pub(crate) fn set(&self, hooks: Arc<dyn ErasedHooks>) -> bool {
+        self.0.set(hooks).is_ok()
+    }
+
+    /// The hooks, if any.
+    pub(crate) fn get(&self) -> Option<&Arc<dyn ErasedHooks>> {
+        self.0.get()
+    }
+}
+
+impl std::fmt::Debug for Installed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "Installed(..)"
+        } else {
+            "Installed(none)"
+        })
+    }
+}
+
+impl std::fmt::Debug for Hooked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooked")
+            .field("waiting", &self.waiting.len())
+            .finish()
+    }
+}
+
+/// The text of `reply` if the client gets an error.
+fn error_text(reply: &Result<Reply, router::Error>) -> Option<String> {
+    match reply {
+        Ok(Reply::Raw(raw)) => {
+            let text = match raw.first() {
+                Some(b'-') => &raw[1..],
+                // A RESP3 bulk error: `!<length>\r\n<text>\r\n`.
+                Some(b'!') => raw
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(&raw[..0], |at| &raw[at + 1..]),
+                _ => return None,
+            };
+            let end = text.iter().position(|&b| b == b'\r').unwrap_or(text.len());
+            Some(String::from_utf8_lossy(&text[..end]).into_owned())
+        }
+        Ok(Reply::Frame(Frame::Error(text) | Frame::BulkError(text))) => {
+            Some(String::from_utf8_lossy(text).into_owned())
+        }
+        Ok(_) => None,
+        Err(error) => match crate::edge::reply_for(error) {
+            Frame::Error(text) => Some(String::from_utf8_lossy(&text).into_owned()),
+            _ => Some(error.to_string()),
+        },
+    }
+}
