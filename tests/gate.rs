@@ -178,3 +178,35 @@ async fn statistics_count_every_command() {
         assert_eq!(calls(&mut client, name).await, expected, "{name}");
     }
 }
+
+/// `field` (`max_usec`, ...) of `name` in PROXY STATS.
+async fn stat(client: &mut RawClient, name: &str, field: &str) -> u64 {
+    let stats = show(&client.call(&["PROXY", "STATS"]).await);
+    let line = stats
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("cmdstat_{name}:")))
+        .unwrap_or_else(|| panic!("no {name} in {stats}"))
+        .to_string();
+    line.split(',')
+        .find_map(|pair| pair.strip_prefix(&format!("{field}=")))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in {line}"))
+}
+
+#[tokio::test]
+async fn the_latency_of_a_command_the_session_carries_out_is_all_of_it() {
+    let server = Server::start_with(Flavor::Valkey, &[("enable-debug-command", "yes")]);
+    let proxy = TestProxy::default_for(vec![server.addr()]).await;
+    let mut client = RawClient::connect(&proxy.addr).await;
+    // WAIT for a replica that does not exist: the timeout, 200 ms.
+    assert_eq!(show(&client.call(&["WAIT", "1", "200"]).await), "0");
+    // A transaction whose EXEC runs for 200 ms on the backend.
+    assert_eq!(show(&client.call(&["MULTI"]).await), "OK");
+    assert_eq!(show(&client.call(&["DEBUG", "SLEEP", "0.2"]).await), "QUEUED");
+    assert_eq!(show(&client.call(&["EXEC"]).await), "[OK]");
+    for name in ["wait", "exec"] {
+        assert_eq!(stat(&mut client, name, "calls").await, 1, "{name}");
+        let max = stat(&mut client, name, "max_usec").await;
+        assert!(max >= 200_000, "{name} took {max} µs by PROXY STATS");
+    }
+}

@@ -228,9 +228,17 @@ fn dispatch_one<S: StackService, G: StackService>(
         affinity: state.affinity,
         received,
         spec: spec.clone(),
+        asked: false,
     };
     let was_in_multi = state.transaction.in_multi();
-    match commands::handle(&request, state, shared, idle, &mut gate) {
+    let local = commands::handle(&request, state, shared, idle, &mut gate);
+    // An admitted command is recorded in the statistics once it has
+    // answered (the layers only admitted it).
+    let local = match gate.asked {
+        true => timed(local, spec.as_deref(), received, shared),
+        false => local,
+    };
+    match local {
         Some(Local::Wait) if !idle => {
             *deferred = Some(request);
             Flow::Fence
@@ -278,10 +286,13 @@ struct SessionGate<'a, S> {
     affinity: u64,
     received: Instant,
     spec: Option<Arc<router::CommandSpec>>,
+    /// Asked to admit the request.
+    asked: bool,
 }
 
 impl<S: StackService> Gate for SessionGate<'_, S> {
     fn admit(&mut self, request: &Request) -> Option<Frame> {
+        self.asked = true;
         gate::admit(
             self.service,
             Command {
@@ -295,6 +306,42 @@ impl<S: StackService> Gate for SessionGate<'_, S> {
                 purpose: Purpose::Admit,
             },
         )
+    }
+}
+
+/// `local`, recorded in the statistics of `spec` when it has answered:
+/// at once, or when its future is done (EXEC, WATCH, WAIT, SUBSCRIBE, ...).
+fn timed(
+    local: Option<Local>,
+    spec: Option<&router::CommandSpec>,
+    received: Instant,
+    shared: &Shared,
+) -> Option<Local> {
+    let stats = match spec {
+        Some(spec) => shared.stack.stats.for_spec(spec),
+        None => return local,
+    };
+    let is_error = |reply: &Result<Reply, router::Error>| reply.as_ref().map_or(true, Reply::is_error);
+    match local? {
+        Local::Reply(frame) => {
+            stats.record(received.elapsed(), None, frame.is_error());
+            Some(Local::Reply(frame))
+        }
+        Local::Close(frame) => {
+            stats.record(received.elapsed(), None, frame.is_error());
+            Some(Local::Close(frame))
+        }
+        Local::Later(future) => Some(Local::Later(Box::pin(async move {
+            let reply = future.await;
+            stats.record(received.elapsed(), None, is_error(&reply));
+            reply
+        }))),
+        Local::Pushes(future) => Some(Local::Pushes(Box::pin(async move {
+            let reply = future.await;
+            stats.record(received.elapsed(), None, is_error(&reply));
+            reply
+        }))),
+        other => Some(other),
     }
 }
 
