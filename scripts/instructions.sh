@@ -55,6 +55,7 @@ for _ in $(seq 50); do
     [ -n "$dump" ] && [ -s "$dump" ] && break
     sleep 0.2
 done
+[ -n "${KEEP_CALLGRIND:-}" ] && cp "$dump" "$KEEP_CALLGRIND"
 total=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
 echo "# valkey-proxy instructions per request (callgrind): $requests GET + $requests SET, 50 clients, pipeline 16"
 echo "instructions_per_request $((total / (2 * requests)))"

@@ -59,6 +59,12 @@ impl Shard {
     }
 }
 
+impl Default for CommandStats {
+    fn default() -> Self {
+        CommandStats::new()
+    }
+}
+
 impl CommandStats {
     fn new() -> Self {
         CommandStats {
@@ -173,6 +179,8 @@ struct Inner {
     /// Per spec id: the spec it was made for, and its counters.
     by_id: Vec<(Arc<CommandSpec>, Arc<CommandStats>)>,
     by_name: RwLock<HashMap<String, Arc<CommandStats>>>,
+    /// Counters no snapshot reads ([`StatsRegistry::discarded`]).
+    discarded: Arc<CommandStats>,
 }
 
 impl StatsRegistry {
@@ -187,6 +195,7 @@ impl StatsRegistry {
             inner: Arc::new(Inner {
                 by_id,
                 by_name: RwLock::default(),
+                discarded: Arc::new(CommandStats::new()),
             }),
         }
     }
@@ -199,6 +208,13 @@ impl StatsRegistry {
             Some((known, stats)) if std::ptr::eq(&**known, spec) || known.name == spec.name => stats.clone(),
             _ => self.command(&spec.name),
         }
+    }
+
+    /// Counters that count for nothing: for a command the statistics
+    /// layer only admits, which whoever carries it out records once it
+    /// has answered.
+    pub fn discarded(&self) -> Arc<CommandStats> {
+        self.inner.discarded.clone()
     }
 
     /// The counters for `name`, created on first use. Callers pass names

@@ -15,15 +15,11 @@ use super::registry::{CommandStats, StatsRegistry};
 /// [`StatsFuture`]'s `busy_ns` for a request whose CPU time is not measured.
 const NOT_SAMPLED: u32 = u32::MAX;
 
-/// [`StatsFuture`]'s `busy_ns` for a command only admitted
-/// ([`Purpose::Admit`]): not recorded here.
-const NOT_RECORDED: u32 = u32::MAX - 1;
-
-/// `elapsed` in nanoseconds, capped below [`NOT_RECORDED`] (4.3 s).
+/// `elapsed` in nanoseconds, capped below [`NOT_SAMPLED`] (4.3 s).
 fn compact_ns(elapsed: Duration) -> u32 {
     u32::try_from(elapsed.as_nanos())
-        .unwrap_or(NOT_RECORDED - 1)
-        .min(NOT_RECORDED - 1)
+        .unwrap_or(NOT_SAMPLED - 1)
+        .min(NOT_SAMPLED - 1)
 }
 
 /// The name unknown commands are counted under, so random names cannot
@@ -143,35 +139,29 @@ where
             command.spec = self.table.lookup(&command.request).cloned();
         }
         let stats = match &command.spec {
+            // Only admitted: whoever carries it out records it once it has
+            // answered, so that its latency is all of it (an EXEC's, a
+            // WAIT's), not its admission.
+            _ if command.purpose == Purpose::Admit => self.registry.discarded(),
             Some(spec) => self.registry.for_spec(spec),
             None => self.registry.command(UNKNOWN),
         };
-        let admit_only = command.purpose == Purpose::Admit;
         let future = self.inner.call(command);
         self.until_sample = match self.until_sample {
             0 => CPU_SAMPLE_EVERY - 1,
             n => n - 1,
         };
-        let busy_ns = match call_started {
-            _ if admit_only => NOT_RECORDED,
-            None => NOT_SAMPLED,
-            Some(t) => compact_ns(t.elapsed()),
-        };
         StatsFuture {
             inner: future,
             stats,
             started,
-            busy_ns,
+            busy_ns: call_started.map_or(NOT_SAMPLED, |t| compact_ns(t.elapsed())),
         }
     }
 }
 
 pin_project_lite::pin_project! {
-    /// Records the request when its reply is ready. A command only
-    /// admitted ([`Purpose::Admit`]: one the proxy's session carries out
-    /// itself) is recorded by whoever carries it out, once it has answered
-    /// ([`StatsRegistry::for_spec`]), so that its latency is the whole of
-    /// it (an EXEC's, a WAIT's), not its admission. `busy_ns` is the time
+    /// Records the request when its reply is ready. `busy_ns` is the time
     /// `call` took, for a sampled request: the proxy's own synchronous work
     /// for it (lookup, routing, fan-out, enqueueing on a backend connection).
     pub struct StatsFuture<F> {
@@ -197,9 +187,6 @@ where
         let this = self.project();
         let outcome = this.inner.poll(cx);
         if let Poll::Ready(result) = &outcome {
-            if *this.busy_ns == NOT_RECORDED {
-                return outcome;
-            }
             let error = result.as_ref().map_or(true, Reply::is_error);
             let latency = Duration::from_nanos(clock::now().saturating_sub(*this.started));
             let busy = (*this.busy_ns != NOT_SAMPLED).then(|| Duration::from_nanos(u64::from(*this.busy_ns)));
@@ -214,11 +201,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn call_times_are_kept_in_nanoseconds_below_the_marks() {
+    fn call_times_are_kept_in_nanoseconds_below_the_unsampled_mark() {
         assert_eq!(compact_ns(Duration::from_micros(5)), 5_000);
-        assert_eq!(compact_ns(Duration::from_secs(60)), NOT_RECORDED - 1);
-        for mark in [NOT_SAMPLED, NOT_RECORDED] {
-            assert!(compact_ns(Duration::from_nanos(u64::from(mark))) < NOT_RECORDED);
-        }
+        assert_eq!(compact_ns(Duration::from_secs(60)), NOT_SAMPLED - 1);
+        assert_ne!(
+            compact_ns(Duration::from_nanos(u64::from(NOT_SAMPLED))),
+            NOT_SAMPLED
+        );
     }
 }
