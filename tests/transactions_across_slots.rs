@@ -185,3 +185,61 @@ async fn a_slot_that_moves_while_queued_is_followed_and_nothing_runs_twice() {
     assert_eq!(show(&cluster.primaries()[target].command(&["GET", "k"])), "v");
     assert_eq!(show(&cluster.primaries()[target].command(&["GET", "{k}n"])), "1");
 }
+
+/// Marks `key`'s slot as being migrated from its owner to the next
+/// primary, as `redis-cli --cluster reshard` does before it moves the
+/// keys: the owner answers ASK for a key it no longer holds. Returns the
+/// slot and the target's index.
+fn start_migrating(cluster: &Cluster, key: &str) -> (String, usize) {
+    let owner = common::owner(cluster, key);
+    let target = (owner + 1) % 3;
+    let slot = show(&cluster.primaries()[0].command(&["CLUSTER", "KEYSLOT", key]));
+    let id = |i: usize| show(&cluster.primaries()[i].command(&["CLUSTER", "MYID"]));
+    let (owner_id, target_id) = (id(owner), id(target));
+    let importing = ["CLUSTER", "SETSLOT", &slot, "IMPORTING", &owner_id];
+    assert_eq!(show(&cluster.primaries()[target].command(&importing)), "OK");
+    let migrating = ["CLUSTER", "SETSLOT", &slot, "MIGRATING", &target_id];
+    assert_eq!(show(&cluster.primaries()[owner].command(&migrating)), "OK");
+    (slot, target)
+}
+
+#[tokio::test]
+async fn a_slot_being_migrated_is_followed_with_asking() {
+    let cluster = Cluster::start(Flavor::Valkey, 3, 0);
+    let proxy = TestProxy::default_for(cluster.addrs()).await;
+    let mut client = RawClient::connect(&proxy.addr).await;
+    // `k` does not exist yet: its owner answers ASK. `a` is in another
+    // slot, so EXEC runs two blocks. (Two keys of the slot, both still to
+    // come, would get TRYAGAIN from the importing node: Valkey serves a
+    // migrating slot's keys one by one.)
+    let (slot, target) = start_migrating(&cluster, "k");
+    assert_eq!(show(&client.call(&["MULTI"]).await), "OK");
+    assert_eq!(show(&client.call(&["SET", "k", "1"]).await), "QUEUED");
+    assert_eq!(show(&client.call(&["SET", "a", "x"]).await), "QUEUED");
+    assert_eq!(show(&client.call(&["INCR", "k"]).await), "QUEUED");
+    assert_eq!(show(&client.call(&["EXEC"]).await), "[OK OK 2]");
+    // The block ran once, on the node importing the slot.
+    let count = ["CLUSTER", "COUNTKEYSINSLOT", &slot];
+    assert_eq!(show(&cluster.primaries()[target].command(&count)), "1");
+    assert_eq!(show(&client.call(&["GET", "a"]).await), "x");
+}
+
+#[tokio::test]
+async fn a_block_whose_keys_are_half_moved_runs_nowhere() {
+    let cluster = Cluster::start(Flavor::Valkey, 3, 0);
+    let proxy = TestProxy::default_for(cluster.addrs()).await;
+    let mut client = RawClient::connect(&proxy.addr).await;
+    assert_eq!(show(&client.call(&["SET", "{k}old", "1"]).await), "OK");
+    let (slot, target) = start_migrating(&cluster, "k");
+    // The owner holds `{k}old` but not `k`; the importing node holds
+    // neither: no node can run both, as Valkey says with TRYAGAIN.
+    assert_eq!(show(&client.call(&["MULTI"]).await), "OK");
+    assert_eq!(show(&client.call(&["INCR", "{k}old"]).await), "QUEUED");
+    assert_eq!(show(&client.call(&["SET", "k", "v"]).await), "QUEUED");
+    let exec = show(&client.call(&["EXEC"]).await);
+    assert!(exec.starts_with("-TRYAGAIN"), "{exec}");
+    // Nothing ran, anywhere.
+    let count = ["CLUSTER", "COUNTKEYSINSLOT", &slot];
+    assert_eq!(show(&cluster.primaries()[target].command(&count)), "0");
+    assert_eq!(show(&client.call(&["GET", "{k}old"]).await), "1");
+}

@@ -1,5 +1,5 @@
 //! Reading the replies discovery relies on: ROLE, CLUSTER SHARDS,
-//! CLUSTER SLOTS and CONFIG GET. Each function takes the node the reply came
+//! CLUSTER SLOTS, CONFIG GET, and CLUSTER NODES for a slot's migration. Each function takes the node the reply came
 //! from, to fill in addresses a node reports as empty (a node that has not
 //! learned its own IP yet).
 
@@ -135,6 +135,31 @@ pub fn config_number(reply: &Frame) -> Option<i64> {
     }
 }
 
+/// Where `slot` is being migrated to (`host:port`), from the `CLUSTER
+/// NODES` text of the node that owns it: its own line (flag `myself`)
+/// shows `[slot->-target-id]` while the slot is `MIGRATING`, as set by
+/// `CLUSTER SETSLOT` during a resharding. `None` when it is not.
+pub fn migration_target(nodes: &str, slot: u16, queried: &str) -> Option<String> {
+    let marker = format!("[{slot}->-");
+    let myself = nodes.lines().find(|line| {
+        line.split(' ')
+            .nth(2)
+            .is_some_and(|flags| flags.split(',').any(|f| f == "myself"))
+    })?;
+    let target_id = myself
+        .split(' ')
+        .skip(8)
+        .find_map(|field| field.strip_prefix(marker.as_str())?.strip_suffix(']'))?;
+    let target = nodes
+        .lines()
+        .find(|line| line.split(' ').next() == Some(target_id))?;
+    let addr = target.split(' ').nth(1)?;
+    let addr = addr.split(['@', ',']).next()?;
+    let (host, port) = addr.rsplit_once(':')?;
+    let host = if host.is_empty() { host_of(queried) } else { host };
+    Some(format!("{host}:{port}"))
+}
+
 fn text(frame: &Frame) -> Option<String> {
     Some(String::from_utf8_lossy(frame.as_bytes()?).into_owned())
 }
@@ -178,5 +203,21 @@ mod tests {
         assert_eq!(ranges[0].0, 0);
         assert_eq!(ranges[0].1, 16383);
         assert_eq!(&*ranges[0].2.primary, "10.0.0.1:7001");
+    }
+
+    #[test]
+    fn migration_target_from_the_owners_own_line() {
+        let nodes = "\
+a1 127.0.0.1:7001@17001 myself,master - 0 0 1 connected 0-5460 [5000->-b2] [5001-<c3]
+b2 :7002@17002,host-b master - 0 1 2 connected 5461-10922
+c3 127.0.0.1:7003@17003 master - 0 1 3 connected 10923-16383
+";
+        assert_eq!(
+            migration_target(nodes, 5000, "10.0.0.9:7001").as_deref(),
+            Some("10.0.0.9:7002")
+        );
+        // Importing, or not moving at all: no target.
+        assert_eq!(migration_target(nodes, 5001, "10.0.0.9:7001"), None);
+        assert_eq!(migration_target(nodes, 42, "10.0.0.9:7001"), None);
     }
 }

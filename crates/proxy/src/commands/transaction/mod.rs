@@ -40,6 +40,7 @@
 //! - `run`: EXEC, on one node or several.
 
 mod queue;
+mod redirect;
 mod run;
 
 pub use queue::queue;

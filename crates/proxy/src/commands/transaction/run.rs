@@ -11,6 +11,7 @@ use resp::{Frame, Request};
 use router::Reply;
 use topology::TopologyHandle;
 
+use super::redirect::{self, Block};
 use super::Local;
 use crate::context::{SessionState, Shared};
 use crate::transaction::{unwatch_later, Queue, Reach};
@@ -248,7 +249,7 @@ impl Plan {
         Box::pin(async move {
             let sends = blocks.iter().map(|block| block.send(&pool, affinity));
             let mut replies = future::join_all(sends).await;
-            resend_moved(&mut blocks, &mut replies, &pool, affinity, &topology).await;
+            redirect::follow(&mut blocks, &mut replies, &pool, affinity, &topology).await;
             if replies.len() == 1 {
                 // One node: its reply is the answer, byte for byte.
                 return Ok(Reply::Raw(replies.remove(0)?));
@@ -265,85 +266,6 @@ impl Plan {
                 .collect();
             Ok(Reply::Frame(merge(&parts, &places, &merges)))
         })
-    }
-}
-
-/// One block as sent: MULTI, its commands, EXEC.
-struct Block {
-    endpoint: Endpoint,
-    slot: Option<u16>,
-    bytes: Bytes,
-    skip: u32,
-}
-
-impl Block {
-    /// Sends the block on the client's shared connection to its node; its
-    /// EXEC's reply.
-    fn send(
-        &self,
-        pool: &pool::Pool,
-        affinity: u64,
-    ) -> impl std::future::Future<Output = Result<Bytes, router::Error>> + Send + 'static {
-        let sent = pool
-            .shared_for(&self.endpoint, affinity)
-            .map(|connection| connection.send(&self.bytes, self.skip));
-        async move {
-            sent.map_err(router::Error::Backend)?
-                .await
-                .map_err(router::Error::Backend)
-        }
-    }
-}
-
-/// Times a block is sent again after its slot moved.
-const MOVED_RETRIES: usize = 3;
-
-/// Sends again, to the slot's new owner, each block whose node refused it
-/// whole because the slot had moved while the transaction was queued: its
-/// EXEC answered EXECABORT (the node answered MOVED to the queued
-/// commands), so nothing of it ran. The topology is fetched anew first; a
-/// block whose slot still has the same owner keeps its EXECABORT (another
-/// error refused it, or the slot is being migrated: ASK is not followed).
-async fn resend_moved(
-    blocks: &mut [Block],
-    replies: &mut [Result<Bytes, router::Error>],
-    pool: &pool::Pool,
-    affinity: u64,
-    topology: &TopologyHandle,
-) {
-    for _ in 0..MOVED_RETRIES {
-        let aborted: Vec<usize> = (0..blocks.len())
-            .filter(|&i| {
-                blocks[i].slot.is_some()
-                    && replies[i]
-                        .as_ref()
-                        .is_ok_and(|reply| reply.starts_with(b"-EXECABORT"))
-            })
-            .collect();
-        if aborted.is_empty() {
-            return;
-        }
-        let Ok(current) = topology.refresh_now().await else {
-            return;
-        };
-        let mut resent = false;
-        for i in aborted {
-            let owner = blocks[i]
-                .slot
-                .and_then(|slot| current.shard_for_slot(slot))
-                .map(|shard| shard.primary.clone());
-            match owner {
-                Some(owner) if owner != blocks[i].endpoint.addr => {
-                    blocks[i].endpoint.addr = owner;
-                    replies[i] = blocks[i].send(pool, affinity).await;
-                    resent = true;
-                }
-                _ => {}
-            }
-        }
-        if !resent {
-            return;
-        }
     }
 }
 
