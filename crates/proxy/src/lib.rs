@@ -19,6 +19,7 @@
 //!   COMMAND, RESET, ...) and `PROXY`.
 //! - [`clients`]: the registry behind CLIENT ID / LIST / INFO / KILL.
 //! - [`buffers`]: the sizes of a client's buffers, for CLIENT LIST.
+//! - [`pause`]: CLIENT PAUSE for every client.
 //! - [`edge`]: errors to Valkey-style replies.
 
 pub mod buffers;
@@ -32,6 +33,7 @@ pub mod gate;
 pub mod handling;
 pub mod hooks;
 pub mod monitor;
+pub mod pause;
 pub mod pubsub;
 pub mod server;
 pub mod session;

@@ -8,12 +8,13 @@ use bytes::BytesMut;
 use resp::{Frame, Protocol, Request, RequestDecoder};
 use router::{Command, Purpose, Reply};
 
+use super::admission::{paused_for, show_to_monitors, timed, SessionGate};
 use super::io::hook_view;
 use super::io::{StackService, Stacks};
 use super::reply::{ready, InFlight, Pending};
 use crate::commands::{self, Local};
 use crate::context::{SessionState, Shared};
-use crate::gate::{self, Gate};
+
 use crate::handling::Handling;
 use crate::hooks::{Hooked, Session};
 
@@ -185,7 +186,7 @@ fn dispatch_one<S: StackService, G: StackService>(
             }
             #[cfg(debug_assertions)]
             assert!(
-                commands::handle(&request, state, shared, idle, &mut gate::Open).is_none(),
+                commands::handle(&request, state, shared, idle, &mut crate::gate::Open).is_none(),
                 "{} is answered by the proxy but missing from commands::PLAIN",
                 String::from_utf8_lossy(request.name())
             );
@@ -258,109 +259,6 @@ fn dispatch_one<S: StackService, G: StackService>(
             )
         }
     }
-}
-
-/// Shows `request` to the clients in MONITOR, as Valkey does once it has
-/// run it ([`crate::monitor`]).
-#[cold]
-fn show_to_monitors(
-    request: &Request,
-    spec: Option<&router::CommandSpec>,
-    was_in_multi: bool,
-    state: &SessionState,
-    shared: &Shared,
-) {
-    if crate::monitor::shown(request, spec, was_in_multi) {
-        shared
-            .monitors
-            .feed([request], state.db, &state.info.addr.to_string());
-    }
-}
-
-/// The gate as [`commands::handle`] asks it about one request of this
-/// session, with the session's state as the request found it.
-struct SessionGate<'a, S> {
-    service: &'a mut S,
-    protocol: Protocol,
-    db: u32,
-    affinity: u64,
-    received: Instant,
-    spec: Option<Arc<router::CommandSpec>>,
-    /// Asked to admit the request.
-    asked: bool,
-}
-
-impl<S: StackService> Gate for SessionGate<'_, S> {
-    fn admit(&mut self, request: &Request) -> Option<Frame> {
-        self.asked = true;
-        gate::admit(
-            self.service,
-            Command {
-                request: request.clone(),
-                protocol: self.protocol,
-                db: self.db,
-                spec: self.spec.clone(),
-                route: None,
-                affinity: self.affinity,
-                received: Some(self.received),
-                purpose: Purpose::Admit,
-            },
-        )
-    }
-}
-
-/// `local`, recorded in the statistics of `spec` when it has answered:
-/// at once, or when its future is done (EXEC, WATCH, WAIT, SUBSCRIBE, ...).
-fn timed(
-    local: Option<Local>,
-    spec: Option<&router::CommandSpec>,
-    received: Instant,
-    shared: &Shared,
-) -> Option<Local> {
-    let stats = match spec {
-        Some(spec) => shared.stack.stats.for_spec(spec),
-        None => return local,
-    };
-    let is_error = |reply: &Result<Reply, router::Error>| reply.as_ref().map_or(true, Reply::is_error);
-    match local? {
-        Local::Reply(frame) => {
-            stats.record(received.elapsed(), None, frame.is_error());
-            Some(Local::Reply(frame))
-        }
-        Local::Close(frame) => {
-            stats.record(received.elapsed(), None, frame.is_error());
-            Some(Local::Close(frame))
-        }
-        Local::Later(future) => Some(Local::Later(Box::pin(async move {
-            let reply = future.await;
-            stats.record(received.elapsed(), None, is_error(&reply));
-            reply
-        }))),
-        Local::Pushes(future) => Some(Local::Pushes(Box::pin(async move {
-            let reply = future.await;
-            stats.record(received.elapsed(), None, is_error(&reply));
-            reply
-        }))),
-        other => Some(other),
-    }
-}
-
-/// True when a CLIENT PAUSE in force holds `request` (every command, or
-/// only writes with `WRITE`). One atomic load when nothing is paused.
-fn paused_for(request: &Request, shared: &Shared) -> bool {
-    let Some((_, writes_only)) = shared.clients.pause.remaining() else {
-        return false;
-    };
-    if !writes_only {
-        // CLIENT UNPAUSE itself must get through.
-        return !commands::client::is_unpause(request);
-    }
-    shared
-        .stack
-        .router
-        .table()
-        .lookup(request)
-        .is_some_and(|spec| spec.flags.contains(router::command::Flags::WRITE))
 }
 
 /// What the session already knows of a request it passes down: the

@@ -12,10 +12,13 @@
 //!
 //! - `io`: the read / write loop.
 //! - `dispatch`: starting each request (admitted, answered, sent down or held).
+//! - `admission`: around a request the proxy answers: the gate, its
+//!   statistics, MONITOR, CLIENT PAUSE.
 //! - `reply`: a request's reply until it is written.
 //! - [`lane`]: which worker a session runs on, and its backend connections.
 //! - `ordered`: the queue that returns replies in request order.
 
+mod admission;
 mod dispatch;
 mod io;
 pub mod lane;
