@@ -10,5 +10,5 @@
 pub mod namespace;
 pub mod stats;
 
-pub use namespace::{Namespace, NamespaceLayer, Space};
+pub use namespace::{Namespace, NamespaceLayer, Scope, Space};
 pub use stats::{with_shared_clock, CommandStats, Snapshot, Stats, StatsLayer, StatsRegistry};

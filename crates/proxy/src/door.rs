@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use middleware::namespace::{emulates, rewrite};
-use middleware::Space;
+use middleware::Scope;
 use pool::Endpoint;
 use resp::Request;
 use router::{Command, Purpose, Reply};
@@ -47,8 +47,8 @@ pub fn backend_db(state: &SessionState, shared: &Shared) -> u32 {
 
 /// The namespace of the client's database, where it is emulated and not
 /// database 0 (the real keyspace).
-pub fn space(state: &SessionState, shared: &Shared) -> Option<Space> {
-    (state.db != 0 && emulated(shared)).then(|| Space::database(state.db))
+pub fn space(state: &SessionState, shared: &Shared) -> Option<Scope> {
+    (state.db != 0 && emulated(shared)).then(|| Scope::database(state.db))
 }
 
 /// The request as the backend must get it: on a cluster with emulated
@@ -99,5 +99,6 @@ pub fn command(request: &Request, state: &SessionState) -> Command {
         affinity: state.affinity,
         received: None,
         purpose: Purpose::Run,
+        tenant: state.tenant,
     }
 }

@@ -68,6 +68,8 @@ impl Retained {
             affinity: self.affinity,
             received: None,
             purpose: crate::Purpose::Run,
+            // Below the namespace layer: the keys are already the tenant's.
+            tenant: 0,
         })
     }
 }

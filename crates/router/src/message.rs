@@ -36,6 +36,11 @@ pub struct Command {
     pub received: Option<Instant>,
     /// Whether the stack carries the command out or only admits it.
     pub purpose: Purpose,
+    /// The client's tenant: 0 for none, else its number (from 1) in the
+    /// proxy's list of tenants, whose key namespace the
+    /// `middleware::Namespace` layer applies. Two bytes, in what was
+    /// padding: a command stays within [`COMMAND_SIZE_LIMIT`].
+    pub tenant: u16,
 }
 
 /// What the stack is asked to do with a [`Command`].
@@ -75,6 +80,7 @@ impl Command {
             affinity: 0,
             received: None,
             purpose: Purpose::Run,
+            tenant: 0,
         }
     }
 
@@ -89,6 +95,7 @@ impl Command {
             affinity: self.affinity,
             received: self.received,
             purpose: self.purpose,
+            tenant: self.tenant,
         }
     }
 }

@@ -11,93 +11,68 @@ use router::{Command, Error, Reply};
 use tower::Service;
 
 use super::glob;
-use super::space::{is_database_key, is_hidden_from_root, Space};
+use super::scope::Scope;
+use super::space::{is_database_key, is_hidden_from_root};
 
 /// Keys asked for per SCAN call and deleted per UNLINK.
 const BATCH: usize = 1000;
-
-/// Where a database's keys live.
-#[derive(Clone, Debug)]
-pub enum Database {
-    /// Database 0: the real keyspace, without the emulated databases' keys.
-    Root,
-    /// Database 1 and up.
-    Emulated(Space),
-}
-
-impl Database {
-    /// Database `db`.
-    pub fn of(db: u32) -> Database {
-        match db {
-            0 => Database::Root,
-            db => Database::Emulated(Space::database(db)),
-        }
-    }
-
-    /// The stored form of `key`.
-    pub fn encode(&self, key: &[u8]) -> Bytes {
-        match self {
-            Database::Root => Bytes::copy_from_slice(key),
-            Database::Emulated(space) => space.encode(key),
-        }
-    }
-
-    /// The client's key for a stored key of this database, if it is one.
-    pub fn decode(&self, stored: &Bytes) -> Option<Bytes> {
-        match self {
-            Database::Root if is_hidden_from_root(stored) => None,
-            Database::Root => Some(stored.clone()),
-            Database::Emulated(space) => space.decode(stored),
-        }
-    }
-
-    /// The glob that narrows a scan to this database (none for the root).
-    fn glob(&self) -> Option<Bytes> {
-        match self {
-            Database::Root => None,
-            Database::Emulated(space) => Some(space.glob()),
-        }
-    }
-}
 
 /// True for the commands this module carries out in an emulated database
 /// (by scanning every primary) rather than passing them on rewritten:
 /// `name` is the command's table name, `args` its arguments (the name
 /// first), for COPY's DB option.
 pub fn is_own(name: &str, args: resp::Args<'_>) -> bool {
-    let has_db_option =
-        || (3..args.len()).any(|i| args.get(i).is_some_and(|a| a.eq_ignore_ascii_case(b"db")));
-    matches!(
-        name,
-        "keys" | "dbsize" | "flushdb" | "randomkey" | "swapdb" | "move"
-    ) || (name == "copy" && has_db_option())
+    scoped_by_scan(name) || moves_between_databases(name, args)
 }
 
-/// The layer's own answer for a whole-keyspace command, or `None` when the
-/// command is an ordinary one.
+/// True for the commands over a whole database that a tenant's scope
+/// needs carried out by scanning, on any backend: KEYS, DBSIZE, FLUSHDB
+/// and RANDOMKEY.
+pub fn scoped_by_scan(name: &str) -> bool {
+    matches!(name, "keys" | "dbsize" | "flushdb" | "randomkey")
+}
+
+/// True for the commands that move keys between emulated databases.
+fn moves_between_databases(name: &str, args: resp::Args<'_>) -> bool {
+    let has_db_option =
+        || (3..args.len()).any(|i| args.get(i).is_some_and(|a| a.eq_ignore_ascii_case(b"db")));
+    matches!(name, "swapdb" | "move") || (name == "copy" && has_db_option())
+}
+
+/// The layer's own answer for a whole-keyspace command of a client whose
+/// keys are in `scope`, or `None` when the command is an ordinary one.
+/// `emulated`: the backend has no databases, so every step runs in its
+/// database 0 (else in the client's database).
 pub fn handle<S>(
     name: &str,
     command: &Command,
     inner: &S,
-    databases: u32,
-    shards: usize,
+    (databases, shards): (u32, usize),
+    scope: &Scope,
+    emulated: bool,
 ) -> Option<BoxFuture<'static, Result<Reply, Error>>>
 where
     S: Service<Command, Response = Reply, Error = Error> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
-    if !is_own(name, command.request.args()) {
+    let own = match emulated {
+        true => is_own(name, command.request.args()),
+        false => scoped_by_scan(name),
+    };
+    if !own {
         return None;
     }
     let args = command.request.args().to_vec();
     let mut base = command.clone();
-    base.db = 0;
+    if emulated {
+        base.db = 0;
+    }
     let mut node = Node {
         steps: Steps::new(inner.clone(), base),
         shards,
     };
     let current = command.db;
-    let database = Database::of(current);
+    let database = scope.clone();
     let name = name.to_string();
     Some(Box::pin(async move {
         let frame = match name.as_str() {
@@ -105,7 +80,7 @@ where
             "dbsize" => node.dbsize(&database, &args).await?,
             "flushdb" => node.flushdb(&database, &args).await?,
             "randomkey" => node.randomkey(&database, &args).await?,
-            "swapdb" => node.swapdb(&args, databases).await?,
+            "swapdb" => node.swapdb(&database, &args, databases).await?,
             "move" => node.move_key(&database, current, &args, databases).await?,
             _ => node.copy_to_db(&database, &args, databases).await?,
         };
@@ -154,7 +129,7 @@ where
     async fn scan(
         &mut self,
         shard: usize,
-        database: &Database,
+        database: &Scope,
         mut visit: impl FnMut(Bytes, Bytes) + Send,
     ) -> Result<(), Error> {
         let mut cursor = Bytes::from_static(b"0");
@@ -179,7 +154,7 @@ where
     }
 
     /// Every `(stored, key)` of `database` on every primary.
-    async fn all_keys(&mut self, database: &Database) -> Result<Vec<(Bytes, Bytes)>, Error> {
+    async fn all_keys(&mut self, database: &Scope) -> Result<Vec<(Bytes, Bytes)>, Error> {
         let mut keys = Vec::new();
         for shard in 0..self.shards {
             self.scan(shard, database, |stored, key| keys.push((stored, key)))
@@ -188,14 +163,11 @@ where
         Ok(keys)
     }
 
-    async fn keys(&mut self, database: &Database, args: &[Bytes]) -> Result<Frame, Error> {
+    async fn keys(&mut self, database: &Scope, args: &[Bytes]) -> Result<Frame, Error> {
         let [_, pattern] = args else {
             return Ok(wrong_arity("keys"));
         };
-        let server_pattern = match database {
-            Database::Root => pattern.clone(),
-            Database::Emulated(space) => space.glob(),
-        };
+        let server_pattern = database.glob().unwrap_or_else(|| pattern.clone());
         let mut keys = Vec::new();
         for shard in 0..self.shards {
             let reply = self
@@ -219,18 +191,18 @@ where
         Ok(Frame::Array(keys))
     }
 
-    async fn dbsize(&mut self, database: &Database, args: &[Bytes]) -> Result<Frame, Error> {
+    async fn dbsize(&mut self, database: &Scope, args: &[Bytes]) -> Result<Frame, Error> {
         if args.len() != 1 {
             return Ok(wrong_arity("dbsize"));
         }
         let mut count = 0i64;
-        match database {
-            Database::Emulated(_) => {
+        match database.is_root() {
+            false => {
                 for shard in 0..self.shards {
                     self.scan(shard, database, |_, _| count += 1).await?;
                 }
             }
-            Database::Root => {
+            true => {
                 // Everything, minus the emulated databases' keys.
                 for shard in 0..self.shards {
                     let size = self
@@ -279,7 +251,7 @@ where
         }
     }
 
-    async fn flushdb(&mut self, database: &Database, args: &[Bytes]) -> Result<Frame, Error> {
+    async fn flushdb(&mut self, database: &Scope, args: &[Bytes]) -> Result<Frame, Error> {
         match args {
             [_] => {}
             [_, mode] if mode.eq_ignore_ascii_case(b"async") || mode.eq_ignore_ascii_case(b"sync") => {}
@@ -302,13 +274,13 @@ where
         Ok(Frame::simple("OK"))
     }
 
-    async fn randomkey(&mut self, database: &Database, args: &[Bytes]) -> Result<Frame, Error> {
+    async fn randomkey(&mut self, database: &Scope, args: &[Bytes]) -> Result<Frame, Error> {
         if args.len() != 1 {
             return Ok(wrong_arity("randomkey"));
         }
         let mut shards: Vec<usize> = (0..self.shards).collect();
         shards.shuffle(&mut rand::rng());
-        if let Database::Root = database {
+        if database.is_root() {
             // The server's own pick, unless it lands on an emulated key.
             for &shard in shards.iter().cycle().take(self.shards * 8) {
                 let reply = self
@@ -332,7 +304,7 @@ where
 
     async fn move_key(
         &mut self,
-        database: &Database,
+        database: &Scope,
         current: u32,
         args: &[Bytes],
         databases: u32,
@@ -348,7 +320,7 @@ where
             return Ok(Frame::error("ERR source and destination objects are the same"));
         }
         let from = database.encode(key);
-        let to = Database::of(target_db).encode(key);
+        let to = database.in_database(target_db).encode(key);
         let reply = self
             .call(vec![Bytes::from_static(b"RENAMENX"), from, to], None)
             .await?;
@@ -359,12 +331,7 @@ where
         })
     }
 
-    async fn copy_to_db(
-        &mut self,
-        database: &Database,
-        args: &[Bytes],
-        databases: u32,
-    ) -> Result<Frame, Error> {
+    async fn copy_to_db(&mut self, database: &Scope, args: &[Bytes], databases: u32) -> Result<Frame, Error> {
         if args.len() < 3 {
             return Ok(wrong_arity("copy"));
         }
@@ -386,7 +353,7 @@ where
                 i += 1;
             }
         }
-        let target = target.map(Database::of).unwrap_or_else(|| database.clone());
+        let target = target.map_or_else(|| database.clone(), |db| database.in_database(db));
         let mut copy = vec![
             Bytes::from_static(b"COPY"),
             database.encode(&args[1]),
@@ -396,7 +363,7 @@ where
         self.call(copy, None).await
     }
 
-    async fn swapdb(&mut self, args: &[Bytes], databases: u32) -> Result<Frame, Error> {
+    async fn swapdb(&mut self, database: &Scope, args: &[Bytes], databases: u32) -> Result<Frame, Error> {
         let [_, a, b] = args else {
             return Ok(wrong_arity("swapdb"));
         };
@@ -409,8 +376,8 @@ where
         }
         // Three renames per key through a parking space no client sees:
         // a -> parking, b -> a, parking -> b. Not atomic.
-        let parking = Database::of(u32::MAX);
-        let (first, second) = (Database::of(a), Database::of(b));
+        let parking = database.in_database(u32::MAX);
+        let (first, second) = (database.in_database(a), database.in_database(b));
         for (from, to) in [(&first, &parking), (&second, &first), (&parking, &second)] {
             for (stored, key) in self.all_keys(from).await? {
                 let reply = self

@@ -24,12 +24,17 @@
 //! `cluster-databases` > 1) the layer passes everything through untouched
 //! and costs one topology read per request.
 //!
-//! The same mechanism is meant for tenants (a space per tenant).
+//! Tenants use the same mechanism ([`Scope`]): a client of tenant `t`
+//! ([`router::Command::tenant`]) has every key under the tenant's prefix,
+//! on any backend, and KEYS, DBSIZE, FLUSHDB, RANDOMKEY and SCAN see the
+//! tenant's keys only (by scanning, on a backend with databases too). Its
+//! emulated databases are spaces inside the prefix.
 
 pub mod glob;
 pub mod keyspace;
 pub mod rewrite;
 pub mod scan;
+pub mod scope;
 pub mod space;
 
 use std::task::{Context, Poll};
@@ -37,11 +42,15 @@ use std::task::{Context, Poll};
 use aggregate::colocate::{self, sort_has_key_patterns};
 use aggregate::fanout::DEFAULT_COPY_LIMIT;
 use aggregate::steps::Steps;
+use bytes::Bytes;
 use futures::future::{BoxFuture, Either};
 use router::{Command, Error, Reply, Router};
+use std::sync::Arc;
 use topology::Mode;
+
 use tower::{Layer, Service};
 
+pub use scope::Scope;
 pub use space::Space;
 
 /// Adds [`Namespace`] to a stack.
@@ -49,13 +58,25 @@ pub use space::Space;
 pub struct NamespaceLayer {
     router: Router,
     databases: u32,
+    tenants: Arc<[Bytes]>,
 }
 
 impl NamespaceLayer {
     /// Emulates `databases` databases (0 included) on clusters without
     /// them, looking commands up in `router`'s table.
     pub fn new(router: Router, databases: u32) -> Self {
-        NamespaceLayer { router, databases }
+        NamespaceLayer {
+            router,
+            databases,
+            tenants: Arc::from([]),
+        }
+    }
+
+    /// The key prefixes of the tenants: tenant `t` (from 1) has the
+    /// `t-1`th. A prefix must be non-empty and hold no `{` or `}`.
+    pub fn with_tenants(mut self, prefixes: Vec<Bytes>) -> Self {
+        self.tenants = prefixes.into();
+        self
     }
 }
 
@@ -67,6 +88,7 @@ impl<S> Layer<S> for NamespaceLayer {
             inner,
             router: self.router.clone(),
             databases: self.databases,
+            tenants: self.tenants.clone(),
         }
     }
 }
@@ -77,6 +99,7 @@ pub struct Namespace<S> {
     inner: S,
     router: Router,
     databases: u32,
+    tenants: Arc<[Bytes]>,
 }
 
 /// True when `mode` and `databases` (what the backend offers) call for
@@ -115,9 +138,13 @@ where
                 topology.shards().len(),
             )
         };
-        if !emulating {
+        if !emulating && command.tenant == 0 {
             return Either::Left(self.inner.call(command));
         }
+        let tenant = match command.tenant {
+            0 => None,
+            tenant => self.tenants.get(usize::from(tenant) - 1),
+        };
         if command.spec.is_none() {
             command.spec = self.router.table().lookup(&command.request).cloned();
         }
@@ -125,24 +152,26 @@ where
             // Unknown to the table: the server answers with its own error.
             return Either::Left(self.inner.call(command));
         };
-        let db = command.db;
-        if let Some(future) = keyspace::handle(&spec.name, &command, &self.inner, self.databases, shards) {
+        let scope = Scope::new(tenant.cloned().unwrap_or_default(), command.db, emulating);
+        let sizes = (self.databases, shards);
+        if let Some(future) = keyspace::handle(&spec.name, &command, &self.inner, sizes, &scope, emulating) {
             return Either::Right(future);
         }
         if spec.name == "scan" {
-            return Either::Right(scan::call(command, &mut self.inner));
+            return Either::Right(scan::call(command, &mut self.inner, scope, emulating));
         }
-        if db == 0 {
+        if scope.is_root() {
             return Either::Left(self.inner.call(command));
         }
-        let space = Space::database(db);
+        let backend_db = if emulating { 0 } else { command.db };
+        let space = scope;
         let rewritten = rewrite::request(&spec, &command.request, &space);
         if matches!(spec.name.as_str(), "sort" | "sort_ro") && sort_has_key_patterns(command.request.args()) {
             // The keys SORT's patterns name are stored under the database's
             // names, which the server cannot build from a pattern: they are
             // copied where it can ([`aggregate::colocate`]).
             let mut base = command.with_request(rewritten.clone(), None);
-            base.db = 0;
+            base.db = backend_db;
             let steps = Steps::new(self.inner.clone(), base);
             return Either::Right(Box::pin(async move {
                 let stored = move |key: &[u8]| space.encode(key);
@@ -150,7 +179,7 @@ where
             }));
         }
         let mut inner_command = command.with_request(rewritten, None);
-        inner_command.db = 0;
+        inner_command.db = backend_db;
         let future = self.inner.call(inner_command);
         Either::Right(Box::pin(async move {
             let reply = future.await?;

@@ -1,4 +1,4 @@
-//! Keys into a [`Space`] on the way in, and back out of replies that name
+//! Keys into a [`Scope`] on the way in, and back out of replies that name
 //! keys.
 
 use bytes::Bytes;
@@ -7,13 +7,13 @@ use router::command::keys::for_each_key;
 use router::command::CommandSpec;
 use router::{Error, Reply};
 
-use super::Space;
+use super::Scope;
 
 /// `request` with every key (found by the command's key specs) in `space`.
 /// SORT's BY and GET patterns stay as they are: the server cannot build a
 /// namespace's names from a pattern, so the layer copies the keys they
 /// name instead ([`aggregate::colocate`]).
-pub fn request(spec: &CommandSpec, request: &Request, space: &Space) -> Request {
+pub fn request(spec: &CommandSpec, request: &Request, space: &Scope) -> Request {
     let mut args: Vec<Bytes> = request.args().to_vec();
     let mut changed = false;
     for_each_key(spec, request.args(), |position| {
@@ -31,7 +31,7 @@ pub fn request(spec: &CommandSpec, request: &Request, space: &Space) -> Request 
 ///
 /// # Errors
 /// A reply that had to be read was not valid RESP.
-pub fn reply(name: &str, reply: Reply, space: &Space) -> Result<Reply, Error> {
+pub fn reply(name: &str, reply: Reply, space: &Scope) -> Result<Reply, Error> {
     let names_keys = matches!(
         name,
         "blpop"
@@ -58,7 +58,7 @@ pub fn reply(name: &str, reply: Reply, space: &Space) -> Result<Reply, Error> {
 }
 
 /// `[key, ...]` (the pops): the first element is a key.
-fn first_key(frame: Frame, space: &Space) -> Frame {
+fn first_key(frame: Frame, space: &Scope) -> Frame {
     match frame {
         Frame::Array(mut items) => {
             if let Some(first) = items.first_mut() {
@@ -71,7 +71,7 @@ fn first_key(frame: Frame, space: &Space) -> Frame {
 }
 
 /// XREAD's reply: `[[key, entries], ...]` in RESP2, `{key: entries}` in RESP3.
-fn streams(frame: Frame, space: &Space) -> Frame {
+fn streams(frame: Frame, space: &Scope) -> Frame {
     match frame {
         Frame::Array(items) => Frame::Array(items.into_iter().map(|item| first_key(item, space)).collect()),
         Frame::Map(pairs) => Frame::Map(
@@ -87,7 +87,7 @@ fn streams(frame: Frame, space: &Space) -> Frame {
     }
 }
 
-fn decode_in_place(frame: &mut Frame, space: &Space) {
+fn decode_in_place(frame: &mut Frame, space: &Scope) {
     if let Frame::Bulk(stored) = frame {
         if let Some(key) = space.decode(stored) {
             *stored = key;

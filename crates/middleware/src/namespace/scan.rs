@@ -1,4 +1,4 @@
-//! SCAN inside an emulated database.
+//! SCAN inside an emulated database, or a tenant's keys.
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -7,18 +7,26 @@ use router::{Command, Error, Reply};
 use tower::Service;
 
 use super::glob;
-use super::keyspace::Database;
+use super::scope::Scope;
 
-/// Sends SCAN for the client's database and filters what comes back.
-pub fn call<S>(command: Command, inner: &mut S) -> BoxFuture<'static, Result<Reply, Error>>
+/// Sends SCAN for the client's keys, in `scope`, and filters what comes
+/// back. `emulated`: the backend has no databases (SCAN runs in its 0).
+pub fn call<S>(
+    command: Command,
+    inner: &mut S,
+    scope: Scope,
+    emulated: bool,
+) -> BoxFuture<'static, Result<Reply, Error>>
 where
     S: Service<Command, Response = Reply, Error = Error>,
     S::Future: Send + 'static,
 {
-    let database = Database::of(command.db);
+    let database = scope;
     let (request, pattern) = narrow(&command.request.args().to_vec(), &database);
     let mut node_command = command.with_request(request, None);
-    node_command.db = 0;
+    if emulated {
+        node_command.db = 0;
+    }
     let call = inner.call(node_command);
     Box::pin(async move {
         let reply = call.await?;
@@ -34,8 +42,8 @@ where
 
 /// The SCAN to send: MATCH replaced by the database's glob (for an
 /// emulated database). Returns the client's own pattern, applied later.
-fn narrow(args: &[Bytes], database: &Database) -> (Request, Option<Bytes>) {
-    let Database::Emulated(space) = database else {
+fn narrow(args: &[Bytes], database: &Scope) -> (Request, Option<Bytes>) {
+    let Some(glob) = database.glob() else {
         return (Request::from_args(args.to_vec()), None);
     };
     let mut out: Vec<Bytes> = Vec::with_capacity(args.len() + 2);
@@ -50,13 +58,13 @@ fn narrow(args: &[Bytes], database: &Database) -> (Request, Option<Bytes>) {
         out.push(args[i].clone());
         i += 1;
     }
-    out.extend([Bytes::from_static(b"MATCH"), space.glob()]);
+    out.extend([Bytes::from_static(b"MATCH"), glob]);
     (Request::from_args(out), pattern)
 }
 
 /// `[cursor, keys]` with the keys of other databases dropped and the rest
 /// translated back and matched against the client's pattern.
-fn filter(frame: Frame, database: &Database, pattern: Option<&[u8]>) -> Frame {
+fn filter(frame: Frame, database: &Scope, pattern: Option<&[u8]>) -> Frame {
     let Frame::Array(mut parts) = frame else {
         return frame;
     };

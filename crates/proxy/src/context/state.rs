@@ -20,6 +20,9 @@ pub struct SessionState {
     pub authenticated: bool,
     /// The user it authenticated as.
     pub user: String,
+    /// Its tenant: 0 for none (the whole keyspace), else the tenant's
+    /// number, from 1 ([`router::Command::tenant`]).
+    pub tenant: u16,
     /// Its entry in the client registry.
     pub info: Arc<ClientInfo>,
     /// Picks the shared backend connections its requests travel on
@@ -60,6 +63,7 @@ impl SessionState {
             db: 0,
             authenticated: !requires_auth,
             user: "default".into(),
+            tenant: 0,
             affinity: info.id,
             info,
             transaction: Transaction::default(),

@@ -14,7 +14,7 @@ use resp::Frame;
 
 use super::Kind;
 use middleware::namespace::glob;
-use middleware::namespace::keyspace::Database;
+use middleware::Scope;
 
 /// How one client subscription maps onto the backend.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,18 +47,18 @@ pub fn translate(kind: Kind, client: &Bytes) -> Option<Mapping> {
     let db: u32 = std::str::from_utf8(&after[..digits]).ok()?.parse().ok()?;
     let rest = after[digits..].strip_prefix(b"__:")?;
     let rest = client.slice(client.len() - rest.len()..);
-    let database = Database::of(db);
+    let database = Scope::database(db);
     let mut backend = BytesMut::new();
     backend.put_slice(if keyspace {
         b"__keyspace@0__:"
     } else {
         b"__keyevent@0__:"
     });
-    match (keyspace, kind, &database) {
+    match (keyspace, kind, database.glob()) {
         // One key of an emulated database: its stored name.
         (true, Kind::Channel, _) => backend.put_slice(&database.encode(&rest)),
         // Any key of an emulated database: narrowed in the proxy.
-        (true, _, Database::Emulated(space)) => backend.put_slice(&space.glob()),
+        (true, _, Some(glob)) => backend.put_slice(&glob),
         // Events are channels per event, for every database at once.
         _ => backend.put_slice(&rest),
     }
@@ -81,7 +81,7 @@ impl Mapping {
     /// The client's message for a backend message on `channel` with
     /// `payload`, or `None` when it is not for this subscription.
     pub fn message(&self, channel: &Bytes, payload: &Bytes) -> Option<Frame> {
-        let database = Database::of(self.db);
+        let database = Scope::database(self.db);
         let suffix = channel.slice(b"__keyspace@0__:".len().min(channel.len())..);
         let (client_channel, client_payload) = if self.keyspace {
             let key = database.decode(&suffix)?;

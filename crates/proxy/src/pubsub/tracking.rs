@@ -24,7 +24,7 @@
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use middleware::Space;
+use middleware::Scope;
 use resp::{encode, Args, Frame, Protocol, Request};
 use router::command::keys::for_each_key;
 use router::command::Flags;
@@ -105,7 +105,7 @@ impl Tracking {
     /// Notes the keys of `request` if it reads and the mode says it is
     /// tracked. Consumes a CLIENT CACHING setting. `space` is the client's
     /// database namespace where databases are emulated.
-    pub fn note_request(&mut self, request: &Request, router: &Router, space: Option<&Space>) {
+    pub fn note_request(&mut self, request: &Request, router: &Router, space: Option<&Scope>) {
         let caching = self.caching_next.take();
         if self.options.bcast {
             return;
@@ -277,7 +277,7 @@ mod tests {
     #[test]
     fn keys_of_an_emulated_database_come_back_by_the_clients_name() {
         let mut tracking = Tracking::new(Options::default());
-        let space = Space::database(3);
+        let space = Scope::database(3);
         let stored = space.encode(b"k");
         tracking
             .remembered

@@ -36,6 +36,7 @@ pub(super) struct SessionGate<'a, S> {
     pub(super) service: &'a mut S,
     pub(super) protocol: Protocol,
     pub(super) db: u32,
+    pub(super) tenant: u16,
     pub(super) affinity: u64,
     pub(super) received: Instant,
     pub(super) spec: Option<Arc<router::CommandSpec>>,
@@ -57,6 +58,7 @@ impl<S: StackService> Gate for SessionGate<'_, S> {
                 affinity: self.affinity,
                 received: Some(self.received),
                 purpose: Purpose::Admit,
+                tenant: self.tenant,
             },
         )
     }

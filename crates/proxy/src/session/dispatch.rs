@@ -226,6 +226,7 @@ fn dispatch_one<S: StackService, G: StackService>(
         service: &mut stacks.gate,
         protocol: state.protocol,
         db: state.db,
+        tenant: state.tenant,
         affinity: state.affinity,
         received,
         spec: spec.clone(),
@@ -358,6 +359,7 @@ fn forward<S: StackService>(
         affinity: state.affinity,
         received: Some(received),
         purpose: Purpose::Run,
+        tenant: state.tenant,
     };
     // Every layer of the stack is always ready (see DESIGN.md), so `call`
     // needs no `poll_ready` first.

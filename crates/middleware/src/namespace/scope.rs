@@ -1,0 +1,162 @@
+//! [`Scope`]: where one client's keys are stored: under its tenant's
+//! prefix, if it has a tenant, and in its database's [`Space`] where
+//! databases are emulated.
+//!
+//! A tenant's prefix is put in front of the key as it is (`shop:` and
+//! `cart:1` make `shop:cart:1`): the prefix has no braces, so a key's hash
+//! tag stays its first tag and keeps its slot; a key without a tag changes
+//! slot, which only a command over several keys notices, and the proxy
+//! runs those across slots anyway. An emulated database's space goes
+//! inside the tenant's prefix (`shop:` + `\0`3`{cart:1}`).
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::space::{is_hidden_from_root, Space};
+
+/// Where the keys of one client's database are stored.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// The tenant's prefix; empty without a tenant.
+    tenant: Bytes,
+    /// The emulated database's space; `None` for database 0 (the real
+    /// keyspace, or the tenant's) and on backends with real databases.
+    space: Option<Space>,
+}
+
+impl Scope {
+    /// Database `db` of the tenant with prefix `tenant` (empty: none),
+    /// `emulated` when the backend has no databases of its own.
+    pub fn new(tenant: Bytes, db: u32, emulated: bool) -> Scope {
+        Scope {
+            tenant,
+            space: (emulated && db != 0).then(|| Space::database(db)),
+        }
+    }
+
+    /// Emulated database `db` (no tenant).
+    pub fn database(db: u32) -> Scope {
+        Scope::new(Bytes::new(), db, true)
+    }
+
+    /// Emulated database `db` of the same tenant.
+    pub fn in_database(&self, db: u32) -> Scope {
+        Scope::new(self.tenant.clone(), db, true)
+    }
+
+    /// True when keys are stored as they are: no tenant, database 0 (or a
+    /// real database).
+    pub fn is_root(&self) -> bool {
+        self.tenant.is_empty() && self.space.is_none()
+    }
+
+    /// True inside an emulated database other than 0.
+    pub fn is_emulated_database(&self) -> bool {
+        self.space.is_some()
+    }
+
+    /// The stored form of `key`.
+    pub fn encode(&self, key: &[u8]) -> Bytes {
+        match &self.space {
+            None if self.tenant.is_empty() => Bytes::copy_from_slice(key),
+            None => self.prefixed(key),
+            Some(space) if self.tenant.is_empty() => space.encode(key),
+            Some(space) => self.prefixed(&space.encode(key)),
+        }
+    }
+
+    fn prefixed(&self, key: &[u8]) -> Bytes {
+        let mut out = BytesMut::with_capacity(self.tenant.len() + key.len());
+        out.extend_from_slice(&self.tenant);
+        out.extend_from_slice(key);
+        out.freeze()
+    }
+
+    /// The client's key for a stored key of this scope; `None` for a key
+    /// of another tenant or database, and (in database 0) for the keys of
+    /// emulated databases and the proxy's temporary copies.
+    pub fn decode(&self, stored: &Bytes) -> Option<Bytes> {
+        if !stored.starts_with(&self.tenant) {
+            return None;
+        }
+        let rest = stored.slice(self.tenant.len()..);
+        match &self.space {
+            Some(space) => space.decode(&rest),
+            None if is_hidden_from_root(&rest) => None,
+            None => Some(rest),
+        }
+    }
+
+    /// A glob (for KEYS and SCAN MATCH) that matches every stored key of
+    /// this scope, and possibly a few others that [`Scope::decode`]
+    /// rejects; `None` for the root, where every key may be one.
+    pub fn glob(&self) -> Option<Bytes> {
+        if self.is_root() {
+            return None;
+        }
+        let mut out = BytesMut::with_capacity(self.tenant.len() * 2 + 8);
+        for &b in self.tenant.iter() {
+            if matches!(b, b'*' | b'?' | b'[' | b']' | b'\\') {
+                out.put_u8(b'\\');
+            }
+            out.put_u8(b);
+        }
+        match &self.space {
+            Some(space) => out.extend_from_slice(&space.glob()),
+            None => out.put_u8(b'*'),
+        }
+        Some(out.freeze())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::namespace::glob::matches;
+    use router::slot::key_slot;
+
+    #[test]
+    fn a_tenants_keys_carry_its_prefix_and_tagged_keys_keep_their_slot() {
+        let shop = Scope::new(Bytes::from_static(b"shop:"), 0, true);
+        assert_eq!(&shop.encode(b"cart:1")[..], b"shop:cart:1");
+        let tagged = shop.encode(b"{user1}:cart");
+        assert_eq!(key_slot(&tagged), key_slot(b"{user1}:cart"));
+        for key in [&b"cart:1"[..], b"{u}x", b"", b"a}b"] {
+            assert_eq!(shop.decode(&shop.encode(key)).as_deref(), Some(key));
+        }
+        let glob = shop.glob().unwrap();
+        assert!(matches(&glob, b"shop:cart:1"));
+        assert!(!matches(&glob, b"blog:cart:1"));
+    }
+
+    #[test]
+    fn tenants_and_databases_do_not_see_each_other() {
+        let prefix = Bytes::from_static(b"shop:");
+        let shop = Scope::new(prefix.clone(), 0, true);
+        let shop3 = Scope::new(prefix, 3, true);
+        let blog = Scope::new(Bytes::from_static(b"blog:"), 0, true);
+        let root = Scope::default();
+        let stored = shop3.encode(b"k");
+        assert_eq!(
+            key_slot(&stored),
+            key_slot(b"k"),
+            "a database keeps slots inside a tenant"
+        );
+        assert_eq!(shop3.decode(&stored).as_deref(), Some(&b"k"[..]));
+        // Database 0 of the tenant hides its databases, as the root does.
+        assert_eq!(shop.decode(&stored), None);
+        assert_eq!(blog.decode(&shop.encode(b"k")), None);
+        assert_eq!(shop.decode(&blog.encode(b"k")), None);
+        // The root sees a tenant's keys as they are stored (an operator).
+        assert_eq!(root.decode(&shop.encode(b"k")).as_deref(), Some(&b"shop:k"[..]));
+        assert!(matches(&shop3.glob().unwrap(), &stored));
+        assert_eq!(root.glob(), None);
+    }
+
+    #[test]
+    fn glob_characters_in_a_prefix_are_escaped() {
+        let odd = Scope::new(Bytes::from_static(b"a*b:"), 0, false);
+        let glob = odd.glob().unwrap();
+        assert!(matches(&glob, b"a*b:k"));
+        assert!(!matches(&glob, b"axb:k"));
+    }
+}
