@@ -39,7 +39,7 @@ pub struct Command {
     /// The client's tenant: 0 for none, else its number (from 1) in the
     /// proxy's list of tenants, whose key namespace the
     /// `middleware::Namespace` layer applies. Two bytes, in what was
-    /// padding: a command stays within [`COMMAND_SIZE_LIMIT`].
+    /// padding: a command stays within `COMMAND_SIZE_LIMIT`.
     pub tenant: u16,
 }
 

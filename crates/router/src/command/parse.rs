@@ -5,6 +5,7 @@ use std::sync::Arc;
 use resp::frame::field;
 use resp::Frame;
 
+use super::category::Categories;
 use super::spec::{BeginSearch, CommandSpec, FindKeys, Flags, KeySpec, RequestPolicy, ResponsePolicy};
 
 /// Parses every entry of a `COMMAND INFO` (or `COMMAND`) reply. Null
@@ -34,6 +35,8 @@ pub fn entry(frame: &Frame) -> Option<CommandSpec> {
         items.get(4)?.as_integer()?,
         items.get(5)?.as_integer()?,
     );
+    let listed = items.get(6).map(strings).unwrap_or_default();
+    let categories = Categories::from_names(listed.iter().map(Vec::as_slice));
     let mut request_policy = RequestPolicy::Default;
     let mut response_policy = ResponsePolicy::Default;
     for tip in items.get(7).map(strings).unwrap_or_default() {
@@ -63,6 +66,7 @@ pub fn entry(frame: &Frame) -> Option<CommandSpec> {
         id: 0,
         arity,
         flags,
+        categories,
         legacy_keys,
         key_specs,
         request_policy,

@@ -185,6 +185,8 @@ pub struct CommandSpec {
     pub arity: i64,
     /// Flags the proxy acts on.
     pub flags: Flags,
+    /// ACL categories.
+    pub categories: super::Categories,
     /// Legacy first key, last key and step.
     pub legacy_keys: (i64, i64, i64),
     /// Key specs, in the server's order.
