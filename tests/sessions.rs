@@ -63,6 +63,7 @@ async fn proxy_users_authenticate_clients() {
         c.users.push(proxy::config::UserConfig {
             name: "default".into(),
             password: "s3cret".into(),
+            tenant: None,
         });
     })
     .await;

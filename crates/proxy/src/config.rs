@@ -40,6 +40,10 @@ pub struct UserConfig {
     pub name: String,
     /// Password.
     pub password: String,
+    /// The tenant whose keys the user works on ([`crate::tenants`]); none
+    /// (or `*`) for an operator, who sees every key as stored.
+    #[serde(default)]
+    pub tenant: Option<String>,
 }
 
 /// Most worker threads: each is a runtime with its own event loop and its
@@ -67,6 +71,8 @@ pub struct ProxyConfig {
     pub backend_password: Option<String>,
     /// Users clients must authenticate as; empty means no authentication.
     pub users: Vec<UserConfig>,
+    /// Tenants ([`crate::tenants`]), `[[tenants]]` in TOML.
+    pub tenants: Vec<crate::tenants::TenantConfig>,
     /// Shared connections per backend node (per protocol and database), for
     /// each worker thread.
     pub connections_per_node: usize,
@@ -117,6 +123,7 @@ impl Default for ProxyConfig {
             backend_username: None,
             backend_password: None,
             users: Vec::new(),
+            tenants: Vec::new(),
             connections_per_node: 2,
             connect_timeout_ms: 2000,
             request_timeout_ms: 0,
@@ -159,6 +166,9 @@ pub enum ConfigError {
         /// What it must be.
         rule: &'static str,
     },
+    /// Tenants that cannot be kept apart, or a user of an unknown one.
+    #[error("tenants: {0}")]
+    Tenants(String),
 }
 
 impl ProxyConfig {
@@ -209,6 +219,8 @@ impl ProxyConfig {
                 rule: "greater than 0",
             });
         }
+        let user_tenants: Vec<Option<&str>> = self.users.iter().map(|user| user.tenant.as_deref()).collect();
+        crate::tenants::check(&self.tenants, &user_tenants).map_err(ConfigError::Tenants)?;
         if self.threads > MAX_THREADS {
             return Err(ConfigError::OutOfRange {
                 name: "threads",

@@ -45,16 +45,20 @@ pub fn backend_db(state: &SessionState, shared: &Shared) -> u32 {
     }
 }
 
-/// The namespace of the client's database, where it is emulated and not
-/// database 0 (the real keyspace).
+/// Where the client's keys are stored, unless as they are: under its
+/// tenant's prefix ([`crate::tenants`]), in its emulated database's
+/// namespace where databases are emulated and it is not in database 0.
 pub fn space(state: &SessionState, shared: &Shared) -> Option<Scope> {
-    (state.db != 0 && emulated(shared)).then(|| Scope::database(state.db))
+    let tenant = shared.tenants.prefix(state.tenant).unwrap_or_default();
+    let scope = Scope::new(tenant, state.db, emulated(shared));
+    (!scope.is_root()).then_some(scope)
 }
 
-/// The request as the backend must get it: on a cluster with emulated
-/// databases, a client in database N has its keys moved into N's namespace
-/// (as the [`middleware::Namespace`] layer does for commands that go down
-/// the stack).
+/// The request as the backend must get it: a client of a tenant has its
+/// keys under the tenant's prefix, and on a cluster with emulated
+/// databases a client in database N has them in N's namespace (as the
+/// [`middleware::Namespace`] layer does for commands that go down the
+/// stack).
 pub fn backend_form(request: &Request, state: &SessionState, shared: &Shared) -> Request {
     let Some(space) = space(state, shared) else {
         return request.clone();

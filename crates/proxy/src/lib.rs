@@ -38,6 +38,7 @@ pub mod pubsub;
 pub mod server;
 pub mod session;
 pub mod stack;
+pub mod tenants;
 pub mod transaction;
 
 pub use config::ProxyConfig;

@@ -46,6 +46,7 @@ impl Proxy<Core, GateCore> {
             gate: stack.gate.clone(),
         };
         let handling = crate::handling::CommandHandling::new(stack.router.table());
+        let tenants = crate::tenants::Tenants::new(&config.tenants);
         Ok(Proxy {
             listener,
             shared: Arc::new(Shared {
@@ -56,6 +57,7 @@ impl Proxy<Core, GateCore> {
                 started: Instant::now(),
                 monitors: Default::default(),
                 hooks: Default::default(),
+                tenants,
             }),
             stacks,
         })

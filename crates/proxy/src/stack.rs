@@ -126,7 +126,10 @@ pub async fn build(config: &ProxyConfig) -> Stack {
     );
     let stats = StatsRegistry::new(&table);
     let core = ServiceBuilder::new()
-        .layer(NamespaceLayer::new(router.clone(), config.emulated_databases))
+        .layer(
+            NamespaceLayer::new(router.clone(), config.emulated_databases)
+                .with_tenants(crate::tenants::Tenants::new(&config.tenants).prefixes()),
+        )
         .layer(FanOutLayer::new(router.clone()))
         .service(router.clone());
     let service = StatsLayer::new(stats.clone(), table.clone()).layer(core.clone());

@@ -31,8 +31,18 @@ fn check(user: &str, password: &[u8], state: &mut SessionState, shared: &Shared)
         .config
         .users
         .iter()
-        .any(|u| u.name == user && u.password.as_bytes() == password);
-    if known || (!shared.config.requires_auth() && user == "default") {
+        .find(|u| u.name == user && u.password.as_bytes() == password);
+    if known.is_some() || (!shared.config.requires_auth() && user == "default") {
+        let tenant = shared.tenants.number(known.and_then(|u| u.tenant.as_deref()));
+        if tenant == 0 {
+            state.seat = None;
+        } else if state.seat.as_ref().map(|seat| seat.tenant()) != Some(tenant) {
+            match shared.tenants.seat(tenant) {
+                Some(seat) => state.seat = Some(seat),
+                None => return crate::tenants::max_clients_reached(),
+            }
+        }
+        state.tenant = tenant;
         state.authenticated = true;
         state.user = user.to_string();
         state.info.set_user(user);

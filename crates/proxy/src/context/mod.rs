@@ -35,4 +35,6 @@ pub struct Shared {
     pub monitors: Arc<crate::monitor::Monitors>,
     /// The embedder's session hooks ([`crate::hooks`]).
     pub(crate) hooks: crate::hooks::Installed,
+    /// The tenants, and how many clients each has.
+    pub tenants: crate::tenants::Tenants,
 }

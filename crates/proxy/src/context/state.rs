@@ -23,6 +23,8 @@ pub struct SessionState {
     /// Its tenant: 0 for none (the whole keyspace), else the tenant's
     /// number, from 1 ([`router::Command::tenant`]).
     pub tenant: u16,
+    /// Its place among its tenant's clients, held while it is one.
+    pub seat: Option<crate::tenants::Seat>,
     /// Its entry in the client registry.
     pub info: Arc<ClientInfo>,
     /// Picks the shared backend connections its requests travel on
@@ -64,6 +66,7 @@ impl SessionState {
             authenticated: !requires_auth,
             user: "default".into(),
             tenant: 0,
+            seat: None,
             affinity: info.id,
             info,
             transaction: Transaction::default(),

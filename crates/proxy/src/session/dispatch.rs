@@ -151,6 +151,16 @@ fn hooked_dispatch<S: StackService, G: StackService>(
     flow
 }
 
+/// Why a client of a tenant may not run a command ([`crate::tenants::refusal`]);
+/// a refusal inside MULTI makes EXEC answer EXECABORT, as on Valkey.
+#[cold]
+fn refused_to_tenant(spec: Option<&router::CommandSpec>, state: &mut SessionState) -> Option<Frame> {
+    let in_multi = state.transaction.in_multi();
+    let refusal = crate::tenants::refusal(spec?, &state.user, in_multi)?;
+    state.transaction.mark_failed();
+    Some(refusal)
+}
+
 /// Longest command name CLIENT LIST shows.
 const SHOWN_NAME: usize = 32;
 
@@ -172,6 +182,20 @@ fn dispatch_one<S: StackService, G: StackService>(
     }
     let idle = pending.is_empty();
     let spec = state.recent.lookup(shared.stack.router.table(), &request);
+    if state.tenant != 0 {
+        if let Some(refusal) = refused_to_tenant(spec.as_deref(), state) {
+            let refusal = Some(Local::Reply(refusal));
+            return start(
+                request,
+                refusal,
+                (spec, received),
+                state,
+                shared,
+                &mut stacks.run,
+                pending,
+            );
+        }
+    }
     let plain_state =
         state.authenticated && !state.transaction.in_multi() && !state.pubsub.restricts(state.protocol);
     let handling = match &spec {

@@ -1,0 +1,262 @@
+//! Tenants: applications that share the proxy, each with its own key
+//! namespace and its own client limit.
+//!
+//! A tenant is configured with `[[tenants]]` and a user joins it with
+//! `tenant = "name"` in its `[[users]]` entry; a user without a tenant (or
+//! with `tenant = "*"`) is an operator, who sees every key as stored. A
+//! client takes its tenant when it authenticates (AUTH, HELLO ... AUTH),
+//! never from CLIENT SETNAME. Its keys then live under the tenant's prefix
+//! ([`middleware::Scope`], applied by the namespace layer and the door),
+//! and the commands whose effects the proxy cannot yet keep inside the
+//! tenant are refused ([`refusal`]).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use resp::Frame;
+use router::CommandSpec;
+use serde::Deserialize;
+
+/// How a tenant is kept apart from the others.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    /// Its keys carry its prefix on the shared backend.
+    #[default]
+    Prefix,
+}
+
+/// One `[[tenants]]` entry.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    /// Its name, which users name in their `tenant`.
+    pub name: String,
+    /// How it is isolated.
+    #[serde(default)]
+    pub isolation: Isolation,
+    /// The prefix of its keys on the backend; `name:` when not given. No
+    /// `{` or `}`, so that hash tags keep their slots.
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Most clients authenticated as its users at once; 0 for no limit.
+    #[serde(default)]
+    pub max_clients: usize,
+}
+
+impl TenantConfig {
+    /// The prefix its keys are stored under.
+    pub fn prefix(&self) -> String {
+        self.prefix.clone().unwrap_or_else(|| format!("{}:", self.name))
+    }
+}
+
+/// What is wrong with a tenants configuration.
+pub fn check(tenants: &[TenantConfig], user_tenants: &[Option<&str>]) -> Result<(), String> {
+    if tenants.len() >= usize::from(u16::MAX) {
+        return Err("too many tenants".into());
+    }
+    for (i, tenant) in tenants.iter().enumerate() {
+        if tenant.name.is_empty() || tenant.name == "*" {
+            return Err(format!("tenant name {:?} is reserved", tenant.name));
+        }
+        if tenants[..i].iter().any(|other| other.name == tenant.name) {
+            return Err(format!("tenant {:?} is configured twice", tenant.name));
+        }
+        let prefix = tenant.prefix();
+        if prefix.is_empty() || prefix.contains(['{', '}']) {
+            return Err(format!(
+                "tenant {:?}: the prefix must be non-empty, without braces",
+                tenant.name
+            ));
+        }
+        if let Some(other) = tenants[..i].iter().find(|other| {
+            let other = other.prefix();
+            other.starts_with(&prefix) || prefix.starts_with(&other)
+        }) {
+            return Err(format!(
+                "tenants {:?} and {:?}: one prefix starts the other, so their keys would mix",
+                other.name, tenant.name
+            ));
+        }
+    }
+    for name in user_tenants.iter().flatten() {
+        if *name != "*" && !tenants.iter().any(|tenant| tenant.name == *name) {
+            return Err(format!("a user names tenant {name:?}, which is not configured"));
+        }
+    }
+    Ok(())
+}
+
+/// The configured tenants, as sessions use them. Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct Tenants {
+    all: Arc<[Tenant]>,
+}
+
+#[derive(Debug)]
+struct Tenant {
+    name: String,
+    prefix: Bytes,
+    max_clients: usize,
+    clients: AtomicUsize,
+}
+
+impl Tenants {
+    /// From the configuration (checked with [`check`]).
+    pub fn new(config: &[TenantConfig]) -> Tenants {
+        Tenants {
+            all: config
+                .iter()
+                .map(|tenant| Tenant {
+                    name: tenant.name.clone(),
+                    prefix: Bytes::from(tenant.prefix()),
+                    max_clients: tenant.max_clients,
+                    clients: AtomicUsize::new(0),
+                })
+                .collect(),
+        }
+    }
+
+    /// The key prefixes, tenant 1 first ([`middleware::NamespaceLayer::with_tenants`]).
+    pub fn prefixes(&self) -> Vec<Bytes> {
+        self.all.iter().map(|tenant| tenant.prefix.clone()).collect()
+    }
+
+    /// The number of the tenant named `name` (from 1); 0 for none or `*`.
+    pub fn number(&self, name: Option<&str>) -> u16 {
+        name.and_then(|name| self.all.iter().position(|tenant| tenant.name == name))
+            .map_or(0, |index| index as u16 + 1)
+    }
+
+    /// The key prefix of tenant `number`, if it is one.
+    pub fn prefix(&self, number: u16) -> Option<Bytes> {
+        let index = usize::from(number).checked_sub(1)?;
+        self.all.get(index).map(|tenant| tenant.prefix.clone())
+    }
+
+    /// The name of tenant `number`, if it is one.
+    pub fn name(&self, number: u16) -> Option<&str> {
+        let index = usize::from(number).checked_sub(1)?;
+        self.all.get(index).map(|tenant| tenant.name.as_str())
+    }
+
+    /// A place for one more client of tenant `number`, held until the
+    /// [`Seat`] is dropped; `None` when the tenant is at its limit.
+    pub fn seat(&self, number: u16) -> Option<Seat> {
+        let index = usize::from(number).checked_sub(1)?;
+        let tenant = self.all.get(index)?;
+        let taken = tenant.clients.fetch_add(1, Ordering::AcqRel);
+        let seat = Seat {
+            tenants: self.clone(),
+            index,
+        };
+        if tenant.max_clients > 0 && taken >= tenant.max_clients {
+            drop(seat);
+            return None;
+        }
+        Some(seat)
+    }
+}
+
+/// One client of a tenant, counted against its `max_clients`.
+#[derive(Debug)]
+pub struct Seat {
+    tenants: Tenants,
+    index: usize,
+}
+
+impl Seat {
+    /// The tenant's number.
+    pub fn tenant(&self) -> u16 {
+        self.index as u16 + 1
+    }
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        self.tenants.all[self.index]
+            .clients
+            .fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Valkey's reply when there is no room for another client.
+pub fn max_clients_reached() -> Frame {
+    Frame::error("ERR max number of clients reached")
+}
+
+/// Why a client of a tenant may not run `spec`, in Valkey's words for a
+/// command its ACL does not allow; `None` when it may. Refused, until the
+/// proxy can keep their effects inside the tenant: server administration
+/// (`@admin`, and `@dangerous` commands other than the whole-keyspace ones
+/// the namespace layer scopes: KEYS, FLUSHDB, SORT), pub/sub (channels are not
+/// yet namespaced), scripts and functions (a script names keys the proxy
+/// cannot see), and, inside MULTI, the commands the layer carries out in
+/// several steps (KEYS, SCAN, DBSIZE, RANDOMKEY, FLUSHDB, and SORT, whose
+/// BY and GET patterns are followed by copying keys).
+pub fn refusal(spec: &CommandSpec, user: &str, in_multi: bool) -> Option<Frame> {
+    use router::command::Categories;
+    let named = |name: &[u8]| Categories::named(name).unwrap_or(Categories::NONE);
+    let scoped = middleware::namespace::keyspace::scoped_by_scan(&spec.name)
+        || matches!(spec.name.as_str(), "scan" | "sort" | "sort_ro");
+    let refused = if scoped {
+        in_multi
+    } else {
+        spec.categories.intersects(
+            named(b"admin")
+                .union(named(b"dangerous"))
+                .union(named(b"pubsub"))
+                .union(named(b"scripting")),
+        )
+    };
+    refused.then(|| {
+        Frame::error(format!(
+            "NOPERM User {user} has no permissions to run the '{}' command",
+            spec.name
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(name: &str, prefix: Option<&str>) -> TenantConfig {
+        TenantConfig {
+            name: name.into(),
+            isolation: Isolation::Prefix,
+            prefix: prefix.map(Into::into),
+            max_clients: 0,
+        }
+    }
+
+    #[test]
+    fn prefixes_must_keep_tenants_apart() {
+        assert!(check(
+            &[tenant("shop", None), tenant("blog", None)],
+            &[Some("shop"), None, Some("*")]
+        )
+        .is_ok());
+        assert!(check(&[tenant("shop", Some("s")), tenant("blog", Some("sh"))], &[]).is_err());
+        assert!(check(&[tenant("shop", Some("{s}"))], &[]).is_err());
+        assert!(check(&[tenant("shop", None), tenant("shop", Some("x"))], &[]).is_err());
+        assert!(check(&[tenant("shop", None)], &[Some("blog")]).is_err());
+    }
+
+    #[test]
+    fn seats_are_counted_and_given_back() {
+        let mut config = tenant("shop", None);
+        config.max_clients = 2;
+        let tenants = Tenants::new(&[config]);
+        let shop = tenants.number(Some("shop"));
+        assert_eq!(shop, 1);
+        let (a, b) = (tenants.seat(shop), tenants.seat(shop));
+        assert!(a.is_some() && b.is_some());
+        assert!(tenants.seat(shop).is_none());
+        drop(a);
+        assert!(tenants.seat(shop).is_some());
+        assert_eq!(tenants.number(Some("*")), 0);
+    }
+}

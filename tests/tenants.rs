@@ -1,0 +1,168 @@
+//! Tenants through the proxy, with `examples/config/tenants.toml` (two
+//! prefix tenants, `shop` and `blog`, and an operator) in front of a
+//! 3-primary Valkey cluster: each tenant's keys are its own, keyless
+//! commands see only them, what cannot be scoped yet is refused with
+//! Valkey's NOPERM text, and `max_clients` holds for one tenant only.
+
+mod common;
+
+use common::{show, RawClient, TestProxy};
+use config::{Config, File, FileFormat};
+use proxy::ProxyConfig;
+use test_util::{Cluster, Flavor};
+
+const KEYS: usize = 1000;
+
+fn example() -> ProxyConfig {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/config/tenants.toml");
+    Config::builder()
+        .add_source(File::new(path, FileFormat::Toml))
+        .build()
+        .and_then(Config::try_deserialize)
+        .expect("the example parses")
+}
+
+async fn start() -> (Cluster, TestProxy) {
+    let cluster = Cluster::start(Flavor::Valkey, 3, 0);
+    let example = example();
+    let proxy = TestProxy::start(cluster.addrs(), move |config| {
+        config.users = example.users;
+        config.tenants = example.tenants;
+    })
+    .await;
+    (cluster, proxy)
+}
+
+async fn login(proxy: &TestProxy, user: &str, password: &str) -> RawClient {
+    let mut client = RawClient::connect(&proxy.addr).await;
+    assert_eq!(show(&client.call(&["AUTH", user, password]).await), "OK");
+    client
+}
+
+async fn scan_all(client: &mut RawClient) -> Vec<String> {
+    let mut cursor = "0".to_string();
+    let mut all = Vec::new();
+    loop {
+        let reply = client.call(&["SCAN", &cursor, "COUNT", "10000"]).await;
+        let parts = reply.as_array().expect("[cursor, keys]").to_vec();
+        cursor = String::from_utf8_lossy(parts[0].as_bytes().unwrap()).into_owned();
+        for key in parts[1].as_array().expect("keys") {
+            all.push(String::from_utf8_lossy(key.as_bytes().unwrap()).into_owned());
+        }
+        if cursor == "0" {
+            all.sort();
+            return all;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_tenant_has_its_own_keys() {
+    let (cluster, proxy) = start().await;
+    let mut shop = login(&proxy, "shop-app", "s1").await;
+    let mut blog = login(&proxy, "blog-app", "b1").await;
+    let mut ops = login(&proxy, "ops", "o1").await;
+    assert_eq!(show(&shop.call(&["SET", "cart:1", "x"]).await), "OK");
+    assert_eq!(show(&blog.call(&["GET", "cart:1"]).await), "(nil)");
+    // On the backend node, the key is shop:cart:1; the operator sees it so.
+    let owner = common::owner(&cluster, "shop:cart:1");
+    assert_eq!(
+        show(&cluster.primaries()[owner].command(&["GET", "shop:cart:1"])),
+        "x"
+    );
+    assert_eq!(show(&ops.call(&["GET", "shop:cart:1"]).await), "x");
+    assert_eq!(show(&shop.call(&["DEL", "cart:1"]).await), "1");
+
+    for client in [&mut shop, &mut blog] {
+        for chunk in (0..KEYS).collect::<Vec<_>>().chunks(100) {
+            let mut mset = vec!["MSET".to_string()];
+            for i in chunk {
+                mset.extend([format!("k{i}"), "v".into()]);
+            }
+            let args: Vec<&str> = mset.iter().map(String::as_str).collect();
+            assert_eq!(show(&client.call(&args).await), "OK");
+        }
+    }
+    let mut expected: Vec<String> = (0..KEYS).map(|i| format!("k{i}")).collect();
+    expected.sort();
+    assert_eq!(show(&shop.call(&["DBSIZE"]).await), KEYS.to_string());
+    assert_eq!(scan_all(&mut shop).await, expected);
+    let keys = shop.call(&["KEYS", "*"]).await;
+    assert_eq!(keys.as_array().map(|keys| keys.len()), Some(KEYS));
+    let random = show(&blog.call(&["RANDOMKEY"]).await);
+    assert!(expected.contains(&random), "{random}");
+    assert_eq!(show(&shop.call(&["FLUSHDB"]).await), "OK");
+    assert_eq!(show(&shop.call(&["DBSIZE"]).await), "0");
+    assert_eq!(show(&blog.call(&["DBSIZE"]).await), KEYS.to_string());
+    // The operator sees every tenant's keys as stored.
+    assert_eq!(show(&ops.call(&["EXISTS", "blog:k1", "shop:k1"]).await), "1");
+
+    // A transaction keeps to the tenant too.
+    assert_eq!(show(&shop.call(&["MULTI"]).await), "OK");
+    assert_eq!(show(&shop.call(&["SET", "t", "1"]).await), "QUEUED");
+    assert_eq!(show(&shop.call(&["INCR", "t"]).await), "QUEUED");
+    assert_eq!(show(&shop.call(&["EXEC"]).await), "[OK 2]");
+    assert_eq!(show(&ops.call(&["GET", "shop:t"]).await), "2");
+    assert_eq!(show(&blog.call(&["EXISTS", "t"]).await), "0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_cannot_be_kept_inside_a_tenant_is_refused() {
+    let (_cluster, proxy) = start().await;
+    let mut shop = login(&proxy, "shop-app", "s1").await;
+    let refused = [
+        (vec!["CONFIG", "SET", "maxmemory", "1"], "config|set"),
+        (vec!["FLUSHALL"], "flushall"),
+        (vec!["PUBLISH", "news", "hi"], "publish"),
+        (vec!["EVAL", "return 1", "0"], "eval"),
+        (vec!["MONITOR"], "monitor"),
+        (vec!["INFO"], "info"),
+        (vec!["CLIENT", "LIST"], "client|list"),
+    ];
+    for (args, name) in refused {
+        assert_eq!(
+            show(&shop.call(&args).await),
+            format!("-NOPERM User shop-app has no permissions to run the '{name}' command"),
+        );
+    }
+    // Inside MULTI, a refusal makes EXEC abort, as on Valkey; so does a
+    // command the proxy would carry out in several steps.
+    assert_eq!(show(&shop.call(&["MULTI"]).await), "OK");
+    assert_eq!(show(&shop.call(&["SET", "a", "1"]).await), "QUEUED");
+    assert!(show(&shop.call(&["KEYS", "*"]).await).starts_with("-NOPERM"));
+    assert!(show(&shop.call(&["SORT", "l", "BY", "w_*"]).await).starts_with("-NOPERM"));
+    assert!(show(&shop.call(&["EXEC"]).await).starts_with("-EXECABORT"));
+    assert_eq!(show(&shop.call(&["EXISTS", "a"]).await), "0");
+    // The operator may.
+    let mut ops = login(&proxy, "ops", "o1").await;
+    assert_eq!(show(&ops.call(&["PUBLISH", "news", "hi"]).await), "0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_clients_holds_for_its_tenant_only() {
+    let (_cluster, proxy) = start().await;
+    let mut shops = Vec::new();
+    for _ in 0..50 {
+        shops.push(login(&proxy, "shop-app", "s1").await);
+    }
+    let mut extra = RawClient::connect(&proxy.addr).await;
+    assert_eq!(
+        show(&extra.call(&["AUTH", "shop-app", "s1"]).await),
+        "-ERR max number of clients reached"
+    );
+    // Not authenticated, so nothing runs.
+    assert!(show(&extra.call(&["GET", "k"]).await).starts_with("-NOAUTH"));
+    let mut blog = login(&proxy, "blog-app", "b1").await;
+    assert_eq!(show(&blog.call(&["PING"]).await), "PONG");
+    // A shop client that leaves frees its place at once.
+    drop(shops.pop());
+    let mut seated = false;
+    for _ in 0..50 {
+        if show(&extra.call(&["AUTH", "shop-app", "s1"]).await) == "OK" {
+            seated = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(seated, "the freed place was not given back");
+}
