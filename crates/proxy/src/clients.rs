@@ -327,13 +327,16 @@ impl Clients {
         self.len() == 0
     }
 
-    /// Every client, by id.
+    /// Every client, by id. A client already killed is not one, though its
+    /// session (on another worker, maybe) has not yet closed: on Valkey it
+    /// is gone once CLIENT KILL answers.
     pub fn list(&self) -> Vec<Arc<ClientInfo>> {
         let mut all: Vec<_> = self
             .all
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .values()
+            .filter(|client| !client.kill.is_cancelled())
             .cloned()
             .collect();
         all.sort_by_key(|c| c.id);
