@@ -62,7 +62,8 @@ async fn proxy_users_authenticate_clients() {
     let proxy = TestProxy::start(vec![server.addr()], |c| {
         c.users.push(proxy::config::UserConfig {
             name: "default".into(),
-            password: "s3cret".into(),
+            password: Some("s3cret".into()),
+            passwords_sha256: Vec::new(),
             tenant: None,
         });
     })

@@ -31,7 +31,7 @@ fn check(user: &str, password: &[u8], state: &mut SessionState, shared: &Shared)
         .config
         .users
         .iter()
-        .find(|u| u.name == user && u.password.as_bytes() == password);
+        .find(|u| u.name == user && u.accepts(password));
     if known.is_some() || (!shared.config.requires_auth() && user == "default") {
         let tenant = shared.tenants.number(known.and_then(|u| u.tenant.as_deref()));
         if tenant == 0 {
