@@ -125,6 +125,13 @@ async fn what_cannot_be_kept_inside_a_tenant_is_refused() {
             format!("-NOPERM User shop-app has no permissions to run the '{name}' command"),
         );
     }
+    // A command the proxy does not know could carry keys it cannot put
+    // under the prefix: answered as unknown, as the server would.
+    let unknown = show(&shop.call(&["NOSUCHCMD", "k"]).await);
+    assert!(
+        unknown.starts_with("-ERR unknown command 'NOSUCHCMD'"),
+        "{unknown}"
+    );
     // Inside MULTI, a refusal makes EXEC abort, as on Valkey; so does a
     // command the proxy would carry out in several steps.
     assert_eq!(show(&shop.call(&["MULTI"]).await), "OK");

@@ -1,7 +1,7 @@
 //! The edge: every Rust error that reaches a client becomes a Valkey-style
 //! error reply here, and nowhere else.
 
-use resp::Frame;
+use resp::{Frame, Request};
 use router::Error;
 
 /// The error reply for a failed request.
@@ -60,6 +60,27 @@ pub fn not_supported(command: &str) -> Frame {
     Frame::error(format!(
         "ERR proxy: {} is not supported by valkey-proxy yet (it needs a dedicated backend connection)",
         command.to_ascii_uppercase()
+    ))
+}
+
+/// Valkey's error for a command it does not know.
+pub fn unknown_command(request: &Request) -> Frame {
+    let mut args = String::new();
+    for arg in request.args().iter().skip(1) {
+        if args.len() >= 128 {
+            break;
+        }
+        let room = 128 - args.len();
+        let text = String::from_utf8_lossy(arg);
+        let text: String = text.chars().take(room).collect();
+        args.push_str(&format!("'{text}' "));
+    }
+    let name: String = String::from_utf8_lossy(request.name())
+        .chars()
+        .take(128)
+        .collect();
+    Frame::error(format!(
+        "ERR unknown command '{name}', with args beginning with: {args}"
     ))
 }
 

@@ -152,11 +152,20 @@ fn hooked_dispatch<S: StackService, G: StackService>(
 }
 
 /// Why a client of a tenant may not run a command ([`crate::tenants::refusal`]);
-/// a refusal inside MULTI makes EXEC answer EXECABORT, as on Valkey.
+/// a refusal inside MULTI makes EXEC answer EXECABORT, as on Valkey. A
+/// command the table does not know is refused as unknown: its keys could
+/// not be put under the tenant's prefix.
 #[cold]
-fn refused_to_tenant(spec: Option<&router::CommandSpec>, state: &mut SessionState) -> Option<Frame> {
+fn refused_to_tenant(
+    request: &Request,
+    spec: Option<&router::CommandSpec>,
+    state: &mut SessionState,
+) -> Option<Frame> {
     let in_multi = state.transaction.in_multi();
-    let refusal = crate::tenants::refusal(spec?, &state.user, in_multi)?;
+    let refusal = match spec {
+        Some(spec) => crate::tenants::refusal(spec, &state.user, in_multi)?,
+        None => crate::edge::unknown_command(request),
+    };
     state.transaction.mark_failed();
     Some(refusal)
 }
@@ -183,7 +192,7 @@ fn dispatch_one<S: StackService, G: StackService>(
     let idle = pending.is_empty();
     let spec = state.recent.lookup(shared.stack.router.table(), &request);
     if state.tenant != 0 {
-        if let Some(refusal) = refused_to_tenant(spec.as_deref(), state) {
+        if let Some(refusal) = refused_to_tenant(&request, spec.as_deref(), state) {
             let refusal = Some(Local::Reply(refusal));
             return start(
                 request,

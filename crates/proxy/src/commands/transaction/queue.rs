@@ -61,7 +61,7 @@ fn check_queued(
     }
     let router = &shared.stack.router;
     let Some(spec) = router.table().lookup(request).cloned() else {
-        return Err(unknown_command(request));
+        return Err(edge::unknown_command(request));
     };
     if !spec.arity_ok(request.len()) {
         return Err(edge::wrong_arity(&spec.name));
@@ -164,26 +164,5 @@ fn check_queued(
             spec,
             slot,
         },
-    ))
-}
-
-/// Valkey's error for a command it does not know.
-fn unknown_command(request: &Request) -> Frame {
-    let mut args = String::new();
-    for arg in request.args().iter().skip(1) {
-        if args.len() >= 128 {
-            break;
-        }
-        let room = 128 - args.len();
-        let text = String::from_utf8_lossy(arg);
-        let text: String = text.chars().take(room).collect();
-        args.push_str(&format!("'{text}' "));
-    }
-    let name: String = String::from_utf8_lossy(request.name())
-        .chars()
-        .take(128)
-        .collect();
-    Frame::error(format!(
-        "ERR unknown command '{name}', with args beginning with: {args}"
     ))
 }
