@@ -118,6 +118,11 @@ async fn what_cannot_be_kept_inside_a_tenant_is_refused() {
         (vec!["MONITOR"], "monitor"),
         (vec!["INFO"], "info"),
         (vec!["CLIENT", "LIST"], "client|list"),
+        (
+            vec!["CLUSTER", "GETKEYSINSLOT", "0", "10"],
+            "cluster|getkeysinslot",
+        ),
+        (vec!["CLIENT", "TRACKING", "ON", "BCAST"], "client|tracking"),
     ];
     for (args, name) in refused {
         assert_eq!(

@@ -189,20 +189,31 @@ pub fn max_clients_reached() -> Frame {
 
 /// Why a client of a tenant may not run `spec`, in Valkey's words for a
 /// command its ACL does not allow; `None` when it may. Refused, until the
-/// proxy can keep their effects inside the tenant: server administration
-/// (`@admin`, and `@dangerous` commands other than the whole-keyspace ones
-/// the namespace layer scopes: KEYS, FLUSHDB, SORT), pub/sub (channels are not
-/// yet namespaced), scripts and functions (a script names keys the proxy
-/// cannot see), and, inside MULTI, the commands the layer carries out in
-/// several steps (KEYS, SCAN, DBSIZE, RANDOMKEY, FLUSHDB, and SORT, whose
-/// BY and GET patterns are followed by copying keys).
+/// proxy can keep their effects inside the tenant:
+/// - server administration: `@admin`, and the `@dangerous` commands other
+///   than those the namespace layer scopes (KEYS, FLUSHDB, SORT);
+/// - pub/sub: channels are not yet namespaced;
+/// - scripts and functions: a script names keys the proxy cannot see;
+/// - what would show other tenants' key names: CLIENT TRACKING, CLUSTER
+///   GETKEYSINSLOT and COUNTKEYSINSLOT;
+/// - inside MULTI, the commands the layer carries out in several steps:
+///   KEYS, SCAN, DBSIZE, RANDOMKEY, FLUSHDB, and SORT (whose BY and GET
+///   patterns are followed by copying keys).
 pub fn refusal(spec: &CommandSpec, user: &str, in_multi: bool) -> Option<Frame> {
     use router::command::Categories;
     let named = |name: &[u8]| Categories::named(name).unwrap_or(Categories::NONE);
     let scoped = middleware::namespace::keyspace::scoped_by_scan(&spec.name)
         || matches!(spec.name.as_str(), "scan" | "sort" | "sort_ro");
+    // Key names of every tenant: invalidations for a BCAST prefix, the
+    // keys of a slot.
+    let shows_any_keys = matches!(
+        spec.name.as_str(),
+        "client|tracking" | "cluster|getkeysinslot" | "cluster|countkeysinslot"
+    );
     let refused = if scoped {
         in_multi
+    } else if shows_any_keys {
+        true
     } else {
         spec.categories.intersects(
             named(b"admin")
