@@ -135,6 +135,19 @@ async fn tenants_are_isolated(backends: Vec<String>, raw: &dyn Fn(&[&str]) -> Fr
         call(&layers, BLOG, 0, &["DBSIZE"]).await,
         Frame::Integer(KEYS as i64)
     );
+
+    // FLUSHALL of a tenant: all its databases, nothing of the others.
+    assert_eq!(
+        call(&layers, SHOP, 0, &["SET", "again", "1"]).await,
+        Frame::simple("OK")
+    );
+    assert_eq!(call(&layers, SHOP, 0, &["FLUSHALL"]).await, Frame::simple("OK"));
+    assert_eq!(call(&layers, SHOP, 0, &["DBSIZE"]).await, Frame::Integer(0));
+    assert_eq!(call(&layers, SHOP, 3, &["DBSIZE"]).await, Frame::Integer(0));
+    assert_eq!(
+        call(&layers, BLOG, 0, &["DBSIZE"]).await,
+        Frame::Integer(KEYS as i64)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

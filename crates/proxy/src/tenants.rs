@@ -191,19 +191,19 @@ pub fn max_clients_reached() -> Frame {
 /// command its ACL does not allow; `None` when it may. Refused, until the
 /// proxy can keep their effects inside the tenant:
 /// - server administration: `@admin`, and the `@dangerous` commands other
-///   than those the namespace layer scopes (KEYS, FLUSHDB, SORT);
+///   than those the namespace layer scopes (KEYS, FLUSHDB, FLUSHALL, SORT);
 /// - pub/sub: channels are not yet namespaced;
 /// - scripts and functions: a script names keys the proxy cannot see;
 /// - what would show other tenants' key names: CLIENT TRACKING, CLUSTER
 ///   GETKEYSINSLOT and COUNTKEYSINSLOT;
 /// - inside MULTI, the commands the layer carries out in several steps:
-///   KEYS, SCAN, DBSIZE, RANDOMKEY, FLUSHDB, and SORT (whose BY and GET
+///   KEYS, SCAN, DBSIZE, RANDOMKEY, FLUSHDB, FLUSHALL, and SORT (whose BY and GET
 ///   patterns are followed by copying keys).
 pub fn refusal(spec: &CommandSpec, user: &str, in_multi: bool) -> Option<Frame> {
     use router::command::Categories;
     let named = |name: &[u8]| Categories::named(name).unwrap_or(Categories::NONE);
     let scoped = middleware::namespace::keyspace::scoped_by_scan(&spec.name)
-        || matches!(spec.name.as_str(), "scan" | "sort" | "sort_ro");
+        || matches!(spec.name.as_str(), "scan" | "sort" | "sort_ro" | "flushall");
     // Key names of every tenant: invalidations for a BCAST prefix, the
     // keys of a slot.
     let shows_any_keys = matches!(

@@ -1,11 +1,11 @@
-//! Commands over a whole emulated database, done by scanning every primary:
-//! KEYS, DBSIZE, FLUSHDB, RANDOMKEY, SWAPDB, MOVE, and COPY ... DB.
+//! Commands over a whole emulated database or a tenant's keys, done by
+//! scanning every primary: KEYS, DBSIZE, FLUSHDB, RANDOMKEY, a tenant's
+//! FLUSHALL; and (their steps in `between`) SWAPDB, MOVE, and COPY ... DB.
 
 use aggregate::steps::Steps;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use rand::seq::{IndexedRandom, SliceRandom};
-use resp::number::parse_i64;
 use resp::Frame;
 use router::{Command, Error, Reply};
 use tower::Service;
@@ -58,7 +58,7 @@ where
     let own = match emulated {
         true => is_own(name, command.request.args()),
         false => scoped_by_scan(name),
-    };
+    } || (name == "flushall" && scope.whole_tenant().is_some());
     if !own {
         return None;
     }
@@ -73,12 +73,29 @@ where
     };
     let current = command.db;
     let database = scope.clone();
+    // A tenant's FLUSHALL: its keys in every backend database (one, where
+    // databases are emulated: the tenant's spaces are all in it).
+    let backend_dbs = if emulated { 1 } else { databases };
+    let per_db: Vec<Node<S>> = match name {
+        "flushall" => (0..backend_dbs)
+            .map(|db| {
+                let mut base = command.clone();
+                base.db = db;
+                Node {
+                    steps: Steps::new(inner.clone(), base),
+                    shards,
+                }
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
     let name = name.to_string();
     Some(Box::pin(async move {
         let frame = match name.as_str() {
             "keys" => node.keys(&database, &args).await?,
             "dbsize" => node.dbsize(&database, &args).await?,
             "flushdb" => node.flushdb(&database, &args).await?,
+            "flushall" => flushall(per_db, &database, &args).await?,
             "randomkey" => node.randomkey(&database, &args).await?,
             "swapdb" => node.swapdb(&database, &args, databases).await?,
             "move" => node.move_key(&database, current, &args, databases).await?,
@@ -88,27 +105,18 @@ where
     }))
 }
 
-fn syntax_error() -> Frame {
+pub(super) fn syntax_error() -> Frame {
     Frame::error("ERR syntax error")
 }
 
-fn wrong_arity(name: &str) -> Frame {
+pub(super) fn wrong_arity(name: &str) -> Frame {
     Frame::error(format!("ERR wrong number of arguments for '{name}' command"))
 }
 
-/// A database index argument, checked as Valkey checks it.
-fn database_index(arg: &[u8], databases: u32) -> Result<u32, Frame> {
-    let index = parse_i64(arg).ok_or_else(|| Frame::error("ERR value is not an integer or out of range"))?;
-    if index < 0 || index >= i64::from(databases) {
-        return Err(Frame::error("ERR DB index is out of range"));
-    }
-    Ok(index as u32)
-}
-
 /// Calls on the service below, as database 0 of the backend.
-struct Node<S> {
-    steps: Steps<S>,
-    shards: usize,
+pub(super) struct Node<S> {
+    pub(super) steps: Steps<S>,
+    pub(super) shards: usize,
 }
 
 impl<S> Node<S>
@@ -118,7 +126,7 @@ where
 {
     /// Sends `args`, to the primary of `shard` or (`None`) wherever the
     /// keys route, and reads the reply.
-    async fn call(&mut self, args: Vec<Bytes>, shard: Option<usize>) -> Result<Frame, Error> {
+    pub(super) async fn call(&mut self, args: Vec<Bytes>, shard: Option<usize>) -> Result<Frame, Error> {
         match shard {
             Some(shard) => self.steps.call_on(shard, args).await,
             None => self.steps.call(args).await,
@@ -154,7 +162,7 @@ where
     }
 
     /// Every `(stored, key)` of `database` on every primary.
-    async fn all_keys(&mut self, database: &Scope) -> Result<Vec<(Bytes, Bytes)>, Error> {
+    pub(super) async fn all_keys(&mut self, database: &Scope) -> Result<Vec<(Bytes, Bytes)>, Error> {
         let mut keys = Vec::new();
         for shard in 0..self.shards {
             self.scan(shard, database, |stored, key| keys.push((stored, key)))
@@ -301,94 +309,35 @@ where
         }
         Ok(Frame::Null)
     }
+}
 
-    async fn move_key(
-        &mut self,
-        database: &Scope,
-        current: u32,
-        args: &[Bytes],
-        databases: u32,
-    ) -> Result<Frame, Error> {
-        let [_, key, target] = args else {
-            return Ok(wrong_arity("move"));
-        };
-        let target_db = match database_index(target, databases) {
-            Ok(db) => db,
-            Err(error) => return Ok(error),
-        };
-        if target_db == current {
-            return Ok(Frame::error("ERR source and destination objects are the same"));
+/// FLUSHALL for a tenant: FLUSHDB of all its keys in each backend
+/// database (`nodes`, one per database).
+async fn flushall<S>(nodes: Vec<Node<S>>, scope: &Scope, args: &[Bytes]) -> Result<Frame, Error>
+where
+    S: Service<Command, Response = Reply, Error = Error> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    let Some(whole) = scope.whole_tenant() else {
+        return Ok(Frame::error("ERR proxy: FLUSHALL of no tenant"));
+    };
+    for mut node in nodes {
+        let reply = node.flushdb(&whole, args).await?;
+        if reply.is_error() {
+            return Ok(fix_name(reply));
         }
-        let from = database.encode(key);
-        let to = database.in_database(target_db).encode(key);
-        let reply = self
-            .call(vec![Bytes::from_static(b"RENAMENX"), from, to], None)
-            .await?;
-        Ok(match reply {
-            // MOVE of a missing key answers 0, where RENAMENX complains.
-            Frame::Error(text) if text.ends_with(b"no such key") => Frame::Integer(0),
-            other => other,
-        })
     }
+    Ok(Frame::simple("OK"))
+}
 
-    async fn copy_to_db(&mut self, database: &Scope, args: &[Bytes], databases: u32) -> Result<Frame, Error> {
-        if args.len() < 3 {
-            return Ok(wrong_arity("copy"));
+/// FLUSHDB's errors, as FLUSHALL's.
+fn fix_name(reply: Frame) -> Frame {
+    match reply {
+        Frame::Error(text) => {
+            let text = String::from_utf8_lossy(&text).replace("'flushdb'", "'flushall'");
+            Frame::error(text)
         }
-        let mut target = None;
-        let mut rest = Vec::new();
-        let mut i = 3;
-        while i < args.len() {
-            if args[i].eq_ignore_ascii_case(b"db") {
-                let Some(index) = args.get(i + 1) else {
-                    return Ok(syntax_error());
-                };
-                match database_index(index, databases) {
-                    Ok(db) => target = Some(db),
-                    Err(error) => return Ok(error),
-                }
-                i += 2;
-            } else {
-                rest.push(args[i].clone());
-                i += 1;
-            }
-        }
-        let target = target.map_or_else(|| database.clone(), |db| database.in_database(db));
-        let mut copy = vec![
-            Bytes::from_static(b"COPY"),
-            database.encode(&args[1]),
-            target.encode(&args[2]),
-        ];
-        copy.extend(rest);
-        self.call(copy, None).await
-    }
-
-    async fn swapdb(&mut self, database: &Scope, args: &[Bytes], databases: u32) -> Result<Frame, Error> {
-        let [_, a, b] = args else {
-            return Ok(wrong_arity("swapdb"));
-        };
-        let (a, b) = match (database_index(a, databases), database_index(b, databases)) {
-            (Ok(a), Ok(b)) => (a, b),
-            (Err(error), _) | (_, Err(error)) => return Ok(error),
-        };
-        if a == b {
-            return Ok(Frame::simple("OK"));
-        }
-        // Three renames per key through a parking space no client sees:
-        // a -> parking, b -> a, parking -> b. Not atomic.
-        let parking = database.in_database(u32::MAX);
-        let (first, second) = (database.in_database(a), database.in_database(b));
-        for (from, to) in [(&first, &parking), (&second, &first), (&parking, &second)] {
-            for (stored, key) in self.all_keys(from).await? {
-                let reply = self
-                    .call(vec![Bytes::from_static(b"RENAME"), stored, to.encode(&key)], None)
-                    .await?;
-                if reply.is_error() {
-                    return Ok(reply);
-                }
-            }
-        }
-        Ok(Frame::simple("OK"))
+        other => other,
     }
 }
 

@@ -30,6 +30,7 @@
 //! tenant's keys only (by scanning, on a backend with databases too). Its
 //! emulated databases are spaces inside the prefix.
 
+mod between;
 pub mod glob;
 pub mod keyspace;
 pub mod rewrite;
@@ -131,11 +132,12 @@ where
     }
 
     fn call(&mut self, mut command: Command) -> Self::Future {
-        let (emulating, shards) = {
+        let (emulating, shards, backend_databases) = {
             let topology = self.router.current_topology();
             (
                 emulates(topology.mode(), topology.databases()),
                 topology.shards().len(),
+                topology.databases(),
             )
         };
         if !emulating && command.tenant == 0 {
@@ -153,7 +155,13 @@ where
             return Either::Left(self.inner.call(command));
         };
         let scope = Scope::new(tenant.cloned().unwrap_or_default(), command.db, emulating);
-        let sizes = (self.databases, shards);
+        // The databases a client may use: emulated, or the backend's.
+        let databases = if emulating {
+            self.databases
+        } else {
+            backend_databases
+        };
+        let sizes = (databases, shards);
         if let Some(future) = keyspace::handle(&spec.name, &command, &self.inner, sizes, &scope, emulating) {
             return Either::Right(future);
         }

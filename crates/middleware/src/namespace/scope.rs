@@ -21,6 +21,9 @@ pub struct Scope {
     /// The emulated database's space; `None` for database 0 (the real
     /// keyspace, or the tenant's) and on backends with real databases.
     space: Option<Space>,
+    /// Every database of the tenant at once (its FLUSHALL): keys of its
+    /// emulated databases are not hidden.
+    every_database: bool,
 }
 
 impl Scope {
@@ -30,7 +33,18 @@ impl Scope {
         Scope {
             tenant,
             space: (emulated && db != 0).then(|| Space::database(db)),
+            every_database: false,
         }
+    }
+
+    /// Every key of the same tenant, in all its databases; `None` without
+    /// a tenant.
+    pub fn whole_tenant(&self) -> Option<Scope> {
+        (!self.tenant.is_empty()).then(|| Scope {
+            tenant: self.tenant.clone(),
+            space: None,
+            every_database: true,
+        })
     }
 
     /// Emulated database `db` (no tenant).
@@ -81,7 +95,7 @@ impl Scope {
         let rest = stored.slice(self.tenant.len()..);
         match &self.space {
             Some(space) => space.decode(&rest),
-            None if is_hidden_from_root(&rest) => None,
+            None if !self.every_database && is_hidden_from_root(&rest) => None,
             None => Some(rest),
         }
     }
@@ -150,6 +164,15 @@ mod tests {
         assert_eq!(root.decode(&shop.encode(b"k")).as_deref(), Some(&b"shop:k"[..]));
         assert!(matches(&shop3.glob().unwrap(), &stored));
         assert_eq!(root.glob(), None);
+    }
+
+    #[test]
+    fn a_whole_tenant_holds_its_databases() {
+        let shop3 = Scope::new(Bytes::from_static(b"shop:"), 3, true);
+        let whole = shop3.whole_tenant().unwrap();
+        assert!(whole.decode(&shop3.encode(b"k")).is_some());
+        assert_eq!(whole.decode(&Bytes::from_static(b"blog:k")), None);
+        assert_eq!(Scope::database(3).whole_tenant(), None);
     }
 
     #[test]
