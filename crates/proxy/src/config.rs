@@ -298,6 +298,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn bad_users_and_tenants_are_named_in_the_error() {
+        let user = |tenant: Option<&str>, hash: &str| UserConfig {
+            name: "app".into(),
+            password: None,
+            passwords_sha256: vec![hash.into()],
+            tenant: tenant.map(Into::into),
+        };
+        let digest = "11507a0e2f5e69d5dfa40a62a1bd7b6ee57e6bcd85c67c9b8431b36fff21c437";
+        let error = |users: Vec<UserConfig>| {
+            let config = ProxyConfig {
+                backends: vec!["127.0.0.1:6379".into()],
+                users,
+                ..ProxyConfig::default()
+            };
+            config.validate().unwrap_err().to_string()
+        };
+        assert_eq!(
+            error(vec![user(None, "abc")]),
+            "user \"app\": passwords_sha256 holds SHA-256 digests: 64 hex digits each"
+        );
+        assert_eq!(
+            error(vec![user(Some("shop"), digest)]),
+            "tenants: a user names tenant \"shop\", which is not configured"
+        );
+    }
+
+    #[test]
     fn a_user_takes_a_clear_password_or_any_of_its_digests() {
         let user = UserConfig {
             name: "app".into(),

@@ -128,7 +128,7 @@ pub async fn build(config: &ProxyConfig) -> Stack {
     let core = ServiceBuilder::new()
         .layer(
             NamespaceLayer::new(router.clone(), config.emulated_databases)
-                .with_tenants(crate::tenants::Tenants::new(&config.tenants).prefixes()),
+                .with_tenants(crate::tenants::prefixes(&config.tenants)),
         )
         .layer(FanOutLayer::new(router.clone()))
         .service(router.clone());

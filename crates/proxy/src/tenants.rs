@@ -52,6 +52,12 @@ impl TenantConfig {
     }
 }
 
+/// The key prefixes of the configured tenants, tenant 1 first
+/// ([`middleware::NamespaceLayer::with_tenants`]).
+pub fn prefixes(config: &[TenantConfig]) -> Vec<Bytes> {
+    config.iter().map(|tenant| Bytes::from(tenant.prefix())).collect()
+}
+
 /// What is wrong with a tenants configuration.
 pub fn check(tenants: &[TenantConfig], user_tenants: &[Option<&str>]) -> Result<(), String> {
     if tenants.len() >= usize::from(u16::MAX) {
@@ -117,11 +123,6 @@ impl Tenants {
                 })
                 .collect(),
         }
-    }
-
-    /// The key prefixes, tenant 1 first ([`middleware::NamespaceLayer::with_tenants`]).
-    pub fn prefixes(&self) -> Vec<Bytes> {
-        self.all.iter().map(|tenant| tenant.prefix.clone()).collect()
     }
 
     /// The number of the tenant named `name` (from 1); 0 for none or `*`.

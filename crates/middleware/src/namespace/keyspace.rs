@@ -260,12 +260,14 @@ where
     }
 
     async fn flushdb(&mut self, database: &Scope, args: &[Bytes]) -> Result<Frame, Error> {
-        match args {
-            [_] => {}
-            [_, mode] if mode.eq_ignore_ascii_case(b"async") || mode.eq_ignore_ascii_case(b"sync") => {}
-            [_, _] => return Ok(syntax_error()),
-            _ => return Ok(wrong_arity("flushdb")),
+        if let Some(error) = flush_arguments("flushdb", args) {
+            return Ok(error);
         }
+        self.unlink_all(database).await
+    }
+
+    /// Deletes every stored key of `database`.
+    async fn unlink_all(&mut self, database: &Scope) -> Result<Frame, Error> {
         for shard in 0..self.shards {
             let mut doomed = Vec::new();
             self.scan(shard, database, |stored, _| doomed.push(stored))
@@ -318,26 +320,29 @@ where
     S: Service<Command, Response = Reply, Error = Error> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
+    if let Some(error) = flush_arguments("flushall", args) {
+        return Ok(error);
+    }
     let Some(whole) = scope.whole_tenant() else {
         return Ok(Frame::error("ERR proxy: FLUSHALL of no tenant"));
     };
     for mut node in nodes {
-        let reply = node.flushdb(&whole, args).await?;
+        let reply = node.unlink_all(&whole).await?;
         if reply.is_error() {
-            return Ok(fix_name(reply));
+            return Ok(reply);
         }
     }
     Ok(Frame::simple("OK"))
 }
 
-/// FLUSHDB's errors, as FLUSHALL's.
-fn fix_name(reply: Frame) -> Frame {
-    match reply {
-        Frame::Error(text) => {
-            let text = String::from_utf8_lossy(&text).replace("'flushdb'", "'flushall'");
-            Frame::error(text)
-        }
-        other => other,
+/// The error for FLUSHDB's or FLUSHALL's arguments (`[ASYNC | SYNC]`), if
+/// they are wrong.
+fn flush_arguments(name: &str, args: &[Bytes]) -> Option<Frame> {
+    match args {
+        [_] => None,
+        [_, mode] if mode.eq_ignore_ascii_case(b"async") || mode.eq_ignore_ascii_case(b"sync") => None,
+        [_, _] => Some(syntax_error()),
+        _ => Some(wrong_arity(name)),
     }
 }
 
