@@ -5,8 +5,12 @@
 //!   percentiles (HDR histogram) and proxy CPU time, read through a
 //!   [`StatsRegistry`] (what `PROXY STATS` and `PROXY LATENCY` print).
 //! - [`namespace`]: the [`NamespaceLayer`] / [`Namespace`], key namespaces
-//!   (numbered databases emulated on clusters that have none).
+//!   (numbered databases emulated on clusters that have none, tenants'
+//!   prefixes).
+//! - [`acl`]: Valkey's ACL rules ([`acl::User`]) checked before routing,
+//!   and the [`acl::AclLog`] of refusals.
 
+pub mod acl;
 pub mod namespace;
 pub mod stats;
 

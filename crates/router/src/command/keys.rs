@@ -3,7 +3,7 @@
 
 use resp::{number::parse_i64, Args};
 
-use super::spec::{BeginSearch, CommandSpec, FindKeys};
+use super::spec::{BeginSearch, CommandSpec, FindKeys, KeySpec};
 
 /// Positions (argument indexes) of every key of `args` according to
 /// `spec`, in spec order. Positions that fall outside the arguments are
@@ -23,14 +23,26 @@ pub fn for_each_key(spec: &CommandSpec, args: Args<'_>, mut visit: impl FnMut(us
 /// Calls `visit` with the position of every key and whether the command
 /// may change that key (its key spec says `RW`, `OW` or `RM`).
 pub fn for_each_key_access(spec: &CommandSpec, args: Args<'_>, mut visit: impl FnMut(usize, bool)) {
+    for_each_key_spec(spec, args, |position, key_spec| visit(position, key_spec.writes));
+}
+
+/// Calls `visit` with the position of every key and the key spec that
+/// found it ([`KeySpec::LEGACY`] for legacy positions; SORT's STORE
+/// destination as a key it writes without reading), so that an ACL can
+/// tell reads from writes.
+pub fn for_each_key_spec(spec: &CommandSpec, args: Args<'_>, mut visit: impl FnMut(usize, &KeySpec)) {
     if spec.name == "migrate" {
         // With KEYS, MIGRATE's single-key slot holds an empty placeholder
         // (Valkey's `migrateGetKeys` skips it).
-        from_key_specs(spec, args, &mut |i, writes| {
+        from_key_specs(spec, args, &mut |i, key_spec| {
             if !(i == 3 && args[3].is_empty()) {
-                visit(i, writes)
+                visit(i, key_spec)
             }
         });
+        return;
+    }
+    if let Some(key_spec) = variable_flags(spec, args) {
+        visit(1, &key_spec);
         return;
     }
     from_key_specs(spec, args, &mut visit);
@@ -38,10 +50,59 @@ pub fn for_each_key_access(spec: &CommandSpec, args: Args<'_>, mut visit: impl F
         // SORT's STORE spec is `unknown` (the keyword may appear anywhere);
         // Valkey finds it with `sortGetKeys`, and so do we.
         if let Some(position) = sort_store_key(args) {
-            visit(position, true);
+            visit(position, &SORT_STORE);
         }
     }
 }
+
+/// How SET and BITFIELD use their key, which depends on their arguments
+/// (their key spec says `variable_flags`): Valkey's `setGetKeys` and
+/// `bitfieldGetKeys`.
+fn variable_flags(spec: &CommandSpec, args: Args<'_>) -> Option<KeySpec> {
+    let (access, changes) = match spec.name.as_str() {
+        "set" => {
+            let get = args.iter().skip(3).any(|arg| arg.eq_ignore_ascii_case(b"get"));
+            (get, true)
+        }
+        "bitfield" => (true, !bitfield_reads_only(args)),
+        _ => return None,
+    };
+    if args.len() < 2 {
+        return None;
+    }
+    let declared = spec.key_specs.first().cloned().unwrap_or(KeySpec::LEGACY);
+    Some(KeySpec {
+        access,
+        changes,
+        ..declared
+    })
+}
+
+/// True when BITFIELD's operations are all GET (with OVERFLOW); a syntax
+/// error counts as a write, as in Valkey.
+fn bitfield_reads_only(args: Args<'_>) -> bool {
+    let mut i = 2;
+    while i < args.len() {
+        let rest = args.len() - i - 1;
+        let arg = &args[i];
+        if arg.eq_ignore_ascii_case(b"get") && rest >= 2 {
+            i += 3;
+        } else if arg.eq_ignore_ascii_case(b"overflow") && rest >= 1 {
+            i += 2;
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+/// SORT's STORE destination: overwritten, never read.
+const SORT_STORE: KeySpec = KeySpec {
+    writes: true,
+    access: false,
+    changes: true,
+    ..KeySpec::LEGACY
+};
 
 /// Valkey's `sortGetKeys`: skip the arguments of LIMIT, GET and BY, and take
 /// the key after the last STORE.
@@ -62,7 +123,7 @@ fn sort_store_key(args: Args<'_>) -> Option<usize> {
     store
 }
 
-fn from_key_specs(spec: &CommandSpec, args: Args<'_>, visit: &mut impl FnMut(usize, bool)) {
+fn from_key_specs(spec: &CommandSpec, args: Args<'_>, visit: &mut impl FnMut(usize, &KeySpec)) {
     let argc = args.len() as i64;
     if spec.key_specs.is_empty() {
         // Commands with only legacy key positions (old modules).
@@ -72,9 +133,12 @@ fn from_key_specs(spec: &CommandSpec, args: Args<'_>, visit: &mut impl FnMut(usi
         }
         let last = if last < 0 { argc + last } else { last };
         let mut i = first;
-        let writes = spec.flags.contains(super::Flags::WRITE);
+        let legacy = KeySpec {
+            writes: spec.flags.contains(super::Flags::WRITE),
+            ..KeySpec::LEGACY
+        };
         while i <= last && i < argc {
-            visit(i as usize, writes);
+            visit(i as usize, &legacy);
             i += step;
         }
         return;
@@ -127,7 +191,7 @@ fn from_key_specs(spec: &CommandSpec, args: Args<'_>, visit: &mut impl FnMut(usi
             if i >= argc {
                 break;
             }
-            visit(i as usize, key_spec.writes);
+            visit(i as usize, key_spec);
             i += step;
         }
     }

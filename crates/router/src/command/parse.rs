@@ -82,6 +82,8 @@ fn key_spec(frame: &Frame) -> Option<KeySpec> {
     let has = |name: &[u8]| flags.iter().any(|f| f.eq_ignore_ascii_case(name));
     let not_key = has(b"not_key");
     let writes = has(b"RW") || has(b"OW") || has(b"RM");
+    let access = has(b"access");
+    let changes = has(b"insert") || has(b"delete") || has(b"update");
     let begin_fields = field(&fields, "begin_search")?.clone().into_pairs()?;
     let begin_spec = field(&begin_fields, "spec")
         .and_then(|s| s.clone().into_pairs())
@@ -122,6 +124,8 @@ fn key_spec(frame: &Frame) -> Option<KeySpec> {
         find,
         not_key,
         writes,
+        access,
+        changes,
     })
 }
 

@@ -27,6 +27,8 @@ impl Flags {
     pub const FAST: Flags = Flags(1 << 7);
     /// `no_multi`
     pub const NO_MULTI: Flags = Flags(1 << 8);
+    /// `no_auth`: runs before authentication, and no ACL refuses it.
+    pub const NO_AUTH: Flags = Flags(1 << 9);
     /// Not a Valkey flag: the proxy sends the command on a connection of
     /// its own, never queued behind other clients' requests on a shared
     /// one. Set by the proxy's overrides on SCRIPT KILL and FUNCTION KILL,
@@ -46,6 +48,7 @@ impl Flags {
             b"movablekeys" => Flags::MOVABLE_KEYS,
             b"fast" => Flags::FAST,
             b"no_multi" => Flags::NO_MULTI,
+            b"no_auth" => Flags::NO_AUTH,
             _ => Flags(0),
         }
     }
@@ -121,6 +124,25 @@ pub struct KeySpec {
     /// The command may change the key (`RW`, `OW` or `RM`), rather than
     /// only read it (`RO`).
     pub writes: bool,
+    /// The command returns, copies or uses the key's value (`access`): an
+    /// ACL needs read permission on it.
+    pub access: bool,
+    /// The command adds, removes or changes the key's value (`insert`,
+    /// `delete` or `update`): an ACL needs write permission on it.
+    pub changes: bool,
+}
+
+impl KeySpec {
+    /// How the keys of commands known only by their legacy key positions
+    /// (old modules) are used: in every way.
+    pub const LEGACY: KeySpec = KeySpec {
+        begin: BeginSearch::Unknown,
+        find: FindKeys::Unknown,
+        not_key: false,
+        writes: true,
+        access: true,
+        changes: true,
+    };
 }
 
 /// The `request_policy` tip: where a keyless or multi-key command goes.
