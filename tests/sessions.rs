@@ -63,8 +63,7 @@ async fn proxy_users_authenticate_clients() {
         c.users.push(proxy::config::UserConfig {
             name: "default".into(),
             password: Some("s3cret".into()),
-            passwords_sha256: Vec::new(),
-            tenant: None,
+            ..Default::default()
         });
     })
     .await;

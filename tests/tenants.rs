@@ -33,12 +33,6 @@ async fn start() -> (Cluster, TestProxy) {
     (cluster, proxy)
 }
 
-async fn login(proxy: &TestProxy, user: &str, password: &str) -> RawClient {
-    let mut client = RawClient::connect(&proxy.addr).await;
-    assert_eq!(show(&client.call(&["AUTH", user, password]).await), "OK");
-    client
-}
-
 async fn scan_all(client: &mut RawClient) -> Vec<String> {
     let mut cursor = "0".to_string();
     let mut all = Vec::new();
@@ -59,9 +53,9 @@ async fn scan_all(client: &mut RawClient) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_tenant_has_its_own_keys() {
     let (cluster, proxy) = start().await;
-    let mut shop = login(&proxy, "shop-app", "s1").await;
-    let mut blog = login(&proxy, "blog-app", "b1").await;
-    let mut ops = login(&proxy, "ops", "o1").await;
+    let mut shop = RawClient::login(&proxy.addr, "shop-app", "s1").await;
+    let mut blog = RawClient::login(&proxy.addr, "blog-app", "b1").await;
+    let mut ops = RawClient::login(&proxy.addr, "ops", "o1").await;
     assert_eq!(show(&shop.call(&["SET", "cart:1", "x"]).await), "OK");
     assert_eq!(show(&blog.call(&["GET", "cart:1"]).await), "(nil)");
     // On the backend node, the key is shop:cart:1; the operator sees it so.
@@ -118,7 +112,7 @@ async fn each_tenant_has_its_own_keys() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_cannot_be_kept_inside_a_tenant_is_refused() {
     let (_cluster, proxy) = start().await;
-    let mut shop = login(&proxy, "shop-app", "s1").await;
+    let mut shop = RawClient::login(&proxy.addr, "shop-app", "s1").await;
     let refused = [
         (vec!["CONFIG", "SET", "maxmemory", "1"], "config|set"),
         (vec!["PUBLISH", "news", "hi"], "publish"),
@@ -154,8 +148,104 @@ async fn what_cannot_be_kept_inside_a_tenant_is_refused() {
     assert!(show(&shop.call(&["EXEC"]).await).starts_with("-EXECABORT"));
     assert_eq!(show(&shop.call(&["EXISTS", "a"]).await), "0");
     // The operator may.
-    let mut ops = login(&proxy, "ops", "o1").await;
+    let mut ops = RawClient::login(&proxy.addr, "ops", "o1").await;
     assert_eq!(show(&ops.call(&["PUBLISH", "news", "hi"]).await), "0");
+}
+
+/// The ACL LOG entries `client` sees, as (reason, context, object,
+/// username).
+async fn acl_log(client: &mut RawClient) -> Vec<[String; 4]> {
+    let reply = client.call(&["ACL", "LOG"]).await;
+    let entries = reply.as_array().expect("entries").to_vec();
+    entries
+        .into_iter()
+        .map(|entry| {
+            let fields = entry.as_array().expect("RESP2 map as pairs").to_vec();
+            let field = |name: &str| {
+                let at = fields
+                    .iter()
+                    .position(|f| f.as_bytes().is_some_and(|b| b == name.as_bytes()));
+                show(&fields[at.expect(name) + 1])
+            };
+            [
+                field("reason"),
+                field("context"),
+                field("object"),
+                field("username"),
+            ]
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_rules_and_refusals_show_in_the_acl_log() {
+    let (_cluster, proxy) = start().await;
+    let mut shop = RawClient::login(&proxy.addr, "shop-app", "s1").await;
+    let mut blog = RawClient::login(&proxy.addr, "blog-app", "b1").await;
+    let mut ops = RawClient::login(&proxy.addr, "ops", "o1").await;
+    assert_eq!(show(&shop.call(&["ACL", "WHOAMI"]).await), "shop-app");
+    assert_eq!(
+        show(&shop.call(&["CONFIG", "SET", "maxmemory", "1"]).await),
+        "-NOPERM User shop-app has no permissions to run the 'config|set' command"
+    );
+    let expected = [["command", "toplevel", "config|set", "shop-app"].map(String::from)];
+    assert_eq!(acl_log(&mut ops).await, expected);
+    assert_eq!(acl_log(&mut shop).await, expected);
+    // Another tenant sees none of it.
+    assert_eq!(acl_log(&mut blog).await, Vec::<[String; 4]>::new());
+
+    // shop-reader's rules (`+@read +@connection`) are checked by the proxy.
+    let mut reader = RawClient::login(&proxy.addr, "shop-reader", "r1").await;
+    assert_eq!(show(&shop.call(&["SET", "cart:1", "x"]).await), "OK");
+    assert_eq!(show(&reader.call(&["GET", "cart:1"]).await), "x");
+    assert_eq!(
+        show(&reader.call(&["SET", "cart:1", "y"]).await),
+        "-NOPERM User shop-reader has no permissions to run the 'set' command"
+    );
+    assert_eq!(
+        show(
+            &shop
+                .call(&["ACL", "DRYRUN", "shop-reader", "SET", "k", "v"])
+                .await
+        ),
+        "User shop-reader has no permissions to run the 'set' command"
+    );
+    assert_eq!(
+        show(&shop.call(&["ACL", "DRYRUN", "shop-reader", "GET", "k"]).await),
+        "OK"
+    );
+    assert_eq!(show(&shop.call(&["GET", "cart:1"]).await), "x");
+    // A refusal inside MULTI is logged so.
+    assert_eq!(show(&shop.call(&["MULTI"]).await), "OK");
+    assert!(show(&shop.call(&["CONFIG", "GET", "x"]).await).starts_with("-NOPERM"));
+    assert!(show(&shop.call(&["EXEC"]).await).starts_with("-EXECABORT"));
+    // A failed login is logged with the name tried.
+    let mut stranger = RawClient::connect(&proxy.addr).await;
+    assert!(show(&stranger.call(&["AUTH", "shop-app", "nope"]).await).starts_with("-WRONGPASS"));
+    let newest = acl_log(&mut shop).await;
+    assert_eq!(
+        newest[0],
+        ["auth", "toplevel", "AUTH", "shop-app"].map(String::from)
+    );
+    assert_eq!(
+        newest[1],
+        ["command", "multi", "config|get", "shop-app"].map(String::from)
+    );
+    assert_eq!(
+        newest[2],
+        ["command", "toplevel", "set", "shop-reader"].map(String::from)
+    );
+    // Users are listed for their own tenant only.
+    assert_eq!(
+        show(&shop.call(&["ACL", "USERS"]).await),
+        "[shop-app shop-reader]"
+    );
+    assert_eq!(
+        show(&ops.call(&["ACL", "USERS"]).await),
+        "[blog-app ops shop-app shop-reader]"
+    );
+    assert_eq!(show(&blog.call(&["ACL", "GETUSER", "shop-app"]).await), "(nil)");
+    assert!(show(&ops.call(&["ACL", "SETUSER", "x", "on"]).await).contains("configuration file"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,7 +253,7 @@ async fn max_clients_holds_for_its_tenant_only() {
     let (_cluster, proxy) = start().await;
     let mut shops = Vec::new();
     for _ in 0..50 {
-        shops.push(login(&proxy, "shop-app", "s1").await);
+        shops.push(RawClient::login(&proxy.addr, "shop-app", "s1").await);
     }
     let mut extra = RawClient::connect(&proxy.addr).await;
     assert_eq!(
@@ -172,7 +262,7 @@ async fn max_clients_holds_for_its_tenant_only() {
     );
     // Not authenticated, so nothing runs.
     assert!(show(&extra.call(&["GET", "k"]).await).starts_with("-NOAUTH"));
-    let mut blog = login(&proxy, "blog-app", "b1").await;
+    let mut blog = RawClient::login(&proxy.addr, "blog-app", "b1").await;
     assert_eq!(show(&blog.call(&["PING"]).await), "PONG");
     // A shop client that leaves frees its place at once.
     drop(shops.pop());

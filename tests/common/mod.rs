@@ -154,6 +154,13 @@ impl RawClient {
         }
     }
 
+    /// Connects to `addr` and logs in as `user`.
+    pub async fn login(addr: &str, user: &str, password: &str) -> RawClient {
+        let mut client = RawClient::connect(addr).await;
+        assert_eq!(show(&client.call(&["AUTH", user, password]).await), "OK");
+        client
+    }
+
     /// Sends one command.
     pub async fn send(&mut self, args: &[&str]) {
         use tokio::io::AsyncWriteExt;

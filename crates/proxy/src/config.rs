@@ -32,65 +32,7 @@ pub enum ReadPolicySetting {
     PreferReplica,
 }
 
-/// A user the proxy itself authenticates.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct UserConfig {
-    /// User name (`default` is the user of a plain `AUTH <password>`).
-    pub name: String,
-    /// Password, in clear.
-    #[serde(default)]
-    pub password: Option<String>,
-    /// Passwords as SHA-256 digests in hex (Valkey's `#<hash>`), so that
-    /// the file holds no secret; several, to rotate them.
-    #[serde(default)]
-    pub passwords_sha256: Vec<String>,
-    /// The tenant whose keys the user works on ([`crate::tenants`]); none
-    /// (or `*`) for an operator, who sees every key as stored.
-    #[serde(default)]
-    pub tenant: Option<String>,
-}
-
-impl UserConfig {
-    /// True when `password` is one of the user's.
-    pub fn accepts(&self, password: &[u8]) -> bool {
-        use sha2::{Digest, Sha256};
-        let given = Sha256::digest(password);
-        let clear = self
-            .password
-            .as_ref()
-            .map(|clear| Sha256::digest(clear.as_bytes()));
-        clear.is_some_and(|clear| clear == given)
-            || self
-                .passwords_sha256
-                .iter()
-                .any(|hex| decode_hex(hex).is_some_and(|digest| digest[..] == given[..]))
-    }
-
-    /// What is wrong with the user's passwords.
-    fn check(&self) -> Result<(), ConfigError> {
-        let bad = |why: &str| Err(ConfigError::User(format!("user {:?}: {why}", self.name)));
-        if self.password.is_none() && self.passwords_sha256.is_empty() {
-            return bad("give a password or passwords_sha256");
-        }
-        if self.passwords_sha256.iter().any(|hex| decode_hex(hex).is_none()) {
-            return bad("passwords_sha256 holds SHA-256 digests: 64 hex digits each");
-        }
-        Ok(())
-    }
-}
-
-/// 64 hex digits as 32 bytes.
-fn decode_hex(hex: &str) -> Option<[u8; 32]> {
-    if hex.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
+pub use crate::users::UserConfig;
 
 /// Most worker threads: each is a runtime with its own event loop and its
 /// own shared connections to every node.
@@ -268,8 +210,11 @@ impl ProxyConfig {
                 rule: "greater than 0",
             });
         }
-        for user in &self.users {
-            user.check()?;
+        if !self.users.is_empty() {
+            let table = router::CommandTable::builtin();
+            for user in &self.users {
+                user.check(&table)?;
+            }
         }
         let user_tenants: Vec<Option<&str>> = self.users.iter().map(|user| user.tenant.as_deref()).collect();
         crate::tenants::check(&self.tenants, &user_tenants).map_err(ConfigError::Tenants)?;
@@ -298,55 +243,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bad_users_and_tenants_are_named_in_the_error() {
-        let user = |tenant: Option<&str>, hash: &str| UserConfig {
-            name: "app".into(),
-            password: None,
-            passwords_sha256: vec![hash.into()],
-            tenant: tenant.map(Into::into),
-        };
-        let digest = "11507a0e2f5e69d5dfa40a62a1bd7b6ee57e6bcd85c67c9b8431b36fff21c437";
-        let error = |users: Vec<UserConfig>| {
-            let config = ProxyConfig {
-                backends: vec!["127.0.0.1:6379".into()],
-                users,
-                ..ProxyConfig::default()
-            };
-            config.validate().unwrap_err().to_string()
+    fn a_user_of_an_unknown_tenant_is_named_in_the_error() {
+        let config = ProxyConfig {
+            backends: vec!["127.0.0.1:6379".into()],
+            users: vec![UserConfig {
+                name: "app".into(),
+                password: Some("s1".into()),
+                tenant: Some("shop".into()),
+                ..UserConfig::default()
+            }],
+            ..ProxyConfig::default()
         };
         assert_eq!(
-            error(vec![user(None, "abc")]),
-            "user \"app\": passwords_sha256 holds SHA-256 digests: 64 hex digits each"
-        );
-        assert_eq!(
-            error(vec![user(Some("shop"), digest)]),
+            config.validate().unwrap_err().to_string(),
             "tenants: a user names tenant \"shop\", which is not configured"
         );
-    }
-
-    #[test]
-    fn a_user_takes_a_clear_password_or_any_of_its_digests() {
-        let user = UserConfig {
-            name: "app".into(),
-            password: Some("s1".into()),
-            // SHA-256 of "b1" and of "new".
-            passwords_sha256: vec![
-                "7dc96f776c8423e57a2785489a3f9c43fb6e756876d6ad9a9cac4aa4e72ec193".into(),
-                "11507a0e2f5e69d5dfa40a62a1bd7b6ee57e6bcd85c67c9b8431b36fff21c437".into(),
-            ],
-            tenant: None,
-        };
-        assert!(user.accepts(b"s1"));
-        assert!(user.accepts(b"new"));
-        assert!(user.accepts(b"b1"));
-        assert!(!user.accepts(b"s2"));
-        assert!(user.check().is_ok());
-        let mut broken = user.clone();
-        broken.passwords_sha256.push("abc".into());
-        assert!(broken.check().is_err());
-        broken.passwords_sha256.clear();
-        broken.password = None;
-        assert!(broken.check().is_err());
     }
 
     #[test]

@@ -21,6 +21,8 @@
 //! - [`buffers`]: the sizes of a client's buffers, for CLIENT LIST.
 //! - [`pause`]: CLIENT PAUSE for every client.
 //! - [`edge`]: errors to Valkey-style replies.
+//! - [`users`]: the users clients log in as, with their ACLs.
+//! - [`guard`]: what a tenant's client or a user with ACL rules may run.
 
 pub mod buffers;
 pub mod clients;
@@ -30,6 +32,7 @@ pub mod context;
 pub mod door;
 pub mod edge;
 pub mod gate;
+pub mod guard;
 pub mod handling;
 pub mod hooks;
 pub mod monitor;
@@ -40,6 +43,7 @@ pub mod session;
 pub mod stack;
 pub mod tenants;
 pub mod transaction;
+pub mod users;
 
 pub use config::ProxyConfig;
 pub use server::Proxy;

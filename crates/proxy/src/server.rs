@@ -47,6 +47,7 @@ impl Proxy<Core, GateCore> {
         };
         let handling = crate::handling::CommandHandling::new(stack.router.table());
         let tenants = crate::tenants::Tenants::new(&config.tenants);
+        let users = crate::users::Users::new(&config.users, &tenants, stack.router.table());
         Ok(Proxy {
             listener,
             shared: Arc::new(Shared {
@@ -58,6 +59,8 @@ impl Proxy<Core, GateCore> {
                 monitors: Default::default(),
                 hooks: Default::default(),
                 tenants,
+                users,
+                acl_log: Default::default(),
             }),
             stacks,
         })

@@ -8,7 +8,7 @@
 //! never from CLIENT SETNAME. Its keys then live under the tenant's prefix
 //! ([`middleware::Scope`], applied by the namespace layer and the door),
 //! and the commands whose effects the proxy cannot yet keep inside the
-//! tenant are refused ([`refusal`]).
+//! tenant are refused ([`refuses`]).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -188,11 +188,12 @@ pub fn max_clients_reached() -> Frame {
     Frame::error("ERR max number of clients reached")
 }
 
-/// Why a client of a tenant may not run `spec`, in Valkey's words for a
-/// command its ACL does not allow; `None` when it may. Refused, until the
-/// proxy can keep their effects inside the tenant:
+/// True when a client of a tenant may not run `spec` (the proxy answers
+/// with Valkey's NOPERM text, [`crate::guard`]). Refused, until the proxy
+/// can keep their effects inside the tenant:
 /// - server administration: `@admin`, and the `@dangerous` commands other
-///   than those the namespace layer scopes (KEYS, FLUSHDB, FLUSHALL, SORT);
+///   than those the proxy scopes to the tenant (KEYS, FLUSHDB, FLUSHALL,
+///   SORT; ACL LOG, LIST, USERS, GETUSER and DRYRUN);
 /// - pub/sub: channels are not yet namespaced;
 /// - scripts and functions: a script names keys the proxy cannot see;
 /// - what would show other tenants' key names: CLIENT TRACKING, CLUSTER
@@ -200,19 +201,26 @@ pub fn max_clients_reached() -> Frame {
 /// - inside MULTI, the commands the layer carries out in several steps:
 ///   KEYS, SCAN, DBSIZE, RANDOMKEY, FLUSHDB, FLUSHALL, and SORT (whose BY and GET
 ///   patterns are followed by copying keys).
-pub fn refusal(spec: &CommandSpec, user: &str, in_multi: bool) -> Option<Frame> {
+pub fn refuses(spec: &CommandSpec, in_multi: bool) -> bool {
     use router::command::Categories;
     let named = |name: &[u8]| Categories::named(name).unwrap_or(Categories::NONE);
     let scoped = middleware::namespace::keyspace::scoped_by_scan(&spec.name)
         || matches!(spec.name.as_str(), "scan" | "sort" | "sort_ro" | "flushall");
+    // Answered by the proxy with what belongs to the tenant.
+    let answered_for_tenant = matches!(
+        spec.name.as_str(),
+        "acl|log" | "acl|list" | "acl|users" | "acl|getuser" | "acl|dryrun"
+    );
     // Key names of every tenant: invalidations for a BCAST prefix, the
     // keys of a slot.
     let shows_any_keys = matches!(
         spec.name.as_str(),
         "client|tracking" | "cluster|getkeysinslot" | "cluster|countkeysinslot"
     );
-    let refused = if scoped {
+    if scoped {
         in_multi
+    } else if answered_for_tenant {
+        false
     } else if shows_any_keys {
         true
     } else {
@@ -222,13 +230,7 @@ pub fn refusal(spec: &CommandSpec, user: &str, in_multi: bool) -> Option<Frame> 
                 .union(named(b"pubsub"))
                 .union(named(b"scripting")),
         )
-    };
-    refused.then(|| {
-        Frame::error(format!(
-            "NOPERM User {user} has no permissions to run the '{}' command",
-            spec.name
-        ))
-    })
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! AUTH and HELLO, checked against the users in the proxy's configuration.
 
 use bytes::Bytes;
+use middleware::acl::{Context, Reason};
 use resp::number::parse_i64;
 use resp::{Frame, Protocol, Request};
 
@@ -23,33 +24,40 @@ pub fn auth(request: &Request, state: &mut SessionState, shared: &Shared) -> Fra
              Are you sure your configuration is correct?",
         );
     }
-    check(&user, password, state, shared)
+    check(request, &user, password, state, shared)
 }
 
-fn check(user: &str, password: &[u8], state: &mut SessionState, shared: &Shared) -> Frame {
-    let known = shared
-        .config
-        .users
-        .iter()
-        .find(|u| u.name == user && u.accepts(password));
-    if known.is_some() || (!shared.config.requires_auth() && user == "default") {
-        let tenant = shared.tenants.number(known.and_then(|u| u.tenant.as_deref()));
-        if tenant == 0 {
-            state.seat = None;
-        } else if state.seat.as_ref().map(|seat| seat.tenant()) != Some(tenant) {
-            match shared.tenants.seat(tenant) {
-                Some(seat) => state.seat = Some(seat),
-                None => return crate::tenants::max_clients_reached(),
-            }
+/// Logs the session in as `user`, or answers WRONGPASS and records the
+/// failure in `ACL LOG` (reason `auth`, the command as the client typed
+/// it, as Valkey does).
+fn check(request: &Request, user: &str, password: &[u8], state: &mut SessionState, shared: &Shared) -> Frame {
+    let Some(account) = shared.users.log_in(user, password) else {
+        let object = String::from_utf8_lossy(request.name()).into_owned();
+        crate::guard::log(
+            shared,
+            state,
+            Reason::Auth,
+            Context::TopLevel,
+            object,
+            user.to_string(),
+        );
+        return Frame::error(WRONGPASS);
+    };
+    let tenant = account.tenant;
+    if tenant == 0 {
+        state.seat = None;
+    } else if state.seat.as_ref().map(|seat| seat.tenant()) != Some(tenant) {
+        match shared.tenants.seat(tenant) {
+            Some(seat) => state.seat = Some(seat),
+            None => return crate::tenants::max_clients_reached(),
         }
-        state.tenant = tenant;
-        state.authenticated = true;
-        state.user = user.to_string();
-        state.info.set_user(user);
-        Frame::simple("OK")
-    } else {
-        Frame::error(WRONGPASS)
     }
+    state.tenant = tenant;
+    state.acl = (!account.acl.is_unrestricted()).then(|| account.acl.clone());
+    state.authenticated = true;
+    state.user = user.to_string();
+    state.info.set_user(user);
+    Frame::simple("OK")
 }
 
 /// `HELLO [protover [AUTH username password] [SETNAME clientname]]`
@@ -85,7 +93,7 @@ pub fn hello(request: &Request, state: &mut SessionState, shared: &Shared) -> Fr
         }
     }
     if let Some((user, password)) = credentials {
-        let reply = check(&String::from_utf8_lossy(&user), &password, state, shared);
+        let reply = check(request, &String::from_utf8_lossy(&user), &password, state, shared);
         if reply.is_error() {
             return reply;
         }

@@ -13,6 +13,9 @@ pub fn reset(state: &mut SessionState, shared: &Shared) -> Frame {
     state.db = 0;
     state.authenticated = !shared.config.requires_auth();
     state.user = "default".into();
+    state.tenant = 0;
+    state.acl = None;
+    state.seat = None;
     state.info.set_user("default");
     state.info.set_name("");
     state.transaction.reset();

@@ -7,6 +7,7 @@
 //! - [`client_filter`]: the filters of CLIENT LIST and CLIENT KILL.
 //! - [`command`]: COMMAND, answered from the merged command table.
 //! - [`cluster`]: CLUSTER, presenting the proxy as a one-node cluster.
+//! - [`acl`]: ACL, answered from the proxy's users.
 //! - [`admin`]: PROXY STATS / LATENCY / INFO.
 //! - [`info`]: INFO, with the proxy's own clients.
 //! - [`transaction`]: MULTI / EXEC / DISCARD / WATCH / UNWATCH.
@@ -14,6 +15,7 @@
 //! - [`wait`]: WAIT and WAITAOF, counted for the client's own writes.
 //! - [`text`]: helpers for text replies.
 
+pub mod acl;
 pub mod admin;
 pub mod auth;
 pub mod client;
@@ -199,6 +201,7 @@ fn plain(request: &Request, lower: &[u8], state: &mut SessionState, shared: &Sha
         b"hello" => auth::hello(request, state, shared),
         b"client" => return client::client(request, state, shared),
         b"proxy" => admin::proxy(request, shared),
+        b"acl" => acl::acl(request, state, shared),
         b"info" => return Some(info::info(request, state, shared)),
         b"wait" => return Some(wait::wait(request, state, shared)),
         b"waitaof" => return Some(wait::waitaof(request, state, shared)),

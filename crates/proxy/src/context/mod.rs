@@ -37,4 +37,8 @@ pub struct Shared {
     pub(crate) hooks: crate::hooks::Installed,
     /// The tenants, and how many clients each has.
     pub tenants: crate::tenants::Tenants,
+    /// The users clients log in as.
+    pub users: crate::users::Users,
+    /// The refusals `ACL LOG` shows.
+    pub acl_log: Arc<middleware::acl::AclLog>,
 }

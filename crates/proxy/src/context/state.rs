@@ -23,6 +23,8 @@ pub struct SessionState {
     /// Its tenant: 0 for none (the whole keyspace), else the tenant's
     /// number, from 1 ([`router::Command::tenant`]).
     pub tenant: u16,
+    /// Its user's ACL, when it restricts anything ([`crate::guard`]).
+    pub acl: Option<Arc<middleware::acl::User>>,
     /// Its place among its tenant's clients, held while it is one.
     pub seat: Option<crate::tenants::Seat>,
     /// Its entry in the client registry.
@@ -66,6 +68,7 @@ impl SessionState {
             authenticated: !requires_auth,
             user: "default".into(),
             tenant: 0,
+            acl: None,
             seat: None,
             affinity: info.id,
             info,

@@ -151,25 +151,6 @@ fn hooked_dispatch<S: StackService, G: StackService>(
     flow
 }
 
-/// Why a client of a tenant may not run a command ([`crate::tenants::refusal`]);
-/// a refusal inside MULTI makes EXEC answer EXECABORT, as on Valkey. A
-/// command the table does not know is refused as unknown: its keys could
-/// not be put under the tenant's prefix.
-#[cold]
-fn refused_to_tenant(
-    request: &Request,
-    spec: Option<&router::CommandSpec>,
-    state: &mut SessionState,
-) -> Option<Frame> {
-    let in_multi = state.transaction.in_multi();
-    let refusal = match spec {
-        Some(spec) => crate::tenants::refusal(spec, &state.user, in_multi)?,
-        None => crate::edge::unknown_command(request),
-    };
-    state.transaction.mark_failed();
-    Some(refusal)
-}
-
 /// Longest command name CLIENT LIST shows.
 const SHOWN_NAME: usize = 32;
 
@@ -191,8 +172,8 @@ fn dispatch_one<S: StackService, G: StackService>(
     }
     let idle = pending.is_empty();
     let spec = state.recent.lookup(shared.stack.router.table(), &request);
-    if state.tenant != 0 {
-        if let Some(refusal) = refused_to_tenant(&request, spec.as_deref(), state) {
+    if state.tenant != 0 || state.acl.is_some() {
+        if let Some(refusal) = crate::guard::refusal(&request, spec.as_deref(), state, shared) {
             let refusal = Some(Local::Reply(refusal));
             return start(
                 request,
