@@ -9,6 +9,8 @@ mod common;
 use common::{show, RawClient, TestProxy};
 use config::{Config, File, FileFormat};
 use proxy::ProxyConfig;
+use std::time::Duration;
+
 use test_util::{Cluster, Flavor};
 
 const KEYS: usize = 1000;
@@ -23,7 +25,7 @@ fn example() -> ProxyConfig {
 }
 
 async fn start() -> (Cluster, TestProxy) {
-    let cluster = Cluster::start(Flavor::Valkey, 3, 0);
+    let cluster = Cluster::start_with(Flavor::Valkey, 3, 0, &[("notify-keyspace-events", "KEA")]);
     let example = example();
     let proxy = TestProxy::start(cluster.addrs(), move |config| {
         config.users = example.users;
@@ -115,7 +117,6 @@ async fn what_cannot_be_kept_inside_a_tenant_is_refused() {
     let mut shop = RawClient::login(&proxy.addr, "shop-app", "s1").await;
     let refused = [
         (vec!["CONFIG", "SET", "maxmemory", "1"], "config|set"),
-        (vec!["PUBLISH", "news", "hi"], "publish"),
         (vec!["EVAL", "return 1", "0"], "eval"),
         (vec!["MONITOR"], "monitor"),
         (vec!["INFO"], "info"),
@@ -150,6 +151,91 @@ async fn what_cannot_be_kept_inside_a_tenant_is_refused() {
     // The operator may.
     let mut ops = RawClient::login(&proxy.addr, "ops", "o1").await;
     assert_eq!(show(&ops.call(&["PUBLISH", "news", "hi"]).await), "0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_tenant_has_its_own_channels_and_notifications() {
+    let (_cluster, proxy) = start().await;
+    let quiet = Duration::from_millis(300);
+    let mut shop_sub = RawClient::login(&proxy.addr, "shop-app", "s1").await;
+    let mut blog_sub = RawClient::login(&proxy.addr, "blog-app", "b1").await;
+    let mut shop = RawClient::login(&proxy.addr, "shop-app", "s1").await;
+    let mut ops = RawClient::login(&proxy.addr, "ops", "o1").await;
+    assert_eq!(
+        show(&shop_sub.call(&["SUBSCRIBE", "news"]).await),
+        "[subscribe news 1]"
+    );
+    assert_eq!(
+        show(&shop_sub.call(&["PSUBSCRIBE", "n*"]).await),
+        "[psubscribe n* 2]"
+    );
+    assert_eq!(
+        show(&shop_sub.call(&["SUBSCRIBE", "__keyspace@0__:cart:2"]).await),
+        "[subscribe __keyspace@0__:cart:2 3]"
+    );
+    assert_eq!(
+        show(&blog_sub.call(&["SUBSCRIBE", "news"]).await),
+        "[subscribe news 1]"
+    );
+    assert_eq!(
+        show(&blog_sub.call(&["PSUBSCRIBE", "*"]).await),
+        "[psubscribe * 2]"
+    );
+
+    // Counted and listed within the tenant.
+    assert_eq!(show(&shop.call(&["PUBSUB", "CHANNELS"]).await), "[news]");
+    assert_eq!(show(&shop.call(&["PUBSUB", "NUMSUB", "news"]).await), "[news 1]");
+    let everything = show(&ops.call(&["PUBSUB", "CHANNELS", "*news"]).await);
+    assert!(
+        everything.contains("shop:news") && everything.contains("blog:news"),
+        "{everything}"
+    );
+
+    // Shop's channel and pattern subscriptions, not blog's `*`.
+    assert_eq!(show(&shop.call(&["PUBLISH", "news", "hi"]).await), "2");
+    assert_eq!(show(&shop_sub.next().await), "[message news hi]");
+    assert_eq!(show(&shop_sub.next().await), "[pmessage n* news hi]");
+    assert!(
+        blog_sub.next_within(quiet).await.is_none(),
+        "blog heard shop's message"
+    );
+
+    // Keyspace notifications of shop's own keys, without the prefix.
+    assert_eq!(show(&shop.call(&["SET", "cart:2", "x"]).await), "OK");
+    assert_eq!(
+        show(&shop_sub.next().await),
+        "[message __keyspace@0__:cart:2 set]"
+    );
+    let mut blog = RawClient::login(&proxy.addr, "blog-app", "b1").await;
+    assert_eq!(show(&blog.call(&["SET", "cart:2", "x"]).await), "OK");
+    assert!(
+        shop_sub.next_within(quiet).await.is_none(),
+        "shop heard of blog's key"
+    );
+
+    // Shard channels too.
+    let mut shop_shard = RawClient::login(&proxy.addr, "shop-app", "s1").await;
+    let mut blog_shard = RawClient::login(&proxy.addr, "blog-app", "b1").await;
+    assert_eq!(
+        show(&shop_shard.call(&["SSUBSCRIBE", "orders"]).await),
+        "[ssubscribe orders 1]"
+    );
+    assert_eq!(
+        show(&blog_shard.call(&["SSUBSCRIBE", "orders"]).await),
+        "[ssubscribe orders 1]"
+    );
+    assert_eq!(show(&shop.call(&["SPUBLISH", "orders", "o1"]).await), "1");
+    assert_eq!(show(&shop_shard.next().await), "[smessage orders o1]");
+    assert!(
+        blog_shard.next_within(quiet).await.is_none(),
+        "blog heard shop's shard message"
+    );
+    assert_eq!(
+        show(&shop_shard.call(&["SUNSUBSCRIBE"]).await),
+        "[sunsubscribe orders 0]"
+    );
+    // What every tenant shares stays refused.
+    assert!(show(&shop.call(&["PUBSUB", "NUMPAT"]).await).starts_with("-NOPERM"));
 }
 
 /// The ACL LOG entries `client` sees, as (reason, context, object,

@@ -194,7 +194,7 @@ pub fn max_clients_reached() -> Frame {
 /// - server administration: `@admin`, and the `@dangerous` commands other
 ///   than those the proxy scopes to the tenant (KEYS, FLUSHDB, FLUSHALL,
 ///   SORT; ACL LOG, LIST, USERS, GETUSER and DRYRUN);
-/// - pub/sub: channels are not yet namespaced;
+/// - PUBSUB NUMPAT: it counts every tenant's patterns;
 /// - scripts and functions: a script names keys the proxy cannot see;
 /// - what would show other tenants' key names: CLIENT TRACKING, CLUSTER
 ///   GETKEYSINSLOT and COUNTKEYSINSLOT;
@@ -211,11 +211,11 @@ pub fn refuses(spec: &CommandSpec, in_multi: bool) -> bool {
         spec.name.as_str(),
         "acl|log" | "acl|list" | "acl|users" | "acl|getuser" | "acl|dryrun"
     );
-    // Key names of every tenant: invalidations for a BCAST prefix, the
-    // keys of a slot.
+    // What every tenant has: invalidations for a BCAST prefix, the keys
+    // of a slot, the count of patterns.
     let shows_any_keys = matches!(
         spec.name.as_str(),
-        "client|tracking" | "cluster|getkeysinslot" | "cluster|countkeysinslot"
+        "client|tracking" | "cluster|getkeysinslot" | "cluster|countkeysinslot" | "pubsub|numpat"
     );
     if scoped {
         in_multi
@@ -227,7 +227,6 @@ pub fn refuses(spec: &CommandSpec, in_multi: bool) -> bool {
         spec.categories.intersects(
             named(b"admin")
                 .union(named(b"dangerous"))
-                .union(named(b"pubsub"))
                 .union(named(b"scripting")),
         )
     }

@@ -28,9 +28,11 @@
 //! ([`router::Command::tenant`]) has every key under the tenant's prefix,
 //! on any backend, and KEYS, DBSIZE, FLUSHDB, RANDOMKEY and SCAN see the
 //! tenant's keys only (by scanning, on a backend with databases too). Its
-//! emulated databases are spaces inside the prefix.
+//! emulated databases are spaces inside the prefix. Its pub/sub channels
+//! carry the prefix too ([`channels`]).
 
 mod between;
+pub mod channels;
 pub mod glob;
 pub mod keyspace;
 pub mod rewrite;

@@ -3,23 +3,35 @@
 
 use bytes::Bytes;
 use resp::{Frame, Request};
-use router::command::keys::for_each_key;
+use router::command::keys::for_each_key_spec;
 use router::command::CommandSpec;
 use router::{Error, Reply};
 
-use super::Scope;
+use super::{channels, Scope};
 
-/// `request` with every key (found by the command's key specs) in `space`.
-/// SORT's BY and GET patterns stay as they are: the server cannot build a
+/// `request` with every key (found by the command's key specs) in `space`,
+/// and the channels it names among its tenant's ([`channels`]). SORT's BY
+/// and GET patterns stay as they are: the server cannot build a
 /// namespace's names from a pattern, so the layer copies the keys they
 /// name instead ([`aggregate::colocate`]).
 pub fn request(spec: &CommandSpec, request: &Request, space: &Scope) -> Request {
     let mut args: Vec<Bytes> = request.args().to_vec();
     let mut changed = false;
-    for_each_key(spec, request.args(), |position| {
-        args[position] = space.encode(&request.args()[position]);
-        changed = true;
+    for_each_key_spec(spec, request.args(), |position, key_spec| {
+        // SPUBLISH's channel: not a key, not in a database.
+        if !key_spec.not_key {
+            args[position] = space.encode(&request.args()[position]);
+            changed = true;
+        }
     });
+    let channels = space.channels();
+    if !channels.is_root() {
+        changed |= channels::request(&spec.name, &mut args, &channels);
+        if let Some(pattern) = channels::missing_pattern(&spec.name, &args, &channels) {
+            args.push(pattern);
+            changed = true;
+        }
+    }
     if changed {
         Request::from_args(args)
     } else {
@@ -27,7 +39,8 @@ pub fn request(spec: &CommandSpec, request: &Request, space: &Scope) -> Request 
     }
 }
 
-/// `reply` with the key names it carries taken back out of `space`.
+/// `reply` with the key (and a tenant's channel) names it carries taken
+/// back out of `space`.
 ///
 /// # Errors
 /// A reply that had to be read was not valid RESP.
@@ -45,13 +58,15 @@ pub fn reply(name: &str, reply: Reply, space: &Scope) -> Result<Reply, Error> {
             | "xread"
             | "xreadgroup"
     );
-    if !names_keys || reply.is_error() {
+    let names_channels = channels::names_channels(name) && !space.channels().is_root();
+    if !(names_keys || names_channels) || reply.is_error() {
         return Ok(reply);
     }
     let frame = reply
         .into_frame()
         .map_err(|e| Error::InvalidReply(e.to_string()))?;
     Ok(Reply::Frame(match name {
+        _ if names_channels => channels::reply(name, frame, &space.channels()),
         "xread" | "xreadgroup" => streams(frame, space),
         _ => first_key(frame, space),
     }))

@@ -47,6 +47,17 @@ impl Scope {
         })
     }
 
+    /// Where the same tenant's pub/sub channels are: under its prefix,
+    /// whatever the database (channels are not per database); the root
+    /// without a tenant.
+    pub fn channels(&self) -> Scope {
+        Scope {
+            tenant: self.tenant.clone(),
+            space: None,
+            every_database: !self.tenant.is_empty(),
+        }
+    }
+
     /// Emulated database `db` (no tenant).
     pub fn database(db: u32) -> Scope {
         Scope::new(Bytes::new(), db, true)
@@ -100,6 +111,16 @@ impl Scope {
         }
     }
 
+    /// The stored form of a glob `pattern` over names of a scope without
+    /// a database space (a tenant's channels): the prefix, escaped, then
+    /// the pattern.
+    pub fn pattern(&self, pattern: &[u8]) -> Bytes {
+        let mut out = BytesMut::with_capacity(self.tenant.len() * 2 + pattern.len());
+        escape_into(&self.tenant, &mut out);
+        out.extend_from_slice(pattern);
+        out.freeze()
+    }
+
     /// A glob (for KEYS and SCAN MATCH) that matches every stored key of
     /// this scope, and possibly a few others that [`Scope::decode`]
     /// rejects; `None` for the root, where every key may be one.
@@ -108,17 +129,22 @@ impl Scope {
             return None;
         }
         let mut out = BytesMut::with_capacity(self.tenant.len() * 2 + 8);
-        for &b in self.tenant.iter() {
-            if matches!(b, b'*' | b'?' | b'[' | b']' | b'\\') {
-                out.put_u8(b'\\');
-            }
-            out.put_u8(b);
-        }
+        escape_into(&self.tenant, &mut out);
         match &self.space {
             Some(space) => out.extend_from_slice(&space.glob()),
             None => out.put_u8(b'*'),
         }
         Some(out.freeze())
+    }
+}
+
+/// `text` with glob characters escaped, so that a glob matches it as it is.
+fn escape_into(text: &[u8], out: &mut BytesMut) {
+    for &b in text {
+        if matches!(b, b'*' | b'?' | b'[' | b']' | b'\\') {
+            out.put_u8(b'\\');
+        }
+        out.put_u8(b);
     }
 }
 
@@ -181,5 +207,22 @@ mod tests {
         let glob = odd.glob().unwrap();
         assert!(matches(&glob, b"a*b:k"));
         assert!(!matches(&glob, b"axb:k"));
+        let pattern = odd.channels().pattern(b"news.*");
+        assert!(matches(&pattern, b"a*b:news.x"));
+        assert!(!matches(&pattern, b"axb:news.x"));
+    }
+
+    #[test]
+    fn channels_are_the_tenants_in_every_database() {
+        let shop3 = Scope::new(Bytes::from_static(b"shop:"), 3, true);
+        let channels = shop3.channels();
+        assert_eq!(&channels.encode(b"news")[..], b"shop:news");
+        assert_eq!(
+            channels.decode(&Bytes::from_static(b"shop:news")).as_deref(),
+            Some(&b"news"[..])
+        );
+        assert_eq!(channels.decode(&Bytes::from_static(b"blog:news")), None);
+        // Without a tenant, channels are the backend's, even in database 3.
+        assert!(Scope::database(3).channels().is_root());
     }
 }

@@ -12,6 +12,7 @@ use crate::context::{SessionState, Shared};
 use crate::edge;
 use crate::pubsub::notifications;
 use crate::pubsub::{Kind, Waiting, INVALIDATE_CHANNEL};
+use middleware::Scope;
 
 pub use crate::handling::is_subscription;
 
@@ -54,10 +55,20 @@ pub fn command(request: &Request, lower: &[u8], state: &mut SessionState, shared
     }
     let router = &shared.stack.router;
     let protocol = state.protocol;
+    let tenant = shared.tenants.prefix(state.tenant);
     let subs = &mut state.pubsub;
+    subs.set_tenant(
+        tenant
+            .as_ref()
+            .map(|prefix| Scope::new(prefix.clone(), 0, false).channels()),
+    );
     // UNSUBSCRIBE without names means every subscription of that kind.
     let names = if names.is_empty() {
-        let mut all: Vec<Bytes> = subs.set(kind).iter().cloned().collect();
+        let mut all: Vec<Bytes> = subs
+            .set(kind)
+            .iter()
+            .map(|stored| subs.client_name(kind, stored))
+            .collect();
         all.sort();
         all
     } else {
@@ -76,25 +87,31 @@ pub fn command(request: &Request, lower: &[u8], state: &mut SessionState, shared
         ]));
     }
     let emulating = crate::door::emulated(shared);
+    let tenant = tenant.unwrap_or_default();
     let mut to_send = Vec::with_capacity(names.len());
     for name in &names {
-        let changed = if subscribe {
-            subs.add(kind, name)
+        // Keyspace notifications of emulated databases and of tenants live
+        // under other names on the backend; a tenant's channels under its
+        // prefix.
+        let translated = if emulating || !tenant.is_empty() {
+            notifications::translate(kind, name, &tenant, emulating)
         } else {
-            subs.remove(kind, name)
+            None
+        };
+        let stored = match translated {
+            Some(_) => name.clone(),
+            None => subs.stored_name(kind, name),
+        };
+        let changed = if subscribe {
+            subs.add(kind, &stored)
+        } else {
+            subs.remove(kind, &stored)
         };
         if changed {
-            // Keyspace notifications of emulated databases live under other
-            // names on the backend.
-            let translated = if emulating {
-                notifications::translate(kind, name)
-            } else {
-                None
-            };
             match (translated, subscribe) {
                 (Some(mapping), true) => to_send.push(subs.map(mapping)),
                 (Some(_), false) => to_send.extend(subs.unmap(kind, name)),
-                (None, _) => to_send.push(name.clone()),
+                (None, _) => to_send.push(stored),
             }
         }
         let confirmation = Frame::Push(vec![

@@ -58,6 +58,9 @@ impl Subscriptions {
             Some(b"message" | b"pmessage") if !self.mapped.is_empty() => {
                 self.translate_message(&frame, protocol, output)
             }
+            Some(b"message" | b"pmessage" | b"smessage") if self.tenant.is_some() => {
+                self.tenant_message(&frame, protocol, output)
+            }
             Some(b"message" | b"pmessage" | b"smessage") => output.extend_from_slice(&frame),
             Some(b"pong") | None if !frame.starts_with(b"-") => {}
             _ => self.confirmation(event.tag, &frame, router, &mut handled),
@@ -132,7 +135,11 @@ impl Subscriptions {
         }
         let plain = self.mapped.iter().all(|m| m.client != name) && self.set(kind).contains(&name);
         if !mapped || plain {
-            output.extend_from_slice(frame);
+            if self.tenant.is_some() {
+                self.tenant_message(frame, protocol, output);
+            } else {
+                output.extend_from_slice(frame);
+            }
         }
     }
 

@@ -26,7 +26,9 @@
 //! - `watchers`: MONITOR and CLIENT TRACKING's links to every node;
 //! - `events`: what the links send back, and restoring what was lost;
 //! - [`tracking`]: CLIENT TRACKING's invalidations;
-//! - [`notifications`]: keyspace notifications in emulated databases.
+//! - [`notifications`]: keyspace notifications in emulated databases and
+//!   for tenants;
+//! - `tenant`: a tenant's channels, under its prefix.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -38,6 +40,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::task::AtomicWaker;
+use middleware::Scope;
 use pool::{Dedicated, StreamEvent};
 use resp::{encode, Frame, Protocol};
 use router::{Reply, Router};
@@ -49,6 +52,7 @@ use topology::Mode;
 mod events;
 mod links;
 pub mod notifications;
+mod tenant;
 pub mod tracking;
 mod watchers;
 
@@ -141,8 +145,11 @@ pub struct Subscriptions {
     /// CLIENT TRACKING, with its links to the primaries.
     tracking: Option<Tracking>,
     /// Keyspace notification subscriptions translated for emulated
-    /// databases ([`super::notifications`]).
+    /// databases or a tenant ([`notifications`]).
     mapped: Vec<Mapping>,
+    /// The client's tenant's channels (`tenant`): its subscriptions are
+    /// kept under the prefix.
+    tenant: Option<Scope>,
     /// When to resubscribe what was lost.
     retry_at: Option<Instant>,
     retry_pause: Duration,

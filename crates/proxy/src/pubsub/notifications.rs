@@ -1,4 +1,4 @@
-//! Keyspace notifications in emulated databases.
+//! Keyspace notifications in emulated databases and for tenants.
 //!
 //! Where databases are emulated by namespace, the backend has only
 //! database 0: a change to key `k` of database 3 is announced on
@@ -8,6 +8,11 @@
 //! and the messages come back under the names the client chose, with the
 //! key as the client knows it. Database 0 does not see the emulated
 //! databases' keys there either.
+//!
+//! A tenant's client is subscribed the same way to the notifications of
+//! its own keys (their stored names carry the tenant's prefix, in the
+//! backend's database or in database 0 where databases are emulated), and
+//! gets them with the prefix taken off; another tenant's keys never show.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use resp::Frame;
@@ -23,8 +28,12 @@ pub struct Mapping {
     pub client: Bytes,
     /// What the backend is subscribed to for it.
     pub backend: Bytes,
-    /// The client's database.
+    /// The database the client named.
     db: u32,
+    /// Where that database's keys are stored.
+    keys: Scope,
+    /// The backend's channels start with this (`__keyspace@0__:`).
+    backend_head: Bytes,
     /// `__keyspace@` (true) or `__keyevent@` (false).
     keyspace: bool,
     /// The part after `__:` as the client gave it.
@@ -33,8 +42,9 @@ pub struct Mapping {
 }
 
 /// The backend subscription for a client's channel or pattern, when it is
-/// a keyspace or keyevent channel and databases are emulated.
-pub fn translate(kind: Kind, client: &Bytes) -> Option<Mapping> {
+/// a keyspace or keyevent channel, for a client of the tenant with key
+/// prefix `tenant` (empty for none) where databases are `emulated` or not.
+pub fn translate(kind: Kind, client: &Bytes, tenant: &Bytes, emulated: bool) -> Option<Mapping> {
     if kind == Kind::Shard {
         return None;
     }
@@ -47,17 +57,18 @@ pub fn translate(kind: Kind, client: &Bytes) -> Option<Mapping> {
     let db: u32 = std::str::from_utf8(&after[..digits]).ok()?.parse().ok()?;
     let rest = after[digits..].strip_prefix(b"__:")?;
     let rest = client.slice(client.len() - rest.len()..);
-    let database = Scope::database(db);
-    let mut backend = BytesMut::new();
-    backend.put_slice(if keyspace {
-        b"__keyspace@0__:"
-    } else {
-        b"__keyevent@0__:"
-    });
-    match (keyspace, kind, database.glob()) {
-        // One key of an emulated database: its stored name.
-        (true, Kind::Channel, _) => backend.put_slice(&database.encode(&rest)),
-        // Any key of an emulated database: narrowed in the proxy.
+    let keys = Scope::new(tenant.clone(), db, emulated);
+    let backend_db = if emulated { 0 } else { db };
+    let backend_head = join(
+        if keyspace { b"__keyspace@" } else { b"__keyevent@" },
+        backend_db,
+        b"",
+    );
+    let mut backend = BytesMut::from(&backend_head[..]);
+    match (keyspace, kind, keys.glob()) {
+        // One key: its stored name.
+        (true, Kind::Channel, _) => backend.put_slice(&keys.encode(&rest)),
+        // Any key of the database or tenant: narrowed in the proxy.
         (true, _, Some(glob)) => backend.put_slice(&glob),
         // Events are channels per event, for every database at once.
         _ => backend.put_slice(&rest),
@@ -66,6 +77,8 @@ pub fn translate(kind: Kind, client: &Bytes) -> Option<Mapping> {
         client: client.clone(),
         backend: backend.freeze(),
         db,
+        keys,
+        backend_head,
         keyspace,
         rest,
         kind,
@@ -81,16 +94,15 @@ impl Mapping {
     /// The client's message for a backend message on `channel` with
     /// `payload`, or `None` when it is not for this subscription.
     pub fn message(&self, channel: &Bytes, payload: &Bytes) -> Option<Frame> {
-        let database = Scope::database(self.db);
-        let suffix = channel.slice(b"__keyspace@0__:".len().min(channel.len())..);
+        let suffix = channel.slice(self.backend_head.len().min(channel.len())..);
         let (client_channel, client_payload) = if self.keyspace {
-            let key = database.decode(&suffix)?;
+            let key = self.keys.decode(&suffix)?;
             if self.kind == Kind::Pattern && !glob::matches(&self.rest, &key) {
                 return None;
             }
             (join(b"__keyspace@", self.db, &key), payload.clone())
         } else {
-            let key = database.decode(payload)?;
+            let key = self.keys.decode(payload)?;
             (join(b"__keyevent@", self.db, &suffix), key)
         };
         let mut items = vec![Frame::bulk(if self.kind == Kind::Pattern {
@@ -128,7 +140,7 @@ mod tests {
     #[test]
     fn keyspace_channels_of_database_three() {
         let stored = Space::database(3).encode(b"k");
-        let exact = translate(Kind::Channel, &b("__keyspace@3__:k")).unwrap();
+        let exact = translate(Kind::Channel, &b("__keyspace@3__:k"), &Bytes::new(), true).unwrap();
         let mut expected = b"__keyspace@0__:".to_vec();
         expected.extend_from_slice(&stored);
         assert_eq!(&exact.backend[..], &expected[..]);
@@ -141,9 +153,9 @@ mod tests {
                 Frame::Bulk(b("set"))
             ])
         );
-        let pattern = translate(Kind::Pattern, &b("__keyspace@3__:k*")).unwrap();
+        let pattern = translate(Kind::Pattern, &b("__keyspace@3__:k*"), &Bytes::new(), true).unwrap();
         assert!(pattern.message(&Bytes::from(expected), &b("set")).is_some());
-        let events = translate(Kind::Channel, &b("__keyevent@3__:set")).unwrap();
+        let events = translate(Kind::Channel, &b("__keyevent@3__:set"), &Bytes::new(), true).unwrap();
         assert_eq!(&events.backend[..], b"__keyevent@0__:set");
         let message = events.message(&b("__keyevent@0__:set"), &stored).unwrap();
         assert_eq!(
@@ -155,8 +167,45 @@ mod tests {
             ])
         );
         // Database 0 does not see database 3's key.
-        let zero = translate(Kind::Channel, &b("__keyevent@0__:set")).unwrap();
+        let zero = translate(Kind::Channel, &b("__keyevent@0__:set"), &Bytes::new(), true).unwrap();
         assert_eq!(zero.message(&b("__keyevent@0__:set"), &stored), None);
-        assert_eq!(translate(Kind::Channel, &b("news")), None);
+        assert_eq!(translate(Kind::Channel, &b("news"), &Bytes::new(), true), None);
+    }
+
+    #[test]
+    fn a_tenant_hears_of_its_own_keys_only() {
+        let shop = b("shop:");
+        // On a backend with databases: database 10 stays 10.
+        let exact = translate(Kind::Channel, &b("__keyspace@10__:cart:1"), &shop, false).unwrap();
+        assert_eq!(exact.backend, b("__keyspace@10__:shop:cart:1"));
+        let message = exact
+            .message(&b("__keyspace@10__:shop:cart:1"), &b("set"))
+            .unwrap();
+        assert_eq!(
+            message,
+            Frame::Push(vec![
+                Frame::bulk("message"),
+                Frame::Bulk(b("__keyspace@10__:cart:1")),
+                Frame::Bulk(b("set"))
+            ])
+        );
+        let pattern = translate(Kind::Pattern, &b("__keyspace@0__:cart:*"), &shop, true).unwrap();
+        assert_eq!(pattern.backend, b("__keyspace@0__:shop:*"));
+        assert!(pattern
+            .message(&b("__keyspace@0__:shop:cart:2"), &b("set"))
+            .is_some());
+        assert_eq!(pattern.message(&b("__keyspace@0__:shop:user:2"), &b("set")), None);
+        assert_eq!(pattern.message(&b("__keyspace@0__:blog:cart:2"), &b("set")), None);
+        let events = translate(Kind::Channel, &b("__keyevent@0__:set"), &shop, true).unwrap();
+        assert_eq!(events.message(&b("__keyevent@0__:set"), &b("blog:k")), None);
+        let mine = events.message(&b("__keyevent@0__:set"), &b("shop:k")).unwrap();
+        assert_eq!(
+            mine,
+            Frame::Push(vec![
+                Frame::bulk("message"),
+                Frame::Bulk(b("__keyevent@0__:set")),
+                Frame::Bulk(b("k"))
+            ])
+        );
     }
 }
