@@ -9,8 +9,10 @@
 //!   prefixes).
 //! - [`acl`]: Valkey's ACL rules ([`acl::User`]) checked before routing,
 //!   and the [`acl::AclLog`] of refusals.
+//! - [`limit`]: [`limit::Rate`], a rate limit shared by many sessions.
 
 pub mod acl;
+pub mod limit;
 pub mod namespace;
 pub mod stats;
 

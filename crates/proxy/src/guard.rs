@@ -1,17 +1,52 @@
-//! What a restricted client may run, decided before anything is routed or
-//! queued: the commands a tenant's client may not run
-//! ([`crate::tenants::refuses`]) and the user's ACL rules
-//! ([`middleware::acl::User::check`]). A refusal is answered with Valkey's
-//! NOPERM text, lands in `ACL LOG`, and inside MULTI makes EXEC answer
-//! EXECABORT, as on Valkey.
+//! What a restricted client may run, and when, decided before anything is
+//! routed or queued: its tenant's rate limits ([`throttle`]), the commands
+//! a tenant's client may not run ([`crate::tenants::refuses`]) and the
+//! user's ACL rules ([`middleware::acl::User::check`]). A refusal is
+//! answered with Valkey's NOPERM text, lands in `ACL LOG`, and inside
+//! MULTI makes EXEC answer EXECABORT, as on Valkey.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use middleware::acl::{Context, Denied, Event, Reason};
 use resp::{Frame, Request};
 use router::CommandSpec;
 
 use crate::context::{SessionState, Shared};
+
+/// When a request may start under its tenant's rate limits.
+#[derive(Debug)]
+pub enum Throttle {
+    /// Now.
+    Go,
+    /// At this instant: the session reads nothing more until then, and the
+    /// request, its slot taken, starts then.
+    Wait(Instant),
+    /// Not within the tenant's `max_queue_ms`: answer this.
+    Refuse(Frame),
+}
+
+/// When `request` may start: a client of a rate-limited tenant waits its
+/// turn ([`crate::tenants::Tenants::admit`]); a request that already
+/// waited starts at once.
+pub fn throttle(request: &Request, state: &mut SessionState, shared: &Shared) -> Throttle {
+    if state.tenant == 0 || std::mem::take(&mut state.admitted) || !shared.tenants.is_limited(state.tenant) {
+        return Throttle::Go;
+    }
+    match shared
+        .tenants
+        .admit(state.tenant, request.raw().len(), Instant::now())
+    {
+        Ok(None) => Throttle::Go,
+        Ok(Some(at)) => {
+            state.admitted = true;
+            Throttle::Wait(at)
+        }
+        Err(refusal) => {
+            state.transaction.mark_failed();
+            Throttle::Refuse(refusal)
+        }
+    }
+}
 
 /// Why the session may not run `request`; `None` when it may. Called only
 /// for a client of a tenant or a user with ACL rules.

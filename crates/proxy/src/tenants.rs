@@ -1,5 +1,5 @@
 //! Tenants: applications that share the proxy, each with its own key
-//! namespace and its own client limit.
+//! namespace, its own client limit and its own rate limits.
 //!
 //! A tenant is configured with `[[tenants]]` and a user joins it with
 //! `tenant = "name"` in its `[[users]]` entry; a user without a tenant (or
@@ -12,8 +12,10 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use middleware::limit::{Admission, Rate};
 use resp::Frame;
 use router::CommandSpec;
 use serde::Deserialize;
@@ -43,6 +45,23 @@ pub struct TenantConfig {
     /// Most clients authenticated as its users at once; 0 for no limit.
     #[serde(default)]
     pub max_clients: usize,
+    /// Most commands a second from its clients together; 0 for no limit.
+    /// Over it the proxy stops reading their sockets until their turn
+    /// comes, so that they slow down rather than fail.
+    #[serde(default)]
+    pub max_ops_per_sec: u64,
+    /// Most request bytes a second from its clients together; 0 for no
+    /// limit. Held back the same way.
+    #[serde(default)]
+    pub max_bytes_per_sec: u64,
+    /// The longest a command waits for its turn under those limits, in
+    /// milliseconds, before it is answered with an error instead.
+    #[serde(default = "default_max_queue_ms")]
+    pub max_queue_ms: u64,
+}
+
+fn default_max_queue_ms() -> u64 {
+    1000
 }
 
 impl TenantConfig {
@@ -107,6 +126,9 @@ struct Tenant {
     prefix: Bytes,
     max_clients: usize,
     clients: AtomicUsize,
+    ops: Option<Rate>,
+    bytes: Option<Rate>,
+    max_queue: Duration,
 }
 
 impl Tenants {
@@ -120,6 +142,9 @@ impl Tenants {
                     prefix: Bytes::from(tenant.prefix()),
                     max_clients: tenant.max_clients,
                     clients: AtomicUsize::new(0),
+                    ops: (tenant.max_ops_per_sec > 0).then(|| Rate::new(tenant.max_ops_per_sec)),
+                    bytes: (tenant.max_bytes_per_sec > 0).then(|| Rate::new(tenant.max_bytes_per_sec)),
+                    max_queue: Duration::from_millis(tenant.max_queue_ms),
                 })
                 .collect(),
         }
@@ -141,6 +166,42 @@ impl Tenants {
     pub fn name(&self, number: u16) -> Option<&str> {
         let index = usize::from(number).checked_sub(1)?;
         self.all.get(index).map(|tenant| tenant.name.as_str())
+    }
+
+    /// True when tenant `number` has a rate limit.
+    pub fn is_limited(&self, number: u16) -> bool {
+        self.get(number)
+            .is_some_and(|tenant| tenant.ops.is_some() || tenant.bytes.is_some())
+    }
+
+    /// When a command of `bytes` bytes from a client of tenant `number`,
+    /// read at `now`, may start under the tenant's rate limits; the error
+    /// to answer when it would wait longer than `max_queue_ms`.
+    ///
+    /// # Errors
+    /// The reply for a command over the limit.
+    pub fn admit(&self, number: u16, bytes: usize, now: Instant) -> Result<Option<Instant>, Frame> {
+        let Some(tenant) = self.get(number) else {
+            return Ok(None);
+        };
+        let mut start = None;
+        for (rate, cost, what) in [
+            (&tenant.ops, 1, "max_ops_per_sec"),
+            (&tenant.bytes, bytes as u64, "max_bytes_per_sec"),
+        ] {
+            match rate.as_ref().map(|rate| rate.admit(cost, now, tenant.max_queue)) {
+                None | Some(Admission::Now) => {}
+                Some(Admission::At(at)) => start = start.max(Some(at)),
+                Some(Admission::Refused) => {
+                    return Err(Frame::error(format!("ERR tenant '{}' over {what}", tenant.name)));
+                }
+            }
+        }
+        Ok(start)
+    }
+
+    fn get(&self, number: u16) -> Option<&Tenant> {
+        self.all.get(usize::from(number).checked_sub(1)?)
     }
 
     /// A place for one more client of tenant `number`, held until the
@@ -242,6 +303,9 @@ mod tests {
             isolation: Isolation::Prefix,
             prefix: prefix.map(Into::into),
             max_clients: 0,
+            max_ops_per_sec: 0,
+            max_bytes_per_sec: 0,
+            max_queue_ms: default_max_queue_ms(),
         }
     }
 

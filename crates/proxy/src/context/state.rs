@@ -25,6 +25,10 @@ pub struct SessionState {
     pub tenant: u16,
     /// Its user's ACL, when it restricts anything ([`crate::guard`]).
     pub acl: Option<Arc<middleware::acl::User>>,
+    /// The request kept back by its tenant's rate limit has its slot.
+    pub admitted: bool,
+    /// Until when its tenant's rate limit holds its next request.
+    pub throttled_until: Option<std::time::Instant>,
     /// Its place among its tenant's clients, held while it is one.
     pub seat: Option<crate::tenants::Seat>,
     /// Its entry in the client registry.
@@ -69,6 +73,8 @@ impl SessionState {
             user: "default".into(),
             tenant: 0,
             acl: None,
+            admitted: false,
+            throttled_until: None,
             seat: None,
             affinity: info.id,
             info,

@@ -14,6 +14,7 @@ use super::io::{StackService, Stacks};
 use super::reply::{ready, InFlight, Pending};
 use crate::commands::{self, Local};
 use crate::context::{SessionState, Shared};
+use crate::guard::Throttle;
 
 use crate::handling::Handling;
 use crate::hooks::{Hooked, Session};
@@ -30,6 +31,9 @@ pub(super) enum Flow {
     Close,
     /// A CLIENT PAUSE holds the next request (kept in `deferred`).
     Paused,
+    /// The tenant's rate limit holds the next request (kept in `deferred`)
+    /// until [`SessionState::throttled_until`].
+    Throttled,
 }
 
 /// Starts the request kept in `deferred`, if any, then decodes every
@@ -156,7 +160,7 @@ const SHOWN_NAME: usize = 32;
 
 /// Starts one request, or keeps it in `deferred`: a stateful request while
 /// others are in flight waits for them, and any request waits out a CLIENT
-/// PAUSE that holds it.
+/// PAUSE that holds it, or its turn under its tenant's rate limits.
 fn dispatch_one<S: StackService, G: StackService>(
     request: Request,
     received: Instant,
@@ -173,7 +177,16 @@ fn dispatch_one<S: StackService, G: StackService>(
     let idle = pending.is_empty();
     let spec = state.recent.lookup(shared.stack.router.table(), &request);
     if state.tenant != 0 || state.acl.is_some() {
-        if let Some(refusal) = crate::guard::refusal(&request, spec.as_deref(), state, shared) {
+        let refusal = match crate::guard::throttle(&request, state, shared) {
+            Throttle::Go => crate::guard::refusal(&request, spec.as_deref(), state, shared),
+            Throttle::Wait(at) => {
+                state.throttled_until = Some(at);
+                *deferred = Some(request);
+                return Flow::Throttled;
+            }
+            Throttle::Refuse(frame) => Some(frame),
+        };
+        if let Some(refusal) = refusal {
             let refusal = Some(Local::Reply(refusal));
             return start(
                 request,

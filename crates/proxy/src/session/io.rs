@@ -148,6 +148,7 @@ pub async fn serve<S: StackService, G: StackService>(
         let subscribed = state.pubsub.is_active();
         let idle_deadline = idle.filter(|_| !subscribed).map(|d| last_read + d);
         let retry_at = state.pubsub.retry_at();
+        let throttled_until = state.throttled_until.map(tokio::time::Instant::from_std);
         tokio::select! {
             biased;
             // The replies collected in one pass share one clock reading
@@ -207,6 +208,11 @@ pub async fn serve<S: StackService, G: StackService>(
             }
             _ = shared.clients.pause.wait(), if flow == Flow::Paused => {
                 flow = Flow::Fence;
+            }
+            _ = sleep_until(throttled_until), if flow == Flow::Throttled => {
+                // Its turn: the request kept back starts, then what follows.
+                flow = dispatch_all(&mut decoder, &mut input, Instant::now(), &mut state, &shared, &mut stacks, &mut pending, &mut deferred, &mut hooked);
+                closing |= flow == Flow::Close;
             }
             _ = sleep_until(retry_at), if retry_at.is_some() => {
                 state.pubsub.restore(&shared.stack.router, state.protocol);
