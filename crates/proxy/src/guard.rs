@@ -74,7 +74,7 @@ pub fn refusal(
         return None;
     }
     let in_multi = state.transaction.in_multi();
-    let denied = if state.tenant != 0 && crate::tenants::refuses(spec, in_multi) {
+    let denied = if state.tenant != 0 && shared.tenants.refuses(spec, in_multi) {
         Denied::Command
     } else {
         state.acl.as_ref()?.check(spec, request.args()).err()?

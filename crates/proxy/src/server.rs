@@ -46,7 +46,7 @@ impl Proxy<Core, GateCore> {
             gate: stack.gate.clone(),
         };
         let handling = crate::handling::CommandHandling::new(stack.router.table());
-        let tenants = crate::tenants::Tenants::new(&config.tenants);
+        let tenants = crate::tenants::Tenants::new(&config.tenants, stack.router.table());
         let users = crate::users::Users::new(&config.users, &tenants, stack.router.table());
         Ok(Proxy {
             listener,

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use middleware::limit::{Admission, Rate};
 use resp::Frame;
-use router::CommandSpec;
+use router::{CommandSpec, CommandTable};
 use serde::Deserialize;
 
 /// How a tenant is kept apart from the others.
@@ -118,6 +118,9 @@ pub fn check(tenants: &[TenantConfig], user_tenants: &[Option<&str>]) -> Result<
 #[derive(Clone, Debug, Default)]
 pub struct Tenants {
     all: Arc<[Tenant]>,
+    /// [`refuses`] for every command of the table, by [`CommandSpec::id`]:
+    /// bit 0 outside MULTI, bit 1 inside.
+    refused: Arc<[u8]>,
 }
 
 #[derive(Debug)]
@@ -132,9 +135,16 @@ struct Tenant {
 }
 
 impl Tenants {
-    /// From the configuration (checked with [`check`]).
-    pub fn new(config: &[TenantConfig]) -> Tenants {
+    /// From the configuration (checked with [`check`]), for the commands
+    /// of `table`.
+    pub fn new(config: &[TenantConfig], table: &CommandTable) -> Tenants {
+        let refused = table
+            .all()
+            .iter()
+            .map(|spec| u8::from(refuses(spec, false)) | (u8::from(refuses(spec, true)) << 1))
+            .collect();
         Tenants {
+            refused,
             all: config
                 .iter()
                 .map(|tenant| Tenant {
@@ -166,6 +176,14 @@ impl Tenants {
     pub fn name(&self, number: u16) -> Option<&str> {
         let index = usize::from(number).checked_sub(1)?;
         self.all.get(index).map(|tenant| tenant.name.as_str())
+    }
+
+    /// [`refuses`], looked up.
+    pub fn refuses(&self, spec: &CommandSpec, in_multi: bool) -> bool {
+        match self.refused.get(spec.id) {
+            Some(bits) => bits & (1 << u8::from(in_multi)) != 0,
+            None => refuses(spec, in_multi),
+        }
     }
 
     /// True when tenant `number` has a rate limit.
@@ -326,7 +344,7 @@ mod tests {
     fn seats_are_counted_and_given_back() {
         let mut config = tenant("shop", None);
         config.max_clients = 2;
-        let tenants = Tenants::new(&[config]);
+        let tenants = Tenants::new(&[config], &CommandTable::builtin());
         let shop = tenants.number(Some("shop"));
         assert_eq!(shop, 1);
         let (a, b) = (tenants.seat(shop), tenants.seat(shop));

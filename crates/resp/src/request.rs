@@ -66,6 +66,85 @@ impl Request {
         }
     }
 
+    /// This request with the arguments at some positions replaced
+    /// (`replaced` holds each position once, in any order), encoded anew in
+    /// one buffer: what a namespace does to a request's keys.
+    pub fn with_replaced(&self, replaced: &[(usize, Bytes)]) -> Request {
+        let extra: usize = replaced.iter().map(|(_, arg)| arg.len() + 16).sum();
+        self.rebuild(extra, |i| {
+            let (_, new) = replaced.iter().find(|(position, _)| *position == i)?;
+            Some([&new[..], &[]])
+        })
+    }
+
+    /// This request with `prefix` put in front of the arguments at
+    /// `positions` (each once, in any order): a tenant's keys, written
+    /// straight into the new encoding.
+    pub fn with_prefixed(&self, prefix: &[u8], positions: &[usize]) -> Request {
+        self.rebuild(positions.len() * (prefix.len() + 16), |i| {
+            positions
+                .contains(&i)
+                .then(|| [prefix, self.arg(i).unwrap_or_default()])
+        })
+    }
+
+    /// Encodes the request anew, argument `i` becoming the concatenation of
+    /// what `replace(i)` gives, or staying as it is for `None`. The bytes of
+    /// a multibulk request's unchanged arguments, headers included, are
+    /// copied as they are.
+    fn rebuild<'s>(
+        &'s self,
+        extra: usize,
+        mut replace: impl FnMut(usize) -> Option<[&'s [u8]; 2]>,
+    ) -> Request {
+        let mut raw = BytesMut::with_capacity(self.raw.len() + extra);
+        let mut spans = Spans::with_capacity(self.spans.len());
+        let multibulk = self.raw.first() == Some(&b'*');
+        // The original bytes up to `copied` are in `raw` already, or are
+        // replaced there; the argument headers of an inline request are
+        // written anew.
+        let mut copied = 0;
+        if !multibulk {
+            put_header(&mut raw, b'*', self.spans.len() as i64);
+        }
+        for (i, old) in self.spans.iter().enumerate() {
+            let (start, end) = (old.start as usize, old.end as usize);
+            let parts = replace(i);
+            if multibulk {
+                // The argument's header ends where its payload starts.
+                let header = self.raw[..start]
+                    .iter()
+                    .rposition(|&b| b == b'$')
+                    .unwrap_or(start);
+                match parts {
+                    None => {
+                        raw.extend_from_slice(&self.raw[copied..end + 2]);
+                        let new_end = raw.len() - 2;
+                        spans.push(span(new_end - (end - start), new_end));
+                        copied = end + 2;
+                        continue;
+                    }
+                    Some(_) => {
+                        raw.extend_from_slice(&self.raw[copied..header]);
+                        copied = end + 2;
+                    }
+                }
+            }
+            let [head, tail] = parts.unwrap_or([&self.raw[start..end], &[]]);
+            let len = head.len() + tail.len();
+            put_header(&mut raw, b'$', len as i64);
+            let payload = raw.len();
+            raw.extend_from_slice(head);
+            raw.extend_from_slice(tail);
+            raw.extend_from_slice(b"\r\n");
+            spans.push(span(payload, payload + len));
+        }
+        Request {
+            raw: raw.freeze(),
+            spans,
+        }
+    }
+
     /// The request whose multibulk bytes are `raw` (what [`Request::raw`]
     /// returned), decoded again; `None` if `raw` is not one complete
     /// multibulk request.
@@ -284,5 +363,34 @@ mod tests {
         assert_eq!(args.slice(1..3).iter().collect::<Vec<_>>(), [&b"key"[..], b""]);
         assert_eq!(args.get(4), None);
         assert_eq!(Request::from_raw(request.raw()), Some(request));
+    }
+
+    #[test]
+    fn replaced_arguments_are_encoded_as_built_from_scratch() {
+        let request = Request::from_args(["MSET", "a", "1", "b", "2"]);
+        let replaced =
+            request.with_replaced(&[(3, Bytes::from_static(b"ns:b")), (1, Bytes::from_static(b"ns:a"))]);
+        assert_eq!(replaced, Request::from_args(["MSET", "ns:a", "1", "ns:b", "2"]));
+        assert_eq!(request.with_replaced(&[]), request);
+        assert_eq!(
+            request.with_prefixed(b"ns:", &[3, 1]),
+            Request::from_args(["MSET", "ns:a", "1", "ns:b", "2"])
+        );
+        // Decoded requests, multibulk or inline, come out the same.
+        for wire in [
+            &b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$10\r\n0123456789\r\n"[..],
+            b"SET k 0123456789\r\n",
+        ] {
+            let mut buffer = BytesMut::from(wire);
+            let mut decoder = crate::RequestDecoder::new(crate::Limits::default());
+            decoder.set_authenticated(true);
+            let decoded = decoder.decode(&mut buffer).unwrap().unwrap();
+            let prefixed = decoded.with_prefixed(b"shop:", &[1]);
+            assert_eq!(prefixed, Request::from_args(["SET", "shop:k", "0123456789"]));
+            assert_eq!(
+                prefixed.args().iter().collect::<Vec<_>>(),
+                [&b"SET"[..], b"shop:k", b"0123456789"]
+            );
+        }
     }
 }

@@ -114,3 +114,27 @@ proptest! {
         let _ = Frame::parse(&Bytes::from(input));
     }
 }
+
+proptest! {
+    /// A decoded request with some arguments prefixed is the request built
+    /// from the prefixed arguments.
+    #[test]
+    fn prefixing_arguments_equals_building_them(
+        args in command(),
+        prefix in arg(),
+        picks in proptest::collection::vec(any::<bool>(), 8),
+    ) {
+        let mut wire = BytesMut::new();
+        encode_command(&args, &mut wire);
+        let mut decoder = RequestDecoder::new(Limits::default());
+        decoder.set_authenticated(true);
+        let decoded = decoder.decode(&mut wire).unwrap().unwrap();
+        let positions: Vec<usize> = (0..args.len()).filter(|&i| picks[i]).collect();
+        let expected: Vec<Vec<u8>> = args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| if picks[i] { [&prefix[..], a].concat() } else { a.clone() })
+            .collect();
+        prop_assert_eq!(decoded.with_prefixed(&prefix, &positions), valkey_proxy_resp::Request::from_args(expected));
+    }
+}

@@ -44,6 +44,11 @@ pub fn missing_pattern(name: &str, args: &[Bytes], channels: &Scope) -> Option<B
         .then(|| channels.pattern(b"*"))
 }
 
+/// True for the commands whose arguments name channels.
+pub fn names_channels_in_request(name: &str) -> bool {
+    matches!(name, "publish" | "spublish") || names_channels(name)
+}
+
 /// True for the commands whose replies name channels.
 pub fn names_channels(name: &str) -> bool {
     matches!(

@@ -191,6 +191,10 @@ where
         let mut inner_command = command.with_request(rewritten, None);
         inner_command.db = backend_db;
         let future = self.inner.call(inner_command);
+        if !rewrite::rewrites_reply(&spec.name, &space) {
+            // Most replies name no key (GET, SET, ...): nothing to undo.
+            return Either::Left(future);
+        }
         Either::Right(Box::pin(async move {
             let reply = future.await?;
             rewrite::reply(&spec.name, reply, &space)

@@ -6,6 +6,7 @@ use resp::{Frame, Request};
 use router::command::keys::for_each_key_spec;
 use router::command::CommandSpec;
 use router::{Error, Reply};
+use smallvec::SmallVec;
 
 use super::{channels, Scope};
 
@@ -15,37 +16,55 @@ use super::{channels, Scope};
 /// namespace's names from a pattern, so the layer copies the keys they
 /// name instead ([`aggregate::colocate`]).
 pub fn request(spec: &CommandSpec, request: &Request, space: &Scope) -> Request {
-    let mut args: Vec<Bytes> = request.args().to_vec();
-    let mut changed = false;
+    let channels = space.channels();
+    if !channels.is_root() && channels::names_channels_in_request(&spec.name) {
+        return with_channels(spec, request, space, &channels);
+    }
+    // Key positions, each once (a key spec may find a key another found).
+    let mut positions: SmallVec<[usize; 4]> = SmallVec::new();
     for_each_key_spec(spec, request.args(), |position, key_spec| {
         // SPUBLISH's channel: not a key, not in a database.
-        if !key_spec.not_key {
-            args[position] = space.encode(&request.args()[position]);
-            changed = true;
+        if !key_spec.not_key && !positions.contains(&position) {
+            positions.push(position);
         }
     });
-    let channels = space.channels();
-    if !channels.is_root() {
-        changed |= channels::request(&spec.name, &mut args, &channels);
-        if let Some(pattern) = channels::missing_pattern(&spec.name, &args, &channels) {
-            args.push(pattern);
-            changed = true;
-        }
+    if positions.is_empty() {
+        return request.clone();
     }
-    if changed {
-        Request::from_args(args)
-    } else {
-        request.clone()
+    if let Some(prefix) = space.plain_prefix() {
+        return request.with_prefixed(prefix, &positions);
     }
+    let replaced: SmallVec<[(usize, Bytes); 4]> = positions
+        .iter()
+        .map(|&position| (position, space.encode(&request.args()[position])))
+        .collect();
+    request.with_replaced(&replaced)
 }
 
-/// `reply` with the key (and a tenant's channel) names it carries taken
-/// back out of `space`.
-///
-/// # Errors
-/// A reply that had to be read was not valid RESP.
-pub fn reply(name: &str, reply: Reply, space: &Scope) -> Result<Reply, Error> {
-    let names_keys = matches!(
+/// The rare commands that name a tenant's channels: PUBLISH, SPUBLISH
+/// and PUBSUB's.
+fn with_channels(spec: &CommandSpec, request: &Request, space: &Scope, channels: &Scope) -> Request {
+    let mut args: Vec<Bytes> = request.args().to_vec();
+    for_each_key_spec(spec, request.args(), |position, key_spec| {
+        if !key_spec.not_key {
+            args[position] = space.encode(&request.args()[position]);
+        }
+    });
+    channels::request(&spec.name, &mut args, channels);
+    if let Some(pattern) = channels::missing_pattern(&spec.name, &args, channels) {
+        args.push(pattern);
+    }
+    Request::from_args(args)
+}
+
+/// True when [`reply`] may change the reply of command `name`: replies
+/// that name keys, and (for a tenant) PUBSUB's that name channels.
+pub fn rewrites_reply(name: &str, space: &Scope) -> bool {
+    names_keys(name) || (channels::names_channels(name) && !space.channels().is_root())
+}
+
+fn names_keys(name: &str) -> bool {
+    matches!(
         name,
         "blpop"
             | "brpop"
@@ -57,18 +76,25 @@ pub fn reply(name: &str, reply: Reply, space: &Scope) -> Result<Reply, Error> {
             | "bzmpop"
             | "xread"
             | "xreadgroup"
-    );
-    let names_channels = channels::names_channels(name) && !space.channels().is_root();
-    if !(names_keys || names_channels) || reply.is_error() {
+    )
+}
+
+/// `reply` with the key (and a tenant's channel) names it carries taken
+/// back out of `space`.
+///
+/// # Errors
+/// A reply that had to be read was not valid RESP.
+pub fn reply(name: &str, reply: Reply, space: &Scope) -> Result<Reply, Error> {
+    if !rewrites_reply(name, space) || reply.is_error() {
         return Ok(reply);
     }
     let frame = reply
         .into_frame()
         .map_err(|e| Error::InvalidReply(e.to_string()))?;
     Ok(Reply::Frame(match name {
-        _ if names_channels => channels::reply(name, frame, &space.channels()),
         "xread" | "xreadgroup" => streams(frame, space),
-        _ => first_key(frame, space),
+        _ if names_keys(name) => first_key(frame, space),
+        _ => channels::reply(name, frame, &space.channels()),
     }))
 }
 

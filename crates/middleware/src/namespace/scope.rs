@@ -89,6 +89,12 @@ impl Scope {
         }
     }
 
+    /// The prefix alone makes a stored key (a tenant's keys outside an
+    /// emulated database): the prefix, to be put in front of the key.
+    pub fn plain_prefix(&self) -> Option<&[u8]> {
+        (self.space.is_none() && !self.tenant.is_empty()).then_some(&self.tenant[..])
+    }
+
     fn prefixed(&self, key: &[u8]) -> Bytes {
         let mut out = BytesMut::with_capacity(self.tenant.len() + key.len());
         out.extend_from_slice(&self.tenant);

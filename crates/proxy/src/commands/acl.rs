@@ -139,7 +139,7 @@ fn dryrun(request: &Request, state: &SessionState, shared: &Shared) -> Frame {
             spec.name
         ));
     }
-    let denied = if account.tenant != 0 && crate::tenants::refuses(spec, false) {
+    let denied = if account.tenant != 0 && shared.tenants.refuses(spec, false) {
         Some(Denied::Command)
     } else {
         account.acl.check(spec, command.args()).err()
