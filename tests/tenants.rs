@@ -120,7 +120,6 @@ async fn what_cannot_be_kept_inside_a_tenant_is_refused() {
         (vec!["EVAL", "return 1", "0"], "eval"),
         (vec!["MONITOR"], "monitor"),
         (vec!["INFO"], "info"),
-        (vec!["CLIENT", "LIST"], "client|list"),
         (
             vec!["CLUSTER", "GETKEYSINSLOT", "0", "10"],
             "cluster|getkeysinslot",
@@ -332,6 +331,44 @@ async fn acl_rules_and_refusals_show_in_the_acl_log() {
     );
     assert_eq!(show(&blog.call(&["ACL", "GETUSER", "shop-app"]).await), "(nil)");
     assert!(show(&ops.call(&["ACL", "SETUSER", "x", "on"]).await).contains("configuration file"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_lists_and_kills_its_own_clients_only() {
+    let (_cluster, proxy) = start().await;
+    let mut shop = RawClient::login(&proxy.addr, "shop-app", "s1").await;
+    let mut shop_reader = RawClient::login(&proxy.addr, "shop-reader", "r1").await;
+    let mut blog = RawClient::login(&proxy.addr, "blog-app", "b1").await;
+    let mut ops = RawClient::login(&proxy.addr, "ops", "o1").await;
+    let list = |text: String| -> Vec<(String, String)> {
+        text.lines()
+            .map(|line| {
+                let field = |name: &str| {
+                    line.split(' ')
+                        .find_map(|f| f.strip_prefix(&format!("{name}=")))
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                (field("user"), field("tenant"))
+            })
+            .collect()
+    };
+    let mut seen = list(show(&shop.call(&["CLIENT", "LIST"]).await));
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("shop-app".into(), "shop".into()),
+            ("shop-reader".into(), "shop".into())
+        ]
+    );
+    assert_eq!(list(show(&ops.call(&["CLIENT", "LIST"]).await)).len(), 4);
+    // blog's client is out of shop's reach; its own are not.
+    let blog_id = show(&blog.call(&["CLIENT", "ID"]).await);
+    assert_eq!(show(&shop.call(&["CLIENT", "KILL", "ID", &blog_id]).await), "0");
+    assert_eq!(show(&blog.call(&["PING"]).await), "PONG");
+    let reader_id = show(&shop_reader.call(&["CLIENT", "ID"]).await);
+    assert_eq!(show(&shop.call(&["CLIENT", "KILL", "ID", &reader_id]).await), "1");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

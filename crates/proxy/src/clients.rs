@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,9 @@ pub struct ClientInfo {
     name: Mutex<String>,
     /// The user it authenticated as.
     user: Mutex<String>,
+    /// Its tenant's number (0 for none) and name.
+    tenant: AtomicU16,
+    tenant_name: Mutex<String>,
     lib: Mutex<(String, String)>,
     last_command: Mutex<String>,
     /// Subscriptions, MULTI and WATCH, as CLIENT LIST shows them.
@@ -96,6 +99,17 @@ impl ClientInfo {
     /// The user the client authenticated as.
     pub fn user(&self) -> String {
         self.user.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Its tenant's number; 0 for none.
+    pub fn tenant(&self) -> u16 {
+        self.tenant.load(Ordering::Relaxed)
+    }
+
+    /// Records its tenant (number 0 and an empty name for none).
+    pub fn set_tenant(&self, number: u16, name: &str) {
+        self.tenant.store(number, Ordering::Relaxed);
+        *self.tenant_name.lock().unwrap_or_else(|e| e.into_inner()) = name.to_string();
     }
 
     /// Records the user the client authenticated as.
@@ -230,7 +244,8 @@ impl ClientInfo {
         );
     }
 
-    /// One CLIENT LIST line (without the newline), with Valkey's field names.
+    /// One CLIENT LIST line (without the newline), with Valkey's field names
+    /// and the proxy's `tenant=` last.
     pub fn describe(&self) -> String {
         let age = self.age().as_secs();
         let lib = self.lib();
@@ -239,7 +254,7 @@ impl ClientInfo {
         let _ = write!(
             line,
             "id={} addr={} laddr={} fd=-1 name={} age={age} idle={} flags={} db={} sub={} psub={} ssub={} \
-             multi={} watch={} {} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+             multi={} watch={} {} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={} tenant={}",
             self.id,
             self.addr,
             self.laddr,
@@ -258,6 +273,7 @@ impl ClientInfo {
             self.resp.load(Ordering::Relaxed),
             lib.0,
             lib.1,
+            self.tenant_name.lock().unwrap_or_else(|e| e.into_inner()),
         );
         line
     }
@@ -286,6 +302,8 @@ impl Clients {
             resp: AtomicU8::new(2),
             name: Mutex::new(String::new()),
             user: Mutex::new("default".into()),
+            tenant: AtomicU16::new(0),
+            tenant_name: Mutex::new(String::new()),
             lib: Mutex::new((String::new(), String::new())),
             last_command: Mutex::new("NULL".into()),
             session: Mutex::new(SessionView::default()),

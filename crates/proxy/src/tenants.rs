@@ -272,7 +272,7 @@ pub fn max_clients_reached() -> Frame {
 /// can keep their effects inside the tenant:
 /// - server administration: `@admin`, and the `@dangerous` commands other
 ///   than those the proxy scopes to the tenant (KEYS, FLUSHDB, FLUSHALL,
-///   SORT; ACL LOG, LIST, USERS, GETUSER and DRYRUN);
+///   SORT; ACL LOG, LIST, USERS, GETUSER and DRYRUN; CLIENT LIST and KILL);
 /// - PUBSUB NUMPAT: it counts every tenant's patterns;
 /// - scripts and functions: a script names keys the proxy cannot see;
 /// - what would show other tenants' key names: CLIENT TRACKING, CLUSTER
@@ -288,7 +288,7 @@ pub fn refuses(spec: &CommandSpec, in_multi: bool) -> bool {
     // Answered by the proxy with what belongs to the tenant.
     let answered_for_tenant = matches!(
         spec.name.as_str(),
-        "acl|log" | "acl|list" | "acl|users" | "acl|getuser" | "acl|dryrun"
+        "acl|log" | "acl|list" | "acl|users" | "acl|getuser" | "acl|dryrun" | "client|list" | "client|kill"
     );
     // What every tenant has: invalidations for a BCAST prefix, the keys
     // of a slot, the count of patterns.

@@ -57,6 +57,9 @@ fn check(request: &Request, user: &str, password: &[u8], state: &mut SessionStat
     state.authenticated = true;
     state.user = user.to_string();
     state.info.set_user(user);
+    state
+        .info
+        .set_tenant(tenant, shared.tenants.name(tenant).unwrap_or_default());
     Frame::simple("OK")
 }
 

@@ -300,7 +300,10 @@ fn list(request: &Request, state: &SessionState, shared: &Shared) -> Frame {
     let me = state.info.id;
     let mut text = String::new();
     for client in shared.clients.list() {
-        if (filter.skip_me() == Some(true) && client.id == me) || !filter.matches(&client) {
+        if (filter.skip_me() == Some(true) && client.id == me)
+            || !filter.matches(&client)
+            || !sees(state, &client)
+        {
             continue;
         }
         text.push_str(&client.describe());
@@ -322,7 +325,10 @@ fn kill(request: &Request, state: &SessionState, shared: &Shared) -> Frame {
     if request.len() == 3 {
         // The old form: CLIENT KILL ip:port.
         let addr = arg(request, 2);
-        return match shared.clients.kill(|c| c.addr.to_string() == addr) {
+        return match shared
+            .clients
+            .kill(|c| sees(state, c) && c.addr.to_string() == addr)
+        {
             0 => Frame::error("ERR No such client"),
             _ => Frame::simple("OK"),
         };
@@ -335,6 +341,12 @@ fn kill(request: &Request, state: &SessionState, shared: &Shared) -> Frame {
     let me = state.info.id;
     let killed = shared
         .clients
-        .kill(|c| (!skip_me || c.id != me) && filter.matches(c));
+        .kill(|c| (!skip_me || c.id != me) && sees(state, c) && filter.matches(c));
     Frame::Integer(killed as i64)
+}
+
+/// True when the session may see (and kill) `client`: a tenant's client
+/// sees its tenant's clients only.
+fn sees(state: &SessionState, client: &crate::clients::ClientInfo) -> bool {
+    state.tenant == 0 || client.tenant() == state.tenant
 }

@@ -17,6 +17,7 @@ pub fn reset(state: &mut SessionState, shared: &Shared) -> Frame {
     state.acl = None;
     state.seat = None;
     state.info.set_user("default");
+    state.info.set_tenant(0, "");
     state.info.set_name("");
     state.transaction.reset();
     state.pubsub.clear();
