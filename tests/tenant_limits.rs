@@ -13,12 +13,9 @@ use test_util::{Cluster, Flavor, Server};
 fn tenant(name: &str, max_ops_per_sec: u64, max_queue_ms: u64) -> TenantConfig {
     TenantConfig {
         name: name.into(),
-        isolation: Default::default(),
-        prefix: None,
-        max_clients: 0,
         max_ops_per_sec,
-        max_bytes_per_sec: 0,
         max_queue_ms,
+        ..TenantConfig::default()
     }
 }
 

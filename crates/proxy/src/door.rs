@@ -49,9 +49,10 @@ pub fn backend_db(state: &SessionState, shared: &Shared) -> u32 {
 /// tenant's prefix ([`crate::tenants`]), in its emulated database's
 /// namespace where databases are emulated and it is not in database 0.
 pub fn space(state: &SessionState, shared: &Shared) -> Option<Scope> {
-    let tenant = shared.tenants.prefix(state.tenant).unwrap_or_default();
-    let scope = Scope::new(tenant, state.db, emulated(shared));
-    (!scope.is_root()).then_some(scope)
+    let keys = shared.tenants.key_prefix(state.tenant).unwrap_or_default();
+    let channels = shared.tenants.prefix(state.tenant).unwrap_or_default();
+    let scope = Scope::new(keys, state.db, emulated(shared)).with_channel_prefix(channels);
+    (!scope.is_root() || !scope.channels().is_root()).then_some(scope)
 }
 
 /// The request as the backend must get it: a client of a tenant has its

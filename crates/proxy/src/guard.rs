@@ -1,21 +1,66 @@
 //! What a restricted client may run, and when, decided before anything is
-//! routed or queued: its tenant's rate limits ([`throttle`]), the commands
-//! a tenant's client may not run ([`crate::tenants::refuses`]) and the
-//! user's ACL rules ([`middleware::acl::User::check`]). A refusal is
-//! answered with Valkey's NOPERM text, lands in `ACL LOG`, and inside
-//! MULTI makes EXEC answer EXECABORT, as on Valkey.
+//! routed or queued ([`admit`]): its tenant's rate limits
+//! ([`crate::tenants::Tenants::admit`]), the commands a tenant's client
+//! may not run ([`crate::tenants::refuses`]), the user's ACL rules
+//! ([`middleware::acl::User::check`]), and the database range of a tenant
+//! with databases of its own ([`crate::databases`]). A refusal is answered
+//! with Valkey's NOPERM text, lands in `ACL LOG`, and inside MULTI makes
+//! EXEC answer EXECABORT, as on Valkey.
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use futures::future::BoxFuture;
 use middleware::acl::{Context, Denied, Event, Reason};
 use resp::{Frame, Request};
-use router::CommandSpec;
+use router::{CommandSpec, Reply};
 
 use crate::context::{SessionState, Shared};
+use crate::databases::Adapted;
+
+/// What becomes of a request of a restricted client ([`admit`]).
+pub enum Admitted {
+    /// It runs (its database arguments in its tenant's range).
+    Go(Request),
+    /// It waits its turn under its tenant's rate limit, until then.
+    Wait(Request, Instant),
+    /// It is answered with this, and nothing runs.
+    Reply(Request, Frame),
+    /// It is carried out by this future (a tenant's FLUSHALL over its
+    /// databases).
+    Later(Request, BoxFuture<'static, Result<Reply, router::Error>>),
+}
+
+/// Admits a request of a client of a tenant or of a user with ACL rules:
+/// its turn under the rate limits, then the refusals, then the database
+/// range of a tenant with databases of its own.
+pub fn admit(
+    request: Request,
+    spec: Option<&CommandSpec>,
+    state: &mut SessionState,
+    shared: &Shared,
+) -> Admitted {
+    let refusal = match throttle(&request, state, shared) {
+        Throttle::Go => refusal(&request, spec, state, shared),
+        Throttle::Wait(at) => return Admitted::Wait(request, at),
+        Throttle::Refuse(frame) => Some(frame),
+    };
+    if let Some(frame) = refusal {
+        return Admitted::Reply(request, frame);
+    }
+    let (Some(range), Some(spec)) = (shared.tenants.databases(state.tenant), spec) else {
+        return Admitted::Go(request);
+    };
+    match crate::databases::adapt(spec, &request, range, state, shared) {
+        Adapted::AsIs => Admitted::Go(request),
+        Adapted::Request(adapted) => Admitted::Go(adapted),
+        Adapted::Reply(frame) => Admitted::Reply(request, frame),
+        Adapted::Later(future) => Admitted::Later(request, future),
+    }
+}
 
 /// When a request may start under its tenant's rate limits.
 #[derive(Debug)]
-pub enum Throttle {
+enum Throttle {
     /// Now.
     Go,
     /// At this instant: the session reads nothing more until then, and the
@@ -28,7 +73,7 @@ pub enum Throttle {
 /// When `request` may start: a client of a rate-limited tenant waits its
 /// turn ([`crate::tenants::Tenants::admit`]); a request that already
 /// waited starts at once.
-pub fn throttle(request: &Request, state: &mut SessionState, shared: &Shared) -> Throttle {
+fn throttle(request: &Request, state: &mut SessionState, shared: &Shared) -> Throttle {
     if state.tenant == 0 || std::mem::take(&mut state.admitted) || !shared.tenants.is_limited(state.tenant) {
         return Throttle::Go;
     }
@@ -57,7 +102,7 @@ pub fn throttle(request: &Request, state: &mut SessionState, shared: &Shared) ->
 /// is left to the path that answers Valkey's arity error (Valkey checks
 /// arity before ACLs).
 #[cold]
-pub fn refusal(
+fn refusal(
     request: &Request,
     spec: Option<&CommandSpec>,
     state: &mut SessionState,

@@ -22,6 +22,7 @@
 //! - [`pause`]: CLIENT PAUSE for every client.
 //! - [`edge`]: errors to Valkey-style replies.
 //! - [`users`]: the users clients log in as, with their ACLs.
+//! - [`databases`]: tenants with databases of their own.
 //! - [`guard`]: what a tenant's client or a user with ACL rules may run.
 
 pub mod buffers;
@@ -29,6 +30,7 @@ pub mod clients;
 pub mod commands;
 pub mod config;
 pub mod context;
+pub mod databases;
 pub mod door;
 pub mod edge;
 pub mod gate;

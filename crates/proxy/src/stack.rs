@@ -128,7 +128,8 @@ pub async fn build(config: &ProxyConfig) -> Stack {
     let core = ServiceBuilder::new()
         .layer(
             NamespaceLayer::new(router.clone(), config.emulated_databases)
-                .with_tenants(crate::tenants::prefixes(&config.tenants)),
+                .with_tenants(crate::tenants::prefixes(&config.tenants))
+                .with_channel_prefixes(crate::tenants::channel_prefixes(&config.tenants)),
         )
         .layer(FanOutLayer::new(router.clone()))
         .service(router.clone());

@@ -62,6 +62,7 @@ pub struct NamespaceLayer {
     router: Router,
     databases: u32,
     tenants: Arc<[Bytes]>,
+    channels: Arc<[Bytes]>,
 }
 
 impl NamespaceLayer {
@@ -72,13 +73,24 @@ impl NamespaceLayer {
             router,
             databases,
             tenants: Arc::from([]),
+            channels: Arc::from([]),
         }
     }
 
     /// The key prefixes of the tenants: tenant `t` (from 1) has the
-    /// `t-1`th. A prefix must be non-empty and hold no `{` or `}`.
+    /// `t-1`th; their channels carry the same prefixes. A prefix holds no
+    /// `{` or `}`; an empty one leaves the tenant's keys as they are (a
+    /// tenant kept apart by databases of its own).
     pub fn with_tenants(mut self, prefixes: Vec<Bytes>) -> Self {
+        self.channels = prefixes.clone().into();
         self.tenants = prefixes.into();
+        self
+    }
+
+    /// The tenants' channel prefixes, when they differ from their key
+    /// prefixes (given after [`NamespaceLayer::with_tenants`]).
+    pub fn with_channel_prefixes(mut self, prefixes: Vec<Bytes>) -> Self {
+        self.channels = prefixes.into();
         self
     }
 }
@@ -92,6 +104,7 @@ impl<S> Layer<S> for NamespaceLayer {
             router: self.router.clone(),
             databases: self.databases,
             tenants: self.tenants.clone(),
+            channels: self.channels.clone(),
         }
     }
 }
@@ -103,6 +116,7 @@ pub struct Namespace<S> {
     router: Router,
     databases: u32,
     tenants: Arc<[Bytes]>,
+    channels: Arc<[Bytes]>,
 }
 
 /// True when `mode` and `databases` (what the backend offers) call for
@@ -145,10 +159,11 @@ where
         if !emulating && command.tenant == 0 {
             return Either::Left(self.inner.call(command));
         }
-        let tenant = match command.tenant {
-            0 => None,
-            tenant => self.tenants.get(usize::from(tenant) - 1),
+        let prefixes = |all: &Arc<[Bytes]>| match command.tenant {
+            0 => Bytes::new(),
+            tenant => all.get(usize::from(tenant) - 1).cloned().unwrap_or_default(),
         };
+        let (keys, channels) = (prefixes(&self.tenants), prefixes(&self.channels));
         if command.spec.is_none() {
             command.spec = self.router.table().lookup(&command.request).cloned();
         }
@@ -156,7 +171,7 @@ where
             // Unknown to the table: the server answers with its own error.
             return Either::Left(self.inner.call(command));
         };
-        let scope = Scope::new(tenant.cloned().unwrap_or_default(), command.db, emulating);
+        let scope = Scope::new(keys, command.db, emulating).with_channel_prefix(channels);
         // The databases a client may use: emulated, or the backend's.
         let databases = if emulating {
             self.databases
@@ -164,13 +179,21 @@ where
             backend_databases
         };
         let sizes = (databases, shards);
-        if let Some(future) = keyspace::handle(&spec.name, &command, &self.inner, sizes, &scope, emulating) {
-            return Either::Right(future);
+        // Keys kept as they are in a real database need no scan to be
+        // told apart.
+        let scoped_keys = emulating || !scope.is_root();
+        if scoped_keys {
+            if let Some(future) =
+                keyspace::handle(&spec.name, &command, &self.inner, sizes, &scope, emulating)
+            {
+                return Either::Right(future);
+            }
+            if spec.name == "scan" {
+                return Either::Right(scan::call(command, &mut self.inner, scope, emulating));
+            }
         }
-        if spec.name == "scan" {
-            return Either::Right(scan::call(command, &mut self.inner, scope, emulating));
-        }
-        if scope.is_root() {
+        if scope.is_root() && (scope.channels().is_root() || !channels::names_channels_in_request(&spec.name))
+        {
             return Either::Left(self.inner.call(command));
         }
         let backend_db = if emulating { 0 } else { command.db };

@@ -20,6 +20,9 @@ pub fn request(spec: &CommandSpec, request: &Request, space: &Scope) -> Request 
     if !channels.is_root() && channels::names_channels_in_request(&spec.name) {
         return with_channels(spec, request, space, &channels);
     }
+    if space.is_root() {
+        return request.clone();
+    }
     // Key positions, each once (a key spec may find a key another found).
     let mut positions: SmallVec<[usize; 4]> = SmallVec::new();
     for_each_key_spec(spec, request.args(), |position, key_spec| {

@@ -16,8 +16,11 @@ use super::space::{is_hidden_from_root, Space};
 /// Where the keys of one client's database are stored.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Scope {
-    /// The tenant's prefix; empty without a tenant.
+    /// The tenant's key prefix; empty without a tenant, or for a tenant
+    /// kept apart by databases of its own.
     tenant: Bytes,
+    /// The tenant's channel prefix (its key prefix unless said otherwise).
+    channels: Bytes,
     /// The emulated database's space; `None` for database 0 (the real
     /// keyspace, or the tenant's) and on backends with real databases.
     space: Option<Space>,
@@ -31,10 +34,19 @@ impl Scope {
     /// `emulated` when the backend has no databases of its own.
     pub fn new(tenant: Bytes, db: u32, emulated: bool) -> Scope {
         Scope {
+            channels: tenant.clone(),
             tenant,
             space: (emulated && db != 0).then(|| Space::database(db)),
             every_database: false,
         }
+    }
+
+    /// The same scope, with the tenant's channels under `prefix` (a
+    /// tenant with databases of its own has keys without a prefix, and
+    /// channels, which no database holds, with one).
+    pub fn with_channel_prefix(mut self, prefix: Bytes) -> Scope {
+        self.channels = prefix;
+        self
     }
 
     /// Every key of the same tenant, in all its databases; `None` without
@@ -42,6 +54,7 @@ impl Scope {
     pub fn whole_tenant(&self) -> Option<Scope> {
         (!self.tenant.is_empty()).then(|| Scope {
             tenant: self.tenant.clone(),
+            channels: self.channels.clone(),
             space: None,
             every_database: true,
         })
@@ -52,9 +65,10 @@ impl Scope {
     /// without a tenant.
     pub fn channels(&self) -> Scope {
         Scope {
-            tenant: self.tenant.clone(),
+            tenant: self.channels.clone(),
+            channels: self.channels.clone(),
             space: None,
-            every_database: !self.tenant.is_empty(),
+            every_database: !self.channels.is_empty(),
         }
     }
 
@@ -65,7 +79,7 @@ impl Scope {
 
     /// Emulated database `db` of the same tenant.
     pub fn in_database(&self, db: u32) -> Scope {
-        Scope::new(self.tenant.clone(), db, true)
+        Scope::new(self.tenant.clone(), db, true).with_channel_prefix(self.channels.clone())
     }
 
     /// True when keys are stored as they are: no tenant, database 0 (or a

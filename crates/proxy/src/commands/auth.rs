@@ -52,6 +52,12 @@ fn check(request: &Request, user: &str, password: &[u8], state: &mut SessionStat
             None => return crate::tenants::max_clients_reached(),
         }
     }
+    let base = shared.tenants.databases(tenant).map_or(0, |(base, _)| base);
+    if base != state.db_base {
+        // Another range of databases: the client starts in its database 0.
+        state.db = base;
+        state.db_base = base;
+    }
     state.tenant = tenant;
     state.acl = (!account.acl.is_unrestricted()).then(|| account.acl.clone());
     state.authenticated = true;

@@ -11,6 +11,7 @@ use crate::edge::{not_an_integer, wrong_arity};
 pub fn reset(state: &mut SessionState, shared: &Shared) -> Frame {
     state.protocol = Protocol::Resp2;
     state.db = 0;
+    state.db_base = 0;
     state.authenticated = !shared.config.requires_auth();
     state.user = "default".into();
     state.tenant = 0;
@@ -36,12 +37,16 @@ pub fn select(request: &Request, state: &mut SessionState, shared: &Shared) -> F
     let Some(index) = parse_i64(index) else {
         return not_an_integer();
     };
-    // On a cluster without databases the proxy emulates them.
-    let databases = crate::door::databases(shared);
+    // On a cluster without databases the proxy emulates them; a tenant
+    // with databases of its own has its range of the backend's.
+    let (base, databases) = shared
+        .tenants
+        .databases(state.tenant)
+        .unwrap_or((0, crate::door::databases(shared)));
     if index < 0 || index >= i64::from(databases) {
         return Frame::error("ERR DB index is out of range");
     }
-    state.db = index as u32;
+    state.db = base + index as u32;
     Frame::simple("OK")
 }
 

@@ -87,14 +87,16 @@ pub fn command(request: &Request, lower: &[u8], state: &mut SessionState, shared
         ]));
     }
     let emulating = crate::door::emulated(shared);
+    let keys = shared.tenants.key_prefix(state.tenant).unwrap_or_default();
     let tenant = tenant.unwrap_or_default();
+    let db_base = state.db_base;
     let mut to_send = Vec::with_capacity(names.len());
     for name in &names {
         // Keyspace notifications of emulated databases and of tenants live
         // under other names on the backend; a tenant's channels under its
         // prefix.
         let translated = if emulating || !tenant.is_empty() {
-            notifications::translate(kind, name, &tenant, emulating)
+            notifications::translate(kind, name, &keys, db_base, emulating)
         } else {
             None
         };

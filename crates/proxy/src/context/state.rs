@@ -14,8 +14,12 @@ use crate::transaction::Transaction;
 pub struct SessionState {
     /// Protocol chosen with HELLO.
     pub protocol: Protocol,
-    /// Database chosen with SELECT.
+    /// Database chosen with SELECT, as the backend numbers it.
     pub db: u32,
+    /// The backend's number of the client's database 0: its tenant's
+    /// `base` when it has databases of its own ([`crate::databases`]),
+    /// else 0.
+    pub db_base: u32,
     /// Whether the client has authenticated (or needs not).
     pub authenticated: bool,
     /// The user it authenticated as.
@@ -69,6 +73,7 @@ impl SessionState {
         SessionState {
             protocol: Protocol::Resp2,
             db: 0,
+            db_base: 0,
             authenticated: !requires_auth,
             user: "default".into(),
             tenant: 0,
@@ -85,6 +90,11 @@ impl SessionState {
             recent: RecentCommand::default(),
             blocked: false,
         }
+    }
+
+    /// The database as the client numbers it.
+    pub fn client_db(&self) -> u32 {
+        self.db - self.db_base
     }
 
     /// Whether the reply of the request just handled is to be dropped

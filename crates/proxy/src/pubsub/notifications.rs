@@ -43,8 +43,15 @@ pub struct Mapping {
 
 /// The backend subscription for a client's channel or pattern, when it is
 /// a keyspace or keyevent channel, for a client of the tenant with key
-/// prefix `tenant` (empty for none) where databases are `emulated` or not.
-pub fn translate(kind: Kind, client: &Bytes, tenant: &Bytes, emulated: bool) -> Option<Mapping> {
+/// prefix `tenant` (empty for none) whose database 0 is the backend's
+/// `db_base`, where databases are `emulated` or not.
+pub fn translate(
+    kind: Kind,
+    client: &Bytes,
+    tenant: &Bytes,
+    db_base: u32,
+    emulated: bool,
+) -> Option<Mapping> {
     if kind == Kind::Shard {
         return None;
     }
@@ -57,8 +64,8 @@ pub fn translate(kind: Kind, client: &Bytes, tenant: &Bytes, emulated: bool) -> 
     let db: u32 = std::str::from_utf8(&after[..digits]).ok()?.parse().ok()?;
     let rest = after[digits..].strip_prefix(b"__:")?;
     let rest = client.slice(client.len() - rest.len()..);
-    let keys = Scope::new(tenant.clone(), db, emulated);
-    let backend_db = if emulated { 0 } else { db };
+    let keys = Scope::new(tenant.clone(), db_base + db, emulated);
+    let backend_db = if emulated { 0 } else { db_base + db };
     let backend_head = join(
         if keyspace { b"__keyspace@" } else { b"__keyevent@" },
         backend_db,
@@ -140,7 +147,7 @@ mod tests {
     #[test]
     fn keyspace_channels_of_database_three() {
         let stored = Space::database(3).encode(b"k");
-        let exact = translate(Kind::Channel, &b("__keyspace@3__:k"), &Bytes::new(), true).unwrap();
+        let exact = translate(Kind::Channel, &b("__keyspace@3__:k"), &Bytes::new(), 0, true).unwrap();
         let mut expected = b"__keyspace@0__:".to_vec();
         expected.extend_from_slice(&stored);
         assert_eq!(&exact.backend[..], &expected[..]);
@@ -153,9 +160,9 @@ mod tests {
                 Frame::Bulk(b("set"))
             ])
         );
-        let pattern = translate(Kind::Pattern, &b("__keyspace@3__:k*"), &Bytes::new(), true).unwrap();
+        let pattern = translate(Kind::Pattern, &b("__keyspace@3__:k*"), &Bytes::new(), 0, true).unwrap();
         assert!(pattern.message(&Bytes::from(expected), &b("set")).is_some());
-        let events = translate(Kind::Channel, &b("__keyevent@3__:set"), &Bytes::new(), true).unwrap();
+        let events = translate(Kind::Channel, &b("__keyevent@3__:set"), &Bytes::new(), 0, true).unwrap();
         assert_eq!(&events.backend[..], b"__keyevent@0__:set");
         let message = events.message(&b("__keyevent@0__:set"), &stored).unwrap();
         assert_eq!(
@@ -167,16 +174,16 @@ mod tests {
             ])
         );
         // Database 0 does not see database 3's key.
-        let zero = translate(Kind::Channel, &b("__keyevent@0__:set"), &Bytes::new(), true).unwrap();
+        let zero = translate(Kind::Channel, &b("__keyevent@0__:set"), &Bytes::new(), 0, true).unwrap();
         assert_eq!(zero.message(&b("__keyevent@0__:set"), &stored), None);
-        assert_eq!(translate(Kind::Channel, &b("news"), &Bytes::new(), true), None);
+        assert_eq!(translate(Kind::Channel, &b("news"), &Bytes::new(), 0, true), None);
     }
 
     #[test]
     fn a_tenant_hears_of_its_own_keys_only() {
         let shop = b("shop:");
         // On a backend with databases: database 10 stays 10.
-        let exact = translate(Kind::Channel, &b("__keyspace@10__:cart:1"), &shop, false).unwrap();
+        let exact = translate(Kind::Channel, &b("__keyspace@10__:cart:1"), &shop, 0, false).unwrap();
         assert_eq!(exact.backend, b("__keyspace@10__:shop:cart:1"));
         let message = exact
             .message(&b("__keyspace@10__:shop:cart:1"), &b("set"))
@@ -189,14 +196,14 @@ mod tests {
                 Frame::Bulk(b("set"))
             ])
         );
-        let pattern = translate(Kind::Pattern, &b("__keyspace@0__:cart:*"), &shop, true).unwrap();
+        let pattern = translate(Kind::Pattern, &b("__keyspace@0__:cart:*"), &shop, 0, true).unwrap();
         assert_eq!(pattern.backend, b("__keyspace@0__:shop:*"));
         assert!(pattern
             .message(&b("__keyspace@0__:shop:cart:2"), &b("set"))
             .is_some());
         assert_eq!(pattern.message(&b("__keyspace@0__:shop:user:2"), &b("set")), None);
         assert_eq!(pattern.message(&b("__keyspace@0__:blog:cart:2"), &b("set")), None);
-        let events = translate(Kind::Channel, &b("__keyevent@0__:set"), &shop, true).unwrap();
+        let events = translate(Kind::Channel, &b("__keyevent@0__:set"), &shop, 0, true).unwrap();
         assert_eq!(events.message(&b("__keyevent@0__:set"), &b("blog:k")), None);
         let mine = events.message(&b("__keyevent@0__:set"), &b("shop:k")).unwrap();
         assert_eq!(

@@ -14,7 +14,7 @@ use super::io::{StackService, Stacks};
 use super::reply::{ready, InFlight, Pending};
 use crate::commands::{self, Local};
 use crate::context::{SessionState, Shared};
-use crate::guard::Throttle;
+use crate::guard::Admitted;
 
 use crate::handling::Handling;
 use crate::hooks::{Hooked, Session};
@@ -111,9 +111,11 @@ pub(super) fn dispatch_all<S: StackService, G: StackService>(
         }
     };
     if let Some(len) = last_len {
-        state
-            .info
-            .touch(state.db, state.protocol.version() as u8, &last_name[..len]);
+        state.info.touch(
+            state.client_db(),
+            state.protocol.version() as u8,
+            &last_name[..len],
+        );
     }
     flow
 }
@@ -162,7 +164,7 @@ const SHOWN_NAME: usize = 32;
 /// others are in flight waits for them, and any request waits out a CLIENT
 /// PAUSE that holds it, or its turn under its tenant's rate limits.
 fn dispatch_one<S: StackService, G: StackService>(
-    request: Request,
+    mut request: Request,
     received: Instant,
     state: &mut SessionState,
     shared: &Shared,
@@ -177,27 +179,38 @@ fn dispatch_one<S: StackService, G: StackService>(
     let idle = pending.is_empty();
     let spec = state.recent.lookup(shared.stack.router.table(), &request);
     if state.tenant != 0 || state.acl.is_some() {
-        let refusal = match crate::guard::throttle(&request, state, shared) {
-            Throttle::Go => crate::guard::refusal(&request, spec.as_deref(), state, shared),
-            Throttle::Wait(at) => {
+        request = match crate::guard::admit(request, spec.as_deref(), state, shared) {
+            Admitted::Go(request) => request,
+            Admitted::Wait(request, at) => {
                 state.throttled_until = Some(at);
                 *deferred = Some(request);
                 return Flow::Throttled;
             }
-            Throttle::Refuse(frame) => Some(frame),
+            Admitted::Reply(request, frame) => {
+                let local = Some(Local::Reply(frame));
+                return start(
+                    request,
+                    local,
+                    (spec, received),
+                    state,
+                    shared,
+                    &mut stacks.run,
+                    pending,
+                );
+            }
+            Admitted::Later(request, future) => {
+                let local = Some(Local::Later(future));
+                return start(
+                    request,
+                    local,
+                    (spec, received),
+                    state,
+                    shared,
+                    &mut stacks.run,
+                    pending,
+                );
+            }
         };
-        if let Some(refusal) = refusal {
-            let refusal = Some(Local::Reply(refusal));
-            return start(
-                request,
-                refusal,
-                (spec, received),
-                state,
-                shared,
-                &mut stacks.run,
-                pending,
-            );
-        }
     }
     let plain_state =
         state.authenticated && !state.transaction.in_multi() && !state.pubsub.restricts(state.protocol);

@@ -238,7 +238,7 @@ pub(super) fn hook_view(state: &SessionState) -> Session<'_> {
         id: state.info.id,
         addr: state.info.addr,
         user: &state.user,
-        db: state.db,
+        db: state.client_db(),
         protocol: state.protocol,
         in_multi: state.transaction.in_multi(),
     }

@@ -18,101 +18,10 @@ use bytes::Bytes;
 use middleware::limit::{Admission, Rate};
 use resp::Frame;
 use router::{CommandSpec, CommandTable};
-use serde::Deserialize;
 
-/// How a tenant is kept apart from the others.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Isolation {
-    /// Its keys carry its prefix on the shared backend.
-    #[default]
-    Prefix,
-}
+mod config;
 
-/// One `[[tenants]]` entry.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct TenantConfig {
-    /// Its name, which users name in their `tenant`.
-    pub name: String,
-    /// How it is isolated.
-    #[serde(default)]
-    pub isolation: Isolation,
-    /// The prefix of its keys on the backend; `name:` when not given. No
-    /// `{` or `}`, so that hash tags keep their slots.
-    #[serde(default)]
-    pub prefix: Option<String>,
-    /// Most clients authenticated as its users at once; 0 for no limit.
-    #[serde(default)]
-    pub max_clients: usize,
-    /// Most commands a second from its clients together; 0 for no limit.
-    /// Over it the proxy stops reading their sockets until their turn
-    /// comes, so that they slow down rather than fail.
-    #[serde(default)]
-    pub max_ops_per_sec: u64,
-    /// Most request bytes a second from its clients together; 0 for no
-    /// limit. Held back the same way.
-    #[serde(default)]
-    pub max_bytes_per_sec: u64,
-    /// The longest a command waits for its turn under those limits, in
-    /// milliseconds, before it is answered with an error instead.
-    #[serde(default = "default_max_queue_ms")]
-    pub max_queue_ms: u64,
-}
-
-fn default_max_queue_ms() -> u64 {
-    1000
-}
-
-impl TenantConfig {
-    /// The prefix its keys are stored under.
-    pub fn prefix(&self) -> String {
-        self.prefix.clone().unwrap_or_else(|| format!("{}:", self.name))
-    }
-}
-
-/// The key prefixes of the configured tenants, tenant 1 first
-/// ([`middleware::NamespaceLayer::with_tenants`]).
-pub fn prefixes(config: &[TenantConfig]) -> Vec<Bytes> {
-    config.iter().map(|tenant| Bytes::from(tenant.prefix())).collect()
-}
-
-/// What is wrong with a tenants configuration.
-pub fn check(tenants: &[TenantConfig], user_tenants: &[Option<&str>]) -> Result<(), String> {
-    if tenants.len() >= usize::from(u16::MAX) {
-        return Err("too many tenants".into());
-    }
-    for (i, tenant) in tenants.iter().enumerate() {
-        if tenant.name.is_empty() || tenant.name == "*" {
-            return Err(format!("tenant name {:?} is reserved", tenant.name));
-        }
-        if tenants[..i].iter().any(|other| other.name == tenant.name) {
-            return Err(format!("tenant {:?} is configured twice", tenant.name));
-        }
-        let prefix = tenant.prefix();
-        if prefix.is_empty() || prefix.contains(['{', '}']) {
-            return Err(format!(
-                "tenant {:?}: the prefix must be non-empty, without braces",
-                tenant.name
-            ));
-        }
-        if let Some(other) = tenants[..i].iter().find(|other| {
-            let other = other.prefix();
-            other.starts_with(&prefix) || prefix.starts_with(&other)
-        }) {
-            return Err(format!(
-                "tenants {:?} and {:?}: one prefix starts the other, so their keys would mix",
-                other.name, tenant.name
-            ));
-        }
-    }
-    for name in user_tenants.iter().flatten() {
-        if *name != "*" && !tenants.iter().any(|tenant| tenant.name == *name) {
-            return Err(format!("a user names tenant {name:?}, which is not configured"));
-        }
-    }
-    Ok(())
-}
+pub use config::{channel_prefixes, check, prefixes, Isolation, TenantConfig};
 
 /// The configured tenants, as sessions use them. Cheap to clone.
 #[derive(Clone, Debug, Default)]
@@ -127,11 +36,13 @@ pub struct Tenants {
 struct Tenant {
     name: String,
     prefix: Bytes,
+    key_prefix: Bytes,
     max_clients: usize,
     clients: AtomicUsize,
     ops: Option<Rate>,
     bytes: Option<Rate>,
     max_queue: Duration,
+    databases: Option<(u32, u32)>,
 }
 
 impl Tenants {
@@ -150,11 +61,13 @@ impl Tenants {
                 .map(|tenant| Tenant {
                     name: tenant.name.clone(),
                     prefix: Bytes::from(tenant.prefix()),
+                    key_prefix: Bytes::from(tenant.key_prefix()),
                     max_clients: tenant.max_clients,
                     clients: AtomicUsize::new(0),
                     ops: (tenant.max_ops_per_sec > 0).then(|| Rate::new(tenant.max_ops_per_sec)),
                     bytes: (tenant.max_bytes_per_sec > 0).then(|| Rate::new(tenant.max_bytes_per_sec)),
                     max_queue: Duration::from_millis(tenant.max_queue_ms),
+                    databases: tenant.database_range(),
                 })
                 .collect(),
         }
@@ -166,7 +79,14 @@ impl Tenants {
             .map_or(0, |index| index as u16 + 1)
     }
 
-    /// The key prefix of tenant `number`, if it is one.
+    /// The prefix of the keys of tenant `number`: empty for a tenant with
+    /// databases of its own; `None` for no tenant.
+    pub fn key_prefix(&self, number: u16) -> Option<Bytes> {
+        self.get(number).map(|tenant| tenant.key_prefix.clone())
+    }
+
+    /// The channel prefix of tenant `number` (its key prefix too, when
+    /// isolated by prefix), if it is one.
     pub fn prefix(&self, number: u16) -> Option<Bytes> {
         let index = usize::from(number).checked_sub(1)?;
         self.all.get(index).map(|tenant| tenant.prefix.clone())
@@ -184,6 +104,12 @@ impl Tenants {
             Some(bits) => bits & (1 << u8::from(in_multi)) != 0,
             None => refuses(spec, in_multi),
         }
+    }
+
+    /// The backend databases of tenant `number` (first, count), when it
+    /// has databases of its own.
+    pub fn databases(&self, number: u16) -> Option<(u32, u32)> {
+        self.get(number)?.databases
     }
 
     /// True when tenant `number` has a rate limit.
@@ -315,34 +241,12 @@ pub fn refuses(spec: &CommandSpec, in_multi: bool) -> bool {
 mod tests {
     use super::*;
 
-    fn tenant(name: &str, prefix: Option<&str>) -> TenantConfig {
-        TenantConfig {
-            name: name.into(),
-            isolation: Isolation::Prefix,
-            prefix: prefix.map(Into::into),
-            max_clients: 0,
-            max_ops_per_sec: 0,
-            max_bytes_per_sec: 0,
-            max_queue_ms: default_max_queue_ms(),
-        }
-    }
-
-    #[test]
-    fn prefixes_must_keep_tenants_apart() {
-        assert!(check(
-            &[tenant("shop", None), tenant("blog", None)],
-            &[Some("shop"), None, Some("*")]
-        )
-        .is_ok());
-        assert!(check(&[tenant("shop", Some("s")), tenant("blog", Some("sh"))], &[]).is_err());
-        assert!(check(&[tenant("shop", Some("{s}"))], &[]).is_err());
-        assert!(check(&[tenant("shop", None), tenant("shop", Some("x"))], &[]).is_err());
-        assert!(check(&[tenant("shop", None)], &[Some("blog")]).is_err());
-    }
-
     #[test]
     fn seats_are_counted_and_given_back() {
-        let mut config = tenant("shop", None);
+        let mut config = TenantConfig {
+            name: "shop".into(),
+            ..TenantConfig::default()
+        };
         config.max_clients = 2;
         let tenants = Tenants::new(&[config], &CommandTable::builtin());
         let shop = tenants.number(Some("shop"));
