@@ -179,38 +179,28 @@ fn dispatch_one<S: StackService, G: StackService>(
     let idle = pending.is_empty();
     let spec = state.recent.lookup(shared.stack.router.table(), &request);
     if state.tenant != 0 || state.acl.is_some() {
-        request = match crate::guard::admit(request, spec.as_deref(), state, shared) {
-            Admitted::Go(request) => request,
+        let local;
+        (request, local) = match crate::guard::admit(request, spec.as_deref(), state, shared) {
+            Admitted::Go(request) => (request, None),
             Admitted::Wait(request, at) => {
                 state.throttled_until = Some(at);
                 *deferred = Some(request);
                 return Flow::Throttled;
             }
-            Admitted::Reply(request, frame) => {
-                let local = Some(Local::Reply(frame));
-                return start(
-                    request,
-                    local,
-                    (spec, received),
-                    state,
-                    shared,
-                    &mut stacks.run,
-                    pending,
-                );
-            }
-            Admitted::Later(request, future) => {
-                let local = Some(Local::Later(future));
-                return start(
-                    request,
-                    local,
-                    (spec, received),
-                    state,
-                    shared,
-                    &mut stacks.run,
-                    pending,
-                );
-            }
+            Admitted::Reply(request, frame) => (request, Some(Local::Reply(frame))),
+            Admitted::Later(request, future) => (request, Some(Local::Later(future))),
         };
+        if local.is_some() {
+            return start(
+                request,
+                local,
+                (spec, received),
+                state,
+                shared,
+                &mut stacks.run,
+                pending,
+            );
+        }
     }
     let plain_state =
         state.authenticated && !state.transaction.in_multi() && !state.pubsub.restricts(state.protocol);
