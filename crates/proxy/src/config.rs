@@ -61,6 +61,9 @@ pub struct ProxyConfig {
     pub users: Vec<UserConfig>,
     /// Tenants ([`crate::tenants`]), `[[tenants]]` in TOML.
     pub tenants: Vec<crate::tenants::TenantConfig>,
+    /// More addresses, each for one tenant ([`crate::listeners`]),
+    /// `[[listeners]]` in TOML.
+    pub listeners: Vec<crate::listeners::ListenerConfig>,
     /// Shared connections per backend node (per protocol and database), for
     /// each worker thread.
     pub connections_per_node: usize,
@@ -112,6 +115,7 @@ impl Default for ProxyConfig {
             backend_password: None,
             users: Vec::new(),
             tenants: Vec::new(),
+            listeners: Vec::new(),
             connections_per_node: 2,
             connect_timeout_ms: 2000,
             request_timeout_ms: 0,
@@ -160,6 +164,9 @@ pub enum ConfigError {
     /// Tenants that cannot be kept apart, or a user of an unknown one.
     #[error("tenants: {0}")]
     Tenants(String),
+    /// Listeners that clash, or name users of other tenants.
+    #[error("listeners: {0}")]
+    Listeners(String),
 }
 
 impl ProxyConfig {
@@ -215,9 +222,16 @@ impl ProxyConfig {
             for user in &self.users {
                 user.check(&table)?;
             }
+            crate::users::check_password_only(&self.users, &table)?;
         }
         let user_tenants: Vec<Option<&str>> = self.users.iter().map(|user| user.tenant.as_deref()).collect();
-        crate::tenants::check(&self.tenants, &user_tenants).map_err(ConfigError::Tenants)?;
+        let listener_tenants = self
+            .listeners
+            .iter()
+            .map(|listener| Some(listener.tenant.as_str()));
+        let named: Vec<Option<&str>> = user_tenants.into_iter().chain(listener_tenants).collect();
+        crate::tenants::check(&self.tenants, &named).map_err(ConfigError::Tenants)?;
+        crate::listeners::check(&self.listeners, &self.listen, &self.users)?;
         if self.threads > MAX_THREADS {
             return Err(ConfigError::OutOfRange {
                 name: "threads",

@@ -22,6 +22,7 @@
 //! - [`pause`]: CLIENT PAUSE for every client.
 //! - [`edge`]: errors to Valkey-style replies.
 //! - [`users`]: the users clients log in as, with their ACLs.
+//! - [`listeners`]: more addresses, each bound to a tenant.
 //! - [`databases`]: tenants with databases of their own.
 //! - [`guard`]: what a tenant's client or a user with ACL rules may run.
 
@@ -37,6 +38,7 @@ pub mod gate;
 pub mod guard;
 pub mod handling;
 pub mod hooks;
+pub mod listeners;
 pub mod monitor;
 pub mod pause;
 pub mod pubsub;

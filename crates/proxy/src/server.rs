@@ -28,6 +28,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct Proxy<S = Core, G = GateCore> {
     listener: TcpListener,
+    /// The `[[listeners]]`, each for one tenant.
+    listeners: Vec<TcpListener>,
     shared: Arc<Shared>,
     stacks: Stacks<S, G>,
 }
@@ -48,8 +50,11 @@ impl Proxy<Core, GateCore> {
         let handling = crate::handling::CommandHandling::new(stack.router.table());
         let tenants = crate::tenants::Tenants::new(&config.tenants, stack.router.table());
         let users = crate::users::Users::new(&config.users, &tenants, stack.router.table());
+        let (listeners, roles) =
+            crate::listeners::bind(&config.listeners, |name| tenants.number(Some(name))).await?;
         Ok(Proxy {
             listener,
+            listeners,
             shared: Arc::new(Shared {
                 handling,
                 stack,
@@ -61,6 +66,7 @@ impl Proxy<Core, GateCore> {
                 tenants,
                 users,
                 acl_log: Default::default(),
+                listeners: roles,
             }),
             stacks,
         })
@@ -80,6 +86,7 @@ impl<S: StackService, G: StackService> Proxy<S, G> {
     {
         Proxy {
             listener: self.listener,
+            listeners: self.listeners,
             shared: self.shared,
             stacks: Stacks {
                 run: layer.layer(self.stacks.run),
@@ -145,7 +152,7 @@ impl<S: StackService, G: StackService> Proxy<S, G> {
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
-                accepted = self.listener.accept() => {
+                accepted = crate::listeners::accept(&self.listener, &self.listeners) => {
                     let (mut stream, peer) = match accepted {
                         Ok(accepted) => accepted,
                         Err(error) => {
@@ -187,6 +194,7 @@ impl<S: StackService, G: StackService> Proxy<S, G> {
         }
         tracing::info!(clients = self.shared.clients.len(), "draining");
         drop(self.listener);
+        drop(self.listeners);
         draining.cancel();
         sessions.close();
         if tokio::time::timeout(DRAIN_TIMEOUT, sessions.wait())

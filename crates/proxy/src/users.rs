@@ -40,6 +40,11 @@ pub struct UserConfig {
     /// channel patterns are inside the user's tenant.
     #[serde(default)]
     pub acl: Option<String>,
+    /// `AUTH <password>` without a user name logs in as this user when the
+    /// password is one of its own (for clients that cannot send a user
+    /// name). Such passwords must be unique among these users.
+    #[serde(default)]
+    pub password_only: bool,
 }
 
 impl UserConfig {
@@ -76,6 +81,34 @@ impl UserConfig {
     }
 }
 
+/// What is wrong with the users marked `password_only`: one without a
+/// password of its own (`nopass`), or a password two of them share, so
+/// that `AUTH <password>` could not tell them apart.
+pub(crate) fn check_password_only(users: &[UserConfig], table: &CommandTable) -> Result<(), ConfigError> {
+    let mut seen: Vec<(&str, [u8; 32])> = Vec::new();
+    for entry in users.iter().filter(|entry| entry.password_only) {
+        let Ok(user) = entry.user(table) else {
+            continue;
+        };
+        if user.passwords().is_empty() {
+            return Err(ConfigError::User(format!(
+                "user {:?}: a password_only user needs a password of its own",
+                entry.name
+            )));
+        }
+        for digest in user.passwords() {
+            if let Some((other, _)) = seen.iter().find(|(_, known)| known == digest) {
+                return Err(ConfigError::User(format!(
+                    "users {other:?} and {:?}: password_only users must not share a password",
+                    entry.name
+                )));
+            }
+            seen.push((&entry.name, *digest));
+        }
+    }
+    Ok(())
+}
+
 /// A user a client can log in as.
 #[derive(Debug)]
 pub struct Account {
@@ -83,6 +116,8 @@ pub struct Account {
     pub acl: Arc<User>,
     /// Its tenant's number ([`Tenants::number`]); 0 for an operator.
     pub tenant: u16,
+    /// `AUTH <password>` alone may log in as it.
+    pub password_only: bool,
 }
 
 /// Every user, by name. Without `[[users]]`, only `default`, who needs no
@@ -101,6 +136,7 @@ impl Users {
             .map(|entry| Account {
                 acl: Arc::new(entry.user(table).unwrap_or_else(|_| User::new(&entry.name))),
                 tenant: tenants.number(entry.tenant.as_deref()),
+                password_only: entry.password_only,
             })
             .collect();
         if config.is_empty() {
@@ -110,6 +146,7 @@ impl Users {
             all.push(Account {
                 acl: Arc::new(default),
                 tenant: 0,
+                password_only: false,
             });
         }
         all.sort_by(|a, b| a.acl.name().cmp(b.acl.name()));
@@ -124,6 +161,15 @@ impl Users {
     /// The user `name` when `password` logs it in.
     pub fn log_in(&self, name: &str, password: &[u8]) -> Option<&Account> {
         self.get(name).filter(|account| account.acl.accepts(password))
+    }
+
+    /// The user `AUTH <password>` logs in as: the `password_only` user whose
+    /// password it is, else `default`.
+    pub fn log_in_by_password(&self, password: &[u8]) -> Option<&Account> {
+        self.all
+            .iter()
+            .find(|account| account.password_only && account.acl.accepts(password))
+            .or_else(|| self.log_in("default", password))
     }
 
     /// Every user, by name.
@@ -157,6 +203,29 @@ mod tests {
         assert!(user.accepts(b"s1") && !user.is_unrestricted());
         // Rules as Valkey takes them: without `on`, the user is off.
         assert!(!entry(Some("+@all ~* &*")).user(&table).unwrap().accepts(b"s1"));
+    }
+
+    #[test]
+    fn password_only_users_have_passwords_of_their_own() {
+        let table = CommandTable::builtin();
+        let only = |name: &str, password: &str| UserConfig {
+            name: name.into(),
+            password: Some(password.into()),
+            password_only: true,
+            ..UserConfig::default()
+        };
+        assert!(check_password_only(&[only("a", "p1"), only("b", "p2")], &table).is_ok());
+        let error = check_password_only(&[only("a", "p1"), only("b", "p1")], &table).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "users \"a\" and \"b\": password_only users must not share a password"
+        );
+        let nopass = UserConfig {
+            acl: Some("on nopass".into()),
+            password: None,
+            ..only("c", "")
+        };
+        assert!(check_password_only(&[nopass], &table).is_err());
     }
 
     #[test]

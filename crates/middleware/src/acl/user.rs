@@ -143,6 +143,11 @@ impl User {
         self.enabled && (self.nopass || self.passwords.contains(&digest))
     }
 
+    /// The SHA-256 digests of its passwords.
+    pub fn passwords(&self) -> &[[u8; 32]] {
+        &self.passwords
+    }
+
     /// True when some password (or `nopass`) could log it in.
     pub fn has_credentials(&self) -> bool {
         self.nopass || !self.passwords.is_empty()

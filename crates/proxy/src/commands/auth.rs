@@ -7,6 +7,7 @@ use resp::{Frame, Protocol, Request};
 
 use crate::context::{SessionState, Shared};
 use crate::edge::wrong_arity;
+use crate::users::Account;
 
 const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 
@@ -14,7 +15,12 @@ const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is dis
 pub fn auth(request: &Request, state: &mut SessionState, shared: &Shared) -> Frame {
     let args = request.args().to_vec();
     let (user, password) = match &args[..] {
-        [_, password] => ("default".to_string(), password),
+        [_, password] => {
+            // A password-only user's password names its user.
+            let named = shared.users.log_in_by_password(password);
+            let user = named.map_or("default", |account| account.acl.name());
+            (user.to_string(), password)
+        }
         [_, user, password] => (String::from_utf8_lossy(user).into_owned(), password),
         _ => return wrong_arity("auth"),
     };
@@ -31,7 +37,13 @@ pub fn auth(request: &Request, state: &mut SessionState, shared: &Shared) -> Fra
 /// failure in `ACL LOG` (reason `auth`, the command as the client typed
 /// it, as Valkey does).
 fn check(request: &Request, user: &str, password: &[u8], state: &mut SessionState, shared: &Shared) -> Frame {
-    let Some(account) = shared.users.log_in(user, password) else {
+    // On a tenant's listener, only the tenant's users.
+    let here = |account: &&Account| {
+        state
+            .listener_tenant
+            .is_none_or(|tenant| account.tenant == tenant)
+    };
+    let Some(account) = shared.users.log_in(user, password).filter(here) else {
         let object = String::from_utf8_lossy(request.name()).into_owned();
         crate::guard::log(
             shared,
@@ -43,6 +55,22 @@ fn check(request: &Request, user: &str, password: &[u8], state: &mut SessionStat
         );
         return Frame::error(WRONGPASS);
     };
+    enter(account, state, shared)
+}
+
+/// Logs the session in as the user its listener names, without a
+/// password ([`crate::listeners`]).
+pub fn log_in_as(user: &str, state: &mut SessionState, shared: &Shared) -> Frame {
+    match shared.users.get(user) {
+        Some(account) => enter(account, state, shared),
+        None => Frame::error(WRONGPASS),
+    }
+}
+
+/// The session becomes `account`'s: its tenant (a place among the
+/// tenant's clients, its databases), its ACL, its name in CLIENT LIST.
+fn enter(account: &Account, state: &mut SessionState, shared: &Shared) -> Frame {
+    let user = account.acl.name();
     let tenant = account.tenant;
     if tenant == 0 {
         state.seat = None;

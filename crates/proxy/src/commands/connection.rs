@@ -26,6 +26,16 @@ pub fn reset(state: &mut SessionState, shared: &Shared) -> Frame {
     state.reply_mode = ReplyMode::On;
     state.info.set_no_evict(false);
     state.info.set_no_touch(false);
+    // On a tenant's listener that names a user, back to that user.
+    let laddr = state.info.laddr;
+    if let Some(user) = shared
+        .listeners
+        .iter()
+        .find(|role| role.addr == laddr)
+        .and_then(|role| role.user.clone())
+    {
+        crate::commands::auth::log_in_as(&user, state, shared);
+    }
     Frame::simple("RESET")
 }
 

@@ -41,4 +41,6 @@ pub struct Shared {
     pub users: crate::users::Users,
     /// The refusals `ACL LOG` shows.
     pub acl_log: Arc<middleware::acl::AclLog>,
+    /// The `[[listeners]]` bound to tenants.
+    pub listeners: Vec<crate::listeners::Role>,
 }

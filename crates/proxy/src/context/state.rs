@@ -27,6 +27,9 @@ pub struct SessionState {
     /// Its tenant: 0 for none (the whole keyspace), else the tenant's
     /// number, from 1 ([`router::Command::tenant`]).
     pub tenant: u16,
+    /// The tenant of the listener it came in on ([`crate::listeners`]),
+    /// whose users only it may log in as.
+    pub listener_tenant: Option<u16>,
     /// Its user's ACL, when it restricts anything ([`crate::guard`]).
     pub acl: Option<Arc<middleware::acl::User>>,
     /// The request kept back by its tenant's rate limit has its slot.
@@ -77,6 +80,7 @@ impl SessionState {
             authenticated: !requires_auth,
             user: "default".into(),
             tenant: 0,
+            listener_tenant: None,
             acl: None,
             admitted: false,
             throttled_until: None,

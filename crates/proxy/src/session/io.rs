@@ -74,6 +74,22 @@ pub async fn serve<S: StackService, G: StackService>(
     let mut state = SessionState::new(info, shared.config.requires_auth());
     state.affinity = lane.affinity(id);
     state.info.set_affinity(state.affinity);
+    if let Some(role) = shared.listeners.iter().find(|role| role.addr == local) {
+        // A tenant's listener: its clients are the tenant's, logged in as
+        // its user when it names one.
+        state.listener_tenant = Some(role.tenant);
+        if let Some(user) = &role.user {
+            let entered = crate::commands::auth::log_in_as(user, &mut state, &shared);
+            if entered.is_error() {
+                let mut output = BytesMut::new();
+                entered.encode(state.protocol, &mut output);
+                let mut stream = stream;
+                let _ = stream.write_all_buf(&mut output).await;
+                shared.clients.remove(id);
+                return;
+            }
+        }
+    }
     let limits = Limits {
         max_bulk_len: shared.config.max_bulk_len,
         max_query_buffer: shared.config.query_buffer_limit,
