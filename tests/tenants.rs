@@ -334,6 +334,36 @@ async fn acl_rules_and_refusals_show_in_the_acl_log() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_tenant_has_its_own_statistics() {
+    let (_cluster, proxy) = start().await;
+    let mut shop = RawClient::login(&proxy.addr, "shop-app", "s1").await;
+    let mut blog = RawClient::login(&proxy.addr, "blog-app", "b1").await;
+    let mut ops = RawClient::login(&proxy.addr, "ops", "o1").await;
+    for _ in 0..3 {
+        shop.call(&["INCR", "n"]).await;
+    }
+    blog.call(&["HSET", "h", "f", "v"]).await;
+    let calls = |text: &str, command: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(&format!("cmdstat_{command}:calls=")))
+            .and_then(|rest| rest.split(',').next().map(str::to_string))
+    };
+    // A tenant's client sees its tenant's counters only.
+    let mine = show(&shop.call(&["PROXY", "STATS"]).await);
+    assert_eq!(calls(&mine, "incr").as_deref(), Some("3"), "{mine}");
+    assert_eq!(calls(&mine, "hset"), None, "{mine}");
+    assert!(show(&shop.call(&["PROXY", "INFO"]).await).starts_with("-NOPERM"));
+    // The operator sees every tenant's, and each one's.
+    let every = show(&ops.call(&["PROXY", "STATS"]).await);
+    assert_eq!(calls(&every, "incr").as_deref(), Some("3"));
+    assert_eq!(calls(&every, "hset").as_deref(), Some("1"));
+    let blogs = show(&ops.call(&["PROXY", "STATS", "TENANT", "blog"]).await);
+    assert_eq!(calls(&blogs, "hset").as_deref(), Some("1"));
+    assert_eq!(calls(&blogs, "incr"), None);
+    assert!(show(&ops.call(&["PROXY", "STATS", "TENANT", "nobody"]).await).starts_with("-ERR no tenant"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_lists_and_kills_its_own_clients_only() {
     let (_cluster, proxy) = start().await;
     let mut shop = RawClient::login(&proxy.addr, "shop-app", "s1").await;

@@ -124,7 +124,8 @@ pub async fn build(config: &ProxyConfig) -> Stack {
             },
         },
     );
-    let stats = StatsRegistry::new(&table);
+    let tenant_names = config.tenants.iter().map(|tenant| tenant.name.clone()).collect();
+    let stats = StatsRegistry::with_tenants(&table, tenant_names);
     let core = ServiceBuilder::new()
         .layer(
             NamespaceLayer::new(router.clone(), config.emulated_databases)

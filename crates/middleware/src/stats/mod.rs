@@ -20,14 +20,17 @@
 //!   without a lock.
 //! - `clock`: [`with_shared_clock`], one clock reading for the requests a
 //!   caller completes in one pass.
-//! - `registry`: the [`StatsRegistry`], [`CommandStats`], [`Snapshot`].
+//! - `command`: one command's [`CommandStats`], read as a [`Snapshot`].
+//! - `registry`: the [`StatsRegistry`], every command's, and each tenant's.
 //! - `service`: the [`Stats`], [`StatsLayer`] and the timing future.
 
 mod buckets;
 mod clock;
+mod command;
 mod registry;
 mod service;
 
 pub use clock::with_shared_clock;
-pub use registry::{CommandStats, Snapshot, StatsRegistry};
+pub use command::{CommandStats, Snapshot};
+pub use registry::StatsRegistry;
 pub use service::{Stats, StatsFuture, StatsLayer};

@@ -2,167 +2,11 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, RwLock};
 
-use hdrhistogram::Histogram;
 use router::{CommandSpec, CommandTable};
 
-use super::buckets::{Buckets, MAX_LATENCY_US};
-
-/// How many copies of each command's counters there are. Each thread
-/// records into one copy (threads take copies in turn), so worker threads
-/// do not contend for one lock and one cache line per request; reading
-/// merges them.
-const SHARDS: usize = 8;
-
-/// The shard the current thread records into.
-fn shard_index() -> usize {
-    use std::sync::atomic::AtomicUsize;
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
-    }
-    SHARD.with(|shard| *shard)
-}
-
-/// The counters of one command.
-#[derive(Debug)]
-pub struct CommandStats {
-    shards: [Shard; SHARDS],
-}
-
-/// One thread's share of a command's counters, on cache lines of its own.
-#[derive(Debug)]
-#[repr(align(128))]
-struct Shard {
-    errors: AtomicU64,
-    /// CPU time of the requests whose CPU time was measured (a sample of
-    /// them, see [`super::Stats`]), and how many those were.
-    cpu_ns: AtomicU64,
-    cpu_samples: AtomicU64,
-    /// Every call's latency (so also the number of calls). Created on the
-    /// first call: the counts take about 190 KB, and most of the few
-    /// hundred commands are never used.
-    latency_us: OnceLock<Buckets>,
-}
-
-impl Shard {
-    fn new() -> Self {
-        Shard {
-            errors: AtomicU64::new(0),
-            cpu_ns: AtomicU64::new(0),
-            cpu_samples: AtomicU64::new(0),
-            latency_us: OnceLock::new(),
-        }
-    }
-}
-
-impl Default for CommandStats {
-    fn default() -> Self {
-        CommandStats::new()
-    }
-}
-
-impl CommandStats {
-    fn new() -> Self {
-        CommandStats {
-            shards: std::array::from_fn(|_| Shard::new()),
-        }
-    }
-
-    /// Records one finished request, with the proxy's CPU time for it when
-    /// that was measured.
-    pub fn record(&self, latency: Duration, cpu: Option<Duration>, error: bool) {
-        let shard = &self.shards[shard_index()];
-        if error {
-            shard.errors.fetch_add(1, Ordering::Relaxed);
-        }
-        if let Some(cpu) = cpu {
-            shard.cpu_ns.fetch_add(cpu.as_nanos() as u64, Ordering::Relaxed);
-            shard.cpu_samples.fetch_add(1, Ordering::Relaxed);
-        }
-        let micros = u64::try_from(latency.as_micros()).unwrap_or(MAX_LATENCY_US);
-        shard.latency_us.get_or_init(Buckets::new).record(micros);
-    }
-
-    /// A consistent-enough copy of the counters, every thread's merged.
-    pub fn snapshot(&self) -> Snapshot {
-        let sum = |field: fn(&Shard) -> &AtomicU64| -> u64 {
-            self.shards.iter().map(|s| field(s).load(Ordering::Relaxed)).sum()
-        };
-        let mut histogram: Option<Histogram<u64>> = None;
-        for buckets in self.shards.iter().filter_map(|shard| shard.latency_us.get()) {
-            buckets.add_to(histogram.get_or_insert_with(Buckets::histogram));
-        }
-        let Some(histogram) = histogram.filter(|histogram| !histogram.is_empty()) else {
-            return Snapshot::default();
-        };
-        let calls = histogram.len();
-        let at = |q: f64| histogram.value_at_quantile(q);
-        let samples = sum(|s| &s.cpu_samples);
-        Snapshot {
-            calls,
-            errors: sum(|s| &s.errors),
-            cpu_us: cpu_estimate_us(sum(|s| &s.cpu_ns), samples, calls),
-            min_us: if histogram.is_empty() { 0 } else { histogram.min() },
-            max_us: histogram.max(),
-            avg_us: histogram.mean(),
-            p50_us: at(0.50),
-            p95_us: at(0.95),
-            p99_us: at(0.99),
-            p999_us: at(0.999),
-        }
-    }
-
-    fn reset(&self) {
-        for shard in &self.shards {
-            shard.errors.store(0, Ordering::Relaxed);
-            shard.cpu_ns.store(0, Ordering::Relaxed);
-            shard.cpu_samples.store(0, Ordering::Relaxed);
-            if let Some(buckets) = shard.latency_us.get() {
-                buckets.reset();
-            }
-        }
-    }
-}
-
-/// The CPU time of all `calls`, in microseconds: the mean of the `samples`
-/// measured (`cpu_ns` in all) times the calls.
-fn cpu_estimate_us(cpu_ns: u64, samples: u64, calls: u64) -> u64 {
-    if samples == 0 {
-        return 0;
-    }
-    let mean_ns = cpu_ns as f64 / samples as f64;
-    (mean_ns * calls as f64 / 1000.0) as u64
-}
-
-/// A copy of one command's counters.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Snapshot {
-    /// Requests answered.
-    pub calls: u64,
-    /// Requests answered with an error.
-    pub errors: u64,
-    /// Proxy CPU time, in microseconds (estimated from a sample of the
-    /// requests, see [`super::Stats`]).
-    pub cpu_us: u64,
-    /// Fastest request, in microseconds.
-    pub min_us: u64,
-    /// Slowest request, in microseconds.
-    pub max_us: u64,
-    /// Mean latency, in microseconds.
-    pub avg_us: f64,
-    /// Median latency.
-    pub p50_us: u64,
-    /// 95th percentile latency.
-    pub p95_us: u64,
-    /// 99th percentile latency.
-    pub p99_us: u64,
-    /// 99.9th percentile latency.
-    pub p999_us: u64,
-}
+use super::command::{CommandStats, Snapshot};
 
 /// Statistics of every command. Cheap to clone.
 ///
@@ -172,6 +16,9 @@ pub struct Snapshot {
 #[derive(Clone, Debug, Default)]
 pub struct StatsRegistry {
     inner: Arc<Inner>,
+    /// Per tenant number (0: clients without a tenant), by name, when
+    /// tenants are configured; their counters record into these too.
+    tenants: Arc<[(String, StatsRegistry)]>,
 }
 
 #[derive(Debug, Default)]
@@ -181,23 +28,71 @@ struct Inner {
     by_name: RwLock<HashMap<String, Arc<CommandStats>>>,
     /// Counters no snapshot reads ([`StatsRegistry::discarded`]).
     discarded: Arc<CommandStats>,
+    /// The registry of every tenant together, for a tenant's registry.
+    parent: Option<StatsRegistry>,
 }
 
 impl StatsRegistry {
     /// A registry with counters for every command of `table`.
     pub fn new(table: &CommandTable) -> Self {
+        StatsRegistry::with_tenants(table, Vec::new())
+    }
+
+    /// As [`StatsRegistry::new`], with counters of their own for the
+    /// tenants named (tenant `t` is the `t-1`th), and for clients without
+    /// a tenant, next to those of every client.
+    pub fn with_tenants(table: &CommandTable, names: Vec<String>) -> Self {
+        let all = StatsRegistry::counting(table, None);
+        if names.is_empty() {
+            return all;
+        }
+        let tenants = std::iter::once(String::new())
+            .chain(names)
+            .map(|name| (name, StatsRegistry::counting(table, Some(all.clone()))))
+            .collect();
+        StatsRegistry { tenants, ..all }
+    }
+
+    fn counting(table: &CommandTable, parent: Option<StatsRegistry>) -> Self {
         let by_id = table
             .all()
             .iter()
-            .map(|spec| (spec.clone(), Arc::new(CommandStats::new())))
+            .enumerate()
+            .map(|(id, spec)| {
+                let above = parent
+                    .as_ref()
+                    .and_then(|parent| parent.inner.by_id.get(id))
+                    .map(|(_, stats)| stats.clone());
+                (spec.clone(), Arc::new(CommandStats::with_parent(above)))
+            })
             .collect();
         StatsRegistry {
             inner: Arc::new(Inner {
                 by_id,
                 by_name: RwLock::default(),
                 discarded: Arc::new(CommandStats::new()),
+                parent,
             }),
+            tenants: Arc::from([]),
         }
+    }
+
+    /// The registry of tenant `number` (0: clients without one), when
+    /// tenants are configured; else this one.
+    pub fn of_tenant(&self, number: u16) -> &StatsRegistry {
+        match self.tenants.get(usize::from(number)) {
+            Some((_, registry)) => registry,
+            None => self,
+        }
+    }
+
+    /// The registry of the tenant named `name` ("" for clients without a
+    /// tenant), if tenants are configured.
+    pub fn named_tenant(&self, name: &str) -> Option<&StatsRegistry> {
+        self.tenants
+            .iter()
+            .find(|(known, _)| known == name)
+            .map(|(_, registry)| registry)
     }
 
     /// The counters of a command of the table this registry was made for.
@@ -230,10 +125,11 @@ impl StatsRegistry {
         {
             return stats.clone();
         }
+        let above = self.inner.parent.as_ref().map(|parent| parent.command(name));
         let mut by_name = self.inner.by_name.write().unwrap_or_else(|e| e.into_inner());
         by_name
             .entry(name.to_string())
-            .or_insert_with(|| Arc::new(CommandStats::new()))
+            .or_insert_with(|| Arc::new(CommandStats::with_parent(above)))
             .clone()
     }
 
@@ -263,6 +159,9 @@ impl StatsRegistry {
     pub fn reset(&self) {
         for (_, stats) in self.each() {
             stats.reset();
+        }
+        for (_, tenant) in self.tenants.iter() {
+            tenant.reset();
         }
     }
 
@@ -301,13 +200,29 @@ impl StatsRegistry {
     /// Publishes every counter through the `metrics` facade (for whatever
     /// exporter the binary installs). Absolute values, so call it as often
     /// as the exporter scrapes.
+    ///
+    /// Every series has a `tenant` label, bounded by the configuration:
+    /// the tenant's name, or empty for clients without one (and for every
+    /// client when no tenant is configured), so that summing over it gives
+    /// every client's.
     pub fn publish_metrics(&self) {
-        for (name, s) in self.snapshot() {
-            let labels = [("command", name)];
-            metrics::gauge!("valkey_proxy_command_calls", &labels).set(s.calls as f64);
-            metrics::gauge!("valkey_proxy_command_errors", &labels).set(s.errors as f64);
-            metrics::gauge!("valkey_proxy_command_cpu_seconds", &labels).set(s.cpu_us as f64 / 1e6);
-            metrics::gauge!("valkey_proxy_command_latency_p99_seconds", &labels).set(s.p99_us as f64 / 1e6);
+        let by_tenant: Vec<(&str, &StatsRegistry)> = if self.tenants.is_empty() {
+            vec![("", self)]
+        } else {
+            self.tenants
+                .iter()
+                .map(|(name, registry)| (name.as_str(), registry))
+                .collect()
+        };
+        for (tenant, registry) in by_tenant {
+            for (name, s) in registry.snapshot() {
+                let labels = [("command", name), ("tenant", tenant.to_string())];
+                metrics::gauge!("valkey_proxy_command_calls", &labels).set(s.calls as f64);
+                metrics::gauge!("valkey_proxy_command_errors", &labels).set(s.errors as f64);
+                metrics::gauge!("valkey_proxy_command_cpu_seconds", &labels).set(s.cpu_us as f64 / 1e6);
+                metrics::gauge!("valkey_proxy_command_latency_p99_seconds", &labels)
+                    .set(s.p99_us as f64 / 1e6);
+            }
         }
     }
 }
@@ -315,6 +230,37 @@ impl StatsRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_tenants_counters_count_in_the_totals_too() {
+        let table = CommandTable::builtin();
+        let registry = StatsRegistry::with_tenants(&table, vec!["shop".into(), "blog".into()]);
+        let get = table.get(b"get").unwrap();
+        registry
+            .of_tenant(1)
+            .for_spec(get)
+            .record(Duration::from_micros(5), None, false);
+        registry
+            .of_tenant(1)
+            .command("nosuch")
+            .record(Duration::from_micros(5), None, true);
+        registry
+            .of_tenant(0)
+            .for_spec(get)
+            .record(Duration::from_micros(7), None, false);
+        let calls = |registry: &StatsRegistry| registry.snapshot().iter().map(|(_, s)| s.calls).sum::<u64>();
+        assert_eq!(calls(&registry), 3);
+        assert_eq!(calls(registry.named_tenant("shop").unwrap()), 2);
+        assert_eq!(calls(registry.named_tenant("blog").unwrap()), 0);
+        assert_eq!(calls(registry.named_tenant("").unwrap()), 1);
+        assert!(registry.named_tenant("nobody").is_none());
+        registry.reset();
+        assert_eq!(calls(registry.named_tenant("shop").unwrap()), 0);
+        // Without tenants there is one set of counters.
+        let plain = StatsRegistry::new(&table);
+        assert!(std::ptr::eq(plain.of_tenant(3), &plain));
+    }
 
     #[test]
     fn records_and_renders() {

@@ -10,7 +10,8 @@ use router::{Command, CommandTable, Purpose, Reply};
 use tower::{Layer, Service};
 
 use super::clock;
-use super::registry::{CommandStats, StatsRegistry};
+use super::command::CommandStats;
+use super::registry::StatsRegistry;
 
 /// [`StatsFuture`]'s `busy_ns` for a request whose CPU time is not measured.
 const NOT_SAMPLED: u32 = u32::MAX;
@@ -143,8 +144,8 @@ where
             // answered, so that its latency is all of it (an EXEC's, a
             // WAIT's), not its admission.
             _ if command.purpose == Purpose::Admit => self.registry.discarded(),
-            Some(spec) => self.registry.for_spec(spec),
-            None => self.registry.command(UNKNOWN),
+            Some(spec) => self.registry.of_tenant(command.tenant).for_spec(spec),
+            None => self.registry.of_tenant(command.tenant).command(UNKNOWN),
         };
         let future = self.inner.call(command);
         self.until_sample = match self.until_sample {

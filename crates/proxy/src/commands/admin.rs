@@ -7,33 +7,62 @@ use pool::PoolStats;
 use resp::{Frame, Request};
 
 use super::text::{arg, help, verbatim};
-use crate::context::Shared;
+use crate::context::{SessionState, Shared};
 use crate::edge::{unknown_subcommand, wrong_arity};
 
-/// `PROXY STATS [RESET] | PROXY LATENCY [command] | PROXY INFO | PROXY HELP`
-pub fn proxy(request: &Request, shared: &Shared) -> Frame {
+/// `PROXY STATS [RESET | TENANT name] | PROXY LATENCY [TENANT name]
+/// [command] | PROXY INFO | PROXY HELP`. A tenant's client sees its
+/// tenant's statistics, and nothing of the proxy as a whole.
+pub fn proxy(request: &Request, state: &SessionState, shared: &Shared) -> Frame {
     let Some(sub) = request.arg(1) else {
         return wrong_arity("proxy");
     };
-    match (sub.to_ascii_lowercase().as_slice(), request.len()) {
-        (b"stats", 2) => verbatim(shared.stack.stats.render(None)),
-        (b"stats", 3) if request.args()[2].eq_ignore_ascii_case(b"reset") => {
-            shared.stack.stats.reset();
+    let sub = sub.to_ascii_lowercase();
+    let all = &shared.stack.stats;
+    // `TENANT name` after STATS or LATENCY: that tenant's ("" for clients
+    // without one); a tenant's client always sees its own.
+    let tenant_named = request
+        .arg(2)
+        .is_some_and(|word| word.eq_ignore_ascii_case(b"tenant"));
+    let (stats, rest) = if state.tenant != 0 {
+        (all.of_tenant(state.tenant), if tenant_named { 4 } else { 2 })
+    } else if tenant_named && matches!(&sub[..], b"stats" | b"latency") && request.len() >= 4 {
+        match all.named_tenant(&arg(request, 3)) {
+            Some(stats) => (stats, 4),
+            None => return Frame::error(format!("ERR no tenant named '{}'", arg(request, 3))),
+        }
+    } else {
+        (all, 2)
+    };
+    let operator = state.tenant == 0;
+    let Some(extra) = request.len().checked_sub(rest) else {
+        return wrong_arity(&format!("proxy|{}", String::from_utf8_lossy(&sub)));
+    };
+    match (&sub[..], extra) {
+        (b"stats", 0) => verbatim(stats.render(None)),
+        (b"stats", 1) if operator && request.args()[rest].eq_ignore_ascii_case(b"reset") => {
+            stats.reset();
             Frame::simple("OK")
         }
-        (b"latency", 2) => verbatim(shared.stack.stats.render(None)),
-        (b"latency", 3) => verbatim(shared.stack.stats.render(Some(&arg(request, 2)))),
-        (b"info", 2) => verbatim(info(shared)),
+        (b"latency", 0) => verbatim(stats.render(None)),
+        (b"latency", 1) => verbatim(stats.render(Some(&arg(request, rest)))),
+        (b"info", 0) if operator => verbatim(info(shared)),
+        (b"stats" | b"info", _) if !operator => Frame::error(format!(
+            "NOPERM User {} has no permissions to run the 'proxy|{}' command",
+            state.user,
+            String::from_utf8_lossy(&sub)
+        )),
         (b"help", _) => help(&[
             "PROXY <subcommand>. Subcommands are:",
             "STATS [RESET]: per-command calls, errors, CPU and latency (min/max/avg/p50/p95/p99/p99.9).",
-            "LATENCY [<command>]: the same, for one command.",
+            "STATS TENANT <name>: the same, for one tenant's clients (\"\" for clients without one).",
+            "LATENCY [TENANT <name>] [<command>]: the same, for one command.",
             "INFO: the proxy's clients, backend topology and connections.",
         ]),
         (b"stats" | b"latency" | b"info", _) => {
             wrong_arity(&format!("proxy|{}", arg(request, 1).to_ascii_lowercase()))
         }
-        _ => unknown_subcommand("proxy", sub),
+        _ => unknown_subcommand("proxy", &request.args()[1]),
     }
 }
 

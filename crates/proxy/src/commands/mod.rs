@@ -200,7 +200,7 @@ fn plain(request: &Request, lower: &[u8], state: &mut SessionState, shared: &Sha
         b"auth" => auth::auth(request, state, shared),
         b"hello" => auth::hello(request, state, shared),
         b"client" => return client::client(request, state, shared),
-        b"proxy" => admin::proxy(request, shared),
+        b"proxy" => admin::proxy(request, state, shared),
         b"acl" => acl::acl(request, state, shared),
         b"info" => return Some(info::info(request, state, shared)),
         b"wait" => return Some(wait::wait(request, state, shared)),

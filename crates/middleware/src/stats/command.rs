@@ -1,0 +1,174 @@
+//! [`CommandStats`]: one command's counters, kept per thread and merged
+//! when read, and the [`Snapshot`] a read gives.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use super::buckets::{Buckets, MAX_LATENCY_US};
+
+/// How many copies of each command's counters there are. Each thread
+/// records into one copy (threads take copies in turn), so worker threads
+/// do not contend for one lock and one cache line per request; reading
+/// merges them.
+const SHARDS: usize = 8;
+
+/// The shard the current thread records into.
+fn shard_index() -> usize {
+    use std::sync::atomic::AtomicUsize;
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    SHARD.with(|shard| *shard)
+}
+
+/// The counters of one command.
+#[derive(Debug)]
+pub struct CommandStats {
+    shards: [Shard; SHARDS],
+    /// The same command's counters for every tenant together, which a
+    /// tenant's counters record into too.
+    parent: Option<Arc<CommandStats>>,
+}
+
+/// One thread's share of a command's counters, on cache lines of its own.
+#[derive(Debug)]
+#[repr(align(128))]
+struct Shard {
+    errors: AtomicU64,
+    /// CPU time of the requests whose CPU time was measured (a sample of
+    /// them, see [`super::Stats`]), and how many those were.
+    cpu_ns: AtomicU64,
+    cpu_samples: AtomicU64,
+    /// Every call's latency (so also the number of calls). Created on the
+    /// first call: the counts take about 190 KB, and most of the few
+    /// hundred commands are never used.
+    latency_us: OnceLock<Buckets>,
+}
+
+impl Shard {
+    fn new() -> Self {
+        Shard {
+            errors: AtomicU64::new(0),
+            cpu_ns: AtomicU64::new(0),
+            cpu_samples: AtomicU64::new(0),
+            latency_us: OnceLock::new(),
+        }
+    }
+}
+
+impl Default for CommandStats {
+    fn default() -> Self {
+        CommandStats::new()
+    }
+}
+
+impl CommandStats {
+    pub(super) fn new() -> Self {
+        CommandStats::with_parent(None)
+    }
+
+    pub(super) fn with_parent(parent: Option<Arc<CommandStats>>) -> Self {
+        CommandStats {
+            shards: std::array::from_fn(|_| Shard::new()),
+            parent,
+        }
+    }
+
+    /// Records one finished request, with the proxy's CPU time for it when
+    /// that was measured.
+    pub fn record(&self, latency: Duration, cpu: Option<Duration>, error: bool) {
+        let shard = &self.shards[shard_index()];
+        if error {
+            shard.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(cpu) = cpu {
+            shard.cpu_ns.fetch_add(cpu.as_nanos() as u64, Ordering::Relaxed);
+            shard.cpu_samples.fetch_add(1, Ordering::Relaxed);
+        }
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(MAX_LATENCY_US);
+        shard.latency_us.get_or_init(Buckets::new).record(micros);
+        if let Some(parent) = &self.parent {
+            parent.record(latency, cpu, error);
+        }
+    }
+
+    /// A consistent-enough copy of the counters, every thread's merged.
+    pub fn snapshot(&self) -> Snapshot {
+        let sum = |field: fn(&Shard) -> &AtomicU64| -> u64 {
+            self.shards.iter().map(|s| field(s).load(Ordering::Relaxed)).sum()
+        };
+        let mut histogram: Option<Histogram<u64>> = None;
+        for buckets in self.shards.iter().filter_map(|shard| shard.latency_us.get()) {
+            buckets.add_to(histogram.get_or_insert_with(Buckets::histogram));
+        }
+        let Some(histogram) = histogram.filter(|histogram| !histogram.is_empty()) else {
+            return Snapshot::default();
+        };
+        let calls = histogram.len();
+        let at = |q: f64| histogram.value_at_quantile(q);
+        let samples = sum(|s| &s.cpu_samples);
+        Snapshot {
+            calls,
+            errors: sum(|s| &s.errors),
+            cpu_us: cpu_estimate_us(sum(|s| &s.cpu_ns), samples, calls),
+            min_us: if histogram.is_empty() { 0 } else { histogram.min() },
+            max_us: histogram.max(),
+            avg_us: histogram.mean(),
+            p50_us: at(0.50),
+            p95_us: at(0.95),
+            p99_us: at(0.99),
+            p999_us: at(0.999),
+        }
+    }
+
+    pub(super) fn reset(&self) {
+        for shard in &self.shards {
+            shard.errors.store(0, Ordering::Relaxed);
+            shard.cpu_ns.store(0, Ordering::Relaxed);
+            shard.cpu_samples.store(0, Ordering::Relaxed);
+            if let Some(buckets) = shard.latency_us.get() {
+                buckets.reset();
+            }
+        }
+    }
+}
+
+/// The CPU time of all `calls`, in microseconds: the mean of the `samples`
+/// measured (`cpu_ns` in all) times the calls.
+fn cpu_estimate_us(cpu_ns: u64, samples: u64, calls: u64) -> u64 {
+    if samples == 0 {
+        return 0;
+    }
+    let mean_ns = cpu_ns as f64 / samples as f64;
+    (mean_ns * calls as f64 / 1000.0) as u64
+}
+
+/// A copy of one command's counters.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    /// Requests answered.
+    pub calls: u64,
+    /// Requests answered with an error.
+    pub errors: u64,
+    /// Proxy CPU time, in microseconds (estimated from a sample of the
+    /// requests, see [`super::Stats`]).
+    pub cpu_us: u64,
+    /// Fastest request, in microseconds.
+    pub min_us: u64,
+    /// Slowest request, in microseconds.
+    pub max_us: u64,
+    /// Mean latency, in microseconds.
+    pub avg_us: f64,
+    /// Median latency.
+    pub p50_us: u64,
+    /// 95th percentile latency.
+    pub p95_us: u64,
+    /// 99th percentile latency.
+    pub p99_us: u64,
+    /// 99.9th percentile latency.
+    pub p999_us: u64,
+}
