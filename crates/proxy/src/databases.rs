@@ -78,7 +78,7 @@ fn flushall(
     let mut args = request.args().to_vec();
     args[0] = Bytes::from_static(b"FLUSHDB");
     let flushdb = Request::from_args(args);
-    let core = shared.stack.core.clone();
+    let core = shared.stack_of(state.group).core.clone();
     let template = crate::door::command(&flushdb, state);
     Box::pin(async move {
         let mut last = Reply::Frame(Frame::simple("OK"));

@@ -21,24 +21,29 @@ use crate::context::{SessionState, Shared};
 
 /// True when the backend has no databases of its own, so that the proxy
 /// emulates them by key namespace (a cluster without `cluster-databases`).
-pub fn emulated(shared: &Shared) -> bool {
-    let topology = shared.stack.router.topology().current();
+pub fn emulated(state: &SessionState, shared: &Shared) -> bool {
+    let topology = shared.stack_of(state.group).router.topology().current();
     emulates(topology.mode(), topology.databases())
 }
 
 /// The databases a client may SELECT: the backend's, or the emulated ones.
-pub fn databases(shared: &Shared) -> u32 {
-    if emulated(shared) {
+pub fn databases(state: &SessionState, shared: &Shared) -> u32 {
+    if emulated(state, shared) {
         shared.config.emulated_databases
     } else {
-        shared.stack.router.topology().current().databases()
+        shared
+            .stack_of(state.group)
+            .router
+            .topology()
+            .current()
+            .databases()
     }
 }
 
 /// The backend database the client's commands run in: its own, or 0 where
 /// databases are emulated.
 pub fn backend_db(state: &SessionState, shared: &Shared) -> u32 {
-    if emulated(shared) {
+    if emulated(state, shared) {
         0
     } else {
         state.db
@@ -51,7 +56,7 @@ pub fn backend_db(state: &SessionState, shared: &Shared) -> u32 {
 pub fn space(state: &SessionState, shared: &Shared) -> Option<Scope> {
     let keys = shared.tenants.key_prefix(state.tenant).unwrap_or_default();
     let channels = shared.tenants.prefix(state.tenant).unwrap_or_default();
-    let scope = Scope::new(keys, state.db, emulated(shared)).with_channel_prefix(channels);
+    let scope = Scope::new(keys, state.db, emulated(state, shared)).with_channel_prefix(channels);
     (!scope.is_root() || !scope.channels().is_root()).then_some(scope)
 }
 
@@ -89,7 +94,13 @@ pub fn run(
     state: &SessionState,
     shared: &Shared,
 ) -> BoxFuture<'static, Result<Reply, router::Error>> {
-    Box::pin(shared.stack.core.clone().oneshot(command(request, state)))
+    Box::pin(
+        shared
+            .stack_of(state.group)
+            .core
+            .clone()
+            .oneshot(command(request, state)),
+    )
 }
 
 /// `request` as a command of the client's, with its connection state (for

@@ -43,12 +43,20 @@ impl Proxy<Core, GateCore> {
     pub async fn bind(config: ProxyConfig) -> std::io::Result<Proxy> {
         let listener = TcpListener::bind(&config.listen).await?;
         let stack = stack::build(&config).await;
-        let stacks = Stacks {
-            run: stack.service.clone(),
-            gate: stack.gate.clone(),
-        };
+        let mut groups = Vec::with_capacity(config.backend_groups.len());
+        for group in &config.backend_groups {
+            groups.push(stack::build_group(&config, group, &stack).await);
+        }
+        let pair = |stack: &stack::Stack| (stack.service.clone(), stack.gate.clone());
+        let stacks = Stacks::new(pair(&stack), groups.iter().map(pair).collect());
         let handling = crate::handling::CommandHandling::new(stack.router.table());
-        let tenants = crate::tenants::Tenants::new(&config.tenants, stack.router.table());
+        let tenants = crate::tenants::Tenants::new(&config.tenants, stack.router.table()).with_groups(
+            config
+                .tenants
+                .iter()
+                .map(|tenant| config.group_of(tenant))
+                .collect(),
+        );
         let users = crate::users::Users::new(&config.users, &tenants, stack.router.table());
         let (listeners, roles) =
             crate::listeners::bind(&config.listeners, |name| tenants.number(Some(name))).await?;
@@ -58,6 +66,7 @@ impl Proxy<Core, GateCore> {
             shared: Arc::new(Shared {
                 handling,
                 stack,
+                groups,
                 clients: Clients::default(),
                 config: Arc::new(config),
                 started: Instant::now(),
@@ -88,10 +97,7 @@ impl<S: StackService, G: StackService> Proxy<S, G> {
             listener: self.listener,
             listeners: self.listeners,
             shared: self.shared,
-            stacks: Stacks {
-                run: layer.layer(self.stacks.run),
-                gate: layer.layer(self.stacks.gate),
-            },
+            stacks: self.stacks.map(|run| layer.layer(run), |gate| layer.layer(gate)),
         }
     }
 

@@ -51,19 +51,39 @@ const STARTUP_DISCOVERY: Duration = Duration::from_secs(5);
 /// one, and assembles the stack. A backend that is down at start-up does
 /// not stop the proxy: discovery keeps retrying in the background.
 pub async fn build(config: &ProxyConfig) -> Stack {
+    build_for(config, &config.backends, config.mode, None).await
+}
+
+/// The stack of a `[[backend_groups]]` entry: its own topology, pool and
+/// router, with the default stack's command table and statistics (so that
+/// `PROXY STATS` counts every group's commands together).
+pub async fn build_group(
+    config: &ProxyConfig,
+    group: &crate::config::BackendGroupConfig,
+    default: &Stack,
+) -> Stack {
+    build_for(config, &group.seeds, group.mode, Some(default)).await
+}
+
+async fn build_for(
+    config: &ProxyConfig,
+    seeds: &[String],
+    mode: ModeSetting,
+    default: Option<&Stack>,
+) -> Stack {
     let probe = TcpProbe {
         username: config.backend_username.clone(),
         password: config.backend_password.clone(),
         timeout: Duration::from_millis(config.connect_timeout_ms),
     };
     let discovery = DiscoveryConfig {
-        mode: match config.mode {
+        mode: match mode {
             ModeSetting::Auto => None,
             ModeSetting::Standalone => Some(Mode::Standalone),
             ModeSetting::Replicated => Some(Mode::Replicated),
             ModeSetting::Cluster => Some(Mode::Cluster),
         },
-        seeds: config.backends.clone(),
+        seeds: seeds.to_vec(),
     };
     let refresh = RefreshConfig {
         interval: Duration::from_millis(config.refresh_interval_ms),
@@ -82,10 +102,18 @@ pub async fn build(config: &ProxyConfig) -> Stack {
     }
     topology.spawn_refresher();
 
-    let mut table = CommandTable::builtin();
+    let mut table = match default {
+        Some(default) => (**default.router.table()).clone(),
+        None => CommandTable::builtin(),
+    };
     let mut backend_version = String::from("unknown");
     if let Some(seed) = topology.current().shards().first().map(|s| s.primary.to_string()) {
-        if let Ok(reply) = probe.query(&seed, &["COMMAND"]).await {
+        let reply = match default {
+            // One table for every group: the default backend's.
+            Some(_) => None,
+            None => probe.query(&seed, &["COMMAND"]).await.ok(),
+        };
+        if let Some(reply) = reply {
             let known: Vec<_> = router::command::parse::command_info(&reply)
                 .into_iter()
                 .filter(|spec| table.get(spec.name.as_bytes()).is_none())
@@ -124,8 +152,13 @@ pub async fn build(config: &ProxyConfig) -> Stack {
             },
         },
     );
-    let tenant_names = config.tenants.iter().map(|tenant| tenant.name.clone()).collect();
-    let stats = StatsRegistry::with_tenants(&table, tenant_names);
+    let stats = match default {
+        Some(default) => default.stats.clone(),
+        None => {
+            let tenant_names = config.tenants.iter().map(|tenant| tenant.name.clone()).collect();
+            StatsRegistry::with_tenants(&table, tenant_names)
+        }
+    };
     let core = ServiceBuilder::new()
         .layer(
             NamespaceLayer::new(router.clone(), config.emulated_databases)

@@ -87,6 +87,7 @@ fn enter(account: &Account, state: &mut SessionState, shared: &Shared) -> Frame 
         state.db_base = base;
     }
     state.tenant = tenant;
+    state.group = shared.tenants.group(tenant);
     state.acl = (!account.acl.is_unrestricted()).then(|| account.acl.clone());
     state.authenticated = true;
     state.user = user.to_string();
@@ -152,7 +153,10 @@ pub fn hello(request: &Request, state: &mut SessionState, shared: &Shared) -> Fr
     let text = |s: &str| Frame::Bulk(Bytes::from(s.to_string()));
     Frame::Map(vec![
         (text("server"), text("valkey")),
-        (text("version"), text(&shared.stack.backend_version)),
+        (
+            text("version"),
+            text(&shared.stack_of(state.group).backend_version),
+        ),
         (text("proto"), Frame::Integer(protocol.version())),
         (text("id"), Frame::Integer(state.info.id as i64)),
         (text("mode"), text("standalone")),

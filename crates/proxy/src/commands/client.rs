@@ -72,7 +72,7 @@ pub fn client(request: &Request, state: &mut SessionState, shared: &Shared) -> O
                     },
                     None => None,
                 };
-                let waiting = state.pubsub.start_tracking(options, &shared.stack.router, target);
+                let waiting = state.pubsub.start_tracking(options, &shared.stack_of(state.group).router, target);
                 let ok = Bytes::from_static(b"+OK\r\n");
                 return Some(Local::Later(Box::pin(waiting.reply(ok))));
             }
@@ -121,14 +121,18 @@ fn unblock(request: &Request, shared: &Shared) -> Local {
     let Some(id) = request.arg(2).and_then(parse_i64) else {
         return Local::Reply(Frame::error("ERR value is not an integer or out of range"));
     };
-    let pool = shared.stack.router.pool();
     let target = u64::try_from(id).ok().and_then(|id| shared.clients.get(id));
-    let blocked = target
-        .map(|target| pool.blocked(target.affinity()))
-        .unwrap_or_default();
-    if blocked.is_empty() {
+    // The target's blocked command is on its own backend's pool, whichever
+    // backend group that is.
+    let Some((pool, blocked)) = target.and_then(|target| {
+        std::iter::once(&shared.stack)
+            .chain(&shared.groups)
+            .map(|stack| stack.router.pool())
+            .map(|pool| (pool, pool.blocked(target.affinity())))
+            .find(|(_, blocked)| !blocked.is_empty())
+    }) else {
         return Local::Reply(Frame::Integer(0));
-    }
+    };
     let pool = pool.clone();
     Local::Later(Box::pin(async move {
         let mut unblocked = false;

@@ -21,7 +21,7 @@ const LAST_SLOT: i64 = 16383;
 
 /// `CLUSTER <subcommand>`: `None` sends it to a backend.
 pub fn cluster(request: &Request, state: &SessionState, shared: &Shared) -> Option<Frame> {
-    if shared.stack.router.topology().current().mode() != Mode::Cluster {
+    if shared.stack_of(state.group).router.topology().current().mode() != Mode::Cluster {
         return None;
     }
     let sub = request.arg(1)?.to_ascii_lowercase();

@@ -15,6 +15,7 @@ pub fn reset(state: &mut SessionState, shared: &Shared) -> Frame {
     state.authenticated = !shared.config.requires_auth();
     state.user = "default".into();
     state.tenant = 0;
+    state.group = 0;
     state.acl = None;
     state.seat = None;
     state.info.set_user("default");
@@ -52,7 +53,7 @@ pub fn select(request: &Request, state: &mut SessionState, shared: &Shared) -> F
     let (base, databases) = shared
         .tenants
         .databases(state.tenant)
-        .unwrap_or((0, crate::door::databases(shared)));
+        .unwrap_or((0, crate::door::databases(state, shared)));
     if index < 0 || index >= i64::from(databases) {
         return Frame::error("ERR DB index is out of range");
     }

@@ -130,7 +130,9 @@ pub fn handle(
     if state.pubsub.restricts(state.protocol) && !pubsub::allowed_while_subscribed(lower) {
         return Some(Local::Reply(pubsub::not_allowed(request)));
     }
-    if is_multi_step(lower) && shared.stack.router.topology().snapshot().mode() == topology::Mode::Cluster {
+    if is_multi_step(lower)
+        && shared.stack_of(state.group).router.topology().snapshot().mode() == topology::Mode::Cluster
+    {
         return Some(if idle { Local::Alone } else { Local::Wait });
     }
     if !answers(lower, state) {

@@ -53,9 +53,13 @@ pub fn command(request: &Request, lower: &[u8], state: &mut SessionState, shared
     if subscribe && names.is_empty() {
         return Local::Reply(edge::wrong_arity(&String::from_utf8_lossy(lower)));
     }
-    let router = &shared.stack.router;
+    let router = &shared.stack_of(state.group).router;
+    let emulating = crate::door::emulated(state, shared);
     let protocol = state.protocol;
-    let tenant = shared.tenants.prefix(state.tenant);
+    let tenant = shared
+        .tenants
+        .prefix(state.tenant)
+        .filter(|prefix| !prefix.is_empty());
     let subs = &mut state.pubsub;
     subs.set_tenant(
         tenant
@@ -86,7 +90,6 @@ pub fn command(request: &Request, lower: &[u8], state: &mut SessionState, shared
             Frame::Integer(count),
         ]));
     }
-    let emulating = crate::door::emulated(shared);
     let keys = shared.tenants.key_prefix(state.tenant).unwrap_or_default();
     let tenant = tenant.unwrap_or_default();
     let db_base = state.db_base;

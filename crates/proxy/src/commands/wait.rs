@@ -128,7 +128,7 @@ fn timeout(arg: Option<&[u8]>) -> Result<Option<Duration>, Frame> {
 
 /// Waits for `wanted` on every primary, on the client's connections.
 fn start(wanted: Wanted, timeout: Option<Duration>, state: &SessionState, shared: &Shared) -> Local {
-    let router = &shared.stack.router;
+    let router = &shared.stack_of(state.group).router;
     let topology = router.topology().current();
     // The endpoints the client's writes use: in its protocol and database.
     let primaries: Vec<Endpoint> = topology

@@ -17,11 +17,24 @@ pub mod state;
 
 pub use state::{ReplyMode, SessionState};
 
+impl Shared {
+    /// The stack of backend group `group` (0: the default backend): a
+    /// session's is its tenant's ([`SessionState::group`]).
+    pub fn stack_of(&self, group: usize) -> &Stack {
+        group
+            .checked_sub(1)
+            .and_then(|index| self.groups.get(index))
+            .unwrap_or(&self.stack)
+    }
+}
+
 /// What every session shares.
 #[derive(Debug)]
 pub struct Shared {
-    /// The assembled stack.
+    /// The assembled stack, of the default backend.
     pub stack: Stack,
+    /// The stacks of the `[[backend_groups]]`, in their order.
+    pub groups: Vec<Stack>,
     /// Connected clients.
     pub clients: Clients,
     /// The configuration.

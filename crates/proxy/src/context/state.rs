@@ -27,6 +27,9 @@ pub struct SessionState {
     /// Its tenant: 0 for none (the whole keyspace), else the tenant's
     /// number, from 1 ([`router::Command::tenant`]).
     pub tenant: u16,
+    /// Its tenant's backend group (0: the default backend), whose stack
+    /// carries its commands ([`crate::context::Shared::stack_of`]).
+    pub group: usize,
     /// The tenant of the listener it came in on ([`crate::listeners`]),
     /// whose users only it may log in as.
     pub listener_tenant: Option<u16>,
@@ -80,6 +83,7 @@ impl SessionState {
             authenticated: !requires_auth,
             user: "default".into(),
             tenant: 0,
+            group: 0,
             listener_tenant: None,
             acl: None,
             admitted: false,

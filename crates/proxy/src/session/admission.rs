@@ -64,16 +64,17 @@ impl<S: StackService> Gate for SessionGate<'_, S> {
     }
 }
 
-/// `local`, recorded in the statistics of `spec` when it has answered:
-/// at once, or when its future is done (EXEC, WATCH, WAIT, SUBSCRIBE, ...).
+/// `local`, recorded in the statistics of `spec` (its `tenant`'s and
+/// everyone's) when it has answered: at once, or when its future is done
+/// (EXEC, WATCH, WAIT, SUBSCRIBE, ...).
 pub(super) fn timed(
     local: Option<Local>,
     spec: Option<&router::CommandSpec>,
-    received: Instant,
+    (received, tenant): (Instant, u16),
     shared: &Shared,
 ) -> Option<Local> {
     let stats = match spec {
-        Some(spec) => shared.stack.stats.for_spec(spec),
+        Some(spec) => shared.stack.stats.of_tenant(tenant).for_spec(spec),
         None => return local,
     };
     let is_error = |reply: &Result<Reply, router::Error>| reply.as_ref().map_or(true, Reply::is_error);

@@ -86,6 +86,9 @@ pub(super) fn dispatch_all<S: StackService, G: StackService>(
                     },
                 };
                 decoder.set_authenticated(state.authenticated);
+                // AUTH may have made the client a tenant's with a backend
+                // of its own: its next command goes there.
+                stacks.follow(state.group);
                 if flow != Flow::Continue {
                     break flow;
                 }
@@ -267,7 +270,7 @@ fn dispatch_one<S: StackService, G: StackService>(
     // An admitted command is recorded in the statistics once it has
     // answered (the layers only admitted it).
     let local = match gate.asked {
-        true => timed(local, spec.as_deref(), received, shared),
+        true => timed(local, spec.as_deref(), (received, state.tenant), shared),
         false => local,
     };
     match local {
@@ -377,7 +380,7 @@ fn forward<S: StackService>(
     if state.pubsub.tracking().is_some() {
         let space = crate::door::space(state, shared);
         if let Some(tracking) = state.pubsub.tracking_mut() {
-            tracking.note_request(&request, &shared.stack.router, space.as_ref());
+            tracking.note_request(&request, &shared.stack_of(state.group).router, space.as_ref());
         }
     }
     let command = Command {

@@ -44,13 +44,60 @@ where
 
 /// The two services a session sends commands to, both made of the same
 /// layers ([`crate::gate`]): `run` carries commands out, `gate` only
-/// admits the commands the session carries out itself.
+/// admits the commands the session carries out itself. With backend
+/// groups, there is such a pair for each, and the session uses its
+/// tenant's ([`Stacks::follow`]).
 #[derive(Clone, Debug)]
 pub struct Stacks<S, G> {
     /// The layers over the stack that carries commands out.
     pub run: S,
     /// The same layers over [`crate::gate::AdmitAll`].
     pub gate: G,
+    /// Every backend group's pair, the default backend's first (a vector:
+    /// the services need not be `Sync`; cloned once per client).
+    groups: Vec<(S, G)>,
+    /// The group `run` and `gate` are of.
+    current: usize,
+}
+
+impl<S: Clone, G: Clone> Stacks<S, G> {
+    /// The pairs of every backend group, the default backend's first (at
+    /// least that one).
+    pub fn new(default: (S, G), groups: Vec<(S, G)>) -> Self {
+        let (run, gate) = default.clone();
+        Stacks {
+            run,
+            gate,
+            groups: std::iter::once(default).chain(groups).collect(),
+            current: 0,
+        }
+    }
+
+    /// Every pair wrapped by `run_layer` and `gate_layer`.
+    pub fn map<S2: Clone, G2: Clone>(
+        self,
+        run_layer: impl Fn(S) -> S2,
+        gate_layer: impl Fn(G) -> G2,
+    ) -> Stacks<S2, G2> {
+        let mut all = self
+            .groups
+            .into_iter()
+            .map(|(run, gate)| (run_layer(run), gate_layer(gate)));
+        let default = all.next().expect("the default backend's pair is always there");
+        Stacks::new(default, all.collect())
+    }
+
+    /// Uses the pair of backend group `group` (0: the default backend).
+    pub fn follow(&mut self, group: usize) {
+        if group == self.current {
+            return;
+        }
+        if let Some((run, gate)) = self.groups.get(group) {
+            self.run = run.clone();
+            self.gate = gate.clone();
+            self.current = group;
+        }
+    }
 }
 
 /// Serves one client until it disconnects, is killed, or `shutdown` fires
@@ -231,7 +278,7 @@ pub async fn serve<S: StackService, G: StackService>(
                 closing |= flow == Flow::Close;
             }
             _ = sleep_until(retry_at), if retry_at.is_some() => {
-                state.pubsub.restore(&shared.stack.router, state.protocol);
+                state.pubsub.restore(&shared.stack_of(state.group).router, state.protocol);
             }
             _ = &mut killed => break,
             _ = &mut shutting_down, if !closing => closing = true,
@@ -291,7 +338,7 @@ fn forward_events(
     shared: &Shared,
     output: &mut BytesMut,
 ) {
-    let router = &shared.stack.router;
+    let router = &shared.stack_of(state.group).router;
     let mut next = Some(event);
     let mut handled = 0;
     while let Some(event) = next.take() {

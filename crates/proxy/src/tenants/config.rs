@@ -16,6 +16,9 @@ pub enum Isolation {
     /// are as the client names them. Its channels, which no database
     /// holds, carry its prefix.
     Database,
+    /// It has a backend of its own (`backend`, a `[[backend_groups]]`
+    /// entry): nothing is rewritten.
+    Dedicated,
 }
 
 /// One `[[tenants]]` entry.
@@ -31,6 +34,10 @@ pub struct TenantConfig {
     /// `{` or `}`, so that hash tags keep their slots.
     #[serde(default)]
     pub prefix: Option<String>,
+    /// The `[[backend_groups]]` entry its keys live on; the default
+    /// backend (`backends`) when not given. Required by `dedicated`.
+    #[serde(default)]
+    pub backend: Option<String>,
     /// `database` isolation: its first backend database.
     #[serde(default)]
     pub base: Option<u32>,
@@ -71,11 +78,21 @@ impl TenantConfig {
         self.prefix.clone().unwrap_or_else(|| format!("{}:", self.name))
     }
 
-    /// The prefix of its keys: none for a tenant with databases of its own.
+    /// The prefix of its keys: none for a tenant with databases or a
+    /// backend of its own.
     pub fn key_prefix(&self) -> String {
         match self.isolation {
             Isolation::Prefix => self.prefix(),
-            Isolation::Database => String::new(),
+            Isolation::Database | Isolation::Dedicated => String::new(),
+        }
+    }
+
+    /// The prefix of its channels: none for a tenant with a backend of its
+    /// own.
+    pub fn channel_prefix(&self) -> String {
+        match self.isolation {
+            Isolation::Dedicated => String::new(),
+            _ => self.prefix(),
         }
     }
 
@@ -97,7 +114,10 @@ pub fn prefixes(config: &[TenantConfig]) -> Vec<Bytes> {
 /// The channel prefixes of the configured tenants, tenant 1 first
 /// ([`middleware::NamespaceLayer::with_channel_prefixes`]).
 pub fn channel_prefixes(config: &[TenantConfig]) -> Vec<Bytes> {
-    config.iter().map(|tenant| Bytes::from(tenant.prefix())).collect()
+    config
+        .iter()
+        .map(|tenant| Bytes::from(tenant.channel_prefix()))
+        .collect()
 }
 
 /// What is wrong with a tenants configuration.
@@ -111,6 +131,15 @@ pub fn check(tenants: &[TenantConfig], user_tenants: &[Option<&str>]) -> Result<
         }
         if tenants[..i].iter().any(|other| other.name == tenant.name) {
             return Err(format!("tenant {:?} is configured twice", tenant.name));
+        }
+        if tenant.isolation == Isolation::Dedicated {
+            if tenant.backend.as_deref().is_none_or(|name| name == "default") {
+                return Err(format!(
+                    "tenant {:?}: dedicated isolation needs `backend`, a backend group of its own",
+                    tenant.name
+                ));
+            }
+            continue;
         }
         let prefix = tenant.prefix();
         if prefix.is_empty() || prefix.contains(['{', '}']) {
@@ -138,10 +167,14 @@ pub fn check(tenants: &[TenantConfig], user_tenants: &[Option<&str>]) -> Result<
                 ));
             }
         }
-        if let Some(other) = tenants[..i].iter().find(|other| {
-            let other = other.prefix();
-            other.starts_with(&prefix) || prefix.starts_with(&other)
-        }) {
+        if let Some(other) = tenants[..i]
+            .iter()
+            .filter(|other| other.isolation != Isolation::Dedicated)
+            .find(|other| {
+                let other = other.prefix();
+                other.starts_with(&prefix) || prefix.starts_with(&other)
+            })
+        {
             return Err(format!(
                 "tenants {:?} and {:?}: one prefix starts the other, so their keys or channels would mix",
                 other.name, tenant.name
@@ -162,6 +195,7 @@ impl Default for TenantConfig {
             name: String::new(),
             isolation: Isolation::Prefix,
             prefix: None,
+            backend: None,
             base: None,
             databases: one(),
             max_clients: 0,

@@ -43,6 +43,8 @@ struct Tenant {
     bytes: Option<Rate>,
     max_queue: Duration,
     databases: Option<(u32, u32)>,
+    /// Its backend group (0: the default backend).
+    group: usize,
 }
 
 impl Tenants {
@@ -60,7 +62,7 @@ impl Tenants {
                 .iter()
                 .map(|tenant| Tenant {
                     name: tenant.name.clone(),
-                    prefix: Bytes::from(tenant.prefix()),
+                    prefix: Bytes::from(tenant.channel_prefix()),
                     key_prefix: Bytes::from(tenant.key_prefix()),
                     max_clients: tenant.max_clients,
                     clients: AtomicUsize::new(0),
@@ -68,6 +70,7 @@ impl Tenants {
                     bytes: (tenant.max_bytes_per_sec > 0).then(|| Rate::new(tenant.max_bytes_per_sec)),
                     max_queue: Duration::from_millis(tenant.max_queue_ms),
                     databases: tenant.database_range(),
+                    group: 0,
                 })
                 .collect(),
         }
@@ -86,7 +89,7 @@ impl Tenants {
     }
 
     /// The channel prefix of tenant `number` (its key prefix too, when
-    /// isolated by prefix), if it is one.
+    /// isolated by prefix; empty with a backend of its own), if it is one.
     pub fn prefix(&self, number: u16) -> Option<Bytes> {
         let index = usize::from(number).checked_sub(1)?;
         self.all.get(index).map(|tenant| tenant.prefix.clone())
@@ -96,6 +99,22 @@ impl Tenants {
     pub fn name(&self, number: u16) -> Option<&str> {
         let index = usize::from(number).checked_sub(1)?;
         self.all.get(index).map(|tenant| tenant.name.as_str())
+    }
+
+    /// The same tenants, tenant `t` on backend group `groups[t - 1]` (0:
+    /// the default backend). Only while nothing else holds them.
+    pub fn with_groups(mut self, groups: Vec<usize>) -> Self {
+        if let Some(all) = Arc::get_mut(&mut self.all) {
+            for (tenant, group) in all.iter_mut().zip(groups) {
+                tenant.group = group;
+            }
+        }
+        self
+    }
+
+    /// The backend group of tenant `number` (0: the default backend).
+    pub fn group(&self, number: u16) -> usize {
+        self.get(number).map_or(0, |tenant| tenant.group)
     }
 
     /// [`refuses`], looked up.

@@ -102,7 +102,7 @@ pub fn watch(request: &Request, state: &mut SessionState, shared: &Shared) -> Lo
             "ERR Command 'watch' not allowed inside a transaction",
         ));
     }
-    let router = &shared.stack.router;
+    let router = &shared.stack_of(state.group).router;
     let backend = door::backend_form(request, state, shared);
     let mut command = door::command(&backend, state);
     let (addr, slot) = match router.pin_target(&mut command) {

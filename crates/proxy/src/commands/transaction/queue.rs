@@ -59,7 +59,7 @@ fn check_queued(
             "ERR proxy: {name} inside MULTI is not supported"
         )));
     }
-    let router = &shared.stack.router;
+    let router = &shared.stack_of(state.group).router;
     let Some(spec) = router.table().lookup(request).cloned() else {
         return Err(edge::unknown_command(request));
     };
@@ -73,7 +73,7 @@ fn check_queued(
         )));
     }
     let topology = router.topology().snapshot();
-    if door::emulated(shared) && carries_out(&spec.name, request.args()) {
+    if door::emulated(state, shared) && carries_out(&spec.name, request.args()) {
         return Err(Frame::error(format!(
             "ERR proxy: {name} inside MULTI is not supported where databases are emulated \
              (the proxy carries it out in several steps over every node)"

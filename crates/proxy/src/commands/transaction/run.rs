@@ -67,7 +67,7 @@ pub fn exec(request: &Request, state: &mut SessionState, shared: &Shared) -> Loc
         Err(error) => return Local::Reply(edge::reply_for(&error)),
     };
     ShownExec::show(shown, &ran);
-    let router = &shared.stack.router;
+    let router = &shared.stack_of(state.group).router;
     Local::Later(plan.run(router.pool().clone(), state.affinity, router.topology().clone()))
 }
 
@@ -138,7 +138,7 @@ struct Part {
 impl Plan {
     /// Places every queued command on its nodes, as the topology is now.
     fn new(queue: &Queue, state: &SessionState, shared: &Shared) -> Result<Plan, router::Error> {
-        let topology = shared.stack.router.topology().current();
+        let topology = shared.stack_of(state.group).router.topology().current();
         let home = match queue.slot {
             Some(slot) => topology
                 .shard_for_slot(slot)

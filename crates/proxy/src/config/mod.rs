@@ -34,6 +34,21 @@ pub enum ReadPolicySetting {
 
 pub use crate::users::UserConfig;
 
+/// One `[[backend_groups]]` entry: another backend, which tenants with
+/// `isolation = "dedicated"` (or any tenant naming it in `backend`) use
+/// instead of `backends`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct BackendGroupConfig {
+    /// Its name, which tenants give as their `backend`.
+    pub name: String,
+    /// Its seed nodes, `host:port`.
+    pub seeds: Vec<String>,
+    /// Its mode.
+    #[serde(default)]
+    pub mode: ModeSetting,
+}
+
 /// Most worker threads: each is a runtime with its own event loop and its
 /// own shared connections to every node.
 pub const MAX_THREADS: usize = 1024;
@@ -44,8 +59,10 @@ pub const MAX_THREADS: usize = 1024;
 pub struct ProxyConfig {
     /// Address clients connect to.
     pub listen: String,
-    /// Seed nodes of the backend, `host:port`.
+    /// Seed nodes of the backend, `host:port` (the default backend group).
     pub backends: Vec<String>,
+    /// Other backends, for tenants of their own ([`BackendGroupConfig`]).
+    pub backend_groups: Vec<BackendGroupConfig>,
     /// Backend mode.
     pub mode: ModeSetting,
     /// Worker threads, each with its own runtime and its own shared backend
@@ -109,6 +126,7 @@ impl Default for ProxyConfig {
         ProxyConfig {
             listen: "127.0.0.1:7777".into(),
             backends: Vec::new(),
+            backend_groups: Vec::new(),
             mode: ModeSetting::Auto,
             threads: 0,
             backend_username: None,
@@ -184,7 +202,8 @@ impl ProxyConfig {
         if self.backends.is_empty() {
             return Err(ConfigError::NoBackend);
         }
-        for backend in &self.backends {
+        let group_seeds = self.backend_groups.iter().flat_map(|group| &group.seeds);
+        for backend in self.backends.iter().chain(group_seeds) {
             let valid = backend
                 .rsplit_once(':')
                 .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
@@ -231,6 +250,7 @@ impl ProxyConfig {
             .map(|listener| Some(listener.tenant.as_str()));
         let named: Vec<Option<&str>> = user_tenants.into_iter().chain(listener_tenants).collect();
         crate::tenants::check(&self.tenants, &named).map_err(ConfigError::Tenants)?;
+        self.check_groups()?;
         crate::listeners::check(&self.listeners, &self.listen, &self.users)?;
         if self.threads > MAX_THREADS {
             return Err(ConfigError::OutOfRange {
@@ -239,6 +259,50 @@ impl ProxyConfig {
             });
         }
         Ok(())
+    }
+
+    /// Backend groups with unique names and seeds, and tenants that name
+    /// groups that exist.
+    fn check_groups(&self) -> Result<(), ConfigError> {
+        let bad = |why: String| Err(ConfigError::Tenants(why));
+        for (i, group) in self.backend_groups.iter().enumerate() {
+            if group.name == "default"
+                || self.backend_groups[..i]
+                    .iter()
+                    .any(|other| other.name == group.name)
+            {
+                return bad(format!(
+                    "backend group {:?} is configured twice (or is \"default\")",
+                    group.name
+                ));
+            }
+            if group.seeds.is_empty() {
+                return bad(format!("backend group {:?} has no seeds", group.name));
+            }
+        }
+        for tenant in &self.tenants {
+            match tenant.backend.as_deref() {
+                None | Some("default") => {}
+                Some(name) if self.backend_groups.iter().any(|group| group.name == name) => {}
+                Some(name) => {
+                    return bad(format!(
+                        "tenant {:?} names backend group {name:?}, which is not configured",
+                        tenant.name
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The backend group of tenant configuration `tenant`: 0 for the
+    /// default, `i + 1` for `backend_groups[i]`.
+    pub fn group_of(&self, tenant: &crate::tenants::TenantConfig) -> usize {
+        tenant
+            .backend
+            .as_deref()
+            .and_then(|name| self.backend_groups.iter().position(|group| group.name == name))
+            .map_or(0, |index| index + 1)
     }
 
     /// `request_timeout_ms` as an option.
@@ -253,50 +317,4 @@ impl ProxyConfig {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_user_of_an_unknown_tenant_is_named_in_the_error() {
-        let config = ProxyConfig {
-            backends: vec!["127.0.0.1:6379".into()],
-            users: vec![UserConfig {
-                name: "app".into(),
-                password: Some("s1".into()),
-                tenant: Some("shop".into()),
-                ..UserConfig::default()
-            }],
-            ..ProxyConfig::default()
-        };
-        assert_eq!(
-            config.validate().unwrap_err().to_string(),
-            "tenants: a user names tenant \"shop\", which is not configured"
-        );
-    }
-
-    #[test]
-    fn defaults_need_only_a_backend() {
-        let mut config = ProxyConfig::default();
-        assert!(matches!(config.validate(), Err(ConfigError::NoBackend)));
-        config.backends.push("127.0.0.1:6379".into());
-        config.validate().unwrap();
-        config.backends.push("nonsense".into());
-        assert!(config
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("\"nonsense\""));
-    }
-
-    #[test]
-    fn threads_are_bounded() {
-        let mut config = ProxyConfig {
-            backends: vec!["127.0.0.1:6379".into()],
-            threads: MAX_THREADS,
-            ..ProxyConfig::default()
-        };
-        config.validate().unwrap();
-        config.threads = MAX_THREADS + 1;
-        assert!(config.validate().unwrap_err().to_string().contains("threads"));
-    }
-}
+mod tests;
