@@ -8,8 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{show, RawClient, TestProxy};
-use proxy::config::UserConfig;
+use common::{show, user_of, RawClient, TestProxy};
 use proxy::tenants::{Isolation, TenantConfig};
 use test_util::{Cluster, Flavor};
 
@@ -20,15 +19,6 @@ fn tenant(name: &str, isolation: Isolation, base: Option<u32>, databases: u32) -
         base,
         databases,
         ..TenantConfig::default()
-    }
-}
-
-fn user(name: &str, tenant: Option<&str>) -> UserConfig {
-    UserConfig {
-        name: name.into(),
-        password: Some("pw".into()),
-        tenant: tenant.map(Into::into),
-        ..UserConfig::default()
     }
 }
 
@@ -54,9 +44,9 @@ async fn a_tenants_databases_are_a_range_of_the_backends() {
             tenant("shop", Isolation::Prefix, None, 1),
         ];
         config.users = vec![
-            user("db-app", Some("db")),
-            user("shop-app", Some("shop")),
-            user("ops", None),
+            user_of("db-app", Some("db")),
+            user_of("shop-app", Some("shop")),
+            user_of("ops", None),
         ];
     })
     .await;

@@ -7,19 +7,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{show, RawClient, TestProxy};
-use proxy::config::{BackendGroupConfig, ModeSetting, UserConfig};
+use common::{show, user_of, RawClient, TestProxy};
+use proxy::config::{BackendGroupConfig, ModeSetting};
 use proxy::tenants::{Isolation, TenantConfig};
 use test_util::{Cluster, Flavor, Server};
-
-fn user(name: &str, tenant: Option<&str>) -> UserConfig {
-    UserConfig {
-        name: name.into(),
-        password: Some("pw".into()),
-        tenant: tenant.map(Into::into),
-        ..UserConfig::default()
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dedicated_tenant_runs_on_its_own_backend() {
@@ -45,9 +36,9 @@ async fn a_dedicated_tenant_runs_on_its_own_backend() {
             },
         ];
         config.users = vec![
-            user("billing-app", Some("billing")),
-            user("shop-app", Some("shop")),
-            user("ops", None),
+            user_of("billing-app", Some("billing")),
+            user_of("shop-app", Some("shop")),
+            user_of("ops", None),
         ];
     })
     .await;

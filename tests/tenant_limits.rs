@@ -5,8 +5,7 @@
 
 mod common;
 
-use common::{show, RawClient, TestProxy};
-use proxy::config::UserConfig;
+use common::{show, user_of, RawClient, TestProxy};
 use proxy::tenants::TenantConfig;
 use test_util::{Cluster, Flavor, Server};
 
@@ -16,15 +15,6 @@ fn tenant(name: &str, max_ops_per_sec: u64, max_queue_ms: u64) -> TenantConfig {
         max_ops_per_sec,
         max_queue_ms,
         ..TenantConfig::default()
-    }
-}
-
-fn user(name: &str, tenant: &str) -> UserConfig {
-    UserConfig {
-        name: name.into(),
-        password: Some("pw".into()),
-        tenant: Some(tenant.into()),
-        ..UserConfig::default()
     }
 }
 
@@ -55,7 +45,10 @@ async fn a_tenant_over_its_rate_is_slowed_not_failed() {
     let cluster = Cluster::start(Flavor::Valkey, 3, 0);
     let proxy = TestProxy::start(cluster.addrs(), |config| {
         config.tenants = vec![tenant("shop", 2000, 1000), tenant("blog", 0, 1000)];
-        config.users = vec![user("shop-app", "shop"), user("blog-app", "blog")];
+        config.users = vec![
+            user_of("shop-app", Some("shop")),
+            user_of("blog-app", Some("blog")),
+        ];
     })
     .await;
     // 4,000 GETs at 2,000/s: two seconds, whatever 50 clients ask for.
@@ -71,7 +64,10 @@ async fn a_command_that_would_wait_too_long_is_refused() {
     let server = Server::start(Flavor::Valkey);
     let proxy = TestProxy::start(vec![server.addr()], |config| {
         config.tenants = vec![tenant("slow", 1, 0), tenant("free", 0, 0)];
-        config.users = vec![user("slow-app", "slow"), user("free-app", "free")];
+        config.users = vec![
+            user_of("slow-app", Some("slow")),
+            user_of("free-app", Some("free")),
+        ];
     })
     .await;
     let mut client = RawClient::login(&proxy.addr, "slow-app", "pw").await;

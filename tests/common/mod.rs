@@ -338,3 +338,13 @@ pub async fn assert_same_replies(direct: &str, proxied: &str, script: &[&[&str]]
         }
     }
 }
+
+/// A user with password `pw`, of `tenant` (none: an operator).
+pub fn user_of(name: &str, tenant: Option<&str>) -> proxy::config::UserConfig {
+    proxy::config::UserConfig {
+        name: name.into(),
+        password: Some("pw".into()),
+        tenant: tenant.map(Into::into),
+        ..Default::default()
+    }
+}

@@ -57,7 +57,7 @@ pub fn space(state: &SessionState, shared: &Shared) -> Option<Scope> {
     let keys = shared.tenants.key_prefix(state.tenant).unwrap_or_default();
     let channels = shared.tenants.prefix(state.tenant).unwrap_or_default();
     let scope = Scope::new(keys, state.db, emulated(state, shared)).with_channel_prefix(channels);
-    (!scope.is_root() || !scope.channels().is_root()).then_some(scope)
+    (!scope.is_root() || !scope.channels_are_root()).then_some(scope)
 }
 
 /// The request as the backend must get it: a client of a tenant has its

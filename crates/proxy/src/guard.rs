@@ -19,42 +19,44 @@ use crate::databases::Adapted;
 
 /// What becomes of a request of a restricted client ([`admit`]).
 pub enum Admitted {
-    /// It runs (its database arguments in its tenant's range).
-    Go(Request),
+    /// It runs as it came.
+    Go,
+    /// It runs as this (its database arguments in its tenant's range).
+    Rewritten(Request),
     /// It waits its turn under its tenant's rate limit, until then.
-    Wait(Request, Instant),
+    Wait(Instant),
     /// It is answered with this, and nothing runs.
-    Reply(Request, Frame),
+    Reply(Frame),
     /// It is carried out by this future (a tenant's FLUSHALL over its
     /// databases).
-    Later(Request, BoxFuture<'static, Result<Reply, router::Error>>),
+    Later(BoxFuture<'static, Result<Reply, router::Error>>),
 }
 
 /// Admits a request of a client of a tenant or of a user with ACL rules:
 /// its turn under the rate limits, then the refusals, then the database
 /// range of a tenant with databases of its own.
 pub fn admit(
-    request: Request,
+    request: &Request,
     spec: Option<&CommandSpec>,
     state: &mut SessionState,
     shared: &Shared,
 ) -> Admitted {
-    let refusal = match throttle(&request, state, shared) {
-        Throttle::Go => refusal(&request, spec, state, shared),
-        Throttle::Wait(at) => return Admitted::Wait(request, at),
+    let refusal = match throttle(request, state, shared) {
+        Throttle::Go => refusal(request, spec, state, shared),
+        Throttle::Wait(at) => return Admitted::Wait(at),
         Throttle::Refuse(frame) => Some(frame),
     };
     if let Some(frame) = refusal {
-        return Admitted::Reply(request, frame);
+        return Admitted::Reply(frame);
     }
     let (Some(range), Some(spec)) = (shared.tenants.databases(state.tenant), spec) else {
-        return Admitted::Go(request);
+        return Admitted::Go;
     };
-    match crate::databases::adapt(spec, &request, range, state, shared) {
-        Adapted::AsIs => Admitted::Go(request),
-        Adapted::Request(adapted) => Admitted::Go(adapted),
-        Adapted::Reply(frame) => Admitted::Reply(request, frame),
-        Adapted::Later(future) => Admitted::Later(request, future),
+    match crate::databases::adapt(spec, request, range, state, shared) {
+        Adapted::AsIs => Admitted::Go,
+        Adapted::Request(adapted) => Admitted::Rewritten(adapted),
+        Adapted::Reply(frame) => Admitted::Reply(frame),
+        Adapted::Later(future) => Admitted::Later(future),
     }
 }
 

@@ -171,7 +171,7 @@ where
             // Unknown to the table: the server answers with its own error.
             return Either::Left(self.inner.call(command));
         };
-        let scope = Scope::new(keys, command.db, emulating).with_channel_prefix(channels);
+        let scope = Scope::with_prefixes(keys, channels, command.db, emulating);
         // The databases a client may use: emulated, or the backend's.
         let databases = if emulating {
             self.databases
@@ -192,7 +192,7 @@ where
                 return Either::Right(scan::call(command, &mut self.inner, scope, emulating));
             }
         }
-        if scope.is_root() && (scope.channels().is_root() || !channels::names_channels_in_request(&spec.name))
+        if scope.is_root() && (scope.channels_are_root() || !channels::names_channels_in_request(&spec.name))
         {
             return Either::Left(self.inner.call(command));
         }

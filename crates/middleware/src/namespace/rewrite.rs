@@ -16,9 +16,8 @@ use super::{channels, Scope};
 /// namespace's names from a pattern, so the layer copies the keys they
 /// name instead ([`aggregate::colocate`]).
 pub fn request(spec: &CommandSpec, request: &Request, space: &Scope) -> Request {
-    let channels = space.channels();
-    if !channels.is_root() && channels::names_channels_in_request(&spec.name) {
-        return with_channels(spec, request, space, &channels);
+    if !space.channels_are_root() && channels::names_channels_in_request(&spec.name) {
+        return with_channels(spec, request, space, &space.channels());
     }
     if space.is_root() {
         return request.clone();
@@ -63,7 +62,7 @@ fn with_channels(spec: &CommandSpec, request: &Request, space: &Scope, channels:
 /// True when [`reply`] may change the reply of command `name`: replies
 /// that name keys, and (for a tenant) PUBSUB's that name channels.
 pub fn rewrites_reply(name: &str, space: &Scope) -> bool {
-    names_keys(name) || (channels::names_channels(name) && !space.channels().is_root())
+    names_keys(name) || (channels::names_channels(name) && !space.channels_are_root())
 }
 
 fn names_keys(name: &str) -> bool {

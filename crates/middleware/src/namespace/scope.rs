@@ -41,6 +41,17 @@ impl Scope {
         }
     }
 
+    /// Database `db` of the tenant with key prefix `keys` and channel
+    /// prefix `channels` (either empty: none).
+    pub fn with_prefixes(keys: Bytes, channels: Bytes, db: u32, emulated: bool) -> Scope {
+        Scope {
+            tenant: keys,
+            channels,
+            space: (emulated && db != 0).then(|| Space::database(db)),
+            every_database: false,
+        }
+    }
+
     /// The same scope, with the tenant's channels under `prefix` (a
     /// tenant with databases of its own has keys without a prefix, and
     /// channels, which no database holds, with one).
@@ -70,6 +81,12 @@ impl Scope {
             space: None,
             every_database: !self.channels.is_empty(),
         }
+    }
+
+    /// True when channels keep their names (no tenant, or one with a
+    /// backend of its own): [`Scope::channels`] would be the root.
+    pub fn channels_are_root(&self) -> bool {
+        self.channels.is_empty()
     }
 
     /// Emulated database `db` (no tenant).

@@ -2,7 +2,7 @@
 //! when read, and the [`Snapshot`] a read gives.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -29,9 +29,6 @@ fn shard_index() -> usize {
 #[derive(Debug)]
 pub struct CommandStats {
     shards: [Shard; SHARDS],
-    /// The same command's counters for every tenant together, which a
-    /// tenant's counters record into too.
-    parent: Option<Arc<CommandStats>>,
 }
 
 /// One thread's share of a command's counters, on cache lines of its own.
@@ -68,13 +65,8 @@ impl Default for CommandStats {
 
 impl CommandStats {
     pub(super) fn new() -> Self {
-        CommandStats::with_parent(None)
-    }
-
-    pub(super) fn with_parent(parent: Option<Arc<CommandStats>>) -> Self {
         CommandStats {
             shards: std::array::from_fn(|_| Shard::new()),
-            parent,
         }
     }
 
@@ -91,18 +83,22 @@ impl CommandStats {
         }
         let micros = u64::try_from(latency.as_micros()).unwrap_or(MAX_LATENCY_US);
         shard.latency_us.get_or_init(Buckets::new).record(micros);
-        if let Some(parent) = &self.parent {
-            parent.record(latency, cpu, error);
-        }
     }
 
     /// A consistent-enough copy of the counters, every thread's merged.
     pub fn snapshot(&self) -> Snapshot {
+        CommandStats::merged(&[self])
+    }
+
+    /// One snapshot of several sets of counters together (a command's,
+    /// each tenant's).
+    pub fn merged(all: &[&CommandStats]) -> Snapshot {
+        let shards = || all.iter().flat_map(|stats| stats.shards.iter());
         let sum = |field: fn(&Shard) -> &AtomicU64| -> u64 {
-            self.shards.iter().map(|s| field(s).load(Ordering::Relaxed)).sum()
+            shards().map(|s| field(s).load(Ordering::Relaxed)).sum()
         };
         let mut histogram: Option<Histogram<u64>> = None;
-        for buckets in self.shards.iter().filter_map(|shard| shard.latency_us.get()) {
+        for buckets in shards().filter_map(|shard| shard.latency_us.get()) {
             buckets.add_to(histogram.get_or_insert_with(Buckets::histogram));
         }
         let Some(histogram) = histogram.filter(|histogram| !histogram.is_empty()) else {

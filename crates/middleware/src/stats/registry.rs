@@ -1,6 +1,6 @@
 //! Where statistics live and how they are read.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::{Arc, RwLock};
 
@@ -28,8 +28,6 @@ struct Inner {
     by_name: RwLock<HashMap<String, Arc<CommandStats>>>,
     /// Counters no snapshot reads ([`StatsRegistry::discarded`]).
     discarded: Arc<CommandStats>,
-    /// The registry of every tenant together, for a tenant's registry.
-    parent: Option<StatsRegistry>,
 }
 
 impl StatsRegistry {
@@ -40,38 +38,30 @@ impl StatsRegistry {
 
     /// As [`StatsRegistry::new`], with counters of their own for the
     /// tenants named (tenant `t` is the `t-1`th), and for clients without
-    /// a tenant, next to those of every client.
+    /// a tenant: each request is recorded once, in its tenant's, and this
+    /// registry's snapshots add them up.
     pub fn with_tenants(table: &CommandTable, names: Vec<String>) -> Self {
-        let all = StatsRegistry::counting(table, None);
-        if names.is_empty() {
-            return all;
+        let mut all = StatsRegistry::counting(table);
+        if !names.is_empty() {
+            all.tenants = std::iter::once(String::new())
+                .chain(names)
+                .map(|name| (name, StatsRegistry::counting(table)))
+                .collect();
         }
-        let tenants = std::iter::once(String::new())
-            .chain(names)
-            .map(|name| (name, StatsRegistry::counting(table, Some(all.clone()))))
-            .collect();
-        StatsRegistry { tenants, ..all }
+        all
     }
 
-    fn counting(table: &CommandTable, parent: Option<StatsRegistry>) -> Self {
+    fn counting(table: &CommandTable) -> Self {
         let by_id = table
             .all()
             .iter()
-            .enumerate()
-            .map(|(id, spec)| {
-                let above = parent
-                    .as_ref()
-                    .and_then(|parent| parent.inner.by_id.get(id))
-                    .map(|(_, stats)| stats.clone());
-                (spec.clone(), Arc::new(CommandStats::with_parent(above)))
-            })
+            .map(|spec| (spec.clone(), Arc::new(CommandStats::new())))
             .collect();
         StatsRegistry {
             inner: Arc::new(Inner {
                 by_id,
                 by_name: RwLock::default(),
                 discarded: Arc::new(CommandStats::new()),
-                parent,
             }),
             tenants: Arc::from([]),
         }
@@ -125,11 +115,10 @@ impl StatsRegistry {
         {
             return stats.clone();
         }
-        let above = self.inner.parent.as_ref().map(|parent| parent.command(name));
         let mut by_name = self.inner.by_name.write().unwrap_or_else(|e| e.into_inner());
         by_name
             .entry(name.to_string())
-            .or_insert_with(|| Arc::new(CommandStats::with_parent(above)))
+            .or_insert_with(|| Arc::new(CommandStats::new()))
             .clone()
     }
 
@@ -143,16 +132,23 @@ impl StatsRegistry {
             .collect()
     }
 
-    /// Every command seen, sorted by name.
+    /// Every command seen, sorted by name: this registry's counters and
+    /// its tenants' together.
     pub fn snapshot(&self) -> Vec<(String, Snapshot)> {
-        let mut all: Vec<(String, Snapshot)> = self
-            .each()
+        let mut by_name: BTreeMap<String, Vec<Arc<CommandStats>>> = BTreeMap::new();
+        for registry in std::iter::once(self).chain(self.tenants.iter().map(|(_, tenant)| tenant)) {
+            for (name, stats) in registry.each() {
+                by_name.entry(name).or_default().push(stats);
+            }
+        }
+        by_name
             .into_iter()
-            .map(|(name, stats)| (name, stats.snapshot()))
+            .map(|(name, all)| {
+                let all: Vec<&CommandStats> = all.iter().map(|stats| &**stats).collect();
+                (name, CommandStats::merged(&all))
+            })
             .filter(|(_, snapshot)| snapshot.calls > 0)
-            .collect();
-        all.sort_by(|a, b| a.0.cmp(&b.0));
-        all
+            .collect()
     }
 
     /// Zeroes every counter.

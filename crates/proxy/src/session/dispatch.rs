@@ -182,16 +182,19 @@ fn dispatch_one<S: StackService, G: StackService>(
     let idle = pending.is_empty();
     let spec = state.recent.lookup(shared.stack.router.table(), &request);
     if state.tenant != 0 || state.acl.is_some() {
-        let local;
-        (request, local) = match crate::guard::admit(request, spec.as_deref(), state, shared) {
-            Admitted::Go(request) => (request, None),
-            Admitted::Wait(request, at) => {
+        let local = match crate::guard::admit(&request, spec.as_deref(), state, shared) {
+            Admitted::Go => None,
+            Admitted::Rewritten(adapted) => {
+                request = adapted;
+                None
+            }
+            Admitted::Wait(at) => {
                 state.throttled_until = Some(at);
                 *deferred = Some(request);
                 return Flow::Throttled;
             }
-            Admitted::Reply(request, frame) => (request, Some(Local::Reply(frame))),
-            Admitted::Later(request, future) => (request, Some(Local::Later(future))),
+            Admitted::Reply(frame) => Some(Local::Reply(frame)),
+            Admitted::Later(future) => Some(Local::Later(future)),
         };
         if local.is_some() {
             return start(
