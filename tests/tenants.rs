@@ -119,7 +119,6 @@ async fn what_cannot_be_kept_inside_a_tenant_is_refused() {
         (vec!["CONFIG", "SET", "maxmemory", "1"], "config|set"),
         (vec!["EVAL", "return 1", "0"], "eval"),
         (vec!["MONITOR"], "monitor"),
-        (vec!["INFO"], "info"),
         (
             vec!["CLUSTER", "GETKEYSINSLOT", "0", "10"],
             "cluster|getkeysinslot",
@@ -398,6 +397,22 @@ async fn a_tenant_lists_and_kills_its_own_clients_only() {
     assert_eq!(show(&shop.call(&["CLIENT", "KILL", "ID", &blog_id]).await), "0");
     assert_eq!(show(&blog.call(&["PING"]).await), "PONG");
     let reader_id = show(&shop_reader.call(&["CLIENT", "ID"]).await);
+    // INFO: the server, and shop's clients, nothing of the shared server.
+    let info = show(&shop.call(&["INFO"]).await);
+    assert!(
+        info.contains("# Server") && info.contains("valkey_version:"),
+        "{info}"
+    );
+    assert!(
+        info.contains("connected_clients:2\r\n") && info.contains("maxclients:50\r\n"),
+        "{info}"
+    );
+    assert!(
+        !info.contains("# Memory") && !info.contains("# Keyspace"),
+        "{info}"
+    );
+    assert_eq!(show(&shop.call(&["INFO", "memory"]).await), "");
+    assert!(show(&ops.call(&["INFO", "memory"]).await).contains("# Memory"));
     assert_eq!(show(&shop.call(&["CLIENT", "KILL", "ID", &reader_id]).await), "1");
 }
 

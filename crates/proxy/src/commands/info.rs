@@ -1,7 +1,9 @@
 //! INFO: the backend's sections, with `# Clients` describing the proxy's
 //! own clients rather than the backend's (which are the proxy's
 //! connections): tools and test harnesses wait on `blocked_clients` and
-//! `connected_clients` of the server they talk to.
+//! `connected_clients` of the server they talk to. A tenant's client gets
+//! `# Server` and its tenant's `# Clients` only: the other sections
+//! describe a server every tenant shares.
 
 use std::fmt::Write as _;
 
@@ -15,15 +17,66 @@ use crate::door;
 
 /// `INFO [section ...]`, through the door, with the proxy's clients.
 pub fn info(request: &Request, state: &SessionState, shared: &Shared) -> Local {
+    let scoped;
+    let request = if state.tenant == 0 {
+        request
+    } else {
+        match tenant_sections(request) {
+            Some(sections) => {
+                scoped = sections;
+                &scoped
+            }
+            // Only sections a tenant does not see: as for unknown ones.
+            None => return Local::Reply(Frame::Bulk(Bytes::new())),
+        }
+    };
     let asked = door::run(request, state, shared);
-    let clients = clients_section(shared);
+    let clients = clients_section(shared, state.tenant);
     Local::Later(Box::pin(async move { Ok(with_clients(asked.await?, &clients)) }))
 }
 
-/// The `# Clients` section for the proxy's clients, with Valkey's field
-/// names. Fields the proxy does not measure are left out.
-fn clients_section(shared: &Shared) -> String {
-    let all = shared.clients.list();
+/// `INFO` as a tenant's client may ask it: the server and clients
+/// sections it named (or that `default`, `all` or `everything` hold);
+/// `None` when it named neither.
+fn tenant_sections(request: &Request) -> Option<Request> {
+    let mut sections: Vec<&str> = Vec::new();
+    let asked = request.args().iter().skip(1);
+    let named = if request.len() == 1 {
+        vec![&b"default"[..]]
+    } else {
+        asked.collect()
+    };
+    for name in named {
+        let name = name.to_ascii_lowercase();
+        let these: &[&str] = match &name[..] {
+            b"default" | b"all" | b"everything" => &["server", "clients"],
+            b"server" => &["server"],
+            b"clients" => &["clients"],
+            _ => &[],
+        };
+        for section in these {
+            if !sections.contains(section) {
+                sections.push(section);
+            }
+        }
+    }
+    (!sections.is_empty()).then(|| Request::from_args(std::iter::once("INFO").chain(sections)))
+}
+
+/// The `# Clients` section for the proxy's clients (a tenant's only, for
+/// `tenant` other than 0), with Valkey's field names. Fields the proxy
+/// does not measure are left out.
+fn clients_section(shared: &Shared, tenant: u16) -> String {
+    let all: Vec<_> = shared
+        .clients
+        .list()
+        .into_iter()
+        .filter(|client| tenant == 0 || client.tenant() == tenant)
+        .collect();
+    let max_clients = shared
+        .tenants
+        .max_clients(tenant)
+        .unwrap_or(shared.config.max_clients);
     let count =
         |held: fn(&crate::clients::SessionView) -> bool| all.iter().filter(|c| held(&c.view())).count();
     let (paused_actions, paused_ms) = match shared.clients.pause.remaining() {
@@ -38,7 +91,7 @@ fn clients_section(shared: &Shared) -> String {
          tracking_clients:{}\r\npubsub_clients:{}\r\nwatching_clients:{}\r\n\
          paused_reason:{}\r\npaused_actions:{paused_actions}\r\npaused_timeout_milliseconds:{paused_ms}\r\n",
         all.len(),
-        shared.config.max_clients,
+        max_clients,
         count(|v| v.blocked),
         count(|v| v.tracking),
         count(|v| v.sub + v.psub + v.ssub > 0),

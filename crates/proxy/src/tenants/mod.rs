@@ -112,6 +112,13 @@ impl Tenants {
         self
     }
 
+    /// The `max_clients` of tenant `number`, when it has one.
+    pub fn max_clients(&self, number: u16) -> Option<usize> {
+        self.get(number)
+            .map(|tenant| tenant.max_clients)
+            .filter(|max| *max > 0)
+    }
+
     /// The backend group of tenant `number` (0: the default backend).
     pub fn group(&self, number: u16) -> usize {
         self.get(number).map_or(0, |tenant| tenant.group)
@@ -217,7 +224,8 @@ pub fn max_clients_reached() -> Frame {
 /// can keep their effects inside the tenant:
 /// - server administration: `@admin`, and the `@dangerous` commands other
 ///   than those the proxy scopes to the tenant (KEYS, FLUSHDB, FLUSHALL,
-///   SORT; ACL LOG, LIST, USERS, GETUSER and DRYRUN; CLIENT LIST and KILL);
+///   SORT; ACL LOG, LIST, USERS, GETUSER and DRYRUN; CLIENT LIST and KILL;
+///   INFO's server and clients sections);
 /// - PUBSUB NUMPAT: it counts every tenant's patterns;
 /// - scripts and functions: a script names keys the proxy cannot see;
 /// - what would show other tenants' key names: CLIENT TRACKING, CLUSTER
@@ -233,7 +241,14 @@ pub fn refuses(spec: &CommandSpec, in_multi: bool) -> bool {
     // Answered by the proxy with what belongs to the tenant.
     let answered_for_tenant = matches!(
         spec.name.as_str(),
-        "acl|log" | "acl|list" | "acl|users" | "acl|getuser" | "acl|dryrun" | "client|list" | "client|kill"
+        "acl|log"
+            | "acl|list"
+            | "acl|users"
+            | "acl|getuser"
+            | "acl|dryrun"
+            | "client|list"
+            | "client|kill"
+            | "info"
     );
     // What every tenant has: invalidations for a BCAST prefix, the keys
     // of a slot, the count of patterns.
