@@ -118,7 +118,6 @@ async fn what_cannot_be_kept_inside_a_tenant_is_refused() {
     let refused = [
         (vec!["CONFIG", "SET", "maxmemory", "1"], "config|set"),
         (vec!["EVAL", "return 1", "0"], "eval"),
-        (vec!["MONITOR"], "monitor"),
         (
             vec!["CLUSTER", "GETKEYSINSLOT", "0", "10"],
             "cluster|getkeysinslot",
@@ -414,6 +413,18 @@ async fn a_tenant_lists_and_kills_its_own_clients_only() {
     assert_eq!(show(&shop.call(&["INFO", "memory"]).await), "");
     assert!(show(&ops.call(&["INFO", "memory"]).await).contains("# Memory"));
     assert_eq!(show(&shop.call(&["CLIENT", "KILL", "ID", &reader_id]).await), "1");
+
+    // MONITOR: shop's clients' commands, as they sent them; not blog's.
+    let mut monitor = RawClient::login(&proxy.addr, "shop-app", "s1").await;
+    assert_eq!(show(&monitor.call(&["MONITOR"]).await), "OK");
+    assert_eq!(show(&blog.call(&["SET", "secret", "1"]).await), "OK");
+    assert_eq!(show(&shop.call(&["SET", "cart:9", "1"]).await), "OK");
+    let line = show(&monitor.next().await);
+    assert!(line.ends_with("\"SET\" \"cart:9\" \"1\""), "{line}");
+    assert!(monitor
+        .next_within(std::time::Duration::from_millis(300))
+        .await
+        .is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

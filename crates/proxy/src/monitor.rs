@@ -20,6 +20,10 @@
 //! runs them, before the EXEC line. What the backends run inside a script
 //! (Valkey's `[0 lua]` lines) is not shown.
 //!
+//! A tenant's monitoring client sees its tenant's clients' commands only
+//! (as they sent them, without the prefix); an operator sees every
+//! client's.
+//!
 //! A monitoring client gets the lines through its session's event channel
 //! ([`MONITOR_TAG`]). A client that reads too slowly for it to hold
 //! [`crate::pubsub`]'s event backlog misses lines rather than making the
@@ -45,8 +49,16 @@ pub const MONITOR_TAG: u64 = crate::clients::REDIRECTED - 1;
 pub struct Monitors {
     /// How many are registered: one relaxed load per command when none is.
     active: AtomicUsize,
-    /// Their event channels, by client id.
-    sinks: Mutex<Vec<(u64, mpsc::Sender<StreamEvent>)>>,
+    /// Their event channels, by client id and tenant (0: every client's
+    /// lines).
+    sinks: Mutex<Vec<Sink>>,
+}
+
+#[derive(Debug)]
+struct Sink {
+    id: u64,
+    tenant: u16,
+    events: mpsc::Sender<StreamEvent>,
 }
 
 impl Monitors {
@@ -62,29 +74,42 @@ impl Monitors {
         self.active.load(Ordering::Relaxed)
     }
 
-    /// Registers client `id`: from now on every line goes to `events`,
-    /// until that channel closes (RESET, or the client left).
-    pub fn add(&self, id: u64, events: mpsc::Sender<StreamEvent>) {
+    /// Registers client `id`, of `tenant` (0: none): from now on every
+    /// line it may see goes to `events`, until that channel closes (RESET,
+    /// or the client left).
+    pub fn add(&self, id: u64, tenant: u16, events: mpsc::Sender<StreamEvent>) {
         let mut sinks = self.sinks.lock().unwrap_or_else(|e| e.into_inner());
-        sinks.retain(|(known, _)| *known != id);
-        sinks.push((id, events));
+        sinks.retain(|sink| sink.id != id);
+        sinks.push(Sink { id, tenant, events });
         self.active.store(sinks.len(), Ordering::Relaxed);
     }
 
     /// Shows `requests` (one command, or a transaction's commands and its
-    /// EXEC), sent by the client at `peer` in database `db`.
-    pub fn feed<'a>(&self, requests: impl IntoIterator<Item = &'a Request>, db: u32, peer: &str) {
+    /// EXEC), sent by the client at `peer` of `tenant` in database `db`.
+    pub fn feed<'a>(
+        &self,
+        requests: impl IntoIterator<Item = &'a Request>,
+        db: u32,
+        peer: &str,
+        tenant: u16,
+    ) {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let mut sinks = self.sinks.lock().unwrap_or_else(|e| e.into_inner());
         for request in requests {
             let line = Bytes::from(line(request, db, peer, now.as_secs(), now.subsec_micros()));
-            sinks.retain(|(_, events)| {
+            sinks.retain(|sink| {
+                if sink.tenant != 0 && sink.tenant != tenant {
+                    return true;
+                }
                 let event = StreamEvent {
                     tag: MONITOR_TAG,
                     frame: Some(line.clone()),
                 };
                 // Full: this monitor misses the line. Closed: it is gone.
-                !matches!(events.try_send(event), Err(mpsc::error::TrySendError::Closed(_)))
+                !matches!(
+                    sink.events.try_send(event),
+                    Err(mpsc::error::TrySendError::Closed(_))
+                )
             });
         }
         self.active.store(sinks.len(), Ordering::Relaxed);

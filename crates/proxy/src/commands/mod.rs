@@ -191,7 +191,9 @@ fn plain(request: &Request, lower: &[u8], state: &mut SessionState, shared: &Sha
         }
         b"monitor" if request.len() != 1 => edge::wrong_arity("monitor"),
         b"monitor" => {
-            state.pubsub.monitor(&shared.monitors, state.info.id);
+            state
+                .pubsub
+                .monitor(&shared.monitors, state.info.id, state.tenant);
             Frame::simple("OK")
         }
         b"ping" => pubsub::ping(request),

@@ -8,10 +8,10 @@ impl Subscriptions {
     /// MONITOR: client `id` gets every command the proxy's clients send
     /// ([`crate::monitor`]) from now until RESET or the end of the
     /// connection, which close its event channel.
-    pub fn monitor(&mut self, monitors: &crate::monitor::Monitors, id: u64) {
+    pub fn monitor(&mut self, monitors: &crate::monitor::Monitors, id: u64, tenant: u16) {
         if !self.monitoring {
             self.monitoring = true;
-            monitors.add(id, self.events_sender());
+            monitors.add(id, tenant, self.events_sender());
         }
     }
 

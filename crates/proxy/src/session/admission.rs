@@ -24,9 +24,12 @@ pub(super) fn show_to_monitors(
     shared: &Shared,
 ) {
     if crate::monitor::shown(request, spec, was_in_multi) {
-        shared
-            .monitors
-            .feed([request], state.db, &state.info.addr.to_string());
+        shared.monitors.feed(
+            [request],
+            state.client_db(),
+            &state.info.addr.to_string(),
+            state.tenant,
+        );
     }
 }
 

@@ -225,7 +225,7 @@ pub fn max_clients_reached() -> Frame {
 /// - server administration: `@admin`, and the `@dangerous` commands other
 ///   than those the proxy scopes to the tenant (KEYS, FLUSHDB, FLUSHALL,
 ///   SORT; ACL LOG, LIST, USERS, GETUSER and DRYRUN; CLIENT LIST and KILL;
-///   INFO's server and clients sections);
+///   INFO's server and clients sections; MONITOR of its own clients);
 /// - PUBSUB NUMPAT: it counts every tenant's patterns;
 /// - scripts and functions: a script names keys the proxy cannot see;
 /// - what would show other tenants' key names: CLIENT TRACKING, CLUSTER
@@ -249,6 +249,7 @@ pub fn refuses(spec: &CommandSpec, in_multi: bool) -> bool {
             | "client|list"
             | "client|kill"
             | "info"
+            | "monitor"
     );
     // What every tenant has: invalidations for a BCAST prefix, the keys
     // of a slot, the count of patterns.

@@ -78,6 +78,7 @@ struct ShownExec {
     exec: Request,
     db: u32,
     peer: String,
+    tenant: u16,
 }
 
 impl ShownExec {
@@ -86,8 +87,9 @@ impl ShownExec {
         shared.monitors.active().then(|| ShownExec {
             monitors: shared.monitors.clone(),
             exec: exec.clone(),
-            db: state.db,
+            db: state.client_db(),
             peer: state.info.addr.to_string(),
+            tenant: state.tenant,
         })
     }
 
@@ -95,7 +97,7 @@ impl ShownExec {
     fn show(shown: Option<ShownExec>, ran: &[Request]) {
         if let Some(shown) = shown {
             let lines = ran.iter().chain(std::iter::once(&shown.exec));
-            shown.monitors.feed(lines, shown.db, &shown.peer);
+            shown.monitors.feed(lines, shown.db, &shown.peer, shown.tenant);
         }
     }
 }
