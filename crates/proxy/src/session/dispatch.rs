@@ -56,6 +56,7 @@ pub(super) fn dispatch_all<S: StackService, G: StackService>(
         let flow = hooked_dispatch(
             request, received, state, shared, stacks, pending, deferred, hooked,
         );
+        stacks.follow(state.group);
         if flow != Flow::Continue {
             return flow;
         }
