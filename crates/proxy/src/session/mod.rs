@@ -14,6 +14,7 @@
 //! - `dispatch`: starting each request (admitted, answered, sent down or held).
 //! - `admission`: around a request the proxy answers: the gate, its
 //!   statistics, MONITOR, CLIENT PAUSE.
+//! - `start`: queuing a request's reply, the proxy's own or the stack's.
 //! - `reply`: a request's reply until it is written.
 //! - [`lane`]: which worker a session runs on, and its backend connections.
 //! - `ordered`: the queue that returns replies in request order.
@@ -24,6 +25,7 @@ mod io;
 pub mod lane;
 mod ordered;
 mod reply;
+mod start;
 
 pub use io::{serve, StackService, Stacks};
 pub use lane::Lane;
