@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::{show, user_of, RawClient, TestProxy};
 use proxy::tenants::TenantConfig;
 use test_util::{Cluster, Flavor, Server};
@@ -84,4 +86,45 @@ async fn a_command_that_would_wait_too_long_is_refused() {
     for _ in 0..100 {
         assert_eq!(show(&free.call(&["SET", "k", "v"]).await), "OK");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_at_its_requests_in_flight_is_not_read() {
+    let server = Server::start(Flavor::Valkey);
+    let proxy = TestProxy::start(vec![server.addr()], |config| {
+        config.tenants = vec![
+            TenantConfig {
+                name: "one".into(),
+                max_inflight: 1,
+                ..TenantConfig::default()
+            },
+            tenant("free", 0, 1000),
+        ];
+        config.users = vec![
+            user_of("one-app", Some("one")),
+            user_of("free-app", Some("free")),
+            user_of("ops", None),
+        ];
+    })
+    .await;
+    // A blocked pop holds the tenant's one place.
+    let mut blocker = RawClient::login(&proxy.addr, "one-app", "pw").await;
+    blocker.send(&["BLPOP", "q", "0"]).await;
+    assert!(blocker.next_within(Duration::from_millis(200)).await.is_none());
+    let mut waiting = RawClient::login(&proxy.addr, "one-app", "pw").await;
+    waiting.send(&["GET", "k"]).await;
+    assert!(
+        waiting.next_within(Duration::from_millis(300)).await.is_none(),
+        "read past the limit"
+    );
+    // Another tenant is read as usual.
+    let mut free = RawClient::login(&proxy.addr, "free-app", "pw").await;
+    for _ in 0..10 {
+        assert_eq!(show(&free.call(&["SET", "k", "v"]).await), "OK");
+    }
+    // The pop answers: its place goes to the waiting GET.
+    let mut ops = RawClient::login(&proxy.addr, "ops", "pw").await;
+    assert_eq!(show(&ops.call(&["LPUSH", "one:q", "x"]).await), "1");
+    assert_eq!(show(&blocker.next().await), "[q x]");
+    assert_eq!(show(&waiting.next().await), "(nil)");
 }

@@ -173,6 +173,9 @@ pub async fn serve<S: StackService, G: StackService>(
     let mut last_read = tokio::time::Instant::now();
     let mut flow = Flow::Continue;
     let mut deferred: Option<Request> = None;
+    // This session's requests in flight, as its tenant's `max_inflight`
+    // counts them.
+    let mut reported = crate::tenants::inflight::Reported::default();
     // Made once, not per turn of the loop: each one made anew registers
     // with its token when polled and unregisters when dropped.
     let killed = kill.cancelled();
@@ -205,9 +208,12 @@ pub async fn serve<S: StackService, G: StackService>(
         // session still reads, so that a client that leaves is noticed at
         // once and what it held is freed; what it sends meanwhile waits in
         // the buffer, up to the query buffer limit, as on Valkey.
+        reported.sync(shared.tenants.inflight(state.tenant), pending.len());
+        let tenant_full = reported.blocking().cloned();
         let can_read = !closing
             && matches!(flow, Flow::Continue | Flow::Fence)
-            && pending.len() < shared.config.max_pipeline;
+            && pending.len() < shared.config.max_pipeline
+            && tenant_full.is_none();
         let subscribed = state.pubsub.is_active();
         let idle_deadline = idle.filter(|_| !subscribed).map(|d| last_read + d);
         let retry_at = state.pubsub.retry_at();
@@ -272,6 +278,7 @@ pub async fn serve<S: StackService, G: StackService>(
             _ = shared.clients.pause.wait(), if flow == Flow::Paused => {
                 flow = Flow::Fence;
             }
+            _ = room(tenant_full.as_deref()), if tenant_full.is_some() => {}
             _ = sleep_until(throttled_until), if flow == Flow::Throttled => {
                 // Its turn: the request kept back starts, then what follows.
                 flow = dispatch_all(&mut decoder, &mut input, Instant::now(), &mut state, &shared, &mut stacks, &mut pending, &mut deferred, &mut hooked);
@@ -348,6 +355,19 @@ fn forward_events(
             break;
         }
         next = state.pubsub.try_event();
+    }
+}
+
+/// Resolves when the tenant's requests in flight may have fallen below its
+/// `max_inflight`: woken by a reply, or after a short while in case the
+/// wake-up came just before this waited.
+async fn room(limit: Option<&crate::tenants::InFlight>) {
+    let Some(limit) = limit else {
+        return future::pending().await;
+    };
+    tokio::select! {
+        _ = limit.room() => {}
+        _ = tokio::time::sleep(Duration::from_millis(10)) => {}
     }
 }
 

@@ -57,6 +57,10 @@ pub struct TenantConfig {
     /// limit. Held back the same way.
     #[serde(default)]
     pub max_bytes_per_sec: u64,
+    /// Most requests of its clients together awaiting their replies; 0 for
+    /// no limit. At it, its clients are not read until replies free room.
+    #[serde(default)]
+    pub max_inflight: usize,
     /// The longest a command waits for its turn under those limits, in
     /// milliseconds, before it is answered with an error instead.
     #[serde(default = "default_max_queue_ms")]
@@ -201,6 +205,7 @@ impl Default for TenantConfig {
             max_clients: 0,
             max_ops_per_sec: 0,
             max_bytes_per_sec: 0,
+            max_inflight: 0,
             max_queue_ms: default_max_queue_ms(),
         }
     }

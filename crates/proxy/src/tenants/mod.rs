@@ -20,8 +20,10 @@ use resp::Frame;
 use router::{CommandSpec, CommandTable};
 
 mod config;
+pub mod inflight;
 
 pub use config::{channel_prefixes, check, prefixes, Isolation, TenantConfig};
+pub use inflight::InFlight;
 
 /// The configured tenants, as sessions use them. Cheap to clone.
 #[derive(Clone, Debug, Default)]
@@ -45,6 +47,7 @@ struct Tenant {
     databases: Option<(u32, u32)>,
     /// Its backend group (0: the default backend).
     group: usize,
+    inflight: Option<Arc<InFlight>>,
 }
 
 impl Tenants {
@@ -71,6 +74,7 @@ impl Tenants {
                     max_queue: Duration::from_millis(tenant.max_queue_ms),
                     databases: tenant.database_range(),
                     group: 0,
+                    inflight: (tenant.max_inflight > 0).then(|| Arc::new(InFlight::new(tenant.max_inflight))),
                 })
                 .collect(),
         }
@@ -110,6 +114,11 @@ impl Tenants {
             }
         }
         self
+    }
+
+    /// The `max_inflight` of tenant `number`, when it has one.
+    pub fn inflight(&self, number: u16) -> Option<&Arc<InFlight>> {
+        self.get(number)?.inflight.as_ref()
     }
 
     /// The `max_clients` of tenant `number`, when it has one.
