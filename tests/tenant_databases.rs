@@ -61,6 +61,17 @@ async fn a_tenants_databases_are_a_range_of_the_backends() {
     assert_eq!(stored(&cluster, 9, "k").await, "one");
     assert_eq!(show(&app.call(&["DBSIZE"]).await), "1");
     assert_eq!(show(&app.call(&["KEYS", "*"]).await), "[k]");
+    // INFO keyspace: its databases, under its numbers; not the operator's.
+    let keyspace = show(&app.call(&["INFO", "keyspace"]).await);
+    let lines: Vec<&str> = keyspace
+        .split("\r\n")
+        .filter(|line| line.starts_with("db"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{keyspace}");
+    assert!(
+        lines[0].starts_with("db0:keys=1,") && lines[1].starts_with("db1:keys=1,"),
+        "{keyspace}"
+    );
     assert!(show(&app.call(&["CLIENT", "INFO"]).await).contains(" db=1 "));
     for outside in ["4", "8", "-1"] {
         assert_eq!(

@@ -50,6 +50,9 @@ async fn a_dedicated_tenant_runs_on_its_own_backend() {
     assert_eq!(show(&billing.next().await), "OK");
     assert_eq!(show(&billing.next().await), "OK");
     assert_eq!(show(&own.command(&["GET", "k"])), "billed");
+    // INFO is its own server's.
+    let keyspace = show(&billing.call(&["INFO", "keyspace"]).await);
+    assert!(keyspace.contains("db0:keys=1,"), "{keyspace}");
     let mut shop = RawClient::login(&proxy.addr, "shop-app", "pw").await;
     assert_eq!(show(&shop.call(&["SET", "k", "shopped"]).await), "OK");
     assert_eq!(show(&own.command(&["DBSIZE"])), "1");

@@ -14,14 +14,16 @@ use router::Reply;
 use super::Local;
 use crate::context::{SessionState, Shared};
 use crate::door;
+use crate::tenants::Isolation;
 
 /// `INFO [section ...]`, through the door, with the proxy's clients.
 pub fn info(request: &Request, state: &SessionState, shared: &Shared) -> Local {
     let scoped;
-    let request = if state.tenant == 0 {
+    let isolation = shared.tenants.isolation(state.tenant);
+    let request = if matches!(isolation, None | Some(Isolation::Dedicated)) {
         request
     } else {
-        match tenant_sections(request) {
+        match tenant_sections(request, isolation == Some(Isolation::Database)) {
             Some(sections) => {
                 scoped = sections;
                 &scoped
@@ -32,13 +34,41 @@ pub fn info(request: &Request, state: &SessionState, shared: &Shared) -> Local {
     };
     let asked = door::run(request, state, shared);
     let clients = clients_section(shared, state.tenant);
-    Local::Later(Box::pin(async move { Ok(with_clients(asked.await?, &clients)) }))
+    let databases = shared.tenants.databases(state.tenant);
+    Local::Later(Box::pin(async move {
+        let reply = with_clients(asked.await?, &clients);
+        Ok(match databases {
+            Some(range) => map_text(reply, |text| Some(own_databases(text, range))),
+            None => reply,
+        })
+    }))
+}
+
+/// `text` with its `# Keyspace` lines kept for the databases `base ..
+/// base + count` only, numbered from 0.
+fn own_databases(text: &str, (base, count): (u32, u32)) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive("\r\n") {
+        let db = line
+            .strip_prefix("db")
+            .and_then(|rest| rest.split_once(':'))
+            .and_then(|(number, rest)| Some((number.parse::<u32>().ok()?, rest)));
+        match db {
+            Some((number, rest)) if (base..base + count).contains(&number) => {
+                let _ = write!(out, "db{}:{rest}", number - base);
+            }
+            Some(_) => {}
+            None => out.push_str(line),
+        }
+    }
+    out
 }
 
 /// `INFO` as a tenant's client may ask it: the server and clients
-/// sections it named (or that `default`, `all` or `everything` hold);
-/// `None` when it named neither.
-fn tenant_sections(request: &Request) -> Option<Request> {
+/// sections it named (or that `default`, `all` or `everything` hold), and
+/// the keyspace for a tenant with `databases` of its own; `None` when it
+/// named none of them.
+fn tenant_sections(request: &Request, databases: bool) -> Option<Request> {
     let mut sections: Vec<&str> = Vec::new();
     let asked = request.args().iter().skip(1);
     let named = if request.len() == 1 {
@@ -49,9 +79,11 @@ fn tenant_sections(request: &Request) -> Option<Request> {
     for name in named {
         let name = name.to_ascii_lowercase();
         let these: &[&str] = match &name[..] {
+            b"default" | b"all" | b"everything" if databases => &["server", "clients", "keyspace"],
             b"default" | b"all" | b"everything" => &["server", "clients"],
             b"server" => &["server"],
             b"clients" => &["clients"],
+            b"keyspace" if databases => &["keyspace"],
             _ => &[],
         };
         for section in these {
@@ -107,6 +139,18 @@ fn clients_section(shared: &Shared, tenant: u16) -> String {
 
 /// `reply` with its `# Clients` section, if it has one, replaced.
 fn with_clients(reply: Reply, clients: &str) -> Reply {
+    map_text(reply, |text| {
+        let start = text.find("# Clients\r\n")?;
+        // Sections end with a blank line, which stays.
+        let end = text[start..]
+            .find("\r\n\r\n")
+            .map_or(text.len(), |at| start + at + 2);
+        Some(format!("{}{clients}{}", &text[..start], &text[end..]))
+    })
+}
+
+/// `reply`, an INFO text, changed by `change` (unchanged for `None`).
+fn map_text(reply: Reply, change: impl FnOnce(&str) -> Option<String>) -> Reply {
     let frame = match &reply {
         Reply::Raw(raw) => match Frame::parse_complete(raw) {
             Ok(frame) => frame,
@@ -115,19 +159,8 @@ fn with_clients(reply: Reply, clients: &str) -> Reply {
         Reply::Frame(frame) => frame.clone(),
         Reply::Admitted => return reply,
     };
-    let rebuild = |text: &Bytes| -> Option<Bytes> {
-        let text = std::str::from_utf8(text).ok()?;
-        let start = text.find("# Clients\r\n")?;
-        // Sections end with a blank line, which stays.
-        let end = text[start..]
-            .find("\r\n\r\n")
-            .map_or(text.len(), |at| start + at + 2);
-        Some(Bytes::from(format!(
-            "{}{clients}{}",
-            &text[..start],
-            &text[end..]
-        )))
-    };
+    let rebuild =
+        |text: &Bytes| -> Option<Bytes> { change(std::str::from_utf8(text).ok()?).map(Bytes::from) };
     match frame {
         Frame::Bulk(text) => rebuild(&text).map_or(reply, |text| Reply::Frame(Frame::Bulk(text))),
         Frame::Verbatim { format, text } => {
@@ -162,6 +195,15 @@ mod tests {
         assert_eq!(
             reply,
             Reply::Frame(Frame::Bulk(Bytes::from("# Clients\r\nmine:1\r\n")))
+        );
+    }
+
+    #[test]
+    fn a_tenants_databases_are_numbered_from_its_base() {
+        let text = "# Keyspace\r\ndb0:keys=5,expires=0\r\ndb8:keys=1,expires=0\r\ndb9:keys=2,expires=1\r\ndb12:keys=3,expires=0\r\n";
+        assert_eq!(
+            own_databases(text, (8, 4)),
+            "# Keyspace\r\ndb0:keys=1,expires=0\r\ndb1:keys=2,expires=1\r\n"
         );
     }
 }

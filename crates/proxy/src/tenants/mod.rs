@@ -47,6 +47,7 @@ struct Tenant {
     databases: Option<(u32, u32)>,
     /// Its backend group (0: the default backend).
     group: usize,
+    isolation: Isolation,
     inflight: Option<Arc<InFlight>>,
 }
 
@@ -74,6 +75,7 @@ impl Tenants {
                     max_queue: Duration::from_millis(tenant.max_queue_ms),
                     databases: tenant.database_range(),
                     group: 0,
+                    isolation: tenant.isolation,
                     inflight: (tenant.max_inflight > 0).then(|| Arc::new(InFlight::new(tenant.max_inflight))),
                 })
                 .collect(),
@@ -114,6 +116,11 @@ impl Tenants {
             }
         }
         self
+    }
+
+    /// How tenant `number` is kept apart; `None` for no tenant.
+    pub fn isolation(&self, number: u16) -> Option<Isolation> {
+        self.get(number).map(|tenant| tenant.isolation)
     }
 
     /// The `max_inflight` of tenant `number`, when it has one.
