@@ -103,3 +103,48 @@ pub async fn accept(
         .map(|socket| Box::pin(socket.accept()));
     futures::future::select_all(all).await.0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listener(addr: &str, user: Option<&str>) -> ListenerConfig {
+        ListenerConfig {
+            addr: addr.into(),
+            tenant: "shop".into(),
+            user: user.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn bad_listeners_are_named_in_the_error() {
+        let users = [UserConfig {
+            name: "shop-app".into(),
+            tenant: Some("shop".into()),
+            ..UserConfig::default()
+        }];
+        let error = |listeners: &[ListenerConfig]| {
+            check(listeners, "127.0.0.1:7777", &users)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(check(
+            &[listener("127.0.0.1:7778", Some("shop-app"))],
+            "127.0.0.1:7777",
+            &users
+        )
+        .is_ok());
+        assert_eq!(
+            error(&[listener("nonsense", None)]),
+            "invalid listener address \"nonsense\": expected HOST:PORT"
+        );
+        assert_eq!(
+            error(&[listener("127.0.0.1:7777", None)]),
+            "listeners: 127.0.0.1:7777 is listened on twice"
+        );
+        assert_eq!(
+            error(&[listener("127.0.0.1:7778", Some("ops"))]),
+            "listeners: 127.0.0.1:7778: user \"ops\" is not a user of tenant \"shop\""
+        );
+    }
+}
