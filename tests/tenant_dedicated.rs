@@ -22,6 +22,7 @@ async fn a_dedicated_tenant_runs_on_its_own_backend() {
             name: "legacy".into(),
             seeds: vec![own_addr],
             mode: ModeSetting::Auto,
+            ..BackendGroupConfig::default()
         }];
         config.tenants = vec![
             TenantConfig {

@@ -116,18 +116,31 @@ async fn what_cannot_be_kept_inside_a_tenant_is_refused() {
     let (_cluster, proxy) = start().await;
     let mut shop = RawClient::login(&proxy.addr, "shop-app", "s1").await;
     let refused = [
-        (vec!["CONFIG", "SET", "maxmemory", "1"], "config|set"),
-        (vec!["EVAL", "return 1", "0"], "eval"),
+        (
+            vec!["CONFIG", "SET", "maxmemory", "1"],
+            "config|set",
+            "server administration is for operator users",
+        ),
+        (
+            vec!["EVAL", "return 1", "0"],
+            "eval",
+            "a tenant runs scripts only on a backend group whose user the server confines to its keys",
+        ),
         (
             vec!["CLUSTER", "GETKEYSINSLOT", "0", "10"],
             "cluster|getkeysinslot",
+            "it would show other tenants' keys",
         ),
-        (vec!["CLIENT", "TRACKING", "ON", "BCAST"], "client|tracking"),
+        (
+            vec!["CLIENT", "TRACKING", "ON", "BCAST"],
+            "client|tracking",
+            "it would show other tenants' keys",
+        ),
     ];
-    for (args, name) in refused {
+    for (args, name, why) in refused {
         assert_eq!(
             show(&shop.call(&args).await),
-            format!("-NOPERM User shop-app has no permissions to run the '{name}' command"),
+            format!("-NOPERM User shop-app has no permissions to run the '{name}' command: {why}"),
         );
     }
     // A command the proxy does not know could carry keys it cannot put
@@ -269,7 +282,8 @@ async fn acl_rules_and_refusals_show_in_the_acl_log() {
     assert_eq!(show(&shop.call(&["ACL", "WHOAMI"]).await), "shop-app");
     assert_eq!(
         show(&shop.call(&["CONFIG", "SET", "maxmemory", "1"]).await),
-        "-NOPERM User shop-app has no permissions to run the 'config|set' command"
+        "-NOPERM User shop-app has no permissions to run the 'config|set' command: \
+         server administration is for operator users"
     );
     let expected = [["command", "toplevel", "config|set", "shop-app"].map(String::from)];
     assert_eq!(acl_log(&mut ops).await, expected);

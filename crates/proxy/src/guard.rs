@@ -1,7 +1,7 @@
 //! What a restricted client may run, and when, decided before anything is
 //! routed or queued ([`admit`]): its tenant's rate limits
 //! ([`crate::tenants::Tenants::admit`]), the commands a tenant's client
-//! may not run ([`crate::tenants::refuses`]), the user's ACL rules
+//! may not run ([`crate::tenants::refusal`]), the user's ACL rules
 //! ([`middleware::acl::User::check`]), and the database range of a tenant
 //! with databases of its own ([`crate::databases`]). A refusal is answered
 //! with Valkey's NOPERM text, lands in `ACL LOG`, and inside MULTI makes
@@ -122,7 +122,8 @@ fn refusal(
         return None;
     }
     let in_multi = state.transaction.in_multi();
-    let denied = if state.tenant != 0 && shared.tenants.refuses(spec, in_multi) {
+    let refused = shared.tenants.refusal(state.tenant, spec, in_multi);
+    let denied = if refused.is_some() {
         Denied::Command
     } else {
         state.acl.as_ref()?.check(spec, request.args()).err()?
@@ -145,10 +146,11 @@ fn refusal(
         state.user.clone(),
     );
     state.transaction.mark_failed();
-    Some(Frame::error(format!(
-        "NOPERM {}",
-        denied.message(&state.user, spec, argument, false)
-    )))
+    let message = denied.message(&state.user, spec, argument, false);
+    Some(Frame::error(match refused {
+        Some(refused) => format!("NOPERM {message}: {}", refused.reason()),
+        None => format!("NOPERM {message}"),
+    }))
 }
 
 /// Records a refusal in the proxy's `ACL LOG`, for `username` (the user

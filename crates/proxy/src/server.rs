@@ -50,12 +50,11 @@ impl Proxy<Core, GateCore> {
         let pair = |stack: &stack::Stack| (stack.service.clone(), stack.gate.clone());
         let stacks = Stacks::new(pair(&stack), groups.iter().map(pair).collect());
         let handling = crate::handling::CommandHandling::new(stack.router.table());
-        let tenants = crate::tenants::Tenants::new(&config.tenants, stack.router.table()).with_groups(
+        let tenants = crate::tenants::Tenants::new(&config.tenants, stack.router.table()).with_backends(
             config
                 .tenants
                 .iter()
-                .map(|tenant| config.group_of(tenant))
-                .collect(),
+                .map(|tenant| (config.group_of(tenant), config.scripts_confined(tenant))),
         );
         let users = crate::users::Users::new(&config.users, &tenants, stack.router.table());
         let (listeners, roles) =

@@ -12,7 +12,7 @@ use router::{CommandTable, ReadPolicy, Router, RouterConfig};
 use topology::{DiscoveryConfig, Mode, Probe, RefreshConfig, TcpProbe, TopologyHandle};
 use tower::{Layer, ServiceBuilder};
 
-use crate::config::{ModeSetting, ProxyConfig, ReadPolicySetting};
+use crate::config::{BackendGroupConfig, ModeSetting, ProxyConfig, ReadPolicySetting};
 use crate::gate::AdmitAll;
 
 /// The assembled service every session sends its commands to.
@@ -51,39 +51,46 @@ const STARTUP_DISCOVERY: Duration = Duration::from_secs(5);
 /// one, and assembles the stack. A backend that is down at start-up does
 /// not stop the proxy: discovery keeps retrying in the background.
 pub async fn build(config: &ProxyConfig) -> Stack {
-    build_for(config, &config.backends, config.mode, None).await
+    let default = BackendGroupConfig {
+        name: "default".into(),
+        seeds: config.backends.clone(),
+        mode: config.mode,
+        username: None,
+        password: None,
+    };
+    build_for(config, &default, None).await
 }
 
 /// The stack of a `[[backend_groups]]` entry: its own topology, pool and
 /// router, with the default stack's command table and statistics (so that
 /// `PROXY STATS` counts every group's commands together).
-pub async fn build_group(
-    config: &ProxyConfig,
-    group: &crate::config::BackendGroupConfig,
-    default: &Stack,
-) -> Stack {
-    build_for(config, &group.seeds, group.mode, Some(default)).await
+pub async fn build_group(config: &ProxyConfig, group: &BackendGroupConfig, default: &Stack) -> Stack {
+    build_for(config, group, Some(default)).await
 }
 
-async fn build_for(
-    config: &ProxyConfig,
-    seeds: &[String],
-    mode: ModeSetting,
-    default: Option<&Stack>,
-) -> Stack {
+/// The stack of `group`, logging in as its user (the proxy's
+/// `backend_username` when it names none).
+async fn build_for(config: &ProxyConfig, group: &BackendGroupConfig, default: Option<&Stack>) -> Stack {
+    let (username, password) = match &group.username {
+        Some(username) => (Some(username.clone()), group.password.clone()),
+        None => (
+            config.backend_username.clone(),
+            group.password.clone().or_else(|| config.backend_password.clone()),
+        ),
+    };
     let probe = TcpProbe {
-        username: config.backend_username.clone(),
-        password: config.backend_password.clone(),
+        username: username.clone(),
+        password: password.clone(),
         timeout: Duration::from_millis(config.connect_timeout_ms),
     };
     let discovery = DiscoveryConfig {
-        mode: match mode {
+        mode: match group.mode {
             ModeSetting::Auto => None,
             ModeSetting::Standalone => Some(Mode::Standalone),
             ModeSetting::Replicated => Some(Mode::Replicated),
             ModeSetting::Cluster => Some(Mode::Cluster),
         },
-        seeds: seeds.to_vec(),
+        seeds: group.seeds.clone(),
     };
     let refresh = RefreshConfig {
         interval: Duration::from_millis(config.refresh_interval_ms),
@@ -133,8 +140,8 @@ async fn build_for(
         connect_timeout: Duration::from_millis(config.connect_timeout_ms),
         request_timeout: config.request_timeout(),
         handshake: Handshake {
-            username: config.backend_username.clone(),
-            password: config.backend_password.clone(),
+            username,
+            password,
             client_name: Some("valkey-proxy".into()),
         },
         ..PoolConfig::default()

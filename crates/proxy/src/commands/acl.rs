@@ -139,12 +139,11 @@ fn dryrun(request: &Request, state: &SessionState, shared: &Shared) -> Frame {
             spec.name
         ));
     }
-    let denied = if account.tenant != 0 && shared.tenants.refuses(spec, false) {
-        Some(Denied::Command)
-    } else {
-        account.acl.check(spec, command.args()).err()
-    };
-    match denied {
+    if let Some(refused) = shared.tenants.refusal(account.tenant, spec, false) {
+        let message = Denied::Command.message(&name, spec, &[], true);
+        return bulk(&format!("{message}: {}", refused.reason()));
+    }
+    match account.acl.check(spec, command.args()).err() {
         None => Frame::simple("OK"),
         Some(denied) => bulk(&denied.message(&name, spec, &command.args()[denied.position()], true)),
     }

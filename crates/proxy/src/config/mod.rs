@@ -37,7 +37,7 @@ pub use crate::users::UserConfig;
 /// One `[[backend_groups]]` entry: another backend, which tenants with
 /// `isolation = "dedicated"` (or any tenant naming it in `backend`) use
 /// instead of `backends`.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct BackendGroupConfig {
     /// Its name, which tenants give as their `backend`.
@@ -47,6 +47,16 @@ pub struct BackendGroupConfig {
     /// Its mode.
     #[serde(default)]
     pub mode: ModeSetting,
+    /// The user the proxy logs in as on it; `backend_username` when not
+    /// given. A prefix or database tenant whose group has a user of its
+    /// own may run scripts: the server, whose ACL confines that user to
+    /// the tenant's keys and channels, checks the key names a script
+    /// builds, which the proxy cannot see.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// That user's password; `backend_password` when not given.
+    #[serde(default)]
+    pub password: Option<String>,
 }
 
 /// Most worker threads: each is a runtime with its own event loop and its
@@ -303,6 +313,20 @@ impl ProxyConfig {
             .as_deref()
             .and_then(|name| self.backend_groups.iter().position(|group| group.name == name))
             .map_or(0, |index| index + 1)
+    }
+
+    /// True when the backend group of `tenant` has a backend user of its
+    /// own, which the server confines to the tenant's keys (or the tenant
+    /// owns the group): the server then checks what its scripts touch.
+    pub fn scripts_confined(&self, tenant: &crate::tenants::TenantConfig) -> bool {
+        if tenant.isolation == crate::tenants::Isolation::Dedicated {
+            return true;
+        }
+        let group = self
+            .group_of(tenant)
+            .checked_sub(1)
+            .map(|index| &self.backend_groups[index]);
+        group.is_some_and(|group| group.username.is_some() && group.username != self.backend_username)
     }
 
     /// `request_timeout_ms` as an option.

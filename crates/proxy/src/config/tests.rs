@@ -45,6 +45,7 @@ fn dedicated_tenants_name_a_backend_group_that_exists() {
         name: "legacy".into(),
         seeds: vec!["127.0.0.1:6380".into()],
         mode: ModeSetting::Auto,
+        ..BackendGroupConfig::default()
     });
     config.validate().unwrap();
     assert_eq!(config.group_of(&config.tenants[0]), 1);

@@ -8,7 +8,7 @@
 //! never from CLIENT SETNAME. Its keys then live under the tenant's prefix
 //! ([`middleware::Scope`], applied by the namespace layer and the door),
 //! and the commands whose effects the proxy cannot yet keep inside the
-//! tenant are refused ([`refuses`]).
+//! tenant are refused ([`refusal`]).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -29,9 +29,10 @@ pub use inflight::InFlight;
 #[derive(Clone, Debug, Default)]
 pub struct Tenants {
     all: Arc<[Tenant]>,
-    /// [`refuses`] for every command of the table, by [`CommandSpec::id`]:
-    /// bit 0 outside MULTI, bit 1 inside.
-    refused: Arc<[u8]>,
+    /// [`refusal`] for every command of the table, by [`CommandSpec::id`]:
+    /// outside MULTI, inside, and the same for tenants that may run
+    /// scripts.
+    refused: Arc<[[Option<Refusal>; 4]]>,
 }
 
 #[derive(Debug)]
@@ -47,6 +48,8 @@ struct Tenant {
     databases: Option<(u32, u32)>,
     /// Its backend group (0: the default backend).
     group: usize,
+    /// Whether it may run scripts ([`refusal`]).
+    scripts: bool,
     isolation: Isolation,
     inflight: Option<Arc<InFlight>>,
 }
@@ -58,7 +61,10 @@ impl Tenants {
         let refused = table
             .all()
             .iter()
-            .map(|spec| u8::from(refuses(spec, false)) | (u8::from(refuses(spec, true)) << 1))
+            .map(|spec| {
+                [(false, false), (true, false), (false, true), (true, true)]
+                    .map(|(in_multi, scripts)| refusal(spec, in_multi, scripts))
+            })
             .collect();
         Tenants {
             refused,
@@ -75,6 +81,7 @@ impl Tenants {
                     max_queue: Duration::from_millis(tenant.max_queue_ms),
                     databases: tenant.database_range(),
                     group: 0,
+                    scripts: tenant.isolation == Isolation::Dedicated,
                     isolation: tenant.isolation,
                     inflight: (tenant.max_inflight > 0).then(|| Arc::new(InFlight::new(tenant.max_inflight))),
                 })
@@ -107,12 +114,15 @@ impl Tenants {
         self.all.get(index).map(|tenant| tenant.name.as_str())
     }
 
-    /// The same tenants, tenant `t` on backend group `groups[t - 1]` (0:
-    /// the default backend). Only while nothing else holds them.
-    pub fn with_groups(mut self, groups: Vec<usize>) -> Self {
+    /// The same tenants, tenant `t` on backend group `backends[t - 1].0`
+    /// (0: the default backend), allowed scripts when `backends[t - 1].1`
+    /// ([`crate::config::ProxyConfig::scripts_confined`]). Only while
+    /// nothing else holds them.
+    pub fn with_backends(mut self, backends: impl IntoIterator<Item = (usize, bool)>) -> Self {
         if let Some(all) = Arc::get_mut(&mut self.all) {
-            for (tenant, group) in all.iter_mut().zip(groups) {
+            for (tenant, (group, scripts)) in all.iter_mut().zip(backends) {
                 tenant.group = group;
+                tenant.scripts = scripts;
             }
         }
         self
@@ -140,11 +150,13 @@ impl Tenants {
         self.get(number).map_or(0, |tenant| tenant.group)
     }
 
-    /// [`refuses`], looked up.
-    pub fn refuses(&self, spec: &CommandSpec, in_multi: bool) -> bool {
+    /// Why a client of tenant `number` may not run `spec` ([`refusal`]),
+    /// looked up; `None` for an operator (`number` 0).
+    pub fn refusal(&self, number: u16, spec: &CommandSpec, in_multi: bool) -> Option<Refusal> {
+        let scripts = self.get(number)?.scripts;
         match self.refused.get(spec.id) {
-            Some(bits) => bits & (1 << u8::from(in_multi)) != 0,
-            None => refuses(spec, in_multi),
+            Some(row) => row[usize::from(in_multi) | usize::from(scripts) << 1],
+            None => refusal(spec, in_multi, scripts),
         }
     }
 
@@ -235,28 +247,67 @@ pub fn max_clients_reached() -> Frame {
     Frame::error("ERR max number of clients reached")
 }
 
-/// True when a client of a tenant may not run `spec` (the proxy answers
-/// with Valkey's NOPERM text, [`crate::guard`]). Refused, until the proxy
-/// can keep their effects inside the tenant:
+/// Why a client of a tenant may not run a command ([`refusal`]). The
+/// proxy answers with Valkey's NOPERM text and this reason after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// `@admin`, and the `@dangerous` commands the proxy does not scope
+    /// to the tenant.
+    Administration,
+    /// It changes what every tenant shares: the loaded functions, the
+    /// script cache, a running script.
+    Shared,
+    /// A script or function, for a tenant whose backend user the server
+    /// does not confine to its keys.
+    Scripts,
+    /// It would show other tenants' keys or channels.
+    OtherTenants,
+    /// Inside MULTI, a command the proxy carries out in several steps.
+    Steps,
+}
+
+impl Refusal {
+    /// Why, as the client is told.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Refusal::Administration => "server administration is for operator users",
+            Refusal::Shared => "it changes what every tenant shares",
+            Refusal::Scripts => {
+                "a tenant runs scripts only on a backend group whose user the server confines to its keys"
+            }
+            Refusal::OtherTenants => "it would show other tenants' keys",
+            Refusal::Steps => "the proxy carries it out in several steps, which MULTI cannot hold",
+        }
+    }
+}
+
+/// Why a client of a tenant may not run `spec` (in MULTI when `in_multi`;
+/// `scripts` when the tenant's backend user is confined to its keys,
+/// [`crate::config::ProxyConfig::scripts_confined`]); `None` when it may.
+/// Refused, until the proxy can keep their effects inside the tenant:
 /// - server administration: `@admin`, and the `@dangerous` commands other
 ///   than those the proxy scopes to the tenant (KEYS, FLUSHDB, FLUSHALL,
 ///   SORT; ACL LOG, LIST, USERS, GETUSER and DRYRUN; CLIENT LIST and KILL;
 ///   INFO's server and clients sections; MONITOR of its own clients);
-/// - PUBSUB NUMPAT: it counts every tenant's patterns;
-/// - scripts and functions: a script names keys the proxy cannot see;
+/// - what every tenant shares: FUNCTION LOAD, DELETE, FLUSH, RESTORE and
+///   KILL, SCRIPT FLUSH and KILL;
+/// - other scripts and functions, unless `scripts`: a script builds key
+///   names the proxy cannot see, so only the server can confine them;
 /// - what would show other tenants' key names: CLIENT TRACKING, CLUSTER
-///   GETKEYSINSLOT and COUNTKEYSINSLOT;
+///   GETKEYSINSLOT and COUNTKEYSINSLOT, PUBSUB NUMPAT (which counts every
+///   tenant's patterns);
 /// - inside MULTI, the commands the layer carries out in several steps:
 ///   KEYS, SCAN, DBSIZE, RANDOMKEY, FLUSHDB, FLUSHALL, and SORT (whose BY and GET
 ///   patterns are followed by copying keys).
-pub fn refuses(spec: &CommandSpec, in_multi: bool) -> bool {
+pub fn refusal(spec: &CommandSpec, in_multi: bool, scripts: bool) -> Option<Refusal> {
     use router::command::Categories;
     let named = |name: &[u8]| Categories::named(name).unwrap_or(Categories::NONE);
+    let name = spec.name.as_str();
     let scoped = middleware::namespace::keyspace::scoped_by_scan(&spec.name)
-        || matches!(spec.name.as_str(), "scan" | "sort" | "sort_ro" | "flushall");
+        || matches!(name, "scan" | "sort" | "sort_ro" | "flushall");
     // Answered by the proxy with what belongs to the tenant.
     let answered_for_tenant = matches!(
-        spec.name.as_str(),
+        name,
         "acl|log"
             | "acl|list"
             | "acl|users"
@@ -270,21 +321,36 @@ pub fn refuses(spec: &CommandSpec, in_multi: bool) -> bool {
     // What every tenant has: invalidations for a BCAST prefix, the keys
     // of a slot, the count of patterns.
     let shows_any_keys = matches!(
-        spec.name.as_str(),
+        name,
         "client|tracking" | "cluster|getkeysinslot" | "cluster|countkeysinslot" | "pubsub|numpat"
     );
+    let shared = matches!(
+        name,
+        "function|load"
+            | "function|delete"
+            | "function|flush"
+            | "function|restore"
+            | "function|kill"
+            | "script|flush"
+            | "script|kill"
+    );
     if scoped {
-        in_multi
+        in_multi.then_some(Refusal::Steps)
     } else if answered_for_tenant {
-        false
+        None
     } else if shows_any_keys {
-        true
+        Some(Refusal::OtherTenants)
+    } else if spec
+        .categories
+        .intersects(named(b"admin").union(named(b"dangerous")))
+    {
+        Some(Refusal::Administration)
+    } else if shared {
+        Some(Refusal::Shared)
+    } else if !scripts && spec.categories.intersects(named(b"scripting")) {
+        Some(Refusal::Scripts)
     } else {
-        spec.categories.intersects(
-            named(b"admin")
-                .union(named(b"dangerous"))
-                .union(named(b"scripting")),
-        )
+        None
     }
 }
 
@@ -308,5 +374,43 @@ mod tests {
         drop(a);
         assert!(tenants.seat(shop).is_some());
         assert_eq!(tenants.number(Some("*")), 0);
+    }
+
+    #[test]
+    fn refusals_say_why_and_scripts_follow_the_backend_user() {
+        let table = CommandTable::builtin();
+        let spec = |name: &str| {
+            let request = resp::Request::from_args(name.split(' ').collect::<Vec<_>>());
+            table.lookup(&request).unwrap().clone()
+        };
+        let shop = TenantConfig {
+            name: "shop".into(),
+            ..TenantConfig::default()
+        };
+        let tenants = Tenants::new(&[shop.clone(), shop], &table).with_backends([(0, false), (1, true)]);
+        let (plain, confined) = (1, 2);
+        for name in ["EVAL", "EVALSHA_RO", "FCALL", "SCRIPT LOAD", "FUNCTION LIST"] {
+            assert_eq!(
+                tenants.refusal(plain, &spec(name), false),
+                Some(Refusal::Scripts),
+                "{name}"
+            );
+            assert_eq!(tenants.refusal(confined, &spec(name), false), None, "{name}");
+        }
+        for name in ["FUNCTION LOAD", "FUNCTION FLUSH", "SCRIPT FLUSH", "SCRIPT KILL"] {
+            assert_eq!(
+                tenants.refusal(confined, &spec(name), false),
+                Some(Refusal::Shared),
+                "{name}"
+            );
+        }
+        let admin = tenants.refusal(confined, &spec("CONFIG SET"), false);
+        assert_eq!(admin, Some(Refusal::Administration));
+        assert_eq!(tenants.refusal(plain, &spec("KEYS"), false), None);
+        assert_eq!(tenants.refusal(plain, &spec("KEYS"), true), Some(Refusal::Steps));
+        let numpat = tenants.refusal(plain, &spec("PUBSUB NUMPAT"), false);
+        assert_eq!(numpat, Some(Refusal::OtherTenants));
+        // An operator is refused nothing.
+        assert_eq!(tenants.refusal(0, &spec("CONFIG SET"), false), None);
     }
 }
