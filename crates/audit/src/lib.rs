@@ -1,0 +1,186 @@
+//! An audit log that never loses a record silently.
+//!
+//! Sessions make [`Record`]s (one JSON object per line) of what the
+//! [`Filter`] selects and hand them to the [`Audit`]; a bounded [`Queue`]
+//! holds them for each sink's writer thread ([`writer`]): a file rotated by
+//! the writer itself ([`FileSink`]) or a TCP collector ([`TcpSink`]).
+//! When a sink's queue is full, the operator's [`OnFull`] policy decides:
+//! the request waits (`block`), the record is counted in a gap record
+//! written as soon as there is room (`drop`), or the audited request is
+//! refused before it runs (`fail`). Every record carries a per-process
+//! sequence number with no gaps, so a reader can tell that nothing is
+//! missing.
+//!
+//! What a script runs inside the server is invisible to a proxy: a script
+//! is recorded as the EVAL or FCALL that ran it, with its declared keys.
+
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+pub mod config;
+pub mod file;
+pub mod filter;
+pub mod queue;
+pub mod record;
+pub mod tcp;
+pub mod writer;
+
+pub use config::{AuditConfig, EventKind, Fsync, OnFull, Payload, SinkConfig};
+pub use file::FileSink;
+pub use filter::Filter;
+pub use queue::{Queue, Status};
+pub use record::Record;
+pub use tcp::TcpSink;
+
+/// A running audit log: its filters, its queue and its writers.
+#[derive(Debug)]
+pub struct Audit {
+    queue: Arc<Queue>,
+    filter: Filter,
+    node: String,
+    sinks: Vec<String>,
+    reopen: Arc<AtomicBool>,
+    writers: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// The first record of a process whose file sink held records of an
+/// earlier one.
+#[derive(Serialize)]
+struct Restart<'a> {
+    time: String,
+    node: &'a str,
+    event: &'static str,
+    /// The last record of the earlier process that reached the file.
+    last_seq_durable: u64,
+}
+
+impl Audit {
+    /// Opens the sinks of `config` and starts their writers; `node` names
+    /// this proxy when the configuration does not.
+    ///
+    /// # Errors
+    /// A filter that does not parse, or a sink that cannot be opened.
+    pub fn start(config: &AuditConfig, node: &str, table: &router::CommandTable) -> io::Result<Arc<Audit>> {
+        let invalid = |error: String| io::Error::new(io::ErrorKind::InvalidInput, error);
+        config.check(table).map_err(invalid)?;
+        let filter = Filter::new(config, table).map_err(invalid)?;
+        let node = config.node.clone().unwrap_or_else(|| node.to_string());
+        let queue = Arc::new(Queue::new(
+            config.sinks.len(),
+            config.queue_records,
+            config.on_full,
+        ));
+        let reopen = Arc::new(AtomicBool::new(false));
+        let mut sinks: Vec<Box<dyn writer::Sink>> = Vec::new();
+        let mut last_seq = None;
+        for sink in &config.sinks {
+            sinks.push(match sink {
+                SinkConfig::File {
+                    path,
+                    rotate_bytes,
+                    rotate_secs,
+                    keep,
+                    fsync,
+                } => {
+                    let (sink, last) = FileSink::open(
+                        Path::new(path),
+                        *rotate_bytes,
+                        *rotate_secs,
+                        *keep,
+                        *fsync,
+                        reopen.clone(),
+                    )?;
+                    last_seq = last_seq.max(last);
+                    Box::new(sink)
+                }
+                SinkConfig::Tcp { addr } => Box::new(TcpSink::new(addr)),
+            });
+        }
+        let names = sinks.iter().map(|sink| sink.describe()).collect();
+        let mut writers = Vec::new();
+        for (lane, sink) in sinks.into_iter().enumerate() {
+            writers.push(writer::spawn(queue.clone(), lane, sink)?);
+        }
+        let audit = Arc::new(Audit {
+            queue,
+            filter,
+            node,
+            sinks: names,
+            reopen,
+            writers: Mutex::new(writers),
+        });
+        if let Some(last_seq_durable) = last_seq {
+            let restart = Restart {
+                time: record::timestamp(SystemTime::now()),
+                node: &audit.node,
+                event: "audit_restart",
+                last_seq_durable,
+            };
+            audit.push(&restart, false);
+        }
+        Ok(audit)
+    }
+
+    /// Its filters.
+    pub fn filter(&self) -> &Filter {
+        &self.filter
+    }
+
+    /// This proxy's name in records.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Promises a place to an audited request before it runs
+    /// ([`Queue::reserve`]): false when it must be refused (`fail`).
+    pub fn reserve(&self) -> bool {
+        self.queue.reserve()
+    }
+
+    /// Gives back places promised to requests that made no record.
+    pub fn release(&self, count: usize) {
+        self.queue.release(count);
+    }
+
+    /// Takes `record` (with the place promised to its request when
+    /// `reserved`); returns its sequence number.
+    pub fn record(&self, record: &Record, reserved: bool) -> u64 {
+        self.push(record, reserved)
+    }
+
+    fn push(&self, record: &impl Serialize, reserved: bool) -> u64 {
+        let json = serde_json::to_vec(record).unwrap_or_else(|_| b"{}".to_vec());
+        self.queue.push(&json, &self.node, reserved)
+    }
+
+    /// The queue's figures, and each sink's.
+    pub fn status(&self) -> Status {
+        self.queue.status()
+    }
+
+    /// The sinks, in words, in the order of [`Status::sinks`].
+    pub fn sinks(&self) -> &[String] {
+        &self.sinks
+    }
+
+    /// File sinks open their file again under its name (after an outside
+    /// logrotate moved it; SIGUSR1).
+    pub fn reopen(&self) {
+        self.reopen.store(true, Ordering::Release);
+    }
+
+    /// Writes what is queued, makes it durable, and stops the writers.
+    pub fn close(&self) {
+        self.queue.close();
+        let writers = std::mem::take(&mut *self.writers.lock().unwrap_or_else(|e| e.into_inner()));
+        for writer in writers {
+            let _ = writer.join();
+        }
+    }
+}
