@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{show, RawClient};
-use proxy::hooks::{Done, Session, SessionHooks};
+use proxy::hooks::{Done, Gone, Session, SessionHooks};
 use resp::{Frame, Request};
 use test_util::{Flavor, Server};
 
@@ -55,7 +55,7 @@ impl SessionHooks for Recorder {
         self.seen.replies.lock().unwrap().push(line);
     }
 
-    fn disconnected(&self, _session: &Session<'_>, requests: &mut u64) {
+    fn disconnected(&self, _session: &Session<'_>, _gone: Gone, requests: &mut u64) {
         self.seen.finished.lock().unwrap().push(*requests);
     }
 }

@@ -84,16 +84,24 @@ impl Filter {
             && !in_net(&self.networks_exclude)
     }
 
-    /// True when a `command` record is made for `spec` with `args`: the
-    /// rules allow it (or it is a read picked by `read_sample`), and with
-    /// `keys` globs, one of its keys matches.
-    pub fn selects_command(&self, spec: &CommandSpec, args: Args<'_>) -> bool {
-        let ruled = self.commands.check(spec, args).is_ok()
-            || (self.read_sample > 0.0
-                && spec.flags.contains(Flags::READONLY)
-                && rand::random::<f64>() < self.read_sample);
-        if !ruled || self.keys.is_empty() {
-            return ruled;
+    /// True when the `commands` rules select `spec` with `args` and, with
+    /// `keys` globs, one of its keys matches: a `command` record is made.
+    pub fn rules_select(&self, spec: &CommandSpec, args: Args<'_>) -> bool {
+        self.commands.check(spec, args).is_ok() && self.keys_match(spec, args)
+    }
+
+    /// True when a read-only command the rules leave out is picked by
+    /// `read_sample` (a new draw at each call).
+    pub fn sampled(&self, spec: &CommandSpec, args: Args<'_>) -> bool {
+        self.read_sample > 0.0
+            && spec.flags.contains(Flags::READONLY)
+            && rand::random::<f64>() < self.read_sample
+            && self.keys_match(spec, args)
+    }
+
+    fn keys_match(&self, spec: &CommandSpec, args: Args<'_>) -> bool {
+        if self.keys.is_empty() {
+            return true;
         }
         let mut matched = false;
         router::command::keys::for_each_key(spec, args, |position| {
@@ -127,7 +135,7 @@ mod tests {
         let filter = Filter::new(&config, &table).unwrap();
         let selects = |args: &[&str]| {
             let request = resp::Request::from_args(args.to_vec());
-            filter.selects_command(spec_of(&table, &request), request.args())
+            filter.rules_select(spec_of(&table, &request), request.args())
         };
         assert!(selects(&["SET", "user:1", "x"]));
         assert!(!selects(&["SET", "order:1", "x"]));

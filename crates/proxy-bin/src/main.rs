@@ -78,15 +78,23 @@ async fn serve(config: proxy::ProxyConfig, workers: Vec<tokio::runtime::Handle>)
     let proxy = match proxy::Proxy::bind(config).await {
         Ok(proxy) => proxy,
         Err(error) => {
-            eprintln!("valkey-proxy: cannot listen on {listen}: {error}");
+            eprintln!("valkey-proxy: cannot start on {listen}: {error}");
             return 1;
         }
     };
+    let audit = proxy.shared().audit.clone();
+    if let Some(audit) = audit.clone() {
+        tokio::spawn(reopen_on_sigusr1(audit));
+    }
     match proxy.local_addr() {
         Ok(addr) => tracing::info!(%addr, "valkey-proxy listening"),
         Err(error) => tracing::warn!(%error, "listening on an unknown address"),
     }
     proxy.run_on(&workers, shutdown_signal()).await;
+    if let Some(audit) = audit {
+        // What is queued is written and made durable before the exit.
+        audit.close();
+    }
     tracing::info!("stopped");
     0
 }
@@ -105,5 +113,18 @@ async fn shutdown_signal() {
             _ = tokio::signal::ctrl_c() => return,
             _ = hup.recv() => tracing::warn!("SIGHUP: configuration reload is not implemented yet; restart to apply changes"),
         }
+    }
+}
+
+/// The audit log's file sinks open their file again on each SIGUSR1 (after
+/// an outside logrotate moved it, with `create`).
+async fn reopen_on_sigusr1(audit: std::sync::Arc<audit::Audit>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut usr1) = signal(SignalKind::user_defined1()) else {
+        return;
+    };
+    while usr1.recv().await.is_some() {
+        tracing::info!("SIGUSR1: reopening the audit log's files");
+        audit.reopen();
     }
 }

@@ -110,8 +110,18 @@ where
 /// What stands for a secret in what a layer sees.
 pub(crate) const REDACTED: &[u8] = b"(redacted)";
 
-/// The arguments Valkey redacts: AUTH's, HELLO's after AUTH, MIGRATE's
-/// after AUTH or AUTH2.
+/// Settings whose values are passwords: CONFIG SET shows them redacted.
+const SECRET_SETTINGS: [&[u8]; 4] = [
+    b"requirepass",
+    b"masterauth",
+    b"tls-key-file-pass",
+    b"tls-client-key-file-pass",
+];
+
+/// The arguments that are secrets, as Valkey redacts them: AUTH's,
+/// HELLO's after AUTH, MIGRATE's after AUTH or AUTH2, ACL SETUSER's
+/// password rules (`>pass`, `<pass`, `#hash`, `!hash`), and the values
+/// CONFIG SET gives password settings.
 pub(crate) fn secrets(request: &Request) -> Vec<usize> {
     let args = request.args();
     let at =
@@ -121,6 +131,31 @@ pub(crate) fn secrets(request: &Request) -> Vec<usize> {
         (1..request.len()).collect()
     } else if request.is("hello") {
         at(b"auth").map_or_else(Vec::new, |i| following(i, 2))
+    } else if request.is("acl")
+        && args
+            .get(1)
+            .is_some_and(|sub| sub.eq_ignore_ascii_case(b"setuser"))
+    {
+        (3..request.len())
+            .filter(|&i| {
+                matches!(
+                    args.get(i).and_then(|rule| rule.first()),
+                    Some(b'>' | b'<' | b'#' | b'!')
+                )
+            })
+            .collect()
+    } else if request.is("config") && args.get(1).is_some_and(|sub| sub.eq_ignore_ascii_case(b"set")) {
+        (2..request.len())
+            .step_by(2)
+            .filter(|&i| {
+                let name = args.get(i).unwrap_or_default();
+                SECRET_SETTINGS
+                    .iter()
+                    .any(|secret| name.eq_ignore_ascii_case(secret))
+            })
+            .map(|i| i + 1)
+            .filter(|&i| i < request.len())
+            .collect()
     } else if request.is("migrate") {
         match (at(b"auth"), at(b"auth2")) {
             (Some(i), _) => following(i, 1),
@@ -133,7 +168,7 @@ pub(crate) fn secrets(request: &Request) -> Vec<usize> {
 }
 
 /// `request` with its [`secrets`] replaced by `(redacted)`.
-fn redacted(request: Request) -> Request {
+pub(crate) fn redacted(request: Request) -> Request {
     let secrets = secrets(&request);
     if secrets.is_empty() {
         return request;
@@ -168,6 +203,20 @@ mod tests {
         assert_eq!(
             args(&hello),
             ["HELLO", "3", "AUTH", "(redacted)", "(redacted)", "SETNAME", "n"]
+        );
+        let setuser = redacted(Request::from_args(["ACL", "SETUSER", "u", "on", ">pw", "~*"]));
+        assert_eq!(args(&setuser), ["ACL", "SETUSER", "u", "on", "(redacted)", "~*"]);
+        let config = redacted(Request::from_args([
+            "CONFIG",
+            "SET",
+            "maxmemory",
+            "1",
+            "requirepass",
+            "pw",
+        ]));
+        assert_eq!(
+            args(&config),
+            ["CONFIG", "SET", "maxmemory", "1", "requirepass", "(redacted)"]
         );
         let plain = redacted(Request::from_args(["GET", "auth"]));
         assert_eq!(args(&plain), ["GET", "auth"]);

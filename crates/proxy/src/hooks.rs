@@ -9,7 +9,7 @@
 //! last: per-client counters, a tenant, an audit trail's buffer.
 //!
 //! ```no_run
-//! use valkey_proxy::hooks::{Done, Session, SessionHooks};
+//! use valkey_proxy::hooks::{Done, Gone, Session, SessionHooks};
 //!
 //! /// Counts each client's errors and logs them when it leaves.
 //! struct CountErrors;
@@ -22,7 +22,7 @@
 //!     fn logging(&self, done: &Done<'_>, errors: &mut u64) {
 //!         *errors += u64::from(done.error.is_some());
 //!     }
-//!     fn disconnected(&self, session: &Session<'_>, errors: &mut u64) {
+//!     fn disconnected(&self, session: &Session<'_>, _gone: Gone, errors: &mut u64) {
 //!         println!("client {} left after {errors} errors", session.id);
 //!     }
 //! }
@@ -77,8 +77,45 @@ pub trait SessionHooks: Send + Sync + 'static {
     /// or [`SessionHooks::request_filter`]).
     fn logging(&self, _done: &Done<'_>, _ctx: &mut Self::Ctx) {}
 
-    /// The client is gone; the session's last hook.
-    fn disconnected(&self, _session: &Session<'_>, _ctx: &mut Self::Ctx) {}
+    /// The client is gone, for `gone`; the session's last hook.
+    fn disconnected(&self, _session: &Session<'_>, _gone: Gone, _ctx: &mut Self::Ctx) {}
+}
+
+/// Why a client session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gone {
+    /// The client closed its connection (or it broke).
+    Client,
+    /// QUIT, answered, then closed.
+    Quit,
+    /// CLIENT KILL.
+    Killed,
+    /// A protocol error, answered as Valkey does, then closed.
+    Protocol,
+    /// Idle past `client_idle_timeout_secs`.
+    Idle,
+    /// Over `client_output_buffer_limit`.
+    OutputBuffer,
+    /// Over the query buffer limit while a command ran alone.
+    QueryBuffer,
+    /// The proxy shut down (drained).
+    Drain,
+}
+
+impl Gone {
+    /// The reason in words, as the audit log shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Gone::Client => "client",
+            Gone::Quit => "quit",
+            Gone::Killed => "kill",
+            Gone::Protocol => "protocol",
+            Gone::Idle => "idle",
+            Gone::OutputBuffer => "output-buffer",
+            Gone::QueryBuffer => "query-buffer",
+            Gone::Drain => "drain",
+        }
+    }
 }
 
 /// A session as its hooks see it.
@@ -96,6 +133,9 @@ pub struct Session<'a> {
     pub protocol: Protocol,
     /// True between MULTI and EXEC.
     pub in_multi: bool,
+    /// Its tenant's number (from 1, in the configuration's order); 0 for
+    /// none.
+    pub tenant: u16,
 }
 
 /// A request answered.
@@ -110,6 +150,9 @@ pub struct Done<'a> {
     /// The error the client gets, if the reply is one (its text, without
     /// the leading `-`).
     pub error: Option<String>,
+    /// The reply, unless the request failed in the proxy (then `error`
+    /// says why).
+    pub reply: Option<&'a Reply>,
 }
 
 /// [`SessionHooks`] with the context's type erased, as the proxy keeps
@@ -123,7 +166,7 @@ pub(crate) trait ErasedHooks: Send + Sync {
         ctx: &mut (dyn Any + Send),
     ) -> Option<Frame>;
     fn logging(&self, done: &Done<'_>, ctx: &mut (dyn Any + Send));
-    fn disconnected(&self, session: &Session<'_>, ctx: &mut (dyn Any + Send));
+    fn disconnected(&self, session: &Session<'_>, gone: Gone, ctx: &mut (dyn Any + Send));
 }
 
 impl<H: SessionHooks> ErasedHooks for H {
@@ -149,18 +192,18 @@ impl<H: SessionHooks> ErasedHooks for H {
         }
     }
 
-    fn disconnected(&self, session: &Session<'_>, ctx: &mut (dyn Any + Send)) {
+    fn disconnected(&self, session: &Session<'_>, gone: Gone, ctx: &mut (dyn Any + Send)) {
         if let Some(ctx) = ctx.downcast_mut::<H::Ctx>() {
-            SessionHooks::disconnected(self, session, ctx);
+            SessionHooks::disconnected(self, session, gone, ctx);
         }
     }
 }
 
-/// The hooks of one session with its context, and its requests waiting
-/// for their replies (replies are written in request order).
+/// The hooks of one session (the audit log's, then the embedder's), each
+/// with its context, and its requests waiting for their replies (replies
+/// are written in request order).
 pub(crate) struct Hooked {
-    hooks: Arc<dyn ErasedHooks>,
-    ctx: Box<dyn Any + Send>,
+    hooks: Vec<(Arc<dyn ErasedHooks>, Box<dyn Any + Send>)>,
     waiting: VecDeque<Option<Waiting>>,
 }
 
@@ -172,22 +215,35 @@ struct Waiting {
     db: u32,
     protocol: Protocol,
     in_multi: bool,
+    tenant: u16,
 }
 
 impl Hooked {
     /// The hooks of a session that has just connected, or the frame that
-    /// refuses it.
-    pub(crate) fn start(hooks: &Arc<dyn ErasedHooks>, session: &Session<'_>) -> Result<Hooked, Frame> {
-        Ok(Hooked {
-            ctx: hooks.start(session)?,
-            hooks: hooks.clone(),
-            waiting: VecDeque::new(),
+    /// refuses it. `None` when there are none.
+    pub(crate) fn start(installed: &Installed, session: &Session<'_>) -> Option<Result<Hooked, Frame>> {
+        let all = [installed.audit.get(), installed.embedder.get()];
+        let mut hooks = Vec::new();
+        for one in all.into_iter().flatten() {
+            let ctx = match one.start(session) {
+                Ok(ctx) => ctx,
+                Err(refusal) => return Some(Err(refusal)),
+            };
+            hooks.push((one.clone(), ctx));
+        }
+        (!hooks.is_empty()).then(|| {
+            Ok(Hooked {
+                hooks,
+                waiting: VecDeque::new(),
+            })
         })
     }
 
-    /// [`SessionHooks::request_filter`].
+    /// [`SessionHooks::request_filter`]: the first answer wins.
     pub(crate) fn filter(&mut self, request: &Request, session: &Session<'_>) -> Option<Frame> {
-        self.hooks.request_filter(request, session, self.ctx.as_mut())
+        self.hooks
+            .iter_mut()
+            .find_map(|(hooks, ctx)| hooks.request_filter(request, session, ctx.as_mut()))
     }
 
     /// A reply for `request` (`None`: a protocol error's) is now waiting
@@ -200,6 +256,7 @@ impl Hooked {
             db: session.db,
             protocol: session.protocol,
             in_multi: session.in_multi,
+            tenant: session.tenant,
         }));
     }
 
@@ -217,42 +274,39 @@ impl Hooked {
                 db: waiting.db,
                 protocol: waiting.protocol,
                 in_multi: waiting.in_multi,
+                tenant: waiting.tenant,
             },
             elapsed: waiting.received.elapsed(),
             error: error_text(reply),
+            reply: reply.as_ref().ok(),
         };
-        self.hooks.logging(&done, self.ctx.as_mut());
+        for (hooks, ctx) in &mut self.hooks {
+            hooks.logging(&done, ctx.as_mut());
+        }
     }
 
     /// [`SessionHooks::disconnected`].
-    pub(crate) fn disconnected(mut self, session: &Session<'_>) {
-        self.hooks.disconnected(session, self.ctx.as_mut());
+    pub(crate) fn disconnected(mut self, session: &Session<'_>, gone: Gone) {
+        for (hooks, ctx) in &mut self.hooks {
+            hooks.disconnected(session, gone, ctx.as_mut());
+        }
     }
 }
 
-/// The hooks the proxy was given ([`crate::Proxy::hooks`]), if any.
+/// The hooks the proxy runs in every session: the audit log's
+/// ([`crate::audit`]) and the embedder's ([`crate::Proxy::hooks`]).
 #[derive(Default)]
-pub(crate) struct Installed(std::sync::OnceLock<Arc<dyn ErasedHooks>>);
-
-impl Installed {
-    /// Installs `hooks`; false if some were installed already.
-    pub(crate) fn set(&self, hooks: Arc<dyn ErasedHooks>) -> bool {
-        self.0.set(hooks).is_ok()
-    }
-
-    /// The hooks, if any.
-    pub(crate) fn get(&self) -> Option<&Arc<dyn ErasedHooks>> {
-        self.0.get()
-    }
+pub(crate) struct Installed {
+    pub(crate) audit: std::sync::OnceLock<Arc<dyn ErasedHooks>>,
+    pub(crate) embedder: std::sync::OnceLock<Arc<dyn ErasedHooks>>,
 }
 
 impl std::fmt::Debug for Installed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.get().is_some() {
-            "Installed(..)"
-        } else {
-            "Installed(none)"
-        })
+        f.debug_struct("Installed")
+            .field("audit", &self.audit.get().is_some())
+            .field("embedder", &self.embedder.get().is_some())
+            .finish()
     }
 }
 

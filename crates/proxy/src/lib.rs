@@ -26,6 +26,7 @@
 //! - [`databases`]: tenants with databases of their own.
 //! - [`guard`]: what a tenant's client or a user with ACL rules may run.
 
+pub mod audit;
 pub mod buffers;
 pub mod clients;
 pub mod commands;

@@ -59,6 +59,24 @@ impl Proxy<Core, GateCore> {
         let users = crate::users::Users::new(&config.users, &tenants, stack.router.table());
         let (listeners, roles) =
             crate::listeners::bind(&config.listeners, |name| tenants.number(Some(name))).await?;
+        let audit = match config.audit.enabled() {
+            true => Some(audit::Audit::start(
+                &config.audit,
+                &config.listen,
+                stack.router.table(),
+            )?),
+            false => None,
+        };
+        let hooks = crate::hooks::Installed::default();
+        if let Some(audit) = &audit {
+            let routers = std::iter::once(&stack)
+                .chain(&groups)
+                .map(|stack| stack.router.clone())
+                .collect();
+            let table = stack.router.table().clone();
+            let audit_hooks = crate::audit::AuditHooks::new(audit.clone(), table, tenants.clone(), routers);
+            let _ = hooks.audit.set(Arc::new(audit_hooks));
+        }
         Ok(Proxy {
             listener,
             listeners,
@@ -70,7 +88,8 @@ impl Proxy<Core, GateCore> {
                 config: Arc::new(config),
                 started: Instant::now(),
                 monitors: Default::default(),
-                hooks: Default::default(),
+                hooks,
+                audit,
                 tenants,
                 users,
                 acl_log: Default::default(),
@@ -109,7 +128,7 @@ impl<S: StackService, G: StackService> Proxy<S, G> {
     /// [`SessionHooks`](crate::hooks::SessionHooks) instead.
     pub fn hooks(self, hooks: impl crate::hooks::SessionHooks) -> Self {
         assert!(
-            self.shared.hooks.set(Arc::new(hooks)),
+            self.shared.hooks.embedder.set(Arc::new(hooks)).is_ok(),
             "the proxy's session hooks are installed once"
         );
         self

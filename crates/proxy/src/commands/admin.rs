@@ -47,7 +47,19 @@ pub fn proxy(request: &Request, state: &SessionState, shared: &Shared) -> Frame 
         (b"latency", 0) => verbatim(stats.render(None)),
         (b"latency", 1) => verbatim(stats.render(Some(&arg(request, rest)))),
         (b"info", 0) if operator => verbatim(info(shared)),
-        (b"stats" | b"info", _) if !operator => Frame::error(format!(
+        (b"audit", 1) if operator && request.args()[rest].eq_ignore_ascii_case(b"status") => {
+            verbatim(audit_status(shared))
+        }
+        (b"audit", 1) if operator && request.args()[rest].eq_ignore_ascii_case(b"reopen") => {
+            match &shared.audit {
+                Some(audit) => {
+                    audit.reopen();
+                    Frame::simple("OK")
+                }
+                None => Frame::error("ERR the audit log is off"),
+            }
+        }
+        (b"stats" | b"info" | b"audit", _) if !operator => Frame::error(format!(
             "NOPERM User {} has no permissions to run the 'proxy|{}' command",
             state.user,
             String::from_utf8_lossy(&sub)
@@ -58,12 +70,44 @@ pub fn proxy(request: &Request, state: &SessionState, shared: &Shared) -> Frame 
             "STATS TENANT <name>: the same, for one tenant's clients (\"\" for clients without one).",
             "LATENCY [TENANT <name>] [<command>]: the same, for one command.",
             "INFO: the proxy's clients, backend topology and connections.",
+            "AUDIT STATUS: the audit log's records, queue, drops, waits, refusals and sinks.",
+            "AUDIT REOPEN: file sinks open their file again (after an outside logrotate).",
         ]),
-        (b"stats" | b"latency" | b"info", _) => {
+        (b"stats" | b"latency" | b"info" | b"audit", _) => {
             wrong_arity(&format!("proxy|{}", arg(request, 1).to_ascii_lowercase()))
         }
         _ => unknown_subcommand("proxy", &request.args()[1]),
     }
+}
+
+/// `PROXY AUDIT STATUS`: the audit log's figures, then each sink's.
+fn audit_status(shared: &Shared) -> String {
+    let Some(audit) = &shared.audit else {
+        return "audit_enabled:0\r\n".into();
+    };
+    let status = audit.status();
+    let dropped: u64 = status.sinks.iter().map(|sink| sink.dropped).sum();
+    let queued: usize = status.sinks.iter().map(|sink| sink.queued).sum();
+    let mut out = format!(
+        "audit_enabled:1\r\naudit_records:{}\r\naudit_queued:{queued}\r\naudit_dropped:{dropped}\r\n\
+         audit_failed_ops:{}\r\naudit_blocked_ms:{}\r\naudit_reserved:{}\r\n",
+        status.records,
+        status.failed,
+        status.blocked.as_millis(),
+        status.reserved,
+    );
+    for (i, (sink, name)) in status.sinks.iter().zip(audit.sinks()).enumerate() {
+        let _ = write!(
+            out,
+            "sink{i}:{name},up={},queued={},written={},dropped={},oldest_unwritten_age_ms={}\r\n",
+            u8::from(sink.up),
+            sink.queued,
+            sink.written,
+            sink.dropped,
+            sink.oldest.as_millis(),
+        );
+    }
+    out
 }
 
 fn info(shared: &Shared) -> String {

@@ -91,6 +91,9 @@ pub struct ProxyConfig {
     /// More addresses, each for one tenant ([`crate::listeners`]),
     /// `[[listeners]]` in TOML.
     pub listeners: Vec<crate::listeners::ListenerConfig>,
+    /// The audit log (`[audit]`, [`audit::AuditConfig`]): on when it has
+    /// sinks.
+    pub audit: audit::AuditConfig,
     /// Shared connections per backend node (per protocol and database), for
     /// each worker thread.
     pub connections_per_node: usize,
@@ -144,6 +147,7 @@ impl Default for ProxyConfig {
             users: Vec::new(),
             tenants: Vec::new(),
             listeners: Vec::new(),
+            audit: audit::AuditConfig::default(),
             connections_per_node: 2,
             connect_timeout_ms: 2000,
             request_timeout_ms: 0,
@@ -195,6 +199,9 @@ pub enum ConfigError {
     /// Listeners that clash, or name users of other tenants.
     #[error("listeners: {0}")]
     Listeners(String),
+    /// An audit filter or setting that does not hold.
+    #[error("audit: {0}")]
+    Audit(String),
 }
 
 impl ProxyConfig {
@@ -262,6 +269,9 @@ impl ProxyConfig {
         crate::tenants::check(&self.tenants, &named).map_err(ConfigError::Tenants)?;
         self.check_groups()?;
         crate::listeners::check(&self.listeners, &self.listen, &self.users)?;
+        self.audit
+            .check(&router::CommandTable::builtin())
+            .map_err(ConfigError::Audit)?;
         if self.threads > MAX_THREADS {
             return Err(ConfigError::OutOfRange {
                 name: "threads",

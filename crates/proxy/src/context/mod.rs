@@ -46,8 +46,11 @@ pub struct Shared {
     pub handling: crate::handling::CommandHandling,
     /// The clients in MONITOR, and what they are shown.
     pub monitors: Arc<crate::monitor::Monitors>,
-    /// The embedder's session hooks ([`crate::hooks`]).
+    /// The session hooks: the audit log's and the embedder's
+    /// ([`crate::hooks`]).
     pub(crate) hooks: crate::hooks::Installed,
+    /// The audit log, when it is on ([`crate::audit`]).
+    pub audit: Option<Arc<audit::Audit>>,
     /// The tenants, and how many clients each has.
     pub tenants: crate::tenants::Tenants,
     /// The users clients log in as.

@@ -37,6 +37,8 @@ pub struct SessionState {
     pub acl: Option<Arc<middleware::acl::User>>,
     /// The request kept back by its tenant's rate limit has its slot.
     pub admitted: bool,
+    /// It sent what RESP cannot read: the session answers and closes.
+    pub protocol_error: bool,
     /// Until when its tenant's rate limit holds its next request.
     pub throttled_until: Option<std::time::Instant>,
     /// Its place among its tenant's clients, held while it is one.
@@ -77,6 +79,7 @@ impl SessionState {
     /// A fresh connection.
     pub fn new(info: Arc<ClientInfo>, requires_auth: bool) -> Self {
         SessionState {
+            protocol_error: false,
             protocol: Protocol::Resp2,
             db: 0,
             db_base: 0,

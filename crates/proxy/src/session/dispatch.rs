@@ -96,6 +96,7 @@ pub(super) fn dispatch_all<S: StackService, G: StackService>(
             }
             Ok(None) => break Flow::Continue,
             Err(error) => {
+                state.protocol_error = true;
                 if let Some(hooked) = hooked.as_mut() {
                     hooked.started(None, received, &hook_view(state));
                 }
@@ -144,7 +145,13 @@ fn hooked_dispatch<S: StackService, G: StackService>(
     // As the request found the session (a SELECT's own database is the
     // one it left).
     let view = hook_view(state);
-    let (user, db, protocol, in_multi) = (view.user.to_string(), view.db, view.protocol, view.in_multi);
+    let (user, db, protocol, in_multi, tenant) = (
+        view.user.to_string(),
+        view.db,
+        view.protocol,
+        view.in_multi,
+        view.tenant,
+    );
     let queued = pending.len();
     let copy = request.clone();
     let flow = dispatch_one(request, received, state, shared, stacks, pending, deferred);
@@ -154,6 +161,7 @@ fn hooked_dispatch<S: StackService, G: StackService>(
             db,
             protocol,
             in_multi,
+            tenant,
             ..hook_view(state)
         };
         hooks.started(Some(copy), received, &view);

@@ -18,7 +18,7 @@ use super::dispatch::{dispatch_all, Flow};
 use super::reply::{write_reply, Pending};
 use super::Lane;
 use crate::context::{SessionState, Shared};
-use crate::hooks::{Hooked, Session};
+use crate::hooks::{Gone, Hooked, Session};
 
 /// Initial read buffer; it grows for large requests.
 const READ_BUFFER: usize = 16 * 1024;
@@ -142,15 +142,11 @@ pub async fn serve<S: StackService, G: StackService>(
         max_query_buffer: shared.config.query_buffer_limit,
         ..Limits::default()
     };
-    let mut hooked = match shared
-        .hooks
-        .get()
-        .map(|hooks| Hooked::start(hooks, &hook_view(&state)))
-    {
+    let mut hooked = match Hooked::start(&shared.hooks, &hook_view(&state)) {
         None => None,
         Some(Ok(hooked)) => Some(hooked),
         Some(Err(refusal)) => {
-            // Refused by the embedder's hooks: told why, then closed.
+            // Refused by the hooks: told why, then closed.
             let mut output = BytesMut::new();
             refusal.encode(state.protocol, &mut output);
             let mut stream = stream;
@@ -172,6 +168,9 @@ pub async fn serve<S: StackService, G: StackService>(
     };
     let mut last_read = tokio::time::Instant::now();
     let mut flow = Flow::Continue;
+    // Why the session closes once its replies are written: the client's
+    // QUIT (or a protocol error) unless a drain began first.
+    let mut closed_for = Gone::Client;
     let mut deferred: Option<Request> = None;
     // This session's requests in flight, as its tenant's `max_inflight`
     // counts them.
@@ -181,9 +180,9 @@ pub async fn serve<S: StackService, G: StackService>(
     let killed = kill.cancelled();
     let shutting_down = shutdown.cancelled();
     tokio::pin!(killed, shutting_down);
-    loop {
+    let gone = loop {
         if closing && pending.is_empty() {
-            break;
+            break closed_for;
         }
         if flow == Flow::Fence && pending.is_empty() {
             // A blocking command, which runs alone, has answered.
@@ -233,41 +232,41 @@ pub async fn serve<S: StackService, G: StackService>(
                 if !pending.is_empty() =>
             {
                 if over_output_limit(&output, &shared, &state) {
-                    break;
+                    break Gone::OutputBuffer;
                 }
                 state.info.buffers.set_output(output.len());
                 if write.write_all_buf(&mut output).await.is_err() {
-                    break;
+                    break Gone::Client;
                 }
                 state.info.buffers.set_output(0);
                 if close {
-                    break;
+                    break closed_for;
                 }
             }
             event = state.pubsub.next_event(), if subscribed => {
                 forward_events(event, &mut state, &shared, &mut output);
                 if over_output_limit(&output, &shared, &state) {
-                    break;
+                    break Gone::OutputBuffer;
                 }
                 if !output.is_empty() && write.write_all_buf(&mut output).await.is_err() {
-                    break;
+                    break Gone::Client;
                 }
             }
             read_result = read.read_buf(&mut input), if can_read => {
                 match read_result {
-                    Ok(0) | Err(_) => break,
+                    Ok(0) | Err(_) => break Gone::Client,
                     Ok(_) => last_read = tokio::time::Instant::now(),
                 }
                 // A client killed while its next request was arriving runs
                 // nothing more, as on Valkey (the select polls reads first).
                 if kill.is_cancelled() {
-                    break;
+                    break Gone::Killed;
                 }
                 if flow == Flow::Fence {
                     state.info.buffers.set_query(input.len(), input.capacity());
                     if input.len() > shared.config.query_buffer_limit {
                         tracing::info!(client = state.info.id, bytes = input.len(), "closing a client over the query buffer limit");
-                        break;
+                        break Gone::QueryBuffer;
                     }
                     continue;
                 }
@@ -287,17 +286,27 @@ pub async fn serve<S: StackService, G: StackService>(
             _ = sleep_until(retry_at), if retry_at.is_some() => {
                 state.pubsub.restore(&shared.stack_of(state.group).router, state.protocol);
             }
-            _ = &mut killed => break,
-            _ = &mut shutting_down, if !closing => closing = true,
-            _ = sleep_until(idle_deadline), if idle_deadline.is_some() && pending.is_empty() => break,
+            _ = &mut killed => break Gone::Killed,
+            _ = &mut shutting_down, if !closing => {
+                closing = true;
+                closed_for = Gone::Drain;
+            }
+            _ = sleep_until(idle_deadline), if idle_deadline.is_some() && pending.is_empty() => break Gone::Idle,
         }
-    }
+        if closing && closed_for == Gone::Client {
+            closed_for = if state.protocol_error {
+                Gone::Protocol
+            } else {
+                Gone::Quit
+            };
+        }
+    };
     // Everything the client held goes now: links, the watch connection,
     // and (dropped with `pending`) any blocked command's connection.
     state.pubsub.clear();
     state.transaction.reset();
     if let Some(hooked) = hooked {
-        hooked.disconnected(&hook_view(&state));
+        hooked.disconnected(&hook_view(&state), gone);
     }
     shared.clients.remove(id);
 }
@@ -311,6 +320,7 @@ pub(super) fn hook_view(state: &SessionState) -> Session<'_> {
         db: state.client_db(),
         protocol: state.protocol,
         in_multi: state.transaction.in_multi(),
+        tenant: state.tenant,
     }
 }
 

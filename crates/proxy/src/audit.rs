@@ -1,0 +1,402 @@
+//! The audit log in the session: [`AuditHooks`], the session hooks that
+//! make the [`audit`] crate's records of what clients do.
+//!
+//! Hooks see what a tower layer cannot: who the client is (user, tenant,
+//! address, name, library), every request in every state with its reply,
+//! and why the client left. A command the filters select gets a place in
+//! the queue before it runs ([`audit::Audit::reserve`]): under `fail`, no
+//! place means the command is refused before anything runs; under
+//! `block`, the session waits for one. Its record is made when its reply
+//! is about to be written. Commands queued in MULTI are recorded when
+//! EXEC answers, each with its own outcome and the transaction's id; a
+//! transaction discarded (or left behind by a client that goes) ran
+//! nothing and gives its places back.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use audit::{Audit, EventKind, Payload, Record};
+use bytes::Bytes;
+use resp::{Frame, Request};
+use router::command::RequestPolicy;
+use router::{CommandSpec, CommandTable, Reply, Router};
+
+use crate::hooks::{Done, Gone, Session, SessionHooks};
+use crate::tenants::Tenants;
+
+/// Transaction ids, unique in the process.
+static TRANSACTIONS: AtomicU64 = AtomicU64::new(1);
+
+/// The reply to an audited command refused under `on_full = "fail"`.
+pub const UNAVAILABLE: &str = "ERR audit log unavailable";
+
+/// The audit log's session hooks.
+#[derive(Debug)]
+pub struct AuditHooks {
+    audit: Arc<Audit>,
+    table: Arc<CommandTable>,
+    tenants: Tenants,
+    /// The router of each backend group (0: the default), to name the
+    /// nodes a command's keys live on.
+    routers: Vec<Router>,
+}
+
+/// What the hooks keep per session.
+#[derive(Debug, Default)]
+pub struct AuditCtx {
+    /// Places promised to its audited requests not recorded yet.
+    reserved: usize,
+    /// The id of its open transaction.
+    txn: Option<u64>,
+    /// Records of the commands queued in it, made when EXEC answers.
+    queued: Vec<Record>,
+    /// CLIENT SETNAME's name.
+    name: String,
+    /// CLIENT SETINFO's library, `name/version`.
+    lib: String,
+}
+
+impl AuditHooks {
+    /// Hooks that record into `audit`, with the proxy's command table,
+    /// tenants and backend routers.
+    pub fn new(
+        audit: Arc<Audit>,
+        table: Arc<CommandTable>,
+        tenants: Tenants,
+        routers: Vec<Router>,
+    ) -> AuditHooks {
+        AuditHooks {
+            audit,
+            table,
+            tenants,
+            routers,
+        }
+    }
+
+    fn tenant_name(&self, number: u16) -> &str {
+        self.tenants.name(number).unwrap_or("")
+    }
+
+    fn selects_client(&self, session: &Session<'_>) -> bool {
+        self.audit
+            .filter()
+            .selects_client(session.user, self.tenant_name(session.tenant), session.addr.ip())
+    }
+
+    /// The record of `session`, with no command.
+    fn record(&self, event: EventKind, session: &Session<'_>, ctx: &AuditCtx) -> Record {
+        Record {
+            time: audit::record::timestamp(SystemTime::now()),
+            node: self.audit.node().to_string(),
+            event: event.name(),
+            conn: session.id,
+            client: session.addr.to_string(),
+            user: session.user.to_string(),
+            tenant: self.tenant_name(session.tenant).to_string(),
+            db: Some(session.db),
+            name: ctx.name.clone(),
+            lib: ctx.lib.clone(),
+            ..Record::default()
+        }
+    }
+
+    /// The event a request makes before it runs, if its place must be
+    /// promised: a command the rules select, or an administrative one.
+    fn promised(&self, request: &Request, spec: Option<&CommandSpec>) -> bool {
+        let filter = self.audit.filter();
+        (filter.wants(EventKind::Admin) && is_admin(request, spec))
+            || spec.is_some_and(|spec| {
+                filter.wants(EventKind::Command) && filter.rules_select(spec, request.args())
+            })
+    }
+
+    /// The command part of a record: name, keys, arguments, size.
+    fn describe(&self, record: &mut Record, request: &Request, spec: Option<&CommandSpec>, tenant: u16) {
+        let filter = self.audit.filter();
+        record.cmd = Some(match spec {
+            Some(spec) => spec.name.replace('|', " ").to_uppercase(),
+            None => String::from_utf8_lossy(request.name()).to_uppercase(),
+        });
+        record.argc = Some(request.len());
+        record.bytes_in = Some(request.raw().len());
+        if filter.payload == Payload::None {
+            return;
+        }
+        if let Some(spec) = spec {
+            let mut keys = Vec::new();
+            router::command::keys::for_each_key(spec, request.args(), |position| {
+                keys.push(audit::record::shown(
+                    &request.args()[position],
+                    filter.max_arg_bytes,
+                ));
+            });
+            record.backends = Some(self.backends(request, spec, tenant, record.db.unwrap_or(0)));
+            record.keys = Some(keys);
+        }
+        if filter.payload == Payload::Args {
+            let redacted = crate::gate::redacted(request.clone());
+            let args = redacted.args();
+            record.args = Some(
+                (1..redacted.len())
+                    .map(|i| audit::record::shown(args.get(i).unwrap_or_default(), filter.max_arg_bytes))
+                    .collect(),
+            );
+        }
+    }
+
+    /// The nodes `request`'s keys live on now (every primary, or every
+    /// node, for a command sent to all of them).
+    fn backends(&self, request: &Request, spec: &CommandSpec, tenant: u16, db: u32) -> Vec<String> {
+        let group = self.tenants.group(tenant);
+        let Some(router) = self.routers.get(group).or(self.routers.first()) else {
+            return Vec::new();
+        };
+        let topology = router.topology().current();
+        let mut nodes: Vec<String> = match spec.request_policy {
+            RequestPolicy::AllShards => topology.shards().iter().map(|s| s.primary.to_string()).collect(),
+            RequestPolicy::AllNodes => topology.addrs().iter().map(|a| a.to_string()).collect(),
+            _ => {
+                let emulated = middleware::namespace::emulates(topology.mode(), topology.databases());
+                let prefix = self.tenants.key_prefix(tenant).unwrap_or_default();
+                let scope = middleware::Scope::new(prefix, db, emulated);
+                let mut nodes = Vec::new();
+                router::command::keys::for_each_key(spec, request.args(), |position| {
+                    let stored = scope.encode(&request.args()[position]);
+                    if let Some(shard) = topology.shard_for_slot(router::slot::key_slot(&stored)) {
+                        nodes.push(shard.primary.to_string());
+                    }
+                });
+                nodes
+            }
+        };
+        nodes.sort();
+        nodes.dedup();
+        nodes
+    }
+
+    /// Records the commands queued in the transaction EXEC (or DISCARD)
+    /// ended, each with its outcome in `reply`.
+    fn end_transaction(&self, ctx: &mut AuditCtx, reply: Option<&Reply>, discarded: bool) {
+        let outcomes: Option<Vec<bool>> = match reply {
+            Some(Reply::Raw(raw)) => match Frame::parse_complete(&Bytes::clone(raw)) {
+                Ok(Frame::Array(items)) => Some(items.iter().map(Frame::is_error).collect()),
+                _ => None,
+            },
+            Some(Reply::Frame(Frame::Array(items))) => Some(items.iter().map(Frame::is_error).collect()),
+            _ => None,
+        };
+        for (index, mut record) in std::mem::take(&mut ctx.queued).into_iter().enumerate() {
+            let failed = outcomes
+                .as_ref()
+                .and_then(|outcomes| outcomes.get(index).copied());
+            (record.status, record.reply) = match (discarded, failed) {
+                (true, _) => (Some("discarded"), None),
+                (false, None) => (Some("aborted"), None),
+                (false, Some(true)) => (Some("error"), Some("error")),
+                (false, Some(false)) => (Some("ok"), None),
+            };
+            self.push(record, ctx);
+        }
+        ctx.txn = None;
+    }
+
+    /// Hands `record` to the log, in the place promised to it if any.
+    fn push(&self, record: Record, ctx: &mut AuditCtx) {
+        let reserved = ctx.reserved > 0;
+        ctx.reserved -= usize::from(reserved);
+        self.audit.record(&record, reserved);
+    }
+
+    /// Follows what the client says of itself (CLIENT SETNAME, SETINFO,
+    /// HELLO SETNAME) into the records.
+    fn follow_identity(request: &Request, ctx: &mut AuditCtx) {
+        let args = request.args();
+        let arg = |i: usize| String::from_utf8_lossy(args.get(i).unwrap_or_default()).into_owned();
+        let is = |i: usize, word: &[u8]| args.get(i).is_some_and(|a| a.eq_ignore_ascii_case(word));
+        if request.is("client") && is(1, b"setname") {
+            ctx.name = arg(2);
+        } else if request.is("client") && is(1, b"setinfo") && is(2, b"lib-name") {
+            ctx.lib = arg(3);
+        } else if request.is("client") && is(1, b"setinfo") && is(2, b"lib-ver") {
+            ctx.lib = format!("{}/{}", ctx.lib.split('/').next().unwrap_or_default(), arg(3));
+        } else if request.is("hello") {
+            if let Some(at) = (2..request.len()).find(|&i| is(i, b"setname")) {
+                ctx.name = arg(at + 1);
+            }
+        }
+    }
+}
+
+impl SessionHooks for AuditHooks {
+    type Ctx = AuditCtx;
+
+    fn new_ctx(&self, _session: &Session<'_>) -> AuditCtx {
+        AuditCtx::default()
+    }
+
+    fn connected(&self, session: &Session<'_>, ctx: &mut AuditCtx) -> Result<(), Frame> {
+        if self.audit.filter().wants(EventKind::Connect) && self.selects_client(session) {
+            let record = self.record(EventKind::Connect, session, ctx);
+            self.audit.record(&record, false);
+        }
+        Ok(())
+    }
+
+    fn request_filter(&self, request: &Request, session: &Session<'_>, ctx: &mut AuditCtx) -> Option<Frame> {
+        let spec = self.table.lookup(request).map(|spec| &**spec);
+        if !self.promised(request, spec) || !self.selects_client(session) {
+            return None;
+        }
+        if self.audit.reserve() {
+            ctx.reserved += 1;
+            None
+        } else {
+            Some(Frame::error(UNAVAILABLE))
+        }
+    }
+
+    fn logging(&self, done: &Done<'_>, ctx: &mut AuditCtx) {
+        let request = done.request;
+        let session = &done.session;
+        let spec = self.table.lookup(request).map(|spec| &**spec);
+        if done.error.is_none() {
+            Self::follow_identity(request, ctx);
+        }
+        if done.error.as_deref() == Some(UNAVAILABLE) || !self.selects_client(session) {
+            return;
+        }
+        let filter = self.audit.filter();
+        let auth = request.is("auth") || (request.is("hello") && request.len() > 3);
+        let event = if auth {
+            EventKind::Auth
+        } else if done.error.as_deref().is_some_and(is_denial) {
+            EventKind::Denied
+        } else if is_admin(request, spec) {
+            EventKind::Admin
+        } else {
+            EventKind::Command
+        };
+        let promised = self.promised(request, spec);
+        let selected = filter.wants(event)
+            && match event {
+                EventKind::Command => {
+                    promised || spec.is_some_and(|spec| filter.sampled(spec, request.args()))
+                }
+                EventKind::Auth => auth_user(request).is_some(),
+                _ => true,
+            };
+        let mut record = self.record(event, session, ctx);
+        if event == EventKind::Auth {
+            record.user = auth_user(request).unwrap_or_default();
+        } else {
+            self.describe(&mut record, request, spec, session.tenant);
+        }
+        record.status = Some(if done.error.is_some() { "error" } else { "ok" });
+        record.error = done
+            .error
+            .as_deref()
+            .map(|text| text.split(' ').next().unwrap_or_default().to_string());
+        record.reply = done.reply.map(|reply| match reply {
+            Reply::Raw(raw) => audit::record::reply_type(raw),
+            Reply::Frame(frame) => audit::record::reply_type(&frame_head(frame)),
+            Reply::Admitted => "none",
+        });
+        record.latency_us = Some(done.elapsed.as_micros() as u64);
+        record.txn = ctx.txn;
+
+        let queued = session.in_multi
+            && match done.reply {
+                Some(Reply::Raw(raw)) => raw.starts_with(b"+QUEUED"),
+                Some(Reply::Frame(Frame::Simple(text))) => &text[..] == b"QUEUED",
+                _ => false,
+            };
+        if queued {
+            if selected {
+                record.status = Some("queued");
+                record.reply = None;
+                ctx.queued.push(record);
+            }
+            return;
+        }
+        let ends = request.is("exec") || request.is("discard");
+        if ends && ctx.txn.is_some() {
+            self.end_transaction(ctx, done.reply, request.is("discard"));
+            record.txn = None;
+        }
+        if request.is("multi") && done.error.is_none() {
+            ctx.txn = Some(TRANSACTIONS.fetch_add(1, Ordering::Relaxed));
+            record.txn = ctx.txn;
+        }
+        if selected {
+            if promised {
+                self.push(record, ctx);
+            } else {
+                self.audit.record(&record, false);
+            }
+        }
+    }
+
+    fn disconnected(&self, session: &Session<'_>, gone: Gone, ctx: &mut AuditCtx) {
+        // A transaction never executed ran nothing: its places go back.
+        ctx.queued.clear();
+        self.audit.release(std::mem::take(&mut ctx.reserved));
+        if self.audit.filter().wants(EventKind::Disconnect) && self.selects_client(session) {
+            let mut record = self.record(EventKind::Disconnect, session, ctx);
+            record.reason = Some(gone.name());
+            self.audit.record(&record, false);
+        }
+    }
+}
+
+/// The user AUTH or HELLO ... AUTH logs in as (`default` for AUTH with a
+/// password alone); `None` for a HELLO without AUTH.
+fn auth_user(request: &Request) -> Option<String> {
+    let args = request.args();
+    let text = |i: usize| String::from_utf8_lossy(args.get(i).unwrap_or_default()).into_owned();
+    if request.is("auth") {
+        return Some(if request.len() >= 3 {
+            text(1)
+        } else {
+            "default".into()
+        });
+    }
+    let at = (2..request.len()).find(|&i| args.get(i).is_some_and(|a| a.eq_ignore_ascii_case(b"auth")))?;
+    Some(text(at + 1))
+}
+
+/// True for an administrative command: the proxy's own, CONFIG, ACL,
+/// CLIENT KILL / PAUSE / UNPAUSE, and whatever Valkey files under `@admin`.
+fn is_admin(request: &Request, spec: Option<&CommandSpec>) -> bool {
+    let Some(spec) = spec else {
+        return request.is("proxy");
+    };
+    let admin = router::command::Categories::named(b"admin").unwrap_or(router::command::Categories::NONE);
+    spec.categories.intersects(admin)
+        || spec.name.starts_with("config|")
+        || spec.name.starts_with("acl|")
+        || spec.name.starts_with("proxy")
+        || matches!(
+            spec.name.as_str(),
+            "client|kill" | "client|pause" | "client|unpause"
+        )
+}
+
+/// True for the errors that refuse a command rather than report its
+/// failure: an ACL's, a tenant's limit.
+fn is_denial(error: &str) -> bool {
+    error.starts_with("NOPERM")
+        || error.starts_with("ERR max number of clients reached")
+        || (error.starts_with("ERR tenant '") && error.contains(" over max_"))
+}
+
+/// The first bytes of `frame` as RESP writes it, for its type.
+fn frame_head(frame: &Frame) -> [u8; 3] {
+    let mut encoded = bytes::BytesMut::new();
+    frame.encode(resp::Protocol::Resp3, &mut encoded);
+    let mut head = [0u8; 3];
+    for (to, from) in head.iter_mut().zip(encoded.iter()) {
+        *to = *from;
+    }
+    head
+}
