@@ -128,8 +128,9 @@ pub enum Payload {
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum OnFull {
-    /// The audited request waits for room before it runs: nothing is lost,
-    /// latency rises (and the worker thread it runs on waits too).
+    /// Backpressure: while the queue is full the proxy reads nothing more
+    /// from the clients the audit log records, so their requests wait;
+    /// nothing is lost, latency rises. Other clients go on.
     #[default]
     Block,
     /// The record is dropped and counted; a gap record with the count and

@@ -86,8 +86,12 @@ impl Filter {
 
     /// True when the `commands` rules select `spec` with `args` and, with
     /// `keys` globs, one of its keys matches: a `command` record is made.
+    /// The commands every user may run before logging in (AUTH, HELLO),
+    /// which no ACL rule refuses, are `auth` events, never selected here.
     pub fn rules_select(&self, spec: &CommandSpec, args: Args<'_>) -> bool {
-        self.commands.check(spec, args).is_ok() && self.keys_match(spec, args)
+        !spec.flags.contains(Flags::NO_AUTH)
+            && self.commands.check(spec, args).is_ok()
+            && self.keys_match(spec, args)
     }
 
     /// True when a read-only command the rules leave out is picked by
@@ -142,6 +146,7 @@ mod tests {
         assert!(!selects(&["GET", "user:1"]));
         assert!(!selects(&["DEL", "user:1"]));
         assert!(!selects(&["PING"]));
+        assert!(!selects(&["AUTH", "user:1", "pw"]));
         let local: IpAddr = "127.0.0.1".parse().unwrap();
         assert!(filter.selects_client("app", "", local));
         assert!(!filter.selects_client("exporter", "", local));

@@ -143,6 +143,22 @@ impl Audit {
         self.queue.reserve()
     }
 
+    /// Under `on_full = "block"`, whether the queue is full: sessions of
+    /// the clients it records read nothing more until [`Audit::room`].
+    pub fn holds_clients(&self) -> bool {
+        self.queue.holds_clients()
+    }
+
+    /// Completes when the queue may have room again ([`Queue::room`]).
+    pub async fn room(&self) {
+        self.queue.room().await;
+    }
+
+    /// Counts `waited`, a time a client was not read for want of room.
+    pub fn add_blocked(&self, waited: std::time::Duration) {
+        self.queue.add_blocked(waited);
+    }
+
     /// Gives back places promised to requests that made no record.
     pub fn release(&self, count: usize) {
         self.queue.release(count);

@@ -8,8 +8,15 @@
 //! `drop` is counted in that lane's gap, written as one gap record before
 //! the next record the lane takes: the sequence numbers of the records and
 //! the gaps a sink receives account for every number.
+//!
+//! Under `block` the queue never holds a thread: a full queue tells the
+//! sessions to stop reading their clients ([`Queue::holds_clients`]) until
+//! a writer makes room ([`Queue::room`]). A request already read still
+//! runs and is recorded, so a lane may pass its capacity by at most what
+//! the sessions had read when it filled.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -22,8 +29,10 @@ use crate::record::timestamp;
 #[derive(Debug)]
 pub struct Queue {
     state: Mutex<State>,
-    /// Signalled when a lane has room again.
-    room: Condvar,
+    /// Woken when no lane is full any more (`block`).
+    room: tokio::sync::Notify,
+    /// Under `block`: a lane is full, so sessions read no more.
+    full: AtomicBool,
     /// Signalled when a lane has records for its writer.
     work: Condvar,
     capacity: usize,
@@ -72,7 +81,8 @@ pub struct Status {
     pub records: u64,
     /// Requests refused because there was no room (`fail`).
     pub failed: u64,
-    /// Time requests waited for room (`block`).
+    /// Time clients were not read for want of room (`block`), added up
+    /// over the sessions.
     pub blocked: Duration,
     /// Places promised to requests running now.
     pub reserved: usize,
@@ -109,7 +119,8 @@ impl Queue {
                     .collect(),
                 ..State::default()
             }),
-            room: Condvar::new(),
+            room: tokio::sync::Notify::new(),
+            full: AtomicBool::new(false),
             work: Condvar::new(),
             capacity,
             on_full,
@@ -128,34 +139,53 @@ impl Queue {
     }
 
     /// Promises a place to an audited request before it runs. Under
-    /// `block`, waits for room; under `fail`, false when there is none
-    /// (the request is refused); under `drop`, promises nothing (true).
+    /// `fail`, false when there is none (the request is refused); under
+    /// `block`, the place is given even past the capacity, and a full
+    /// queue holds the sessions' reading ([`Queue::holds_clients`]); under
+    /// `drop`, promises nothing (true).
     pub fn reserve(&self) -> bool {
         if self.on_full == OnFull::Drop {
             return true;
         }
         let mut state = self.lock();
-        let started = Instant::now();
-        let mut waited = false;
-        while !self.has_room(&state, 1) && !state.closed {
-            if self.on_full == OnFull::Fail {
-                state.failed += 1;
-                metrics::counter!("valkey_proxy_audit_failed_total").increment(1);
-                return false;
-            }
-            waited = true;
-            state = self
-                .room
-                .wait(state)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-        }
-        if waited {
-            let blocked = started.elapsed();
-            state.blocked += blocked;
-            metrics::counter!("valkey_proxy_audit_blocked_us_total").increment(blocked.as_micros() as u64);
+        if self.on_full == OnFull::Fail && !self.has_room(&state, 1) && !state.closed {
+            state.failed += 1;
+            metrics::counter!("valkey_proxy_audit_failed_total").increment(1);
+            return false;
         }
         state.reserved += 1;
+        self.note_fullness(&state);
         true
+    }
+
+    /// Under `block`, whether a lane is full: sessions then read no more
+    /// from the clients the audit log records until [`Queue::room`].
+    pub fn holds_clients(&self) -> bool {
+        self.full.load(Ordering::Acquire)
+    }
+
+    /// Completes when a writer has made room. A wake-up may come while
+    /// still full, and one may be missed: check again, and wait with a
+    /// timeout.
+    pub async fn room(&self) {
+        self.room.notified().await;
+    }
+
+    /// Counts `waited`, a time a session did not read for want of room.
+    pub fn add_blocked(&self, waited: Duration) {
+        self.lock().blocked += waited;
+        metrics::counter!("valkey_proxy_audit_blocked_us_total").increment(waited.as_micros() as u64);
+    }
+
+    /// Under `block`, notes whether a lane is full, and wakes the held
+    /// sessions when none is any more.
+    fn note_fullness(&self, state: &State) {
+        if self.on_full == OnFull::Block {
+            let full = !self.has_room(state, 1) && !state.closed;
+            if self.full.swap(full, Ordering::AcqRel) && !full {
+                self.room.notify_waiters();
+            }
+        }
     }
 
     /// Gives back `count` places promised ([`Queue::reserve`]) that no
@@ -166,8 +196,7 @@ impl Queue {
         }
         let mut state = self.lock();
         state.reserved = state.reserved.saturating_sub(count);
-        drop(state);
-        self.room.notify_all();
+        self.note_fullness(&state);
     }
 
     /// Takes a record: `json` is its JSON object (`{...}`), which gets its
@@ -175,15 +204,10 @@ impl Queue {
     /// to its request. Returns its sequence number.
     pub fn push(&self, json: &[u8], node: &str, reserved: bool) -> u64 {
         let mut state = self.lock();
-        if reserved && self.on_full != OnFull::Drop {
+        // Under `drop` nothing is promised.
+        let reserved = reserved && self.on_full != OnFull::Drop;
+        if reserved {
             state.reserved = state.reserved.saturating_sub(1);
-        } else if self.on_full == OnFull::Block {
-            while !self.has_room(&state, 1) && !state.closed {
-                state = self
-                    .room
-                    .wait(state)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
-            }
         }
         let seq = state.next_seq;
         state.next_seq += 1;
@@ -239,6 +263,7 @@ impl Queue {
                 lane.lines.push_back((line.clone(), now));
             }
         }
+        self.note_fullness(&state);
         drop(state);
         metrics::counter!("valkey_proxy_audit_records_total").increment(1);
         self.work.notify_all();
@@ -266,8 +291,7 @@ impl Queue {
                 .0;
         }
         let lines = state.lanes[lane].lines.drain(..).map(|(line, _)| line).collect();
-        drop(state);
-        self.room.notify_all();
+        self.note_fullness(&state);
         Some(lines)
     }
 
@@ -282,9 +306,11 @@ impl Queue {
     /// No more records: writers finish what is queued and stop, and
     /// waiting requests go on.
     pub fn close(&self) {
-        self.lock().closed = true;
+        let mut state = self.lock();
+        state.closed = true;
+        self.note_fullness(&state);
+        drop(state);
         self.work.notify_all();
-        self.room.notify_all();
     }
 
     /// What the queue shows of itself.
@@ -334,7 +360,9 @@ mod tests {
     fn a_full_lane_under_drop_writes_a_gap_that_accounts_for_every_number() {
         let queue = Queue::new(1, 2, OnFull::Drop);
         for _ in 0..5 {
-            queue.push(br#"{"event":"command"}"#, "n", false);
+            // Nothing is promised under `drop`, whatever the caller says.
+            assert!(queue.reserve());
+            queue.push(br#"{"event":"command"}"#, "n", true);
         }
         assert_eq!(seqs(&queue.take(0, Duration::ZERO).unwrap()), ["1", "2"]);
         queue.push(b"{}", "n", false);
@@ -366,19 +394,20 @@ mod tests {
     }
 
     #[test]
-    fn under_block_a_request_waits_for_the_writer() {
-        let queue = std::sync::Arc::new(Queue::new(1, 1, OnFull::Block));
+    fn under_block_a_full_queue_holds_the_clients_until_the_writer_takes() {
+        let queue = Queue::new(1, 2, OnFull::Block);
         queue.push(b"{}", "n", false);
-        let writer = {
-            let queue = queue.clone();
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(50));
-                queue.take(0, Duration::ZERO)
-            })
-        };
+        assert!(!queue.holds_clients());
+        // A request read before the queue filled still gets its place.
         assert!(queue.reserve());
-        // Room came only from the writer taking the record.
-        assert_eq!(queue.status().sinks[0].queued, 0);
-        assert_eq!(writer.join().unwrap().unwrap().len(), 1);
+        assert!(queue.holds_clients());
+        assert!(queue.reserve());
+        queue.push(b"{}", "n", true);
+        queue.push(b"{}", "n", true);
+        assert_eq!(queue.status().sinks[0].queued, 3);
+        assert!(queue.holds_clients());
+        assert_eq!(queue.take(0, Duration::ZERO).unwrap().len(), 3);
+        assert!(!queue.holds_clients());
+        assert_eq!(queue.status().sinks[0].dropped, 0);
     }
 }

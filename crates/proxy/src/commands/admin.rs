@@ -90,10 +90,11 @@ fn audit_status(shared: &Shared) -> String {
     let queued: usize = status.sinks.iter().map(|sink| sink.queued).sum();
     let mut out = format!(
         "audit_enabled:1\r\naudit_records:{}\r\naudit_queued:{queued}\r\naudit_dropped:{dropped}\r\n\
-         audit_failed_ops:{}\r\naudit_blocked_ms:{}\r\naudit_reserved:{}\r\n",
+         audit_failed_ops:{}\r\naudit_blocked_ms:{}\r\naudit_holding:{}\r\naudit_reserved:{}\r\n",
         status.records,
         status.failed,
         status.blocked.as_millis(),
+        u8::from(audit.holds_clients()),
         status.reserved,
     );
     for (i, (sink, name)) in status.sinks.iter().zip(audit.sinks()).enumerate() {

@@ -209,10 +209,15 @@ pub async fn serve<S: StackService, G: StackService>(
         // the buffer, up to the query buffer limit, as on Valkey.
         reported.sync(shared.tenants.inflight(state.tenant), pending.len());
         let tenant_full = reported.blocking().cloned();
+        let audit_full = shared
+            .audit
+            .as_deref()
+            .filter(|audit| held_by_audit(audit, &state, &shared));
         let can_read = !closing
             && matches!(flow, Flow::Continue | Flow::Fence)
             && pending.len() < shared.config.max_pipeline
-            && tenant_full.is_none();
+            && tenant_full.is_none()
+            && audit_full.is_none();
         let subscribed = state.pubsub.is_active();
         let idle_deadline = idle.filter(|_| !subscribed).map(|d| last_read + d);
         let retry_at = state.pubsub.retry_at();
@@ -278,6 +283,7 @@ pub async fn serve<S: StackService, G: StackService>(
                 flow = Flow::Fence;
             }
             _ = room(tenant_full.as_deref()), if tenant_full.is_some() => {}
+            _ = audit_room(audit_full), if audit_full.is_some() => {}
             _ = sleep_until(throttled_until), if flow == Flow::Throttled => {
                 // Its turn: the request kept back starts, then what follows.
                 flow = dispatch_all(&mut decoder, &mut input, Instant::now(), &mut state, &shared, &mut stacks, &mut pending, &mut deferred, &mut hooked);
@@ -379,6 +385,32 @@ async fn room(limit: Option<&crate::tenants::InFlight>) {
         _ = limit.room() => {}
         _ = tokio::time::sleep(Duration::from_millis(10)) => {}
     }
+}
+
+/// True when the audit log's queue is full under `on_full = "block"` and
+/// records this client: the session reads nothing more until there is
+/// room ([`audit::Audit::holds_clients`]).
+fn held_by_audit(audit: &audit::Audit, state: &SessionState, shared: &Shared) -> bool {
+    audit.holds_clients()
+        && audit.filter().selects_client(
+            &state.user,
+            shared.tenants.name(state.tenant).unwrap_or(""),
+            state.info.addr.ip(),
+        )
+}
+
+/// Completes when the audit log may have room again (checked every 10 ms
+/// too, in case a wake-up was missed).
+async fn audit_room(audit: Option<&audit::Audit>) {
+    let Some(audit) = audit else {
+        return future::pending().await;
+    };
+    let started = Instant::now();
+    tokio::select! {
+        _ = audit.room() => {}
+        _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+    }
+    audit.add_blocked(started.elapsed());
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
