@@ -34,20 +34,28 @@ fn scratch(name: &str) -> PathBuf {
 
 /// The example's proxy in front of `cluster`, its file sink in `dir`,
 /// after `tweak`.
-async fn start(cluster: &Cluster, dir: &Path, tweak: impl FnOnce(&mut audit::AuditConfig)) -> TestProxy {
+async fn start(cluster: &Cluster, dir: &Path, tweak: impl FnOnce(&mut ProxyConfig)) -> TestProxy {
     let example = example();
-    let mut audit = example.audit;
     let path = dir.join("audit.jsonl").to_string_lossy().into_owned();
-    match &mut audit.sinks[0] {
-        audit::SinkConfig::File { path: to, .. } => *to = path,
-        other => panic!("the example's sink is a file: {other:?}"),
-    }
-    tweak(&mut audit);
     TestProxy::start(cluster.addrs(), move |config| {
         config.users = example.users;
-        config.audit = audit;
+        config.audit = example.audit;
+        match &mut config.audit.sinks[0] {
+            audit::SinkConfig::File { path: to, .. } => *to = path,
+            other => panic!("the example's sink is a file: {other:?}"),
+        }
+        tweak(config);
     })
     .await
+}
+
+fn user(name: &str, password: &str, acl: Option<&str>) -> proxy::config::UserConfig {
+    proxy::config::UserConfig {
+        name: name.into(),
+        password: Some(password.into()),
+        acl: acl.map(Into::into),
+        ..Default::default()
+    }
 }
 
 /// `PROXY AUDIT STATUS` as field -> value.
@@ -124,25 +132,10 @@ fn assert_contiguous(records: &[Value]) {
     assert_eq!(seqs, expected, "every sequence number once, in order");
 }
 
+/// redis-benchmark as the example's user `default`.
 async fn redis_benchmark(addr: &str, args: &[&str]) {
-    let (host, port) = addr.rsplit_once(':').unwrap();
-    let mut command = std::process::Command::new("redis-benchmark");
-    command
-        .args(["-h", host, "-p", port, "-a", "p1", "-q"])
-        .args(args);
-    let output = tokio::task::spawn_blocking(move || {
-        command
-            .output()
-            .expect("redis-benchmark is installed (scripts/install-deps.sh)")
-    })
-    .await
-    .unwrap();
-    let text =
-        String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && !text.to_lowercase().contains("error"),
-        "{text}"
-    );
+    let all: Vec<&str> = ["-a", "p1", "-q"].iter().chain(args).copied().collect();
+    common::redis_benchmark(addr, &all).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,9 +174,9 @@ async fn every_audited_write_has_exactly_one_record() {
 async fn secrets_never_reach_the_log() {
     let cluster = Cluster::start(Flavor::Valkey, 3, 0);
     let dir = scratch("secrets");
-    let proxy = start(&cluster, &dir, |audit| {
-        audit.payload = audit::Payload::Args;
-        audit.events.push(audit::EventKind::Admin);
+    let proxy = start(&cluster, &dir, |config| {
+        config.audit.payload = audit::Payload::Args;
+        config.audit.events.push(audit::EventKind::Admin);
     })
     .await;
     let mut client = RawClient::connect(&proxy.addr).await;
@@ -266,7 +259,7 @@ async fn a_command_across_nodes_is_one_record_and_a_transaction_shares_an_id() {
 async fn rotation_under_load_keeps_every_record_once_and_whole() {
     let cluster = Cluster::start(Flavor::Valkey, 3, 0);
     let dir = scratch("rotate");
-    let proxy = start(&cluster, &dir, |audit| match &mut audit.sinks[0] {
+    let proxy = start(&cluster, &dir, |config| match &mut config.audit.sinks[0] {
         audit::SinkConfig::File {
             rotate_bytes, keep, ..
         } => {
@@ -288,5 +281,103 @@ async fn rotation_under_load_keeps_every_record_once_and_whole() {
     let all = records(&dir);
     assert_contiguous(&all);
     assert_eq!(commands(&all, "SET").len(), 20_000);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_leave_out_users_and_keys() {
+    let cluster = Cluster::start(Flavor::Valkey, 3, 0);
+    let dir = scratch("filters");
+    let proxy = start(&cluster, &dir, |config| {
+        config.audit.users_exclude = vec!["exporter".into()];
+        config.audit.keys = vec!["user:*".into()];
+        config.users.push(user("exporter", "e1", None));
+    })
+    .await;
+    let mut app = RawClient::login(&proxy.addr, "default", "p1").await;
+    let mut exporter = RawClient::login(&proxy.addr, "exporter", "e1").await;
+    assert_eq!(show(&app.call(&["SET", "user:1", "x"]).await), "OK");
+    assert_eq!(show(&app.call(&["SET", "order:1", "x"]).await), "OK");
+    assert_eq!(show(&exporter.call(&["SET", "user:2", "x"]).await), "OK");
+    settled(&mut app).await;
+    let all = records(&dir);
+    let keys: Vec<_> = commands(&all, "SET")
+        .iter()
+        .map(|record| record["keys"][0].clone())
+        .collect();
+    assert_eq!(keys, ["user:1"]);
+    // The excluded user's connection and login are left out too.
+    assert!(all.iter().all(|record| record["user"] != "exporter"), "{all:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn who_came_what_was_refused_and_why_they_left() {
+    let cluster = Cluster::start(Flavor::Valkey, 3, 0);
+    let dir = scratch("sessions");
+    let proxy = start(&cluster, &dir, |config| {
+        config.audit.events = audit::AuditConfig::default().events;
+        let reader = user("reader", "r1", Some("on +@read +@connection ~*"));
+        config.users.push(reader);
+    })
+    .await;
+    let mut app = RawClient::login(&proxy.addr, "default", "p1").await;
+    assert_eq!(show(&app.call(&["CLIENT", "SETNAME", "checkout"]).await), "OK");
+    let lib = ["CLIENT", "SETINFO", "LIB-NAME", "redis-rs"];
+    assert_eq!(show(&app.call(&lib).await), "OK");
+    assert_eq!(show(&app.call(&["SET", "order:1", "x"]).await), "OK");
+    let mut reader = RawClient::login(&proxy.addr, "reader", "r1").await;
+    assert!(show(&reader.call(&["SET", "order:1", "y"]).await).starts_with("-NOPERM"));
+    let id = show(&reader.call(&["CLIENT", "ID"]).await);
+    assert_eq!(show(&app.call(&["CLIENT", "KILL", "ID", &id]).await), "1");
+    assert!(reader.closed_within(Duration::from_secs(5)).await);
+    assert_eq!(show(&app.call(&["QUIT"]).await), "OK");
+    let mut ops = RawClient::login(&proxy.addr, "default", "p1").await;
+    for _ in 0..250 {
+        if records(&dir)
+            .iter()
+            .filter(|r| r["event"] == "disconnect")
+            .count()
+            == 2
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    settled(&mut ops).await;
+    let all = records(&dir);
+    let set = commands(&all, "SET");
+    assert_eq!(set.len(), 1);
+    assert_eq!(
+        (&set[0]["name"], &set[0]["lib"]),
+        (&"checkout".into(), &"redis-rs".into())
+    );
+    let denied: Vec<_> = all.iter().filter(|r| r["event"] == "denied").collect();
+    assert_eq!(denied.len(), 1);
+    assert_eq!(
+        (&denied[0]["user"], &denied[0]["error"]),
+        (&"reader".into(), &"NOPERM".into())
+    );
+    assert_eq!(denied[0]["cmd"], "SET");
+    let kill = all.iter().find(|r| r["cmd"] == "CLIENT KILL").unwrap();
+    assert_eq!(kill["event"], "admin");
+    let mut reasons: Vec<_> = all
+        .iter()
+        .filter(|r| r["event"] == "disconnect")
+        .map(|r| {
+            (
+                r["user"].as_str().unwrap().to_string(),
+                r["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            ("default".into(), "quit".into()),
+            ("reader".into(), "kill".into())
+        ]
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -10,27 +10,9 @@ use test_util::{Cluster, Flavor, Server};
 /// Runs redis-benchmark with `args` after the common options; returns its
 /// output after checking it reported no error.
 async fn redis_benchmark(addr: &str, args: &[&str]) -> String {
-    let (host, port) = addr.rsplit_once(':').unwrap();
-    let mut command = std::process::Command::new("redis-benchmark");
-    command.args([
-        "-h", host, "-p", port, "-P", "16", "-n", "5000", "-c", "20", "-r", "10000", "-q",
-    ]);
-    command.args(args);
-    let output = tokio::task::spawn_blocking(move || {
-        command
-            .output()
-            .expect("redis-benchmark is installed (scripts/install-deps.sh)")
-    })
-    .await
-    .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "{text}");
-    assert!(!text.to_ascii_lowercase().contains("error"), "{text}");
-    text
+    let common = ["-P", "16", "-n", "5000", "-c", "20", "-r", "10000", "-q"];
+    let all: Vec<&str> = common.iter().chain(args).copied().collect();
+    common::redis_benchmark(addr, &all).await
 }
 
 async fn benchmark(addr: &str, tests: &str) {

@@ -348,3 +348,26 @@ pub fn user_of(name: &str, tenant: Option<&str>) -> proxy::config::UserConfig {
         ..Default::default()
     }
 }
+
+/// Runs `redis-benchmark` against `addr` with `args`; returns its output
+/// after checking that it succeeded and reported no error.
+pub async fn redis_benchmark(addr: &str, args: &[&str]) -> String {
+    let (host, port) = addr.rsplit_once(':').expect("host:port");
+    let mut command = std::process::Command::new("redis-benchmark");
+    command.args(["-h", host, "-p", port]).args(args);
+    let output = tokio::task::spawn_blocking(move || {
+        command
+            .output()
+            .expect("redis-benchmark is installed (scripts/install-deps.sh)")
+    })
+    .await
+    .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{text}");
+    assert!(!text.to_ascii_lowercase().contains("error"), "{text}");
+    text
+}

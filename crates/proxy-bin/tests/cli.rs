@@ -1,16 +1,16 @@
 //! The binary: flags, exit code 64 on a bad configuration, serving, and a
 //! drain on SIGTERM.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use test_util::{ports::free_port, Flavor, Server};
 
-fn binary() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_valkey-proxy"))
-}
+use common::binary;
 
 #[test]
 fn help_explains_every_flag() {
@@ -80,23 +80,7 @@ fn serve_and_drain(threads: usize) {
         ),
     )
     .unwrap();
-    let mut child = binary()
-        .arg("--config")
-        .arg(&path)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let line = lines.next().expect("the proxy logs that it listens").unwrap();
-        if line.contains("listening") {
-            break;
-        }
-        assert!(Instant::now() < deadline);
-    }
+    let mut child = common::start_listening(&path);
     let streams: Vec<TcpStream> = (0..threads)
         .map(|_| {
             let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();

@@ -23,7 +23,11 @@ use router::command::RequestPolicy;
 use router::{CommandSpec, CommandTable, Reply, Router};
 
 use crate::hooks::{Done, Gone, Session, SessionHooks};
+
+mod classify;
+
 use crate::tenants::Tenants;
+use classify::{auth_user, frame_head, is_admin, is_denial};
 
 /// Transaction ids, unique in the process.
 static TRANSACTIONS: AtomicU64 = AtomicU64::new(1);
@@ -49,8 +53,9 @@ pub struct AuditCtx {
     reserved: usize,
     /// The id of its open transaction.
     txn: Option<u64>,
-    /// Records of the commands queued in it, made when EXEC answers.
-    queued: Vec<Record>,
+    /// Records of the commands queued in it, made when EXEC answers, each
+    /// with whether a place was promised to it.
+    queued: Vec<(Record, bool)>,
     /// CLIENT SETNAME's name.
     name: String,
     /// CLIENT SETINFO's library, `name/version`.
@@ -186,7 +191,7 @@ impl AuditHooks {
             Some(Reply::Frame(Frame::Array(items))) => Some(items.iter().map(Frame::is_error).collect()),
             _ => None,
         };
-        for (index, mut record) in std::mem::take(&mut ctx.queued).into_iter().enumerate() {
+        for (index, (mut record, promised)) in std::mem::take(&mut ctx.queued).into_iter().enumerate() {
             let failed = outcomes
                 .as_ref()
                 .and_then(|outcomes| outcomes.get(index).copied());
@@ -196,35 +201,17 @@ impl AuditHooks {
                 (false, Some(true)) => (Some("error"), Some("error")),
                 (false, Some(false)) => (Some("ok"), None),
             };
-            self.push(record, ctx);
+            self.push(record, promised, ctx);
         }
         ctx.txn = None;
     }
 
-    /// Hands `record` to the log, in the place promised to it if any.
-    fn push(&self, record: Record, ctx: &mut AuditCtx) {
-        let reserved = ctx.reserved > 0;
+    /// Hands `record` to the log, in the place promised to it if
+    /// `promised`.
+    fn push(&self, record: Record, promised: bool, ctx: &mut AuditCtx) {
+        let reserved = promised && ctx.reserved > 0;
         ctx.reserved -= usize::from(reserved);
         self.audit.record(&record, reserved);
-    }
-
-    /// Follows what the client says of itself (CLIENT SETNAME, SETINFO,
-    /// HELLO SETNAME) into the records.
-    fn follow_identity(request: &Request, ctx: &mut AuditCtx) {
-        let args = request.args();
-        let arg = |i: usize| String::from_utf8_lossy(args.get(i).unwrap_or_default()).into_owned();
-        let is = |i: usize, word: &[u8]| args.get(i).is_some_and(|a| a.eq_ignore_ascii_case(word));
-        if request.is("client") && is(1, b"setname") {
-            ctx.name = arg(2);
-        } else if request.is("client") && is(1, b"setinfo") && is(2, b"lib-name") {
-            ctx.lib = arg(3);
-        } else if request.is("client") && is(1, b"setinfo") && is(2, b"lib-ver") {
-            ctx.lib = format!("{}/{}", ctx.lib.split('/').next().unwrap_or_default(), arg(3));
-        } else if request.is("hello") {
-            if let Some(at) = (2..request.len()).find(|&i| is(i, b"setname")) {
-                ctx.name = arg(at + 1);
-            }
-        }
     }
 }
 
@@ -261,13 +248,20 @@ impl SessionHooks for AuditHooks {
         let session = &done.session;
         let spec = self.table.lookup(request).map(|spec| &**spec);
         if done.error.is_none() {
-            Self::follow_identity(request, ctx);
+            classify::follow_identity(request, &mut ctx.name, &mut ctx.lib);
         }
-        if done.error.as_deref() == Some(UNAVAILABLE) || !self.selects_client(session) {
+        if done.error.as_deref() == Some(UNAVAILABLE) {
             return;
         }
         let filter = self.audit.filter();
         let auth = request.is("auth") || (request.is("hello") && request.len() > 3);
+        // A login is the user's it logs in as.
+        let login = auth.then(|| auth_user(request)).flatten();
+        let tenant = self.tenant_name(session.tenant);
+        let user = login.as_deref().unwrap_or(session.user);
+        if !filter.selects_client(user, tenant, session.addr.ip()) {
+            return;
+        }
         let event = if auth {
             EventKind::Auth
         } else if done.error.as_deref().is_some_and(is_denial) {
@@ -283,12 +277,23 @@ impl SessionHooks for AuditHooks {
                 EventKind::Command => {
                     promised || spec.is_some_and(|spec| filter.sampled(spec, request.args()))
                 }
-                EventKind::Auth => auth_user(request).is_some(),
+                EventKind::Auth => login.is_some(),
                 _ => true,
             };
+        // The transaction: MULTI opens it, EXEC or DISCARD records its
+        // queued commands with their outcomes and closes it.
+        let txn = ctx.txn;
+        if request.is("multi") && done.error.is_none() && ctx.txn.is_none() {
+            ctx.txn = Some(TRANSACTIONS.fetch_add(1, Ordering::Relaxed));
+        } else if (request.is("exec") || request.is("discard")) && ctx.txn.is_some() {
+            self.end_transaction(ctx, done.reply, request.is("discard"));
+        }
+        if !selected {
+            return;
+        }
         let mut record = self.record(event, session, ctx);
         if event == EventKind::Auth {
-            record.user = auth_user(request).unwrap_or_default();
+            record.user = login.unwrap_or_default();
         } else {
             self.describe(&mut record, request, spec, session.tenant);
         }
@@ -303,8 +308,7 @@ impl SessionHooks for AuditHooks {
             Reply::Admitted => "none",
         });
         record.latency_us = Some(done.elapsed.as_micros() as u64);
-        record.txn = ctx.txn;
-
+        record.txn = txn.or(ctx.txn);
         let queued = session.in_multi
             && match done.reply {
                 Some(Reply::Raw(raw)) => raw.starts_with(b"+QUEUED"),
@@ -312,28 +316,11 @@ impl SessionHooks for AuditHooks {
                 _ => false,
             };
         if queued {
-            if selected {
-                record.status = Some("queued");
-                record.reply = None;
-                ctx.queued.push(record);
-            }
-            return;
-        }
-        let ends = request.is("exec") || request.is("discard");
-        if ends && ctx.txn.is_some() {
-            self.end_transaction(ctx, done.reply, request.is("discard"));
-            record.txn = None;
-        }
-        if request.is("multi") && done.error.is_none() {
-            ctx.txn = Some(TRANSACTIONS.fetch_add(1, Ordering::Relaxed));
-            record.txn = ctx.txn;
-        }
-        if selected {
-            if promised {
-                self.push(record, ctx);
-            } else {
-                self.audit.record(&record, false);
-            }
+            record.status = Some("queued");
+            record.reply = None;
+            ctx.queued.push((record, promised));
+        } else {
+            self.push(record, promised, ctx);
         }
     }
 
@@ -347,56 +334,4 @@ impl SessionHooks for AuditHooks {
             self.audit.record(&record, false);
         }
     }
-}
-
-/// The user AUTH or HELLO ... AUTH logs in as (`default` for AUTH with a
-/// password alone); `None` for a HELLO without AUTH.
-fn auth_user(request: &Request) -> Option<String> {
-    let args = request.args();
-    let text = |i: usize| String::from_utf8_lossy(args.get(i).unwrap_or_default()).into_owned();
-    if request.is("auth") {
-        return Some(if request.len() >= 3 {
-            text(1)
-        } else {
-            "default".into()
-        });
-    }
-    let at = (2..request.len()).find(|&i| args.get(i).is_some_and(|a| a.eq_ignore_ascii_case(b"auth")))?;
-    Some(text(at + 1))
-}
-
-/// True for an administrative command: the proxy's own, CONFIG, ACL,
-/// CLIENT KILL / PAUSE / UNPAUSE, and whatever Valkey files under `@admin`.
-fn is_admin(request: &Request, spec: Option<&CommandSpec>) -> bool {
-    let Some(spec) = spec else {
-        return request.is("proxy");
-    };
-    let admin = router::command::Categories::named(b"admin").unwrap_or(router::command::Categories::NONE);
-    spec.categories.intersects(admin)
-        || spec.name.starts_with("config|")
-        || spec.name.starts_with("acl|")
-        || spec.name.starts_with("proxy")
-        || matches!(
-            spec.name.as_str(),
-            "client|kill" | "client|pause" | "client|unpause"
-        )
-}
-
-/// True for the errors that refuse a command rather than report its
-/// failure: an ACL's, a tenant's limit.
-fn is_denial(error: &str) -> bool {
-    error.starts_with("NOPERM")
-        || error.starts_with("ERR max number of clients reached")
-        || (error.starts_with("ERR tenant '") && error.contains(" over max_"))
-}
-
-/// The first bytes of `frame` as RESP writes it, for its type.
-fn frame_head(frame: &Frame) -> [u8; 3] {
-    let mut encoded = bytes::BytesMut::new();
-    frame.encode(resp::Protocol::Resp3, &mut encoded);
-    let mut head = [0u8; 3];
-    for (to, from) in head.iter_mut().zip(encoded.iter()) {
-        *to = *from;
-    }
-    head
 }
