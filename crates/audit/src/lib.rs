@@ -35,8 +35,13 @@ pub use config::{AuditConfig, EventKind, Fsync, OnFull, Payload, SinkConfig};
 pub use file::FileSink;
 pub use filter::Filter;
 pub use queue::{Queue, Status};
-pub use record::Record;
+pub use record::{Outcome, Record};
 pub use tcp::TcpSink;
+
+thread_local! {
+    /// Where a session's thread writes a record before the queue takes it.
+    static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// A running audit log: its filters, its queue and its writers.
 #[derive(Debug)]
@@ -122,7 +127,8 @@ impl Audit {
                 event: "audit_restart",
                 last_seq_durable,
             };
-            audit.push(&restart, false);
+            let json = serde_json::to_vec(&restart).unwrap_or_default();
+            audit.queue.push(&json, &audit.node, false);
         }
         Ok(audit)
     }
@@ -166,13 +172,19 @@ impl Audit {
 
     /// Takes `record` (with the place promised to its request when
     /// `reserved`); returns its sequence number.
-    pub fn record(&self, record: &Record, reserved: bool) -> u64 {
-        self.push(record, reserved)
+    pub fn record(&self, record: &Record<'_>, reserved: bool) -> u64 {
+        BUFFER.with(|buffer| {
+            let mut buffer = buffer.borrow_mut();
+            buffer.clear();
+            record.write_json(&mut buffer);
+            self.queue.push(&buffer, &self.node, reserved)
+        })
     }
 
-    fn push(&self, record: &impl Serialize, reserved: bool) -> u64 {
-        let json = serde_json::to_vec(record).unwrap_or_else(|_| b"{}".to_vec());
-        self.queue.push(&json, &self.node, reserved)
+    /// Takes a record written already, its JSON object in `json`
+    /// ([`Record::write_head`] then [`record::Outcome::write_tail`]).
+    pub fn record_json(&self, json: &[u8], reserved: bool) -> u64 {
+        self.queue.push(json, &self.node, reserved)
     }
 
     /// The queue's figures, and each sink's.

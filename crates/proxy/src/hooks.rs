@@ -205,13 +205,16 @@ impl<H: SessionHooks> ErasedHooks for H {
 pub(crate) struct Hooked {
     hooks: Vec<(Arc<dyn ErasedHooks>, Box<dyn Any + Send>)>,
     waiting: VecDeque<Option<Waiting>>,
+    /// The user of the last request, shared by the waiting requests of
+    /// that user (a client rarely changes users: no copy per request).
+    user: Arc<str>,
 }
 
 /// A request whose reply is not written yet, with its session then.
 struct Waiting {
     request: Request,
     received: Instant,
-    user: String,
+    user: Arc<str>,
     db: u32,
     protocol: Protocol,
     in_multi: bool,
@@ -235,6 +238,7 @@ impl Hooked {
             Ok(Hooked {
                 hooks,
                 waiting: VecDeque::new(),
+                user: Arc::from(session.user),
             })
         })
     }
@@ -246,13 +250,22 @@ impl Hooked {
             .find_map(|(hooks, ctx)| hooks.request_filter(request, session, ctx.as_mut()))
     }
 
+    /// `user`, shared with the requests before it when it is theirs.
+    pub(crate) fn user(&mut self, user: &str) -> Arc<str> {
+        if &*self.user != user {
+            self.user = Arc::from(user);
+        }
+        self.user.clone()
+    }
+
     /// A reply for `request` (`None`: a protocol error's) is now waiting
     /// behind the earlier ones.
     pub(crate) fn started(&mut self, request: Option<Request>, received: Instant, session: &Session<'_>) {
+        let user = self.user(session.user);
         self.waiting.push_back(request.map(|request| Waiting {
             request,
             received,
-            user: session.user.to_string(),
+            user,
             db: session.db,
             protocol: session.protocol,
             in_multi: session.in_multi,

@@ -16,17 +16,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use audit::{Audit, EventKind, Payload, Record};
+use audit::{Audit, EventKind, Outcome, Payload, Record};
 use bytes::Bytes;
 use resp::{Frame, Request};
 use router::command::RequestPolicy;
 use router::{CommandSpec, CommandTable, Reply, Router};
+use topology::Topology;
 
 use crate::hooks::{Done, Gone, Session, SessionHooks};
+use crate::tenants::Tenants;
 
 mod classify;
 
-use crate::tenants::Tenants;
 use classify::{auth_user, frame_head, is_admin, is_denial};
 
 /// Transaction ids, unique in the process.
@@ -53,13 +54,23 @@ pub struct AuditCtx {
     reserved: usize,
     /// The id of its open transaction.
     txn: Option<u64>,
-    /// Records of the commands queued in it, made when EXEC answers, each
-    /// with whether a place was promised to it.
-    queued: Vec<(Record, bool)>,
+    /// The commands queued in it, recorded when EXEC answers.
+    queued: Vec<Queued>,
+    /// The client's address, as records show it.
+    client: String,
     /// CLIENT SETNAME's name.
     name: String,
     /// CLIENT SETINFO's library, `name/version`.
     lib: String,
+}
+
+/// A command queued in MULTI: its record written up to its outcome.
+#[derive(Debug)]
+struct Queued {
+    head: Vec<u8>,
+    latency_us: u64,
+    /// A place was promised to it.
+    promised: bool,
 }
 
 impl AuditHooks {
@@ -90,24 +101,21 @@ impl AuditHooks {
     }
 
     /// The record of `session`, with no command.
-    fn record(&self, event: EventKind, session: &Session<'_>, ctx: &AuditCtx) -> Record {
-        Record {
-            time: audit::record::timestamp(SystemTime::now()),
-            node: self.audit.node().to_string(),
-            event: event.name(),
-            conn: session.id,
-            client: session.addr.to_string(),
-            user: session.user.to_string(),
-            tenant: self.tenant_name(session.tenant).to_string(),
-            db: Some(session.db),
-            name: ctx.name.clone(),
-            lib: ctx.lib.clone(),
-            ..Record::default()
-        }
+    fn record<'a>(&'a self, event: EventKind, session: &Session<'a>, ctx: &'a AuditCtx) -> Record<'a> {
+        let mut record = Record::new(event.name(), SystemTime::now(), self.audit.node());
+        record.conn = session.id;
+        record.client = &ctx.client;
+        record.user = session.user;
+        record.tenant = self.tenant_name(session.tenant);
+        record.db = Some(session.db);
+        record.name = &ctx.name;
+        record.lib = &ctx.lib;
+        record.max_arg_bytes = self.audit.filter().max_arg_bytes;
+        record
     }
 
-    /// The event a request makes before it runs, if its place must be
-    /// promised: a command the rules select, or an administrative one.
+    /// True when a place must be promised to `request` before it runs: a
+    /// command the rules select, or an administrative one.
     fn promised(&self, request: &Request, spec: Option<&CommandSpec>) -> bool {
         let filter = self.audit.filter();
         (filter.wants(EventKind::Admin) && is_admin(request, spec))
@@ -116,35 +124,46 @@ impl AuditHooks {
             })
     }
 
-    /// The command part of a record: name, keys, arguments, size.
-    fn describe(&self, record: &mut Record, request: &Request, spec: Option<&CommandSpec>, tenant: u16) {
+    /// The topology of the backend group of `tenant`'s clients.
+    fn topology(&self, tenant: u16) -> Option<Arc<Topology>> {
+        let group = self.tenants.group(tenant);
+        let router = self.routers.get(group).or(self.routers.first())?;
+        Some(router.topology().current())
+    }
+
+    /// The command part of a record: name, keys, arguments, size, and the
+    /// nodes of `topology` its keys live on.
+    fn describe<'a>(
+        &self,
+        record: &mut Record<'a>,
+        (request, spec): (&'a Request, Option<&'a CommandSpec>),
+        topology: Option<&'a Topology>,
+        tenant: u16,
+    ) {
         let filter = self.audit.filter();
-        record.cmd = Some(match spec {
-            Some(spec) => spec.name.replace('|', " ").to_uppercase(),
-            None => String::from_utf8_lossy(request.name()).to_uppercase(),
-        });
+        record.cmd = Some(spec.map_or("unknown", |spec| spec.name.as_str()));
         record.argc = Some(request.len());
         record.bytes_in = Some(request.raw().len());
-        if filter.payload == Payload::None {
+        let (Some(spec), false) = (spec, filter.payload == Payload::None) else {
             return;
+        };
+        let args = request.args();
+        let mut keys = Vec::new();
+        router::command::keys::for_each_key(spec, args, |position| {
+            keys.push(request.arg(position).unwrap_or_default())
+        });
+        if let Some(topology) = topology {
+            record.backends = Some(self.backends(topology, request, spec, tenant, record.db.unwrap_or(0)));
         }
-        if let Some(spec) = spec {
-            let mut keys = Vec::new();
-            router::command::keys::for_each_key(spec, request.args(), |position| {
-                keys.push(audit::record::shown(
-                    &request.args()[position],
-                    filter.max_arg_bytes,
-                ));
-            });
-            record.backends = Some(self.backends(request, spec, tenant, record.db.unwrap_or(0)));
-            record.keys = Some(keys);
-        }
+        record.keys = Some(keys);
         if filter.payload == Payload::Args {
-            let redacted = crate::gate::redacted(request.clone());
-            let args = redacted.args();
+            let secrets = crate::gate::secrets(request);
             record.args = Some(
-                (1..redacted.len())
-                    .map(|i| audit::record::shown(args.get(i).unwrap_or_default(), filter.max_arg_bytes))
+                (1..request.len())
+                    .map(|i| match secrets.contains(&i) {
+                        true => crate::gate::REDACTED,
+                        false => request.arg(i).unwrap_or_default(),
+                    })
                     .collect(),
             );
         }
@@ -152,30 +171,41 @@ impl AuditHooks {
 
     /// The nodes `request`'s keys live on now (every primary, or every
     /// node, for a command sent to all of them).
-    fn backends(&self, request: &Request, spec: &CommandSpec, tenant: u16, db: u32) -> Vec<String> {
-        let group = self.tenants.group(tenant);
-        let Some(router) = self.routers.get(group).or(self.routers.first()) else {
-            return Vec::new();
-        };
-        let topology = router.topology().current();
-        let mut nodes: Vec<String> = match spec.request_policy {
-            RequestPolicy::AllShards => topology.shards().iter().map(|s| s.primary.to_string()).collect(),
-            RequestPolicy::AllNodes => topology.addrs().iter().map(|a| a.to_string()).collect(),
+    fn backends<'t>(
+        &self,
+        topology: &'t Topology,
+        request: &Request,
+        spec: &CommandSpec,
+        tenant: u16,
+        db: u32,
+    ) -> Vec<&'t str> {
+        let mut nodes: Vec<&str> = match spec.request_policy {
+            RequestPolicy::AllShards => topology.shards().iter().map(|s| &*s.primary).collect(),
+            RequestPolicy::AllNodes => topology
+                .shards()
+                .iter()
+                .flat_map(|s| std::iter::once(&s.primary).chain(&s.replicas))
+                .map(|addr| &**addr)
+                .collect(),
             _ => {
                 let emulated = middleware::namespace::emulates(topology.mode(), topology.databases());
                 let prefix = self.tenants.key_prefix(tenant).unwrap_or_default();
                 let scope = middleware::Scope::new(prefix, db, emulated);
                 let mut nodes = Vec::new();
                 router::command::keys::for_each_key(spec, request.args(), |position| {
-                    let stored = scope.encode(&request.args()[position]);
-                    if let Some(shard) = topology.shard_for_slot(router::slot::key_slot(&stored)) {
-                        nodes.push(shard.primary.to_string());
+                    let key = &request.args()[position];
+                    let slot = match scope.is_root() {
+                        true => router::slot::key_slot(key),
+                        false => router::slot::key_slot(&scope.encode(key)),
+                    };
+                    if let Some(shard) = topology.shard_for_slot(slot) {
+                        nodes.push(&*shard.primary);
                     }
                 });
                 nodes
             }
         };
-        nodes.sort();
+        nodes.sort_unstable();
         nodes.dedup();
         nodes
     }
@@ -191,41 +221,53 @@ impl AuditHooks {
             Some(Reply::Frame(Frame::Array(items))) => Some(items.iter().map(Frame::is_error).collect()),
             _ => None,
         };
-        for (index, (mut record, promised)) in std::mem::take(&mut ctx.queued).into_iter().enumerate() {
+        let txn = ctx.txn.take();
+        for (index, mut queued) in std::mem::take(&mut ctx.queued).into_iter().enumerate() {
             let failed = outcomes
                 .as_ref()
                 .and_then(|outcomes| outcomes.get(index).copied());
-            (record.status, record.reply) = match (discarded, failed) {
-                (true, _) => (Some("discarded"), None),
-                (false, None) => (Some("aborted"), None),
-                (false, Some(true)) => (Some("error"), Some("error")),
-                (false, Some(false)) => (Some("ok"), None),
+            let (status, reply) = match (discarded, failed) {
+                (true, _) => ("discarded", None),
+                (false, None) => ("aborted", None),
+                (false, Some(true)) => ("error", Some("error")),
+                (false, Some(false)) => ("ok", None),
             };
-            self.push(record, promised, ctx);
+            let outcome = Outcome {
+                status: Some(status),
+                reply,
+                latency_us: Some(queued.latency_us),
+                txn,
+                ..Outcome::default()
+            };
+            outcome.write_tail(&mut queued.head);
+            let reserved = take_place(queued.promised, ctx);
+            self.audit.record_json(&queued.head, reserved);
         }
-        ctx.txn = None;
     }
+}
 
-    /// Hands `record` to the log, in the place promised to it if
-    /// `promised`.
-    fn push(&self, record: Record, promised: bool, ctx: &mut AuditCtx) {
-        let reserved = promised && ctx.reserved > 0;
-        ctx.reserved -= usize::from(reserved);
-        self.audit.record(&record, reserved);
-    }
+/// Whether a record takes a place promised to its request: when one was,
+/// and the session still holds it.
+fn take_place(promised: bool, ctx: &mut AuditCtx) -> bool {
+    let reserved = promised && ctx.reserved > 0;
+    ctx.reserved -= usize::from(reserved);
+    reserved
 }
 
 impl SessionHooks for AuditHooks {
     type Ctx = AuditCtx;
 
-    fn new_ctx(&self, _session: &Session<'_>) -> AuditCtx {
-        AuditCtx::default()
+    fn new_ctx(&self, session: &Session<'_>) -> AuditCtx {
+        AuditCtx {
+            client: session.addr.to_string(),
+            ..AuditCtx::default()
+        }
     }
 
     fn connected(&self, session: &Session<'_>, ctx: &mut AuditCtx) -> Result<(), Frame> {
         if self.audit.filter().wants(EventKind::Connect) && self.selects_client(session) {
-            let record = self.record(EventKind::Connect, session, ctx);
-            self.audit.record(&record, false);
+            self.audit
+                .record(&self.record(EventKind::Connect, session, ctx), false);
         }
         Ok(())
     }
@@ -257,9 +299,8 @@ impl SessionHooks for AuditHooks {
         let auth = request.is("auth") || (request.is("hello") && request.len() > 3);
         // A login is the user's it logs in as.
         let login = auth.then(|| auth_user(request)).flatten();
-        let tenant = self.tenant_name(session.tenant);
         let user = login.as_deref().unwrap_or(session.user);
-        if !filter.selects_client(user, tenant, session.addr.ip()) {
+        if !filter.selects_client(user, self.tenant_name(session.tenant), session.addr.ip()) {
             return;
         }
         let event = if auth {
@@ -291,37 +332,48 @@ impl SessionHooks for AuditHooks {
         if !selected {
             return;
         }
-        let mut record = self.record(event, session, ctx);
-        if event == EventKind::Auth {
-            record.user = login.unwrap_or_default();
-        } else {
-            self.describe(&mut record, request, spec, session.tenant);
-        }
-        record.status = Some(if done.error.is_some() { "error" } else { "ok" });
-        record.error = done
-            .error
-            .as_deref()
-            .map(|text| text.split(' ').next().unwrap_or_default().to_string());
-        record.reply = done.reply.map(|reply| match reply {
-            Reply::Raw(raw) => audit::record::reply_type(raw),
-            Reply::Frame(frame) => audit::record::reply_type(&frame_head(frame)),
-            Reply::Admitted => "none",
-        });
-        record.latency_us = Some(done.elapsed.as_micros() as u64);
-        record.txn = txn.or(ctx.txn);
+        let txn = txn.or(ctx.txn);
         let queued = session.in_multi
             && match done.reply {
                 Some(Reply::Raw(raw)) => raw.starts_with(b"+QUEUED"),
                 Some(Reply::Frame(Frame::Simple(text))) => &text[..] == b"QUEUED",
                 _ => false,
             };
-        if queued {
-            record.status = Some("queued");
-            record.reply = None;
-            ctx.queued.push((record, promised));
-        } else {
-            self.push(record, promised, ctx);
+        let topology = self.topology(session.tenant);
+        let latency_us = done.elapsed.as_micros() as u64;
+        // A queued command takes its place when EXEC records it.
+        let reserved = !queued && take_place(promised, ctx);
+        let mut record = self.record(event, session, ctx);
+        match event {
+            EventKind::Auth => record.user = login.as_deref().unwrap_or_default(),
+            _ => self.describe(&mut record, (request, spec), topology.as_deref(), session.tenant),
         }
+        if queued {
+            let mut head = Vec::with_capacity(256);
+            record.write_head(&mut head);
+            ctx.queued.push(Queued {
+                head,
+                latency_us,
+                promised,
+            });
+            return;
+        }
+        record.outcome = Outcome {
+            status: Some(if done.error.is_some() { "error" } else { "ok" }),
+            error: done
+                .error
+                .as_deref()
+                .map(|text| text.split(' ').next().unwrap_or_default()),
+            reply: done.reply.map(|reply| match reply {
+                Reply::Raw(raw) => audit::record::reply_type(raw),
+                Reply::Frame(frame) => audit::record::reply_type(&frame_head(frame)),
+                Reply::Admitted => "none",
+            }),
+            latency_us: Some(latency_us),
+            txn,
+            reason: None,
+        };
+        self.audit.record(&record, reserved);
     }
 
     fn disconnected(&self, session: &Session<'_>, gone: Gone, ctx: &mut AuditCtx) {
@@ -330,7 +382,7 @@ impl SessionHooks for AuditHooks {
         self.audit.release(std::mem::take(&mut ctx.reserved));
         if self.audit.filter().wants(EventKind::Disconnect) && self.selects_client(session) {
             let mut record = self.record(EventKind::Disconnect, session, ctx);
-            record.reason = Some(gone.name());
+            record.outcome.reason = Some(gone.name());
             self.audit.record(&record, false);
         }
     }

@@ -146,7 +146,7 @@ fn hooked_dispatch<S: StackService, G: StackService>(
     // one it left).
     let view = hook_view(state);
     let (user, db, protocol, in_multi, tenant) = (
-        view.user.to_string(),
+        hooks.user(view.user),
         view.db,
         view.protocol,
         view.in_multi,
