@@ -39,8 +39,9 @@ pub trait Sink: Send + 'static {
     fn describe(&self) -> String;
 }
 
-/// The longest a writer waits for records before it ticks.
-pub const TICK: Duration = Duration::from_millis(100);
+/// The longest a writer waits for records before it takes what there is
+/// and ticks: the most a record waits in the queue when few come.
+pub const TICK: Duration = Duration::from_millis(20);
 
 /// The longest a writer waits before it retries a sink that failed.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
