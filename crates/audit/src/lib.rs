@@ -26,6 +26,7 @@ use serde::Serialize;
 pub mod config;
 pub mod file;
 pub mod filter;
+mod json;
 pub mod queue;
 pub mod record;
 pub mod tcp;

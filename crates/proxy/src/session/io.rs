@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tower::Service;
 
 use super::dispatch::{dispatch_all, Flow};
+use super::holds::{audit_room, held_by_audit, room};
 use super::reply::{write_reply, Pending};
 use super::Lane;
 use crate::context::{SessionState, Shared};
@@ -372,45 +373,6 @@ fn forward_events(
         }
         next = state.pubsub.try_event();
     }
-}
-
-/// Resolves when the tenant's requests in flight may have fallen below its
-/// `max_inflight`: woken by a reply, or after a short while in case the
-/// wake-up came just before this waited.
-async fn room(limit: Option<&crate::tenants::InFlight>) {
-    let Some(limit) = limit else {
-        return future::pending().await;
-    };
-    tokio::select! {
-        _ = limit.room() => {}
-        _ = tokio::time::sleep(Duration::from_millis(10)) => {}
-    }
-}
-
-/// True when the audit log's queue is full under `on_full = "block"` and
-/// records this client: the session reads nothing more until there is
-/// room ([`audit::Audit::holds_clients`]).
-fn held_by_audit(audit: &audit::Audit, state: &SessionState, shared: &Shared) -> bool {
-    audit.holds_clients()
-        && audit.filter().selects_client(
-            &state.user,
-            shared.tenants.name(state.tenant).unwrap_or(""),
-            state.info.addr.ip(),
-        )
-}
-
-/// Completes when the audit log may have room again (checked every 10 ms
-/// too, in case a wake-up was missed).
-async fn audit_room(audit: Option<&audit::Audit>) {
-    let Some(audit) = audit else {
-        return future::pending().await;
-    };
-    let started = Instant::now();
-    tokio::select! {
-        _ = audit.room() => {}
-        _ = tokio::time::sleep(Duration::from_millis(10)) => {}
-    }
-    audit.add_blocked(started.elapsed());
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

@@ -21,6 +21,7 @@
 
 mod admission;
 mod dispatch;
+mod holds;
 mod io;
 pub mod lane;
 mod ordered;
