@@ -331,6 +331,8 @@ async fn who_came_what_was_refused_and_why_they_left() {
     let id = show(&reader.call(&["CLIENT", "ID"]).await);
     assert_eq!(show(&app.call(&["CLIENT", "KILL", "ID", &id]).await), "1");
     assert!(reader.closed_within(Duration::from_secs(5)).await);
+    let status = show(&app.call(&["PROXY", "AUDIT", "STATUS"]).await);
+    assert!(status.contains("audit_enabled:1"), "{status}");
     assert_eq!(show(&app.call(&["QUIT"]).await), "OK");
     let mut ops = RawClient::login(&proxy.addr, "default", "p1").await;
     for _ in 0..250 {
@@ -361,6 +363,9 @@ async fn who_came_what_was_refused_and_why_they_left() {
     assert_eq!(denied[0]["cmd"], "SET");
     let kill = all.iter().find(|r| r["cmd"] == "CLIENT KILL").unwrap();
     assert_eq!(kill["event"], "admin");
+    let proxy_status = all.iter().find(|r| r["cmd"] == "PROXY").unwrap();
+    assert_eq!(proxy_status["event"], "admin");
+    assert_eq!(proxy_status["user"], "default");
     let mut reasons: Vec<_> = all
         .iter()
         .filter(|r| r["event"] == "disconnect")

@@ -141,7 +141,20 @@ impl AuditHooks {
         tenant: u16,
     ) {
         let filter = self.audit.filter();
-        record.cmd = Some(spec.map_or("unknown", |spec| spec.name.as_str()));
+        record.cmd = Some(match spec {
+            Some(spec) => spec.name.as_str(),
+            // The proxy's own (PROXY), or one the table does not know: its
+            // name when it is a plain word.
+            None => std::str::from_utf8(request.name())
+                .ok()
+                .filter(|name| {
+                    !name.is_empty()
+                        && name
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                })
+                .unwrap_or("unknown"),
+        });
         record.argc = Some(request.len());
         record.bytes_in = Some(request.raw().len());
         let (Some(spec), false) = (spec, filter.payload == Payload::None) else {
