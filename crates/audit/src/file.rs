@@ -256,6 +256,23 @@ mod tests {
     }
 
     #[test]
+    fn a_file_older_than_rotate_secs_is_rotated_at_the_next_tick() {
+        let path = scratch("age");
+        let reopen = Arc::new(AtomicBool::new(false));
+        let (mut sink, _) = FileSink::open(&path, 0, 1, 0, Fsync::Never, reopen).unwrap();
+        sink.write(&[b"{\"seq\":1}\n".to_vec()]).unwrap();
+        sink.tick().unwrap();
+        assert!(rotated_files(&path).unwrap().is_empty());
+        std::thread::sleep(Duration::from_millis(1100));
+        sink.tick().unwrap();
+        let rotated = rotated_files(&path).unwrap();
+        assert_eq!(rotated.len(), 1);
+        assert_eq!(fs::read_to_string(&rotated[0]).unwrap(), "{\"seq\":1}\n");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "");
+        let _ = fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
     fn a_half_written_last_record_is_cut_and_the_last_whole_one_found() {
         let path = scratch("crash");
         fs::create_dir_all(path.parent().unwrap()).unwrap();

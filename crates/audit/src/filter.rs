@@ -151,6 +151,18 @@ mod tests {
         assert!(filter.selects_client("app", "", local));
         assert!(!filter.selects_client("exporter", "", local));
         assert!(!filter.selects_client("app", "", "10.9.3.4".parse().unwrap()));
+        // Reads the rules leave out, sampled.
+        let get = resp::Request::from_args(["GET", "user:1"]);
+        let all_reads = Filter::new(
+            &AuditConfig {
+                read_sample: 1.0,
+                ..config.clone()
+            },
+            &table,
+        )
+        .unwrap();
+        assert!(all_reads.sampled(spec_of(&table, &get), get.args()));
+        assert!(!filter.sampled(spec_of(&table, &get), get.args()));
         let bad = AuditConfig {
             commands: "+@nosuch".into(),
             ..AuditConfig::default()

@@ -52,3 +52,25 @@ impl Sink for TcpSink {
         format!("tcp {}", self.addr)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::net::TcpListener;
+
+    #[test]
+    fn a_collector_that_comes_back_gets_the_records_that_waited() {
+        let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let mut sink = TcpSink::new(&addr.to_string());
+        let lines = vec![b"{\"seq\":1}\n".to_vec(), b"{\"seq\":2}\n".to_vec()];
+        // Nobody listens: the writer keeps the lines and tries again.
+        assert!(sink.write(&lines).is_err());
+        let listener = TcpListener::bind(addr).unwrap();
+        sink.write(&lines).unwrap();
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut got = vec![0u8; 20];
+        stream.read_exact(&mut got).unwrap();
+        assert_eq!(got, b"{\"seq\":1}\n{\"seq\":2}\n");
+    }
+}
