@@ -278,6 +278,15 @@ async fn rotation_under_load_keeps_every_record_once_and_whole() {
     settled(&mut ops).await;
     let files = std::fs::read_dir(&dir).unwrap().count();
     assert!(files >= 3, "{files} files");
+    // Asked to, the writer rotates now.
+    assert_eq!(show(&ops.call(&["PROXY", "AUDIT", "ROTATE"]).await), "OK");
+    for _ in 0..250 {
+        if std::fs::read_dir(&dir).unwrap().count() > files {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), files + 1);
     let all = records(&dir);
     assert_contiguous(&all);
     assert_eq!(commands(&all, "SET").len(), 20_000);

@@ -5,7 +5,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -24,7 +24,20 @@ pub struct FileSink {
     keep: usize,
     fsync: Fsync,
     unsynced: Option<Instant>,
-    reopen: Arc<AtomicBool>,
+    asked: Arc<Asked>,
+    /// What of `asked` it has done.
+    done: (u64, u64),
+}
+
+/// What the operator asks of every file sink: each request is a count
+/// that goes up, and each sink does what it has not done yet.
+#[derive(Debug, Default)]
+pub struct Asked {
+    /// Open the file again under its name (after an outside logrotate
+    /// moved it; SIGUSR1, `PROXY AUDIT REOPEN`).
+    pub reopen: AtomicU64,
+    /// Rotate now (`PROXY AUDIT ROTATE`).
+    pub rotate: AtomicU64,
 }
 
 impl FileSink {
@@ -40,7 +53,7 @@ impl FileSink {
         rotate_secs: u64,
         keep: usize,
         fsync: Fsync,
-        reopen: Arc<AtomicBool>,
+        asked: Arc<Asked>,
     ) -> io::Result<(FileSink, Option<u64>)> {
         if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
             fs::create_dir_all(dir)?;
@@ -59,7 +72,11 @@ impl FileSink {
                 keep,
                 fsync,
                 unsynced: None,
-                reopen,
+                done: (
+                    asked.reopen.load(Ordering::Acquire),
+                    asked.rotate.load(Ordering::Acquire),
+                ),
+                asked,
             },
             last_seq,
         ))
@@ -126,7 +143,16 @@ impl Sink for FileSink {
     }
 
     fn tick(&mut self) -> io::Result<()> {
-        if self.reopen.swap(false, Ordering::AcqRel) {
+        let asked = (
+            self.asked.reopen.load(Ordering::Acquire),
+            self.asked.rotate.load(Ordering::Acquire),
+        );
+        if asked.1 != self.done.1 {
+            self.done.1 = asked.1;
+            self.rotate()?;
+        }
+        if asked.0 != self.done.0 {
+            self.done.0 = asked.0;
             // An outside logrotate moved the file: the next records go to
             // a new one under the configured name.
             self.sync()?;
@@ -227,8 +253,8 @@ mod tests {
     #[test]
     fn rotation_keeps_whole_lines_and_the_newest_files() {
         let path = scratch("rotate");
-        let reopen = Arc::new(AtomicBool::new(false));
-        let (mut sink, last) = FileSink::open(&path, 100, 0, 2, Fsync::Never, reopen).unwrap();
+        let asked = Arc::new(Asked::default());
+        let (mut sink, last) = FileSink::open(&path, 100, 0, 2, Fsync::Never, asked.clone()).unwrap();
         assert_eq!(last, None);
         for seq in 1..=20u64 {
             let line = format!("{{\"seq\":{seq},\"event\":\"command\"}}\n");
@@ -258,8 +284,8 @@ mod tests {
     #[test]
     fn a_file_older_than_rotate_secs_is_rotated_at_the_next_tick() {
         let path = scratch("age");
-        let reopen = Arc::new(AtomicBool::new(false));
-        let (mut sink, _) = FileSink::open(&path, 0, 1, 0, Fsync::Never, reopen).unwrap();
+        let asked = Arc::new(Asked::default());
+        let (mut sink, _) = FileSink::open(&path, 0, 1, 0, Fsync::Never, asked.clone()).unwrap();
         sink.write(&[b"{\"seq\":1}\n".to_vec()]).unwrap();
         sink.tick().unwrap();
         assert!(rotated_files(&path).unwrap().is_empty());
@@ -267,6 +293,12 @@ mod tests {
         sink.tick().unwrap();
         let rotated = rotated_files(&path).unwrap();
         assert_eq!(rotated.len(), 1);
+        // Asked to rotate: at the next tick, once.
+        sink.write(&[b"{\"seq\":2}\n".to_vec()]).unwrap();
+        asked.rotate.fetch_add(1, Ordering::AcqRel);
+        sink.tick().unwrap();
+        sink.tick().unwrap();
+        assert_eq!(rotated_files(&path).unwrap().len(), 2);
         assert_eq!(fs::read_to_string(&rotated[0]).unwrap(), "{\"seq\":1}\n");
         assert_eq!(fs::read_to_string(&path).unwrap(), "");
         let _ = fs::remove_dir_all(path.parent().unwrap());
@@ -277,8 +309,8 @@ mod tests {
         let path = scratch("crash");
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::write(&path, "{\"seq\":1}\n{\"seq\":2}\n{\"seq\":3,\"ev").unwrap();
-        let reopen = Arc::new(AtomicBool::new(false));
-        let (_sink, last) = FileSink::open(&path, 0, 0, 0, Fsync::Always, reopen).unwrap();
+        let asked = Arc::new(Asked::default());
+        let (_sink, last) = FileSink::open(&path, 0, 0, 0, Fsync::Always, asked).unwrap();
         assert_eq!(last, Some(2));
         assert_eq!(fs::read_to_string(&path).unwrap(), "{\"seq\":1}\n{\"seq\":2}\n");
         let _ = fs::remove_dir_all(path.parent().unwrap());

@@ -16,7 +16,7 @@
 
 use std::io;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::SystemTime;
@@ -51,7 +51,7 @@ pub struct Audit {
     filter: Filter,
     node: String,
     sinks: Vec<String>,
-    reopen: Arc<AtomicBool>,
+    asked: Arc<file::Asked>,
     writers: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -82,7 +82,7 @@ impl Audit {
             config.queue_records,
             config.on_full,
         ));
-        let reopen = Arc::new(AtomicBool::new(false));
+        let asked = Arc::new(file::Asked::default());
         let mut sinks: Vec<Box<dyn writer::Sink>> = Vec::new();
         let mut last_seq = None;
         for sink in &config.sinks {
@@ -100,7 +100,7 @@ impl Audit {
                         *rotate_secs,
                         *keep,
                         *fsync,
-                        reopen.clone(),
+                        asked.clone(),
                     )?;
                     last_seq = last_seq.max(last);
                     Box::new(sink)
@@ -118,7 +118,7 @@ impl Audit {
             filter,
             node,
             sinks: names,
-            reopen,
+            asked,
             writers: Mutex::new(writers),
         });
         if let Some(last_seq_durable) = last_seq {
@@ -201,7 +201,12 @@ impl Audit {
     /// File sinks open their file again under its name (after an outside
     /// logrotate moved it; SIGUSR1).
     pub fn reopen(&self) {
-        self.reopen.store(true, Ordering::Release);
+        self.asked.reopen.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// File sinks rotate at their next tick (`PROXY AUDIT ROTATE`).
+    pub fn rotate(&self) {
+        self.asked.rotate.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Writes what is queued, makes it durable, and stops the writers.

@@ -38,6 +38,12 @@ pub fn proxy(request: &Request, state: &SessionState, shared: &Shared) -> Frame 
     let Some(extra) = request.len().checked_sub(rest) else {
         return wrong_arity(&format!("proxy|{}", String::from_utf8_lossy(&sub)));
     };
+    let is = |word: &[u8]| {
+        request
+            .args()
+            .get(rest)
+            .is_some_and(|arg| arg.eq_ignore_ascii_case(word))
+    };
     match (&sub[..], extra) {
         (b"stats", 0) => verbatim(stats.render(None)),
         (b"stats", 1) if operator && request.args()[rest].eq_ignore_ascii_case(b"reset") => {
@@ -50,15 +56,17 @@ pub fn proxy(request: &Request, state: &SessionState, shared: &Shared) -> Frame 
         (b"audit", 1) if operator && request.args()[rest].eq_ignore_ascii_case(b"status") => {
             verbatim(audit_status(shared))
         }
-        (b"audit", 1) if operator && request.args()[rest].eq_ignore_ascii_case(b"reopen") => {
-            match &shared.audit {
-                Some(audit) => {
-                    audit.reopen();
-                    Frame::simple("OK")
-                }
-                None => Frame::error("ERR the audit log is off"),
+        (b"audit", 1) if operator && is(b"reopen") | is(b"rotate") => match &shared.audit {
+            Some(audit) if is(b"reopen") => {
+                audit.reopen();
+                Frame::simple("OK")
             }
-        }
+            Some(audit) => {
+                audit.rotate();
+                Frame::simple("OK")
+            }
+            None => Frame::error("ERR the audit log is off"),
+        },
         (b"stats" | b"info" | b"audit", _) if !operator => Frame::error(format!(
             "NOPERM User {} has no permissions to run the 'proxy|{}' command",
             state.user,
@@ -72,6 +80,7 @@ pub fn proxy(request: &Request, state: &SessionState, shared: &Shared) -> Frame 
             "INFO: the proxy's clients, backend topology and connections.",
             "AUDIT STATUS: the audit log's records, queue, drops, waits, refusals and sinks.",
             "AUDIT REOPEN: file sinks open their file again (after an outside logrotate).",
+            "AUDIT ROTATE: file sinks rotate their file now.",
         ]),
         (b"stats" | b"latency" | b"info" | b"audit", _) => {
             wrong_arity(&format!("proxy|{}", arg(request, 1).to_ascii_lowercase()))
