@@ -395,3 +395,38 @@ async fn who_came_what_was_refused_and_why_they_left() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_way_of_leaving_has_its_reason() {
+    use tokio::io::AsyncWriteExt;
+    let cluster = Cluster::start(Flavor::Valkey, 3, 0);
+    let dir = scratch("leaving");
+    let proxy = start(&cluster, &dir, |config| {
+        config.audit.events = vec![audit::EventKind::Disconnect];
+        config.client_idle_timeout_secs = 1;
+    })
+    .await;
+    // Leaves by itself.
+    drop(RawClient::login(&proxy.addr, "default", "p1").await);
+    // Sends what RESP cannot read: answered, then closed.
+    let mut garbage = tokio::net::TcpStream::connect(&proxy.addr).await.unwrap();
+    garbage.write_all(b"*1\r\n$abc\r\n").await.unwrap();
+    // Says nothing for longer than the idle timeout.
+    let mut idle = RawClient::login(&proxy.addr, "default", "p1").await;
+    assert!(idle.closed_within(Duration::from_secs(5)).await);
+    let mut reasons = Vec::new();
+    for _ in 0..250 {
+        reasons = records(&dir)
+            .iter()
+            .map(|record| record["reason"].as_str().unwrap().to_string())
+            .collect();
+        if reasons.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    reasons.sort();
+    assert_eq!(reasons, ["client", "idle", "protocol"]);
+    drop(garbage);
+    let _ = std::fs::remove_dir_all(&dir);
+}
