@@ -11,19 +11,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{key_per_node, show, RawClient, TestProxy};
-use config::{Config, File, FileFormat};
 use proxy::ProxyConfig;
 use serde_json::Value;
 use test_util::{Cluster, Flavor};
-
-fn example() -> ProxyConfig {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/config/audit.toml");
-    Config::builder()
-        .add_source(File::new(path, FileFormat::Toml))
-        .build()
-        .and_then(Config::try_deserialize)
-        .expect("the example parses")
-}
 
 /// A directory of this test's own.
 fn scratch(name: &str) -> PathBuf {
@@ -35,7 +25,7 @@ fn scratch(name: &str) -> PathBuf {
 /// The example's proxy in front of `cluster`, its file sink in `dir`,
 /// after `tweak`.
 async fn start(cluster: &Cluster, dir: &Path, tweak: impl FnOnce(&mut ProxyConfig)) -> TestProxy {
-    let example = example();
+    let example = common::example_config("audit.toml");
     let path = dir.join("audit.jsonl").to_string_lossy().into_owned();
     TestProxy::start(cluster.addrs(), move |config| {
         config.users = example.users;

@@ -371,3 +371,33 @@ pub async fn redis_benchmark(addr: &str, args: &[&str]) -> String {
     assert!(!text.to_ascii_lowercase().contains("error"), "{text}");
     text
 }
+
+/// `examples/config/<name>`, parsed as the binary parses it: the tests
+/// run the examples the README shows.
+pub fn example_config(name: &str) -> ProxyConfig {
+    use config::{Config, File, FileFormat};
+    let path = format!("{}/examples/config/{name}", env!("CARGO_MANIFEST_DIR"));
+    Config::builder()
+        .add_source(File::new(&path, FileFormat::Toml))
+        .build()
+        .and_then(Config::try_deserialize)
+        .unwrap_or_else(|error| panic!("{path} parses: {error}"))
+}
+
+/// `examples/config/tenants.toml`'s users and tenants in front of a
+/// 3-primary cluster that sends every keyspace notification.
+pub async fn start_tenants_example() -> (Cluster, TestProxy) {
+    let cluster = Cluster::start_with(
+        test_util::Flavor::Valkey,
+        3,
+        0,
+        &[("notify-keyspace-events", "KEA")],
+    );
+    let example = example_config("tenants.toml");
+    let proxy = TestProxy::start(cluster.addrs(), move |config| {
+        config.users = example.users;
+        config.tenants = example.tenants;
+    })
+    .await;
+    (cluster, proxy)
+}
