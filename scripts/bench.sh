@@ -155,6 +155,27 @@ run() {
     if grep -qi error "$work/bench-errors"; then cat "$work/bench-errors" >&2; exit 1; fi
 }
 
+# measure_other <name> <port> <pid>: one run through another process (the
+# relay, the audited proxy) at $pipeline; its GET and SET rates and its CPU
+# per million requests are appended to $work/<name>_get, _set and _cpu.
+measure_other() {
+    local name=$1 port=$2 pid=$3 cpu0 cpu1 get set
+    cpu0=$(cpu_of "$pid")
+    read -r get set < <(run "$port" "$pipeline")
+    cpu1=$(cpu_of "$pid")
+    echo "$get" >>"$work/${name}_get"; echo "$set" >>"$work/${name}_set"
+    awk -v a="$cpu0" -v b="$cpu1" -v m="$millions" 'BEGIN { print (b - a) / m }' >>"$work/${name}_cpu"
+}
+
+# print_other <name> <base rps>: the median rate of <name> for $cmd, its
+# ratio to <base rps>, and its median CPU per million requests.
+print_other() {
+    local rate cpu
+    rate=$(median <"$work/$1_$cmd")
+    cpu=$(median <"$work/$1_cpu" | awk '{ printf "%.2f", $1 }')
+    printf ' %12.0f %12s %22s' "$rate" "$(awk -v b="$2" -v r="$rate" 'BEGIN { printf "%.2f", r / b }')" "$cpu"
+}
+
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "# valkey-proxy end-to-end benchmark: $requests requests per test, 50 clients, proxy threads $threads, median of $repeat runs"
@@ -184,20 +205,8 @@ for pipeline in 1 16; do
             read -r tenant_get tenant_set < <(run "$proxy_port" "$pipeline" --user bench-app -a p)
             echo "$tenant_get" >>"$work/tenant_get"; echo "$tenant_set" >>"$work/tenant_set"
         fi
-        if [ "$audit" = 1 ]; then
-            audit_cpu0=$(cpu_of "$audit_pid")
-            read -r audit_get audit_set < <(run "$audit_port" "$pipeline")
-            audit_cpu1=$(cpu_of "$audit_pid")
-            echo "$audit_get" >>"$work/audit_get"; echo "$audit_set" >>"$work/audit_set"
-            awk -v a="$audit_cpu0" -v b="$audit_cpu1" -v m="$millions" 'BEGIN { print (b - a) / m }' >>"$work/audit_cpu"
-        fi
-        if [ "$relay" = 1 ]; then
-            relay_cpu0=$(cpu_of "$relay_pid")
-            read -r relay_get relay_set < <(run "$relay_port" "$pipeline")
-            relay_cpu1=$(cpu_of "$relay_pid")
-            echo "$relay_get" >>"$work/relay_get"; echo "$relay_set" >>"$work/relay_set"
-            awk -v a="$relay_cpu0" -v b="$relay_cpu1" -v m="$millions" 'BEGIN { print (b - a) / m }' >>"$work/relay_cpu"
-        fi
+        [ "$audit" = 1 ] && measure_other audit "$audit_port" "$audit_pid"
+        [ "$relay" = 1 ] && measure_other relay "$relay_port" "$relay_pid"
     done
     proxy_cpu=$(median <"$work/proxy_cpu" | awk '{ printf "%.2f", $1 }')
     server_cpu=$(median <"$work/server_cpu" | awk '{ printf "%.2f", $1 }')
@@ -210,20 +219,12 @@ for pipeline in 1 16; do
         pairs=$(paste "$work/direct_$cmd" "$work/proxy_$cmd" | awk '{ print $2 / $1 }' | sort -g |
             awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f-%.2f", lo, hi }')
         printf '%-10s %-5s %12.0f %12.0f %7s %12s %22s %22s' "$pipeline" "${cmd^^}" "$d" "$p" "$ratio" "$pairs" "$proxy_cpu" "$server_cpu"
-        if [ "$relay" = 1 ]; then
-            r=$(median <"$work/relay_$cmd")
-            relay_cpu=$(median <"$work/relay_cpu" | awk '{ printf "%.2f", $1 }')
-            printf ' %12.0f %12s %22s' "$r" "$(awk -v d="$d" -v r="$r" 'BEGIN { printf "%.2f", r / d }')" "$relay_cpu"
-        fi
+        [ "$relay" = 1 ] && print_other relay "$d"
         if [ "$tenant" = 1 ]; then
             t=$(median <"$work/tenant_$cmd")
             printf ' %12.0f %12s' "$t" "$(awk -v p="$p" -v t="$t" 'BEGIN { printf "%.2f", t / p }')"
         fi
-        if [ "$audit" = 1 ]; then
-            a=$(median <"$work/audit_$cmd")
-            audit_cpu=$(median <"$work/audit_cpu" | awk '{ printf "%.2f", $1 }')
-            printf ' %12.0f %12s %22s' "$a" "$(awk -v p="$p" -v a="$a" 'BEGIN { printf "%.2f", a / p }')" "$audit_cpu"
-        fi
+        [ "$audit" = 1 ] && print_other audit "$p"
         echo
     done
 done
