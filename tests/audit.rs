@@ -106,6 +106,17 @@ fn records(dir: &Path) -> Vec<Value> {
     all
 }
 
+/// Waits, up to five seconds, until `done` holds (what is checked after
+/// says what should have happened).
+async fn eventually(mut done: impl FnMut() -> bool) {
+    for _ in 0..250 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn commands<'a>(records: &'a [Value], name: &str) -> Vec<&'a Value> {
     records
         .iter()
@@ -270,12 +281,7 @@ async fn rotation_under_load_keeps_every_record_once_and_whole() {
     assert!(files >= 3, "{files} files");
     // Asked to, the writer rotates now.
     assert_eq!(show(&ops.call(&["PROXY", "AUDIT", "ROTATE"]).await), "OK");
-    for _ in 0..250 {
-        if std::fs::read_dir(&dir).unwrap().count() > files {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(|| std::fs::read_dir(&dir).unwrap().count() > files).await;
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), files + 1);
     let all = records(&dir);
     assert_contiguous(&all);
@@ -334,17 +340,13 @@ async fn who_came_what_was_refused_and_why_they_left() {
     assert!(status.contains("audit_enabled:1"), "{status}");
     assert_eq!(show(&app.call(&["QUIT"]).await), "OK");
     let mut ops = RawClient::login(&proxy.addr, "default", "p1").await;
-    for _ in 0..250 {
-        if records(&dir)
+    let disconnects = || {
+        records(&dir)
             .iter()
             .filter(|r| r["event"] == "disconnect")
             .count()
-            == 2
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    };
+    eventually(|| disconnects() == 2).await;
     settled(&mut ops).await;
     let all = records(&dir);
     let set = commands(&all, "SET");
@@ -404,17 +406,11 @@ async fn each_way_of_leaving_has_its_reason() {
     // Says nothing for longer than the idle timeout.
     let mut idle = RawClient::login(&proxy.addr, "default", "p1").await;
     assert!(idle.closed_within(Duration::from_secs(5)).await);
-    let mut reasons = Vec::new();
-    for _ in 0..250 {
-        reasons = records(&dir)
-            .iter()
-            .map(|record| record["reason"].as_str().unwrap().to_string())
-            .collect();
-        if reasons.len() == 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(|| records(&dir).len() == 3).await;
+    let mut reasons: Vec<String> = records(&dir)
+        .iter()
+        .map(|record| record["reason"].as_str().unwrap().to_string())
+        .collect();
     reasons.sort();
     assert_eq!(reasons, ["client", "idle", "protocol"]);
     drop(garbage);
