@@ -40,13 +40,13 @@ impl Filter {
         let mut commands = User::new("audit");
         commands
             .apply(&format!("on nopass ~* &* {}", config.commands), table)
-            .map_err(|error| format!("audit commands: {error}"))?;
+            .map_err(|error| format!("commands: {error}"))?;
         let networks = |list: &[String]| {
             list.iter()
                 .map(|net| {
                     net.parse::<IpNet>()
                         .or_else(|_| net.parse::<IpAddr>().map(IpNet::from))
-                        .map_err(|_| format!("audit: {net:?} is not a network (10.0.0.0/8) or an address"))
+                        .map_err(|_| format!("{net:?} is not a network (10.0.0.0/8) or an address"))
                 })
                 .collect::<Result<Vec<_>, _>>()
         };

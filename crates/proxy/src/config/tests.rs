@@ -79,3 +79,32 @@ fn threads_are_bounded() {
     config.threads = MAX_THREADS + 1;
     assert!(config.validate().unwrap_err().to_string().contains("threads"));
 }
+
+#[test]
+fn a_bad_audit_setting_is_named() {
+    let with = |tweak: fn(&mut audit::AuditConfig)| {
+        let mut config = ProxyConfig {
+            backends: vec!["127.0.0.1:6379".into()],
+            ..ProxyConfig::default()
+        };
+        tweak(&mut config.audit);
+        config.validate().map_err(|error| error.to_string())
+    };
+    assert_eq!(with(|_| {}), Ok(()));
+    assert_eq!(
+        with(|audit| audit.commands = "+@write +@nosuch".into()),
+        Err("audit: commands: Error in ACL SETUSER modifier '+@nosuch': Unknown command or category name in ACL".into())
+    );
+    assert_eq!(
+        with(|audit| audit.read_sample = 1.5),
+        Err("audit: read_sample must be between 0.0 and 1.0".into())
+    );
+    assert_eq!(
+        with(|audit| audit.queue_records = 0),
+        Err("audit: queue_records must be greater than 0".into())
+    );
+    assert_eq!(
+        with(|audit| audit.networks_exclude = vec!["10.0.0.0/33".into()]),
+        Err("audit: \"10.0.0.0/33\" is not a network (10.0.0.0/8) or an address".into())
+    );
+}
