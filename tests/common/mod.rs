@@ -15,6 +15,9 @@ use tokio::task::JoinHandle;
 pub struct TestProxy {
     /// `127.0.0.1:<port>` of the proxy.
     pub addr: String,
+    /// `127.0.0.1:<port>` of its admin HTTP port, when the configuration
+    /// asked for one (`admin_listen`).
+    pub admin: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     workers: Vec<tokio::runtime::Runtime>,
@@ -43,8 +46,20 @@ impl TestProxy {
         };
         tweak(&mut config);
         config.validate().expect("test configuration is valid");
+        let admin_listen = config.admin_listen.clone();
         let proxy = Proxy::bind(config).await.expect("bind the proxy");
         let addr = proxy.local_addr().expect("local address").to_string();
+        let admin = match admin_listen {
+            Some(listen) => {
+                let admin = admin::Admin::bind(&listen, proxy.shared().clone(), recorder())
+                    .await
+                    .expect("bind the admin port");
+                let addr = admin.local_addr().expect("admin address").to_string();
+                tokio::spawn(admin.run());
+                Some(addr)
+            }
+            None => None,
+        };
         let workers: Vec<tokio::runtime::Runtime> = (0..workers)
             .map(|_| {
                 tokio::runtime::Builder::new_multi_thread()
@@ -65,6 +80,7 @@ impl TestProxy {
         });
         TestProxy {
             addr,
+            admin,
             stop: Some(stop),
             task: Some(task),
             workers,
@@ -102,6 +118,33 @@ impl Drop for TestProxy {
             worker.shutdown_background();
         }
     }
+}
+
+/// The Prometheus exporter, installed once per test process (the
+/// `metrics` facade has one recorder per process).
+pub fn recorder() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
+    static HANDLE: std::sync::OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
+        std::sync::OnceLock::new();
+    HANDLE.get_or_init(|| admin::install_recorder().ok()).clone()
+}
+
+/// `GET path` on `addr` over HTTP/1.1: the status code and the body.
+pub async fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to the admin port");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("a status code");
+    (status, body.to_string())
 }
 
 /// A `redis` crate connection to `addr`. The crate's default timeouts

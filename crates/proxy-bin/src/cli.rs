@@ -33,10 +33,29 @@ pub(crate) struct Cli {
     #[arg(long, value_name = "N")]
     pub(crate) threads: Option<usize>,
 
+    /// The admin HTTP port: /metrics (Prometheus), /healthz, /readyz,
+    /// /stats (JSON) [default: off].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub(crate) admin_listen: Option<String>,
+
     /// Log filter (tracing syntax: info, debug, valkey_proxy=trace, ...).
     /// RUST_LOG wins when set.
     #[arg(long, value_name = "FILTER", default_value = "info")]
     pub(crate) log: String,
+
+    /// How log lines look: text for people (colours only on a terminal),
+    /// or one JSON object per line.
+    #[arg(long, value_enum, default_value = "text")]
+    pub(crate) log_format: LogFormat,
+}
+
+/// `--log-format` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// `2026-12-05T11:14:11Z  INFO valkey-proxy listening addr=...`.
+    Text,
+    /// `{"timestamp":"...","level":"INFO","fields":{"message":"...",...}}`.
+    Json,
 }
 
 /// `--mode` values.

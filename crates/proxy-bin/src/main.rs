@@ -24,13 +24,7 @@ fn main() {
             std::process::exit(EXIT_BAD_CONFIG);
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .init();
+    start_logging(&cli);
 
     if config.threads == 0 {
         config.threads = std::thread::available_parallelism()
@@ -54,6 +48,22 @@ fn main() {
     std::process::exit(code);
 }
 
+/// Log lines go to stderr: text (with colours only when stderr is a
+/// terminal, so a log file gets no escape codes) or JSON lines.
+fn start_logging(cli: &cli::Cli) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        cli::LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        cli::LogFormat::Json => logs.json().with_current_span(false).init(),
+    }
+}
+
 /// One runtime per worker thread, each with its own event loop: no task
 /// ever moves between threads, and a client's requests never wake a task
 /// on another one. Measured (docs/PERFORMANCE.md): with two threads,
@@ -75,6 +85,18 @@ fn start_runtimes(threads: usize) -> std::io::Result<Vec<tokio::runtime::Runtime
 
 async fn serve(config: proxy::ProxyConfig, workers: Vec<tokio::runtime::Handle>) -> i32 {
     let listen = config.listen.clone();
+    let admin_listen = config.admin_listen.clone();
+    // Installed before the proxy starts, so that what it records is kept.
+    let recorded = match &admin_listen {
+        Some(_) => match admin::install_recorder() {
+            Ok(handle) => Some(handle),
+            Err(error) => {
+                eprintln!("valkey-proxy: cannot install the metrics exporter: {error}");
+                return 1;
+            }
+        },
+        None => None,
+    };
     let proxy = match proxy::Proxy::bind(config).await {
         Ok(proxy) => proxy,
         Err(error) => {
@@ -82,6 +104,21 @@ async fn serve(config: proxy::ProxyConfig, workers: Vec<tokio::runtime::Handle>)
             return 1;
         }
     };
+    if let Some(addr) = admin_listen {
+        match admin::Admin::bind(&addr, proxy.shared().clone(), recorded).await {
+            Ok(admin) => {
+                match admin.local_addr() {
+                    Ok(addr) => tracing::info!(%addr, "admin port listening"),
+                    Err(error) => tracing::warn!(%error, "admin port on an unknown address"),
+                }
+                tokio::spawn(admin.run());
+            }
+            Err(error) => {
+                eprintln!("valkey-proxy: cannot start the admin port on {addr}: {error}");
+                return 1;
+            }
+        }
+    }
     let audit = proxy.shared().audit.clone();
     if let Some(audit) = audit.clone() {
         tokio::spawn(reopen_on_sigusr1(audit));

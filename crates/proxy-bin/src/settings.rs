@@ -45,6 +45,9 @@ pub(crate) fn load(cli: &Cli) -> Result<ProxyConfig, SettingsError> {
             ModeArg::Cluster => ModeSetting::Cluster,
         };
     }
+    if let Some(admin) = &cli.admin_listen {
+        config.admin_listen = Some(admin.clone());
+    }
     if let Some(threads) = cli.threads {
         config.threads = threads;
     }

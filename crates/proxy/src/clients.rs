@@ -335,6 +335,11 @@ impl Clients {
         self.all.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
     }
 
+    /// Client connections registered since start (`total_connections_received`).
+    pub fn received(&self) -> u64 {
+        self.next_id.load(Ordering::Relaxed)
+    }
+
     /// Number of connected clients.
     pub fn len(&self) -> usize {
         self.all.lock().unwrap_or_else(|e| e.into_inner()).len()

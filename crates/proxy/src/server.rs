@@ -94,6 +94,7 @@ impl Proxy<Core, GateCore> {
                 users,
                 acl_log: Default::default(),
                 listeners: roles,
+                draining: CancellationToken::new(),
             }),
             stacks,
         })
@@ -171,7 +172,7 @@ impl<S: StackService, G: StackService> Proxy<S, G> {
         }
         let sessions = TaskTracker::new();
         let mut next_worker = 0usize;
-        let draining = CancellationToken::new();
+        let draining = self.shared.draining.clone();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -188,6 +189,7 @@ impl<S: StackService, G: StackService> Proxy<S, G> {
                     };
                     if self.shared.clients.len() >= self.shared.config.max_clients {
                         tracing::warn!(%peer, "refusing a client: max_clients reached");
+                        metrics::counter!("redis_rejected_connections_total").increment(1);
                         let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
                         continue;
                     }

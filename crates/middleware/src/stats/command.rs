@@ -2,7 +2,7 @@
 //! when read, and the [`Snapshot`] a read gives.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -29,6 +29,10 @@ fn shard_index() -> usize {
 #[derive(Debug)]
 pub struct CommandStats {
     shards: [Shard; SHARDS],
+    /// The proxy CPU time of each request whose CPU time was measured, in
+    /// nanoseconds: one set of counts for every thread (only a sample of
+    /// the requests records here), created on the first.
+    cpu_ns: OnceLock<Buckets>,
 }
 
 /// One thread's share of a command's counters, on cache lines of its own.
@@ -36,6 +40,8 @@ pub struct CommandStats {
 #[repr(align(128))]
 struct Shard {
     errors: AtomicU64,
+    /// Every call's latency added up, in microseconds.
+    latency_sum_us: AtomicU64,
     /// CPU time of the requests whose CPU time was measured (a sample of
     /// them, see [`super::Stats`]), and how many those were.
     cpu_ns: AtomicU64,
@@ -50,6 +56,7 @@ impl Shard {
     fn new() -> Self {
         Shard {
             errors: AtomicU64::new(0),
+            latency_sum_us: AtomicU64::new(0),
             cpu_ns: AtomicU64::new(0),
             cpu_samples: AtomicU64::new(0),
             latency_us: OnceLock::new(),
@@ -67,6 +74,7 @@ impl CommandStats {
     pub(super) fn new() -> Self {
         CommandStats {
             shards: std::array::from_fn(|_| Shard::new()),
+            cpu_ns: OnceLock::new(),
         }
     }
 
@@ -78,10 +86,13 @@ impl CommandStats {
             shard.errors.fetch_add(1, Ordering::Relaxed);
         }
         if let Some(cpu) = cpu {
-            shard.cpu_ns.fetch_add(cpu.as_nanos() as u64, Ordering::Relaxed);
+            let nanos = u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX);
+            shard.cpu_ns.fetch_add(nanos, Ordering::Relaxed);
             shard.cpu_samples.fetch_add(1, Ordering::Relaxed);
+            self.cpu_ns.get_or_init(Buckets::new).record(nanos);
         }
         let micros = u64::try_from(latency.as_micros()).unwrap_or(MAX_LATENCY_US);
+        shard.latency_sum_us.fetch_add(micros, Ordering::Relaxed);
         shard.latency_us.get_or_init(Buckets::new).record(micros);
     }
 
@@ -107,28 +118,48 @@ impl CommandStats {
         let calls = histogram.len();
         let at = |q: f64| histogram.value_at_quantile(q);
         let samples = sum(|s| &s.cpu_samples);
+        let mut cpu = Buckets::histogram();
+        for buckets in all.iter().filter_map(|stats| stats.cpu_ns.get()) {
+            buckets.add_to(&mut cpu);
+        }
+        let cpu_at = |q: f64| cpu.value_at_quantile(q);
         Snapshot {
             calls,
             errors: sum(|s| &s.errors),
             cpu_us: cpu_estimate_us(sum(|s| &s.cpu_ns), samples, calls),
-            min_us: if histogram.is_empty() { 0 } else { histogram.min() },
+            cpu: CpuSnapshot {
+                samples: cpu.len(),
+                min_ns: if cpu.is_empty() { 0 } else { cpu.min() },
+                max_ns: cpu.max(),
+                avg_ns: if cpu.is_empty() { 0.0 } else { cpu.mean() },
+                p50_ns: cpu_at(0.50),
+                p95_ns: cpu_at(0.95),
+                p99_ns: cpu_at(0.99),
+            },
+            latency_sum_us: sum(|s| &s.latency_sum_us),
+            min_us: histogram.min(),
             max_us: histogram.max(),
             avg_us: histogram.mean(),
             p50_us: at(0.50),
             p95_us: at(0.95),
             p99_us: at(0.99),
             p999_us: at(0.999),
+            latency: Distribution(Some(Arc::new(histogram))),
         }
     }
 
     pub(super) fn reset(&self) {
         for shard in &self.shards {
             shard.errors.store(0, Ordering::Relaxed);
+            shard.latency_sum_us.store(0, Ordering::Relaxed);
             shard.cpu_ns.store(0, Ordering::Relaxed);
             shard.cpu_samples.store(0, Ordering::Relaxed);
             if let Some(buckets) = shard.latency_us.get() {
                 buckets.reset();
             }
+        }
+        if let Some(buckets) = self.cpu_ns.get() {
+            buckets.reset();
         }
     }
 }
@@ -153,6 +184,10 @@ pub struct Snapshot {
     /// Proxy CPU time, in microseconds (estimated from a sample of the
     /// requests, see [`super::Stats`]).
     pub cpu_us: u64,
+    /// The proxy CPU time of the requests measured.
+    pub cpu: CpuSnapshot,
+    /// Every request's latency added up, in microseconds.
+    pub latency_sum_us: u64,
     /// Fastest request, in microseconds.
     pub min_us: u64,
     /// Slowest request, in microseconds.
@@ -167,4 +202,53 @@ pub struct Snapshot {
     pub p99_us: u64,
     /// 99.9th percentile latency.
     pub p999_us: u64,
+    /// Every latency, for counts below given bounds.
+    pub latency: Distribution,
+}
+
+/// The proxy CPU time of the requests whose CPU time was measured (a
+/// sample of them, see [`super::Stats`]), in nanoseconds.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CpuSnapshot {
+    /// Requests measured.
+    pub samples: u64,
+    /// Cheapest.
+    pub min_ns: u64,
+    /// Dearest.
+    pub max_ns: u64,
+    /// Mean.
+    pub avg_ns: f64,
+    /// Median.
+    pub p50_ns: u64,
+    /// 95th percentile.
+    pub p95_ns: u64,
+    /// 99th percentile.
+    pub p99_ns: u64,
+}
+
+/// The latencies of a [`Snapshot`], in microseconds (3 significant digits).
+#[derive(Clone, Debug, Default)]
+pub struct Distribution(Option<Arc<Histogram<u64>>>);
+
+impl Distribution {
+    /// How many latencies were at most `micros` (within the histogram's
+    /// precision: values in the bucket holding `micros` count).
+    pub fn count_at_most(&self, micros: u64) -> u64 {
+        match &self.0 {
+            Some(histogram) if micros >= histogram.min() => {
+                histogram.count_between(histogram.min(), micros.min(histogram.max()))
+            }
+            _ => 0,
+        }
+    }
+}
+
+impl PartialEq for Distribution {
+    /// Two distributions are equal when they hold the same counts.
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => a == b,
+            (a, b) => a.as_ref().map_or(0, |h| h.len()) == b.as_ref().map_or(0, |h| h.len()),
+        }
+    }
 }

@@ -174,10 +174,14 @@ impl StatsRegistry {
             } else {
                 s.cpu_us as f64 / s.calls as f64
             };
+            let us = |ns: u64| ns as f64 / 1000.0;
+            let cpu = &s.cpu;
             let _ = write!(
                 out,
                 "cmdstat_{name}:calls={},errors={},cpu_usec={},cpu_usec_per_call={cpu_per_call:.2},\
-                 min_usec={},max_usec={},avg_usec={:.2},p50_usec={},p95_usec={},p99_usec={},p999_usec={}\r\n",
+                 min_usec={},max_usec={},avg_usec={:.2},p50_usec={},p95_usec={},p99_usec={},p999_usec={},\
+                 cpu_samples={},cpu_min_usec={:.2},cpu_max_usec={:.2},cpu_avg_usec={:.2},\
+                 cpu_p50_usec={:.2},cpu_p95_usec={:.2},cpu_p99_usec={:.2}\r\n",
                 s.calls,
                 s.errors,
                 s.cpu_us,
@@ -187,7 +191,14 @@ impl StatsRegistry {
                 s.p50_us,
                 s.p95_us,
                 s.p99_us,
-                s.p999_us
+                s.p999_us,
+                cpu.samples,
+                us(cpu.min_ns),
+                us(cpu.max_ns),
+                cpu.avg_ns / 1000.0,
+                us(cpu.p50_ns),
+                us(cpu.p95_ns),
+                us(cpu.p99_ns),
             );
         }
         out

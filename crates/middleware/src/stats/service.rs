@@ -16,9 +16,9 @@ use super::registry::StatsRegistry;
 /// [`StatsFuture`]'s `busy_ns` for a request whose CPU time is not measured.
 const NOT_SAMPLED: u32 = u32::MAX;
 
-/// `elapsed` in nanoseconds, capped below [`NOT_SAMPLED`] (4.3 s).
-fn compact_ns(elapsed: Duration) -> u32 {
-    u32::try_from(elapsed.as_nanos())
+/// `nanos` as a `u32`, capped below [`NOT_SAMPLED`] (4.3 s).
+fn compact_ns(nanos: u64) -> u32 {
+    u32::try_from(nanos)
         .unwrap_or(NOT_SAMPLED - 1)
         .min(NOT_SAMPLED - 1)
 }
@@ -29,9 +29,11 @@ const UNKNOWN: &str = "(unknown)";
 
 /// The proxy's CPU time is measured for one request in this many (per
 /// session, the first one included) and estimated for the rest from their
-/// mean: reading the clock twice more per request cost 3% of the proxy's
-/// CPU (callgrind, pipelined GET/SET). Latency is measured for every request.
-const CPU_SAMPLE_EVERY: u32 = 8;
+/// mean. The thread's CPU clock is a system call (some 100 ns to 300 ns on
+/// a virtual machine), read four times or more for a measured request: one
+/// in 32 keeps that near 1% of the proxy's CPU (docs/PERFORMANCE.md).
+/// Latency is measured for every request.
+pub(super) const CPU_SAMPLE_EVERY: u32 = 32;
 
 /// Adds per-command statistics to the service below.
 #[derive(Clone, Debug)]
@@ -135,7 +137,7 @@ where
         let sampled = self.until_sample == 0;
         // CPU time is measured from here, not from `received`: the time
         // between is spent on the requests before this one.
-        let call_started = sampled.then(Instant::now);
+        let call_started = sampled.then(clock::thread_cpu_ns);
         if command.spec.is_none() {
             command.spec = self.table.lookup(&command.request).cloned();
         }
@@ -156,15 +158,19 @@ where
             inner: future,
             stats,
             started,
-            busy_ns: call_started.map_or(NOT_SAMPLED, |t| compact_ns(t.elapsed())),
+            busy_ns: call_started.map_or(NOT_SAMPLED, |t| {
+                compact_ns(clock::thread_cpu_ns().saturating_sub(t))
+            }),
         }
     }
 }
 
 pin_project_lite::pin_project! {
-    /// Records the request when its reply is ready. `busy_ns` is the time
-    /// `call` took, for a sampled request: the proxy's own synchronous work
-    /// for it (lookup, routing, fan-out, enqueueing on a backend connection).
+    /// Records the request when its reply is ready. `busy_ns` is the
+    /// thread CPU time of the proxy's own work for a sampled request: its
+    /// `call` (lookup, routing, fan-out, enqueueing on a backend
+    /// connection) and every poll of its future (taking the replies,
+    /// merging fanned-out ones, rewriting keys).
     pub struct StatsFuture<F> {
         #[pin]
         inner: F,
@@ -186,7 +192,16 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let outcome = this.inner.poll(cx);
+        let outcome = match *this.busy_ns {
+            NOT_SAMPLED => this.inner.poll(cx),
+            busy => {
+                let started = clock::thread_cpu_ns();
+                let outcome = this.inner.poll(cx);
+                let spent = clock::thread_cpu_ns().saturating_sub(started);
+                *this.busy_ns = compact_ns(u64::from(busy) + spent);
+                outcome
+            }
+        };
         if let Poll::Ready(result) = &outcome {
             let error = result.as_ref().map_or(true, Reply::is_error);
             let latency = Duration::from_nanos(clock::now().saturating_sub(*this.started));
@@ -203,11 +218,8 @@ mod tests {
 
     #[test]
     fn call_times_are_kept_in_nanoseconds_below_the_unsampled_mark() {
-        assert_eq!(compact_ns(Duration::from_micros(5)), 5_000);
-        assert_eq!(compact_ns(Duration::from_secs(60)), NOT_SAMPLED - 1);
-        assert_ne!(
-            compact_ns(Duration::from_nanos(u64::from(NOT_SAMPLED))),
-            NOT_SAMPLED
-        );
+        assert_eq!(compact_ns(5_000), 5_000);
+        assert_eq!(compact_ns(60_000_000_000), NOT_SAMPLED - 1);
+        assert_ne!(compact_ns(u64::from(NOT_SAMPLED)), NOT_SAMPLED);
     }
 }

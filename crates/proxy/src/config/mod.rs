@@ -69,6 +69,10 @@ pub const MAX_THREADS: usize = 1024;
 pub struct ProxyConfig {
     /// Address clients connect to.
     pub listen: String,
+    /// The admin HTTP port (`/metrics`, `/healthz`, `/readyz`, `/stats`):
+    /// off unless set. The binary serves it; an embedder serves it with
+    /// the `valkey-proxy-admin` crate.
+    pub admin_listen: Option<String>,
     /// Seed nodes of the backend, `host:port` (the default backend group).
     pub backends: Vec<String>,
     /// Other backends, for tenants of their own ([`BackendGroupConfig`]).
@@ -138,6 +142,7 @@ impl Default for ProxyConfig {
     fn default() -> Self {
         ProxyConfig {
             listen: "127.0.0.1:7777".into(),
+            admin_listen: None,
             backends: Vec::new(),
             backend_groups: Vec::new(),
             mode: ModeSetting::Auto,

@@ -28,6 +28,32 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// Whether the proxy can serve: it is not draining, and every backend
+    /// (the default one and each group) has a topology whose last refresh
+    /// worked. Else why not, for a load balancer's log.
+    ///
+    /// # Errors
+    /// The reason the proxy is not ready.
+    pub fn readiness(&self) -> Result<(), String> {
+        if self.draining.is_cancelled() {
+            return Err("draining".into());
+        }
+        let names = std::iter::once("default")
+            .chain(self.config.backend_groups.iter().map(|group| group.name.as_str()));
+        for (stack, name) in std::iter::once(&self.stack).chain(&self.groups).zip(names) {
+            let topology = stack.router.topology();
+            if let Some(error) = topology.last_error() {
+                return Err(format!("backend {name} unreachable: {error}"));
+            }
+            if topology.current().is_empty() {
+                return Err(format!("backend {name} not discovered yet"));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What every session shares.
 #[derive(Debug)]
 pub struct Shared {
@@ -59,4 +85,6 @@ pub struct Shared {
     pub acl_log: Arc<middleware::acl::AclLog>,
     /// The `[[listeners]]` bound to tenants.
     pub listeners: Vec<crate::listeners::Role>,
+    /// Cancelled when the proxy stops accepting clients and drains.
+    pub draining: tokio_util::sync::CancellationToken,
 }

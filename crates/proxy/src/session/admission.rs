@@ -69,13 +69,17 @@ impl<S: StackService> Gate for SessionGate<'_, S> {
 
 /// `local`, recorded in the statistics of `spec` (its `tenant`'s and
 /// everyone's) when it has answered: at once, or when its future is done
-/// (EXEC, WATCH, WAIT, SUBSCRIBE, ...).
+/// (EXEC, WATCH, WAIT, SUBSCRIBE, ...). `cpu`, for a request in the CPU
+/// sample, timed the proxy's work to answer it (for a future, the work to
+/// start it).
 pub(super) fn timed(
     local: Option<Local>,
     spec: Option<&router::CommandSpec>,
     (received, tenant): (Instant, u16),
+    cpu: Option<middleware::stats::CpuTimer>,
     shared: &Shared,
 ) -> Option<Local> {
+    let cpu = cpu.map(|timer| timer.elapsed());
     let stats = match spec {
         Some(spec) => shared.stack.stats.of_tenant(tenant).for_spec(spec),
         None => return local,
@@ -83,21 +87,21 @@ pub(super) fn timed(
     let is_error = |reply: &Result<Reply, router::Error>| reply.as_ref().map_or(true, Reply::is_error);
     match local? {
         Local::Reply(frame) => {
-            stats.record(received.elapsed(), None, frame.is_error());
+            stats.record(received.elapsed(), cpu, frame.is_error());
             Some(Local::Reply(frame))
         }
         Local::Close(frame) => {
-            stats.record(received.elapsed(), None, frame.is_error());
+            stats.record(received.elapsed(), cpu, frame.is_error());
             Some(Local::Close(frame))
         }
         Local::Later(future) => Some(Local::Later(Box::pin(async move {
             let reply = future.await;
-            stats.record(received.elapsed(), None, is_error(&reply));
+            stats.record(received.elapsed(), cpu, is_error(&reply));
             reply
         }))),
         Local::Pushes(future) => Some(Local::Pushes(Box::pin(async move {
             let reply = future.await;
-            stats.record(received.elapsed(), None, is_error(&reply));
+            stats.record(received.elapsed(), cpu, is_error(&reply));
             reply
         }))),
         other => Some(other),

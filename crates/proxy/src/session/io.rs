@@ -168,6 +168,10 @@ pub async fn serve<S: StackService, G: StackService>(
         secs => Some(Duration::from_secs(secs)),
     };
     let mut last_read = tokio::time::Instant::now();
+    // Registered once per client: counting is then one atomic add per
+    // read or write (nothing without an exporter installed).
+    let net_in = metrics::counter!("redis_net_input_bytes_total");
+    let net_out = metrics::counter!("redis_net_output_bytes_total");
     let mut flow = Flow::Continue;
     // Why the session closes once its replies are written: the client's
     // QUIT (or a protocol error) unless a drain began first.
@@ -241,6 +245,7 @@ pub async fn serve<S: StackService, G: StackService>(
                     break Gone::OutputBuffer;
                 }
                 state.info.buffers.set_output(output.len());
+                net_out.increment(output.len() as u64);
                 if write.write_all_buf(&mut output).await.is_err() {
                     break Gone::Client;
                 }
@@ -254,6 +259,7 @@ pub async fn serve<S: StackService, G: StackService>(
                 if over_output_limit(&output, &shared, &state) {
                     break Gone::OutputBuffer;
                 }
+                net_out.increment(output.len() as u64);
                 if !output.is_empty() && write.write_all_buf(&mut output).await.is_err() {
                     break Gone::Client;
                 }
@@ -261,7 +267,10 @@ pub async fn serve<S: StackService, G: StackService>(
             read_result = read.read_buf(&mut input), if can_read => {
                 match read_result {
                     Ok(0) | Err(_) => break Gone::Client,
-                    Ok(_) => last_read = tokio::time::Instant::now(),
+                    Ok(bytes) => {
+                        net_in.increment(bytes as u64);
+                        last_read = tokio::time::Instant::now();
+                    }
                 }
                 // A client killed while its next request was arriving runs
                 // nothing more, as on Valkey (the select polls reads first).
@@ -315,6 +324,7 @@ pub async fn serve<S: StackService, G: StackService>(
     if let Some(hooked) = hooked {
         hooked.disconnected(&hook_view(&state), gone);
     }
+    metrics::counter!("valkey_proxy_clients_closed_total", "reason" => gone.name()).increment(1);
     shared.clients.remove(id);
 }
 
