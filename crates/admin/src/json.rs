@@ -39,11 +39,12 @@ fn commands(snapshot: &[(String, Snapshot)]) -> Value {
                     "sum": s.latency_sum_us, "min": s.min_us, "max": s.max_us, "avg": s.avg_us,
                     "p50": s.p50_us, "p95": s.p95_us, "p99": s.p99_us, "p999": s.p999_us,
                 },
-                "cpu_usec": {
-                    "total": s.cpu_us, "samples": s.cpu.samples,
-                    "min": s.cpu.min_ns as f64 / 1e3, "max": s.cpu.max_ns as f64 / 1e3,
-                    "avg": s.cpu.avg_ns / 1e3, "p50": s.cpu.p50_ns as f64 / 1e3,
-                    "p95": s.cpu.p95_ns as f64 / 1e3, "p99": s.cpu.p99_ns as f64 / 1e3,
+                "cpu_usec": s.cpu_us,
+                "work_usec": {
+                    "samples": s.work.samples,
+                    "min": s.work.min_ns as f64 / 1e3, "max": s.work.max_ns as f64 / 1e3,
+                    "avg": s.work.avg_ns / 1e3, "p50": s.work.p50_ns as f64 / 1e3,
+                    "p95": s.work.p95_ns as f64 / 1e3, "p99": s.work.p99_ns as f64 / 1e3,
                 },
             });
             (name.clone(), value)

@@ -169,7 +169,7 @@ impl Connection {
         });
         let task_shared = shared.clone();
         let task_config = config.clone();
-        tokio::spawn(async move {
+        let task = async move {
             run(task_shared.clone(), task_config).await;
             if let Some(sink) = &task_shared.sink {
                 let _ = sink
@@ -180,7 +180,8 @@ impl Connection {
                     })
                     .await;
             }
-        });
+        };
+        tokio::spawn(cpu::metered(task, cpu::Task::Connection));
         Connection {
             inner: Arc::new(Handle { shared, config }),
         }
@@ -229,6 +230,9 @@ impl Connection {
     }
 
     fn enqueue(&self, bytes: &Bytes, skip: u32, wants_reply: bool) -> Option<(Option<u32>, Option<Waker>)> {
+        // Counted for the command that sends it: it is charged for the
+        // connection's CPU time per request ([`cpu::connection_cost`]).
+        cpu::note_exchange();
         lock(&self.inner.shared.exchange).enqueue(bytes, skip, wants_reply)
     }
 
@@ -471,7 +475,10 @@ async fn run(shared: Arc<Shared>, config: Arc<PoolConfig>) {
     PoolStats::add(&shared.stats.open, 1);
     PoolStats::add(&shared.stats.opened_total, 1);
     let (read, write) = stream.into_split();
-    let reader = tokio::spawn(read_replies(shared.clone(), read));
+    let reader = tokio::spawn(cpu::metered(
+        read_replies(shared.clone(), read),
+        cpu::Task::Connection,
+    ));
     write_requests(&shared, write).await;
     shared.shutdown.cancel();
     let _ = reader.await;

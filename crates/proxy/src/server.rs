@@ -195,7 +195,7 @@ impl<S: StackService, G: StackService> Proxy<S, G> {
                     }
                     let (shared, stacks, draining) = (self.shared.clone(), self.stacks.clone(), draining.clone());
                     if workers.is_empty() {
-                        sessions.spawn(serve(stream, shared, stacks, draining, Lane::default()));
+                        sessions.spawn(cpu::metered(serve(stream, shared, stacks, draining, Lane::default()), cpu::Task::Session));
                         continue;
                     }
                     let index = next_worker;
@@ -211,7 +211,7 @@ impl<S: StackService, G: StackService> Proxy<S, G> {
                     };
                     workers[index].spawn(sessions.track_future(async move {
                         match TcpStream::from_std(stream) {
-                            Ok(stream) => serve(stream, shared, stacks, draining, lane).await,
+                            Ok(stream) => cpu::metered(serve(stream, shared, stacks, draining, lane), cpu::Task::Session).await,
                             Err(error) => tracing::warn!(%peer, %error, "a worker could not take a client"),
                         }
                     }));

@@ -29,10 +29,10 @@ fn shard_index() -> usize {
 #[derive(Debug)]
 pub struct CommandStats {
     shards: [Shard; SHARDS],
-    /// The proxy CPU time of each request whose CPU time was measured, in
-    /// nanoseconds: one set of counts for every thread (only a sample of
-    /// the requests records here), created on the first.
-    cpu_ns: OnceLock<Buckets>,
+    /// The proxy's own work for each request in the sample, in
+    /// nanoseconds ([`super::Stats`]): one set of counts for every thread
+    /// (only a sample of the requests records here), created on the first.
+    work_ns: OnceLock<Buckets>,
 }
 
 /// One thread's share of a command's counters, on cache lines of its own.
@@ -42,10 +42,9 @@ struct Shard {
     errors: AtomicU64,
     /// Every call's latency added up, in microseconds.
     latency_sum_us: AtomicU64,
-    /// CPU time of the requests whose CPU time was measured (a sample of
-    /// them, see [`super::Stats`]), and how many those were.
+    /// The CPU time charged to the command ([`cpu`]): its share of the
+    /// timed polls of the sessions and connections that worked for it.
     cpu_ns: AtomicU64,
-    cpu_samples: AtomicU64,
     /// Every call's latency (so also the number of calls). Created on the
     /// first call: the counts take about 190 KB, and most of the few
     /// hundred commands are never used.
@@ -58,7 +57,6 @@ impl Shard {
             errors: AtomicU64::new(0),
             latency_sum_us: AtomicU64::new(0),
             cpu_ns: AtomicU64::new(0),
-            cpu_samples: AtomicU64::new(0),
             latency_us: OnceLock::new(),
         }
     }
@@ -74,22 +72,20 @@ impl CommandStats {
     pub(super) fn new() -> Self {
         CommandStats {
             shards: std::array::from_fn(|_| Shard::new()),
-            cpu_ns: OnceLock::new(),
+            work_ns: OnceLock::new(),
         }
     }
 
-    /// Records one finished request, with the proxy's CPU time for it when
-    /// that was measured.
-    pub fn record(&self, latency: Duration, cpu: Option<Duration>, error: bool) {
+    /// Records one finished request, with the proxy's own work for it
+    /// when that was timed (for a sample of the requests).
+    pub fn record(&self, latency: Duration, work: Option<Duration>, error: bool) {
         let shard = &self.shards[shard_index()];
         if error {
             shard.errors.fetch_add(1, Ordering::Relaxed);
         }
-        if let Some(cpu) = cpu {
-            let nanos = u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX);
-            shard.cpu_ns.fetch_add(nanos, Ordering::Relaxed);
-            shard.cpu_samples.fetch_add(1, Ordering::Relaxed);
-            self.cpu_ns.get_or_init(Buckets::new).record(nanos);
+        if let Some(work) = work {
+            let nanos = u64::try_from(work.as_nanos()).unwrap_or(u64::MAX);
+            self.work_ns.get_or_init(Buckets::new).record(nanos);
         }
         let micros = u64::try_from(latency.as_micros()).unwrap_or(MAX_LATENCY_US);
         shard.latency_sum_us.fetch_add(micros, Ordering::Relaxed);
@@ -117,24 +113,23 @@ impl CommandStats {
         };
         let calls = histogram.len();
         let at = |q: f64| histogram.value_at_quantile(q);
-        let samples = sum(|s| &s.cpu_samples);
-        let mut cpu = Buckets::histogram();
-        for buckets in all.iter().filter_map(|stats| stats.cpu_ns.get()) {
-            buckets.add_to(&mut cpu);
+        let mut work = Buckets::histogram();
+        for buckets in all.iter().filter_map(|stats| stats.work_ns.get()) {
+            buckets.add_to(&mut work);
         }
-        let cpu_at = |q: f64| cpu.value_at_quantile(q);
+        let work_at = |q: f64| work.value_at_quantile(q);
         Snapshot {
             calls,
             errors: sum(|s| &s.errors),
-            cpu_us: cpu_estimate_us(sum(|s| &s.cpu_ns), samples, calls),
-            cpu: CpuSnapshot {
-                samples: cpu.len(),
-                min_ns: if cpu.is_empty() { 0 } else { cpu.min() },
-                max_ns: cpu.max(),
-                avg_ns: if cpu.is_empty() { 0.0 } else { cpu.mean() },
-                p50_ns: cpu_at(0.50),
-                p95_ns: cpu_at(0.95),
-                p99_ns: cpu_at(0.99),
+            cpu_us: sum(|s| &s.cpu_ns) / 1000,
+            work: WorkSnapshot {
+                samples: work.len(),
+                min_ns: if work.is_empty() { 0 } else { work.min() },
+                max_ns: work.max(),
+                avg_ns: if work.is_empty() { 0.0 } else { work.mean() },
+                p50_ns: work_at(0.50),
+                p95_ns: work_at(0.95),
+                p99_ns: work_at(0.99),
             },
             latency_sum_us: sum(|s| &s.latency_sum_us),
             min_us: histogram.min(),
@@ -153,25 +148,20 @@ impl CommandStats {
             shard.errors.store(0, Ordering::Relaxed);
             shard.latency_sum_us.store(0, Ordering::Relaxed);
             shard.cpu_ns.store(0, Ordering::Relaxed);
-            shard.cpu_samples.store(0, Ordering::Relaxed);
             if let Some(buckets) = shard.latency_us.get() {
                 buckets.reset();
             }
         }
-        if let Some(buckets) = self.cpu_ns.get() {
+        if let Some(buckets) = self.work_ns.get() {
             buckets.reset();
         }
     }
 }
 
-/// The CPU time of all `calls`, in microseconds: the mean of the `samples`
-/// measured (`cpu_ns` in all) times the calls.
-fn cpu_estimate_us(cpu_ns: u64, samples: u64, calls: u64) -> u64 {
-    if samples == 0 {
-        return 0;
+impl cpu::Account for CommandStats {
+    fn charge(&self, ns: u64) {
+        self.shards[shard_index()].cpu_ns.fetch_add(ns, Ordering::Relaxed);
     }
-    let mean_ns = cpu_ns as f64 / samples as f64;
-    (mean_ns * calls as f64 / 1000.0) as u64
 }
 
 /// A copy of one command's counters.
@@ -181,11 +171,12 @@ pub struct Snapshot {
     pub calls: u64,
     /// Requests answered with an error.
     pub errors: u64,
-    /// Proxy CPU time, in microseconds (estimated from a sample of the
-    /// requests, see [`super::Stats`]).
+    /// Proxy CPU time charged to the command, in microseconds: thread CPU
+    /// time of the sessions' and backend connections' polls, shared among
+    /// the requests they worked for ([`cpu`]).
     pub cpu_us: u64,
-    /// The proxy CPU time of the requests measured.
-    pub cpu: CpuSnapshot,
+    /// The proxy's own work per request, for a sample of the requests.
+    pub work: WorkSnapshot,
     /// Every request's latency added up, in microseconds.
     pub latency_sum_us: u64,
     /// Fastest request, in microseconds.
@@ -206,10 +197,14 @@ pub struct Snapshot {
     pub latency: Distribution,
 }
 
-/// The proxy CPU time of the requests whose CPU time was measured (a
-/// sample of them, see [`super::Stats`]), in nanoseconds.
+/// The proxy's own work per request, timed for a sample of the requests
+/// ([`super::Stats`]), in nanoseconds: from taking it up to passing it to a
+/// backend connection, and each time its reply was worked on (merging,
+/// rewriting keys). The thread never waits inside these pieces, so their
+/// time is its CPU time; socket I/O, shared by the requests of a batch, is
+/// in [`Snapshot::cpu_us`] only.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct CpuSnapshot {
+pub struct WorkSnapshot {
     /// Requests measured.
     pub samples: u64,
     /// Cheapest.

@@ -30,7 +30,7 @@ mod command;
 mod registry;
 mod service;
 
-pub use clock::{with_shared_clock, CpuTimer};
-pub use command::{CommandStats, CpuSnapshot, Distribution, Snapshot};
+pub use clock::{with_shared_clock, WorkTimer};
+pub use command::{CommandStats, Distribution, Snapshot, WorkSnapshot};
 pub use registry::StatsRegistry;
 pub use service::{Stats, StatsFuture, StatsLayer};

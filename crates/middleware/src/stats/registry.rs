@@ -175,13 +175,13 @@ impl StatsRegistry {
                 s.cpu_us as f64 / s.calls as f64
             };
             let us = |ns: u64| ns as f64 / 1000.0;
-            let cpu = &s.cpu;
+            let work = &s.work;
             let _ = write!(
                 out,
                 "cmdstat_{name}:calls={},errors={},cpu_usec={},cpu_usec_per_call={cpu_per_call:.2},\
                  min_usec={},max_usec={},avg_usec={:.2},p50_usec={},p95_usec={},p99_usec={},p999_usec={},\
-                 cpu_samples={},cpu_min_usec={:.2},cpu_max_usec={:.2},cpu_avg_usec={:.2},\
-                 cpu_p50_usec={:.2},cpu_p95_usec={:.2},cpu_p99_usec={:.2}\r\n",
+                 work_samples={},work_min_usec={:.2},work_max_usec={:.2},work_avg_usec={:.2},\
+                 work_p50_usec={:.2},work_p95_usec={:.2},work_p99_usec={:.2}\r\n",
                 s.calls,
                 s.errors,
                 s.cpu_us,
@@ -192,13 +192,13 @@ impl StatsRegistry {
                 s.p95_us,
                 s.p99_us,
                 s.p999_us,
-                cpu.samples,
-                us(cpu.min_ns),
-                us(cpu.max_ns),
-                cpu.avg_ns / 1000.0,
-                us(cpu.p50_ns),
-                us(cpu.p95_ns),
-                us(cpu.p99_ns),
+                work.samples,
+                us(work.min_ns),
+                us(work.max_ns),
+                work.avg_ns / 1000.0,
+                us(work.p50_ns),
+                us(work.p95_ns),
+                us(work.p99_ns),
             );
         }
         out
@@ -276,11 +276,11 @@ mod tests {
         for micros in 1..=100 {
             get.record(
                 Duration::from_micros(micros),
-                // CPU time measured for one request in four: the total is
-                // estimated from their mean.
-                (micros % 4 == 0).then(|| Duration::from_micros(2)),
+                // Own work timed for one request in four.
+                (micros % 4 == 0).then(|| Duration::from_micros(micros)),
                 micros == 100,
             );
+            cpu::Account::charge(&*get, 2_000);
         }
         let snapshot = get.snapshot();
         assert_eq!(snapshot.calls, 100);
@@ -289,6 +289,10 @@ mod tests {
         assert_eq!(snapshot.max_us, 100);
         assert_eq!(snapshot.p95_us, 95);
         assert_eq!(snapshot.cpu_us, 200);
+        assert_eq!(snapshot.work.samples, 25);
+        assert_eq!((snapshot.work.min_ns, snapshot.work.p50_ns / 1000), (4_000, 52));
+        assert_eq!(snapshot.latency_sum_us, 5050);
+        assert_eq!(snapshot.latency.count_at_most(10), 10);
         let text = registry.render(None);
         assert!(text.contains("cmdstat_get:calls=100,errors=1,"), "{text}");
         assert!(text.contains("p99_usec=99,"), "{text}");
@@ -311,6 +315,7 @@ mod tests {
                             Some(Duration::from_micros(3)),
                             part == 3,
                         );
+                        cpu::Account::charge(&*get, 3_000);
                     }
                 });
             }

@@ -69,39 +69,47 @@ impl<S: StackService> Gate for SessionGate<'_, S> {
 
 /// `local`, recorded in the statistics of `spec` (its `tenant`'s and
 /// everyone's) when it has answered: at once, or when its future is done
-/// (EXEC, WATCH, WAIT, SUBSCRIBE, ...). `cpu`, for a request in the CPU
+/// (EXEC, WATCH, WAIT, SUBSCRIBE, ...). `work`, for a request in the
 /// sample, timed the proxy's work to answer it (for a future, the work to
-/// start it).
+/// start it). The session's poll that answers it, and the one that
+/// started it, are charged to it too ([`cpu::touch`]).
 pub(super) fn timed(
     local: Option<Local>,
     spec: Option<&router::CommandSpec>,
     (received, tenant): (Instant, u16),
-    cpu: Option<middleware::stats::CpuTimer>,
+    work: Option<middleware::stats::WorkTimer>,
     shared: &Shared,
 ) -> Option<Local> {
-    let cpu = cpu.map(|timer| timer.elapsed());
+    let work = work.map(|timer| timer.elapsed());
     let stats = match spec {
         Some(spec) => shared.stack.stats.of_tenant(tenant).for_spec(spec),
         None => return local,
     };
     let is_error = |reply: &Result<Reply, router::Error>| reply.as_ref().map_or(true, Reply::is_error);
-    match local? {
+    let local = local?;
+    let touch = |stats: &Arc<middleware::CommandStats>| cpu::touch(|| stats.clone());
+    touch(&stats);
+    match local {
         Local::Reply(frame) => {
-            stats.record(received.elapsed(), cpu, frame.is_error());
+            touch(&stats);
+            stats.record(received.elapsed(), work, frame.is_error());
             Some(Local::Reply(frame))
         }
         Local::Close(frame) => {
-            stats.record(received.elapsed(), cpu, frame.is_error());
+            touch(&stats);
+            stats.record(received.elapsed(), work, frame.is_error());
             Some(Local::Close(frame))
         }
         Local::Later(future) => Some(Local::Later(Box::pin(async move {
             let reply = future.await;
-            stats.record(received.elapsed(), cpu, is_error(&reply));
+            touch(&stats);
+            stats.record(received.elapsed(), work, is_error(&reply));
             reply
         }))),
         Local::Pushes(future) => Some(Local::Pushes(Box::pin(async move {
             let reply = future.await;
-            stats.record(received.elapsed(), cpu, is_error(&reply));
+            touch(&stats);
+            stats.record(received.elapsed(), work, is_error(&reply));
             reply
         }))),
         other => Some(other),

@@ -278,12 +278,12 @@ fn dispatch_one<S: StackService, G: StackService>(
         asked: false,
     };
     let was_in_multi = state.transaction.in_multi();
-    let cpu = middleware::stats::CpuTimer::sample();
+    let work = middleware::stats::WorkTimer::sample();
     let local = commands::handle(&request, state, shared, idle, &mut gate);
     // An admitted command is recorded in the statistics once it has
     // answered (the layers only admitted it).
     let local = match gate.asked {
-        true => timed(local, spec.as_deref(), (received, state.tenant), cpu, shared),
+        true => timed(local, spec.as_deref(), (received, state.tenant), work, shared),
         false => local,
     };
     match local {
