@@ -38,6 +38,7 @@ const PLAIN: &[&[u8]] = &[
     b"command",
     b"cluster",
     b"proxy",
+    b"slowlog",
     b"acl",
     b"info",
     b"sync",

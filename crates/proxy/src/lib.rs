@@ -25,6 +25,7 @@
 //! - [`listeners`]: more addresses, each bound to a tenant.
 //! - [`databases`]: tenants with databases of their own.
 //! - [`guard`]: what a tenant's client or a user with ACL rules may run.
+//! - [`slowlog`]: SLOWLOG, the proxy's own slow log.
 
 pub mod audit;
 pub mod buffers;
@@ -45,6 +46,7 @@ pub mod pause;
 pub mod pubsub;
 pub mod server;
 pub mod session;
+pub mod slowlog;
 pub mod stack;
 pub mod tenants;
 pub mod transaction;

@@ -77,6 +77,7 @@ impl Proxy<Core, GateCore> {
             let audit_hooks = crate::audit::AuditHooks::new(audit.clone(), table, tenants.clone(), routers);
             let _ = hooks.audit.set(Arc::new(audit_hooks));
         }
+        let slowlog = crate::slowlog::SlowLog::new(config.slowlog_log_slower_than, config.slowlog_max_len);
         Ok(Proxy {
             listener,
             listeners,
@@ -95,6 +96,7 @@ impl Proxy<Core, GateCore> {
                 acl_log: Default::default(),
                 listeners: roles,
                 draining: CancellationToken::new(),
+                slowlog,
             }),
             stacks,
         })

@@ -7,13 +7,38 @@ use pool::PoolStats;
 use resp::{Frame, Request};
 
 use super::text::{arg, help, verbatim};
+use super::Local;
 use crate::context::{SessionState, Shared};
 use crate::edge::{unknown_subcommand, wrong_arity};
 
 /// `PROXY STATS [RESET | TENANT name] | PROXY LATENCY [TENANT name]
-/// [command] | PROXY INFO | PROXY HELP`. A tenant's client sees its
-/// tenant's statistics, and nothing of the proxy as a whole.
-pub fn proxy(request: &Request, state: &SessionState, shared: &Shared) -> Frame {
+/// [command] | PROXY INFO | PROXY SLOWLOG BACKENDS ... | PROXY AUDIT ... |
+/// PROXY HELP`. A tenant's client sees its tenant's statistics, and
+/// nothing of the proxy as a whole.
+pub fn proxy(request: &Request, state: &SessionState, shared: &Shared) -> Option<Local> {
+    let operator = state.tenant == 0;
+    if operator && request.len() >= 3 && request.args()[1].eq_ignore_ascii_case(b"slowlog") {
+        return Some(backend_slowlogs(request, state, shared));
+    }
+    Some(Local::Reply(answer(request, state, shared)))
+}
+
+/// `PROXY SLOWLOG BACKENDS [GET [count] | LEN | RESET]`: the backends' own
+/// slow logs, every node's (what `SLOWLOG` gave before the proxy had its
+/// own).
+fn backend_slowlogs(request: &Request, state: &SessionState, shared: &Shared) -> Local {
+    if !request.args()[2].eq_ignore_ascii_case(b"backends") {
+        return Local::Reply(unknown_subcommand("proxy|slowlog", &request.args()[2]));
+    }
+    let mut args: Vec<&[u8]> = vec![b"SLOWLOG"];
+    args.extend(request.args().iter().skip(3));
+    if args.len() == 1 {
+        args.push(b"GET");
+    }
+    Local::Later(crate::door::run(&Request::from_args(args), state, shared))
+}
+
+fn answer(request: &Request, state: &SessionState, shared: &Shared) -> Frame {
     let Some(sub) = request.arg(1) else {
         return wrong_arity("proxy");
     };
@@ -67,7 +92,7 @@ pub fn proxy(request: &Request, state: &SessionState, shared: &Shared) -> Frame 
             }
             None => Frame::error("ERR the audit log is off"),
         },
-        (b"stats" | b"info" | b"audit", _) if !operator => Frame::error(format!(
+        (b"stats" | b"info" | b"audit" | b"slowlog", _) if !operator => Frame::error(format!(
             "NOPERM User {} has no permissions to run the 'proxy|{}' command",
             state.user,
             String::from_utf8_lossy(&sub)
@@ -81,8 +106,9 @@ pub fn proxy(request: &Request, state: &SessionState, shared: &Shared) -> Frame 
             "AUDIT STATUS: the audit log's records, queue, drops, waits, refusals and sinks.",
             "AUDIT REOPEN: file sinks open their file again (after an outside logrotate).",
             "AUDIT ROTATE: file sinks rotate their file now.",
+            "SLOWLOG BACKENDS [GET [<count>] | LEN | RESET]: the backends' own slow logs (SLOWLOG is the proxy's).",
         ]),
-        (b"stats" | b"latency" | b"info" | b"audit", _) => {
+        (b"stats" | b"latency" | b"info" | b"audit" | b"slowlog", _) => {
             wrong_arity(&format!("proxy|{}", arg(request, 1).to_ascii_lowercase()))
         }
         _ => unknown_subcommand("proxy", &request.args()[1]),

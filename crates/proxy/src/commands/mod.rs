@@ -25,6 +25,7 @@ pub mod command;
 pub mod connection;
 pub mod info;
 pub mod pubsub;
+pub mod slowlog;
 pub mod text;
 pub mod transaction;
 pub mod wait;
@@ -204,7 +205,8 @@ fn plain(request: &Request, lower: &[u8], state: &mut SessionState, shared: &Sha
         b"auth" => auth::auth(request, state, shared),
         b"hello" => auth::hello(request, state, shared),
         b"client" => return client::client(request, state, shared),
-        b"proxy" => admin::proxy(request, state, shared),
+        b"proxy" => return admin::proxy(request, state, shared),
+        b"slowlog" => slowlog::slowlog(request, shared),
         b"acl" => acl::acl(request, state, shared),
         b"info" => return Some(info::info(request, state, shared)),
         b"wait" => return Some(wait::wait(request, state, shared)),

@@ -73,6 +73,11 @@ pub struct ProxyConfig {
     /// off unless set. The binary serves it; an embedder serves it with
     /// the `valkey-proxy-admin` crate.
     pub admin_listen: Option<String>,
+    /// Requests slower than this through the proxy, in microseconds, go in
+    /// its slow log (`SLOWLOG`, [`crate::slowlog`]); negative: none.
+    pub slowlog_log_slower_than: i64,
+    /// Entries the slow log keeps.
+    pub slowlog_max_len: usize,
     /// Seed nodes of the backend, `host:port` (the default backend group).
     pub backends: Vec<String>,
     /// Other backends, for tenants of their own ([`BackendGroupConfig`]).
@@ -143,6 +148,8 @@ impl Default for ProxyConfig {
         ProxyConfig {
             listen: "127.0.0.1:7777".into(),
             admin_listen: None,
+            slowlog_log_slower_than: 10_000,
+            slowlog_max_len: 128,
             backends: Vec::new(),
             backend_groups: Vec::new(),
             mode: ModeSetting::Auto,

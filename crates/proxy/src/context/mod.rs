@@ -85,6 +85,8 @@ pub struct Shared {
     pub acl_log: Arc<middleware::acl::AclLog>,
     /// The `[[listeners]]` bound to tenants.
     pub listeners: Vec<crate::listeners::Role>,
+    /// The proxy's slow log (`SLOWLOG`).
+    pub slowlog: crate::slowlog::SlowLog,
     /// Cancelled when the proxy stops accepting clients and drains.
     pub draining: tokio_util::sync::CancellationToken,
 }

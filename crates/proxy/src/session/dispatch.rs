@@ -10,7 +10,7 @@ use router::Reply;
 use super::admission::{paused_for, show_to_monitors, timed, SessionGate};
 use super::io::hook_view;
 use super::io::{StackService, Stacks};
-use super::reply::{ready, Pending};
+use super::reply::{ready, Pending, Watched};
 use super::start::start;
 use crate::commands::{self, Local};
 use crate::context::{SessionState, Shared};
@@ -53,9 +53,12 @@ pub(super) fn dispatch_all<S: StackService, G: StackService>(
     hooked: &mut Option<Hooked>,
 ) -> Flow {
     if let Some(request) = deferred.take() {
+        let watched = watch(&request, received, shared);
+        let before = pending.len();
         let flow = hooked_dispatch(
             request, received, state, shared, stacks, pending, deferred, hooked,
         );
+        tag(pending, before, watched);
         stacks.follow(state.group);
         if flow != Flow::Continue {
             return flow;
@@ -73,6 +76,8 @@ pub(super) fn dispatch_all<S: StackService, G: StackService>(
                 let len = name.len().min(SHOWN_NAME);
                 last_name[..len].copy_from_slice(&name[..len]);
                 last_len = Some(len);
+                let watched = watch(&request, received, shared);
+                let before = pending.len();
                 let flow = match hooked.as_mut() {
                     None => dispatch_one(request, received, state, shared, stacks, pending, deferred),
                     Some(hooks) => match hooks.filter(&request, &hook_view(state)) {
@@ -86,6 +91,7 @@ pub(super) fn dispatch_all<S: StackService, G: StackService>(
                         ),
                     },
                 };
+                tag(pending, before, watched);
                 decoder.set_authenticated(state.authenticated);
                 // AUTH may have made the client a tenant's with a backend
                 // of its own: its next command goes there.
@@ -171,6 +177,25 @@ fn hooked_dispatch<S: StackService, G: StackService>(
 
 /// Longest command name CLIENT LIST shows.
 const SHOWN_NAME: usize = 32;
+
+/// `request`, kept for the slow log when it is on.
+fn watch(request: &Request, received: Instant, shared: &Shared) -> Option<Watched> {
+    shared.slowlog.is_on().then(|| Watched {
+        request: request.clone(),
+        received,
+    })
+}
+
+/// Tags the reply queued for a request (if one was: it may wait in
+/// `deferred`) with the request, for the slow log.
+fn tag<F>(pending: &mut Pending<F>, before: usize, watched: Option<Watched>)
+where
+    F: std::future::Future<Output = Result<Reply, router::Error>> + Unpin,
+{
+    if pending.len() > before {
+        pending.tag_back(watched);
+    }
+}
 
 /// Starts one request, or keeps it in `deferred`: a stateful request while
 /// others are in flight waits for them, and any request waits out a CLIENT

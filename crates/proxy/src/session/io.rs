@@ -232,7 +232,14 @@ pub async fn serve<S: StackService, G: StackService>(
             // The replies collected in one pass share one clock reading
             // for their latency.
             close = future::poll_fn(|cx| middleware::with_shared_clock(|| {
-                pending.poll_ready(cx, |reply| {
+                // One clock reading for the slow log per pass, as for the
+                // statistics.
+                let mut now = None;
+                pending.poll_ready(cx, |reply, watched| {
+                    if let Some(watched) = watched {
+                        let took = now.get_or_insert_with(Instant::now).saturating_duration_since(watched.received);
+                        shared.slowlog.offer(&watched.request, took, &state.info, shared.stack.router.table());
+                    }
                     if let Some(hooked) = hooked.as_mut() {
                         hooked.replied(reply.reply(), peer, id);
                     }

@@ -12,23 +12,35 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// Futures completed strictly in the order they were pushed.
+/// Futures completed strictly in the order they were pushed, each with a
+/// tag handed out with its result (the request, for the slow log), kept
+/// apart so that the futures stay small to move.
 #[derive(Debug)]
-pub(super) struct InOrder<F> {
+pub(super) struct InOrder<F, T = ()> {
     queue: VecDeque<F>,
+    tags: VecDeque<T>,
 }
 
-impl<F: Future + Unpin> InOrder<F> {
+impl<F: Future + Unpin, T: Default> InOrder<F, T> {
     /// An empty queue.
     pub(super) fn new() -> Self {
         InOrder {
             queue: VecDeque::new(),
+            tags: VecDeque::new(),
         }
     }
 
-    /// Adds a started request at the back.
+    /// Adds a started request at the back, with the default tag.
     pub(super) fn push_back(&mut self, future: F) {
         self.queue.push_back(future);
+        self.tags.push_back(T::default());
+    }
+
+    /// Tags the request at the back.
+    pub(super) fn tag_back(&mut self, tag: T) {
+        if let Some(back) = self.tags.back_mut() {
+            *back = tag;
+        }
     }
 
     /// Requests waiting.
@@ -47,7 +59,7 @@ impl<F: Future + Unpin> InOrder<F> {
     pub(super) fn poll_ready(
         &mut self,
         cx: &mut Context<'_>,
-        mut each: impl FnMut(F::Output) -> bool,
+        mut each: impl FnMut(F::Output, T) -> bool,
     ) -> Poll<bool> {
         let mut handed = false;
         while let Some(front) = self.queue.front_mut() {
@@ -55,8 +67,9 @@ impl<F: Future + Unpin> InOrder<F> {
                 break;
             };
             self.queue.pop_front();
+            let tag = self.tags.pop_front().unwrap_or_default();
             handed = true;
-            if each(output) {
+            if each(output, tag) {
                 return Poll::Ready(true);
             }
         }
@@ -76,20 +89,21 @@ mod tests {
 
     #[test]
     fn hands_out_in_order_and_stops_when_asked() {
-        let mut queue: InOrder<Ready<u32>> = InOrder::new();
+        let mut queue: InOrder<Ready<u32>, u32> = InOrder::new();
         for i in 0..5 {
             queue.push_back(ready(i));
+            queue.tag_back(i * 10);
         }
         let mut cx = Context::from_waker(noop_waker_ref());
         let mut seen = Vec::new();
         assert_eq!(
-            queue.poll_ready(&mut cx, |n| {
-                seen.push(n);
+            queue.poll_ready(&mut cx, |n, tag| {
+                seen.push((n, tag));
                 n == 2
             }),
             Poll::Ready(true)
         );
-        assert_eq!(seen, [0, 1, 2]);
+        assert_eq!(seen, [(0, 0), (1, 10), (2, 20)]);
         assert_eq!(queue.len(), 2);
     }
 }

@@ -25,7 +25,17 @@ pub(super) struct Outgoing {
     silent: bool,
 }
 
-pub(super) type Pending<F> = InOrder<InFlight<F>>;
+/// The replies a session waits for, each with its request when the slow
+/// log is on ([`Watched`]).
+pub(super) type Pending<F> = InOrder<InFlight<F>, Option<Watched>>;
+
+/// A request kept until its reply, for the slow log ([`crate::slowlog`]):
+/// a reference to the bytes the session read, not a copy.
+#[derive(Debug)]
+pub(super) struct Watched {
+    pub(super) request: resp::Request,
+    pub(super) received: std::time::Instant,
+}
 
 pin_project_lite::pin_project! {
     /// One request's reply in the making: from the stack, or already known
