@@ -233,13 +233,9 @@ fn tenants(out: &mut Exposition, shared: &Shared, registry: &StatsRegistry) {
 /// Per backend group ("default" for the default backend): connections,
 /// requests, topology.
 fn backends(out: &mut Exposition, shared: &Shared) {
-    let names = std::iter::once("default").chain(
-        shared
-            .config
-            .backend_groups
-            .iter()
-            .map(|group| group.name.as_str()),
-    );
+    let config = shared.config();
+    let names =
+        std::iter::once("default").chain(config.backend_groups.iter().map(|group| group.name.as_str()));
     let groups: Vec<(&str, &proxy::stack::Stack)> = names
         .zip(std::iter::once(&shared.stack).chain(&shared.groups))
         .collect();

@@ -54,6 +54,10 @@ fn describe() {
             "valkey_proxy_clients_closed_total",
             "Client connections ended, by reason (client, quit, kill, protocol, idle, output-buffer, query-buffer, drain).",
         ),
+        (
+            "valkey_proxy_config_reloads_total",
+            "Configuration reloads, by result (ok, dryrun, error).",
+        ),
         ("valkey_proxy_audit_records_total", "Audit records queued."),
         (
             "valkey_proxy_audit_dropped_total",

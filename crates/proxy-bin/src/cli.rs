@@ -7,7 +7,7 @@ use clap::{Parser, ValueEnum};
 
 /// A Valkey proxy: one address in front of a server, a primary with
 /// replicas, or a cluster.
-#[derive(Debug, Parser)]
+#[derive(Clone, Debug, Parser)]
 #[command(name = "valkey-proxy", version, about, long_about = None)]
 pub(crate) struct Cli {
     /// TOML configuration file. Keys are the field names of `ProxyConfig`
@@ -38,10 +38,10 @@ pub(crate) struct Cli {
     #[arg(long, value_name = "HOST:PORT")]
     pub(crate) admin_listen: Option<String>,
 
-    /// Log filter (tracing syntax: info, debug, valkey_proxy=trace, ...).
-    /// RUST_LOG wins when set.
-    #[arg(long, value_name = "FILTER", default_value = "info")]
-    pub(crate) log: String,
+    /// Log filter (tracing syntax: info, debug, valkey_proxy=trace, ...)
+    /// [default: the file's `log`, else info]. RUST_LOG wins when set.
+    #[arg(long, value_name = "FILTER")]
+    pub(crate) log: Option<String>,
 
     /// How log lines look: text for people (colours only on a terminal),
     /// or one JSON object per line.

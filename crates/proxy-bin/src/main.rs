@@ -8,7 +8,11 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod cli;
+mod logs;
+mod reloader;
 mod settings;
+
+use std::sync::Arc;
 
 use clap::Parser;
 
@@ -24,13 +28,8 @@ fn main() {
             std::process::exit(EXIT_BAD_CONFIG);
         }
     };
-    start_logging(&cli);
-
-    if config.threads == 0 {
-        config.threads = std::thread::available_parallelism()
-            .map_or(1, usize::from)
-            .min(proxy::config::MAX_THREADS);
-    }
+    let logs = Arc::new(logs::Logs::start(&cli, config.log.as_deref()));
+    settings::resolve_threads(&mut config);
     let runtimes = match start_runtimes(config.threads) {
         Ok(runtimes) => runtimes,
         Err(error) => {
@@ -44,24 +43,9 @@ fn main() {
         1 => Vec::new(),
         _ => runtimes.iter().map(|runtime| runtime.handle().clone()).collect(),
     };
-    let code = runtimes[0].block_on(serve(config, workers));
+    let reloader = reloader::FileReloader { cli, logs };
+    let code = runtimes[0].block_on(serve(config, workers, reloader));
     std::process::exit(code);
-}
-
-/// Log lines go to stderr: text (with colours only when stderr is a
-/// terminal, so a log file gets no escape codes) or JSON lines.
-fn start_logging(cli: &cli::Cli) {
-    use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_writer(std::io::stderr);
-    match cli.log_format {
-        cli::LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
-        cli::LogFormat::Json => logs.json().with_current_span(false).init(),
-    }
 }
 
 /// One runtime per worker thread, each with its own event loop: no task
@@ -83,7 +67,11 @@ fn start_runtimes(threads: usize) -> std::io::Result<Vec<tokio::runtime::Runtime
         .collect()
 }
 
-async fn serve(config: proxy::ProxyConfig, workers: Vec<tokio::runtime::Handle>) -> i32 {
+async fn serve(
+    config: proxy::ProxyConfig,
+    workers: Vec<tokio::runtime::Handle>,
+    reloader: reloader::FileReloader,
+) -> i32 {
     let listen = config.listen.clone();
     let admin_listen = config.admin_listen.clone();
     // Installed before the proxy starts, so that what it records is kept.
@@ -98,7 +86,7 @@ async fn serve(config: proxy::ProxyConfig, workers: Vec<tokio::runtime::Handle>)
         None => None,
     };
     let proxy = match proxy::Proxy::bind(config).await {
-        Ok(proxy) => proxy,
+        Ok(proxy) => proxy.reloader(reloader),
         Err(error) => {
             eprintln!("valkey-proxy: cannot start on {listen}: {error}");
             return 1;
@@ -127,7 +115,8 @@ async fn serve(config: proxy::ProxyConfig, workers: Vec<tokio::runtime::Handle>)
         Ok(addr) => tracing::info!(%addr, "valkey-proxy listening"),
         Err(error) => tracing::warn!(%error, "listening on an unknown address"),
     }
-    proxy.run_on(&workers, shutdown_signal()).await;
+    let shared = proxy.shared().clone();
+    proxy.run_on(&workers, shutdown_signal(shared)).await;
     if let Some(audit) = audit {
         // What is queued is written and made durable before the exit.
         audit.close();
@@ -136,9 +125,9 @@ async fn serve(config: proxy::ProxyConfig, workers: Vec<tokio::runtime::Handle>)
     0
 }
 
-/// Completes on SIGTERM or Ctrl-C. SIGHUP is caught and logged so that it
-/// does not kill the process: live reload is not implemented yet.
-async fn shutdown_signal() {
+/// Completes on SIGTERM or Ctrl-C. SIGHUP reads the configuration again
+/// and applies what can change live (`proxy::reload`).
+async fn shutdown_signal(shared: Arc<proxy::context::Shared>) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
         let _ = tokio::signal::ctrl_c().await;
@@ -148,14 +137,18 @@ async fn shutdown_signal() {
         tokio::select! {
             _ = term.recv() => return,
             _ = tokio::signal::ctrl_c() => return,
-            _ = hup.recv() => tracing::warn!("SIGHUP: configuration reload is not implemented yet; restart to apply changes"),
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reading the configuration again");
+                // The outcome is logged by the reload itself.
+                let _ = proxy::reload::reload(&shared, false);
+            }
         }
     }
 }
 
 /// The audit log's file sinks open their file again on each SIGUSR1 (after
 /// an outside logrotate moved it, with `create`).
-async fn reopen_on_sigusr1(audit: std::sync::Arc<audit::Audit>) {
+async fn reopen_on_sigusr1(audit: Arc<audit::Audit>) {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut usr1) = signal(SignalKind::user_defined1()) else {
         return;

@@ -54,3 +54,12 @@ pub(crate) fn load(cli: &Cli) -> Result<ProxyConfig, SettingsError> {
     config.validate()?;
     Ok(config)
 }
+
+/// Threads 0 means one per core (at most `MAX_THREADS`).
+pub(crate) fn resolve_threads(config: &mut ProxyConfig) {
+    if config.threads == 0 {
+        config.threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(proxy::config::MAX_THREADS);
+    }
+}

@@ -29,7 +29,7 @@ pub fn emulated(state: &SessionState, shared: &Shared) -> bool {
 /// The databases a client may SELECT: the backend's, or the emulated ones.
 pub fn databases(state: &SessionState, shared: &Shared) -> u32 {
     if emulated(state, shared) {
-        shared.config.emulated_databases
+        shared.config().emulated_databases
     } else {
         shared
             .stack_of(state.group)

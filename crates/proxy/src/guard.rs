@@ -164,7 +164,7 @@ pub fn log(
     username: String,
 ) {
     let tenant = shared
-        .users
+        .users()
         .get(&username)
         .map_or(state.tenant, |account| account.tenant);
     let event = Event {

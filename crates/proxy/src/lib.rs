@@ -26,6 +26,7 @@
 //! - [`databases`]: tenants with databases of their own.
 //! - [`guard`]: what a tenant's client or a user with ACL rules may run.
 //! - [`slowlog`]: SLOWLOG, the proxy's own slow log.
+//! - [`reload`]: live reload of the configuration.
 
 pub mod audit;
 pub mod buffers;
@@ -44,6 +45,7 @@ pub mod listeners;
 pub mod monitor;
 pub mod pause;
 pub mod pubsub;
+pub mod reload;
 pub mod server;
 pub mod session;
 pub mod slowlog;

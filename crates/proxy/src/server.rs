@@ -86,13 +86,16 @@ impl Proxy<Core, GateCore> {
                 stack,
                 groups,
                 clients: Clients::default(),
-                config: Arc::new(config),
+                config: arc_swap::ArcSwap::from_pointee(config),
                 started: Instant::now(),
                 monitors: Default::default(),
                 hooks,
                 audit,
                 tenants,
-                users,
+                users: arc_swap::ArcSwap::from_pointee(users),
+                users_version: Default::default(),
+                reloader: Default::default(),
+                reloading: Default::default(),
                 acl_log: Default::default(),
                 listeners: roles,
                 draining: CancellationToken::new(),
@@ -137,6 +140,20 @@ impl<S: StackService, G: StackService> Proxy<S, G> {
         self
     }
 
+    /// Installs where `PROXY CONFIG RELOAD` (and the binary's SIGHUP) read
+    /// the configuration again ([`crate::reload`]).
+    ///
+    /// # Panics
+    ///
+    /// When a reloader was installed already.
+    pub fn reloader(self, reloader: impl crate::reload::Reloader + 'static) -> Self {
+        assert!(
+            self.shared.reloader.set(Arc::new(reloader)).is_ok(),
+            "the proxy's reloader is installed once"
+        );
+        self
+    }
+
     /// The address clients connect to.
     ///
     /// # Errors
@@ -165,10 +182,10 @@ impl<S: StackService, G: StackService> Proxy<S, G> {
     /// `workers.len()`. With no workers, every client is served on the
     /// current runtime.
     pub async fn run_on(self, workers: &[Handle], shutdown: impl Future<Output = ()>) {
-        if !workers.is_empty() && self.shared.config.threads != workers.len() {
+        if !workers.is_empty() && self.shared.config().threads != workers.len() {
             tracing::warn!(
                 workers = workers.len(),
-                threads = self.shared.config.threads,
+                threads = self.shared.config().threads,
                 "the pool was sized for another number of worker threads; workers will share connections"
             );
         }
@@ -189,7 +206,7 @@ impl<S: StackService, G: StackService> Proxy<S, G> {
                             continue;
                         }
                     };
-                    if self.shared.clients.len() >= self.shared.config.max_clients {
+                    if self.shared.clients.len() >= self.shared.config().max_clients {
                         tracing::warn!(%peer, "refusing a client: max_clients reached");
                         metrics::counter!("redis_rejected_connections_total").increment(1);
                         let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;

@@ -8,11 +8,11 @@ use std::time::Duration;
 use aggregate::FanOutLayer;
 use middleware::{NamespaceLayer, StatsLayer, StatsRegistry};
 use pool::{Handshake, Pool, PoolConfig};
-use router::{CommandTable, ReadPolicy, Router, RouterConfig};
+use router::{CommandTable, Router};
 use topology::{DiscoveryConfig, Mode, Probe, RefreshConfig, TcpProbe, TopologyHandle};
 use tower::{Layer, ServiceBuilder};
 
-use crate::config::{BackendGroupConfig, ModeSetting, ProxyConfig, ReadPolicySetting};
+use crate::config::{BackendGroupConfig, ModeSetting, ProxyConfig};
 use crate::gate::AdmitAll;
 
 /// The assembled service every session sends its commands to.
@@ -150,14 +150,7 @@ async fn build_for(config: &ProxyConfig, group: &BackendGroupConfig, default: Op
         table.clone(),
         topology,
         pool,
-        RouterConfig {
-            max_redirects: config.max_redirects,
-            retry_budget: Duration::from_millis(config.retry_budget_ms),
-            read_policy: match config.read_policy {
-                ReadPolicySetting::Primary => ReadPolicy::Primary,
-                ReadPolicySetting::PreferReplica => ReadPolicy::PreferReplica,
-            },
-        },
+        crate::reload::router_config(config),
     );
     let stats = match default {
         Some(default) => default.stats.clone(),

@@ -95,9 +95,15 @@ impl Frame {
         Frame::Simple(Bytes::from_static(text.as_bytes()))
     }
 
-    /// An error frame; `text` includes the prefix (`ERR ...`).
+    /// An error frame; `text` includes the prefix (`ERR ...`). Line
+    /// breaks in it become spaces, as Valkey's `addReplyError` makes them:
+    /// a simple error is one line.
     pub fn error(text: impl Into<String>) -> Frame {
-        Frame::Error(Bytes::from(text.into()))
+        let mut text = text.into();
+        if text.contains(['\r', '\n']) {
+            text = text.replace(['\r', '\n'], " ");
+        }
+        Frame::Error(Bytes::from(text))
     }
 
     /// True for `-` and `!` errors.

@@ -64,8 +64,61 @@ pub(crate) struct Inner {
     table: Arc<CommandTable>,
     topology: Arc<TopologyHandle>,
     pool: Pool,
-    config: RouterConfig,
+    config: LiveConfig,
     next: AtomicUsize,
+}
+
+/// The [`RouterConfig`] in force, changed in place by
+/// [`Router::reconfigure`]: each request reads what it needs when it needs
+/// it, with a relaxed load.
+#[derive(Debug)]
+struct LiveConfig {
+    max_redirects: std::sync::atomic::AtomicU32,
+    retry_budget_ms: std::sync::atomic::AtomicU64,
+    prefer_replica: std::sync::atomic::AtomicBool,
+}
+
+impl LiveConfig {
+    fn new(config: RouterConfig) -> LiveConfig {
+        let live = LiveConfig {
+            max_redirects: Default::default(),
+            retry_budget_ms: Default::default(),
+            prefer_replica: Default::default(),
+        };
+        live.store(config);
+        live
+    }
+
+    fn store(&self, config: RouterConfig) {
+        self.max_redirects.store(config.max_redirects, Ordering::Relaxed);
+        let budget = u64::try_from(config.retry_budget.as_millis()).unwrap_or(u64::MAX);
+        self.retry_budget_ms.store(budget, Ordering::Relaxed);
+        let prefer = config.read_policy == ReadPolicy::PreferReplica;
+        self.prefer_replica.store(prefer, Ordering::Relaxed);
+    }
+
+    fn load(&self) -> RouterConfig {
+        RouterConfig {
+            max_redirects: self.max_redirects(),
+            retry_budget: self.retry_budget(),
+            read_policy: match self.prefers_replica() {
+                true => ReadPolicy::PreferReplica,
+                false => ReadPolicy::Primary,
+            },
+        }
+    }
+
+    fn max_redirects(&self) -> u32 {
+        self.max_redirects.load(Ordering::Relaxed)
+    }
+
+    fn retry_budget(&self) -> Duration {
+        Duration::from_millis(self.retry_budget_ms.load(Ordering::Relaxed))
+    }
+
+    fn prefers_replica(&self) -> bool {
+        self.prefer_replica.load(Ordering::Relaxed)
+    }
 }
 
 impl Router {
@@ -81,7 +134,7 @@ impl Router {
                 table,
                 topology,
                 pool,
-                config,
+                config: LiveConfig::new(config),
                 next: AtomicUsize::new(0),
             }),
             last: LastConnection::default(),
@@ -96,6 +149,17 @@ impl Router {
             last: LastConnection::default(),
             topology: TopologyCache::default(),
         }
+    }
+
+    /// Changes how hard every clone of this router tries and where reads
+    /// go, from the next request on (a configuration reload).
+    pub fn reconfigure(&self, config: RouterConfig) {
+        self.inner.config.store(config);
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> RouterConfig {
+        self.inner.config.load()
     }
 
     /// The command table.
@@ -215,7 +279,7 @@ impl Router {
             };
             let mut retry_allowed = || {
                 let since = *trouble_since.get_or_insert_with(Instant::now);
-                since.elapsed() < inner.config.retry_budget
+                since.elapsed() < inner.config.retry_budget()
                     && inner.topology.current().mode() != Mode::Standalone
             };
             let reply = match outcome {
@@ -233,7 +297,7 @@ impl Router {
             match classify(&reply, &target) {
                 None => return Ok(Reply::Raw(reply)),
                 Some(Redirect::Moved { slot, addr }) | Some(Redirect::Ask { slot, addr })
-                    if redirects >= inner.config.max_redirects =>
+                    if redirects >= inner.config.max_redirects() =>
                 {
                     return Err(Error::TooManyRedirects { slot, addr });
                 }
@@ -296,9 +360,7 @@ impl Inner {
     /// shard, one chosen node, or a replica under the read policy).
     fn primary_shard(&self, route: Route, stamp: u64) -> Option<ShardKey> {
         match route {
-            Route::Shard { shard, read_only, .. }
-                if !(read_only && self.config.read_policy == ReadPolicy::PreferReplica) =>
-            {
+            Route::Shard { shard, read_only, .. } if !(read_only && self.config.prefers_replica()) => {
                 Some(ShardKey { stamp, shard })
             }
             _ => None,
@@ -326,7 +388,7 @@ impl Inner {
         };
         let shard = shards.get(shard).ok_or(Error::NoBackend)?;
         let use_replica = read_only
-            && self.config.read_policy == ReadPolicy::PreferReplica
+            && self.config.prefers_replica()
             && !shard.replicas.is_empty()
             && topology.mode() == Mode::Replicated;
         if use_replica {

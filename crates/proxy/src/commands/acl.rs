@@ -13,7 +13,7 @@ use router::command::category::NAMES;
 use super::text::{arg, help};
 use crate::context::{SessionState, Shared};
 use crate::edge::{not_an_integer, unknown_subcommand, wrong_arity};
-use crate::users::Account;
+use crate::users::{Account, Users};
 
 /// Most bits ACL GENPASS gives (Valkey's `GENPASS_MAX_BITS`).
 const GENPASS_MAX_BITS: i64 = 4096;
@@ -30,17 +30,19 @@ pub fn acl(request: &Request, state: &SessionState, shared: &Shared) -> Frame {
     }
     let sub = sub.to_ascii_lowercase();
     let argc = request.len();
+    let users = shared.users();
+    let visible = || visible(state, &users);
     match (&sub[..], argc) {
         (b"whoami", 2) => Frame::Bulk(Bytes::from(state.user.clone())),
         (b"cat", 2) => Frame::Array(NAMES.iter().map(|name| bulk(name)).collect()),
         (b"cat", 3) => category(&arg(request, 2), shared),
-        (b"users", 2) => Frame::Array(visible(state, shared).map(|a| bulk(a.acl.name())).collect()),
+        (b"users", 2) => Frame::Array(visible().map(|a| bulk(a.acl.name())).collect()),
         (b"list", 2) => Frame::Array(
-            visible(state, shared)
+            visible()
                 .map(|a| bulk(&format!("user {} {}", a.acl.name(), a.acl.describe())))
                 .collect(),
         ),
-        (b"getuser", 3) => match find(&arg(request, 2), state, shared) {
+        (b"getuser", 3) => match find(&arg(request, 2), state, &users) {
             Some(account) => account.acl.details(),
             None => Frame::Null,
         },
@@ -90,15 +92,14 @@ fn bulk(text: &str) -> Frame {
 
 /// The users the session may see: all for an operator, its tenant's for
 /// a tenant's client.
-fn visible<'a>(state: &'a SessionState, shared: &'a Shared) -> impl Iterator<Item = &'a Account> {
-    shared
-        .users
+fn visible<'a>(state: &'a SessionState, users: &'a Users) -> impl Iterator<Item = &'a Account> {
+    users
         .iter()
         .filter(move |account| state.tenant == 0 || account.tenant == state.tenant)
 }
 
-fn find<'a>(name: &str, state: &'a SessionState, shared: &'a Shared) -> Option<&'a Account> {
-    visible(state, shared).find(|account| account.acl.name() == name)
+fn find<'a>(name: &str, state: &'a SessionState, users: &'a Users) -> Option<&'a Account> {
+    visible(state, users).find(|account| account.acl.name() == name)
 }
 
 /// `ACL CAT category`: the commands and subcommands in it.
@@ -126,7 +127,8 @@ fn category(name: &str, shared: &Shared) -> Frame {
 /// user, tenant refusals included, with the key or channel named.
 fn dryrun(request: &Request, state: &SessionState, shared: &Shared) -> Frame {
     let name = arg(request, 2);
-    let Some(account) = find(&name, state, shared) else {
+    let users = shared.users();
+    let Some(account) = find(&name, state, &users) else {
         return Frame::error(format!("ERR User '{name}' not found"));
     };
     let command = Request::from_args(request.args().iter().skip(3).collect::<Vec<_>>());

@@ -78,6 +78,32 @@ fn answer(request: &Request, state: &SessionState, shared: &Shared) -> Frame {
         (b"latency", 0) => verbatim(stats.render(None)),
         (b"latency", 1) => verbatim(stats.render(Some(&arg(request, rest)))),
         (b"info", 0) if operator => verbatim(info(shared)),
+        (b"config", 1) if operator && is(b"get") => {
+            let config = shared.config();
+            verbatim(format!(
+                "config_hash:{}\r\n{:#?}\r\n",
+                crate::reload::hash(&config),
+                crate::reload::masked(&config)
+            ))
+        }
+        (b"config", 1 | 2) if operator && is(b"reload") => {
+            let dry_run = match request.args().get(rest + 1) {
+                None => false,
+                Some(word) if word.eq_ignore_ascii_case(b"dryrun") => true,
+                Some(_) => return Frame::error("ERR syntax error: PROXY CONFIG RELOAD [DRYRUN]"),
+            };
+            match crate::reload::reload(shared, dry_run) {
+                Ok(report) => Frame::Array(
+                    report
+                        .lines
+                        .into_iter()
+                        .chain([format!("= config_hash: {}", report.hash)])
+                        .map(|line| Frame::Simple(line.into()))
+                        .collect(),
+                ),
+                Err(why) => Frame::error(format!("ERR config not reloaded, nothing changed: {why}")),
+            }
+        }
         (b"audit", 1) if operator && request.args()[rest].eq_ignore_ascii_case(b"status") => {
             verbatim(audit_status(shared))
         }
@@ -92,7 +118,7 @@ fn answer(request: &Request, state: &SessionState, shared: &Shared) -> Frame {
             }
             None => Frame::error("ERR the audit log is off"),
         },
-        (b"stats" | b"info" | b"audit" | b"slowlog", _) if !operator => Frame::error(format!(
+        (b"stats" | b"info" | b"audit" | b"slowlog" | b"config", _) if !operator => Frame::error(format!(
             "NOPERM User {} has no permissions to run the 'proxy|{}' command",
             state.user,
             String::from_utf8_lossy(&sub)
@@ -107,8 +133,10 @@ fn answer(request: &Request, state: &SessionState, shared: &Shared) -> Frame {
             "AUDIT REOPEN: file sinks open their file again (after an outside logrotate).",
             "AUDIT ROTATE: file sinks rotate their file now.",
             "SLOWLOG BACKENDS [GET [<count>] | LEN | RESET]: the backends' own slow logs (SLOWLOG is the proxy's).",
+            "CONFIG GET: the configuration in force (secrets masked) and its hash.",
+            "CONFIG RELOAD [DRYRUN]: read the configuration again and apply what can change live (DRYRUN: only list it).",
         ]),
-        (b"stats" | b"latency" | b"info" | b"audit" | b"slowlog", _) => {
+        (b"stats" | b"latency" | b"info" | b"audit" | b"slowlog" | b"config", _) => {
             wrong_arity(&format!("proxy|{}", arg(request, 1).to_ascii_lowercase()))
         }
         _ => unknown_subcommand("proxy", &request.args()[1]),

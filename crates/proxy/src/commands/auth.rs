@@ -17,14 +17,15 @@ pub fn auth(request: &Request, state: &mut SessionState, shared: &Shared) -> Fra
     let (user, password) = match &args[..] {
         [_, password] => {
             // A password-only user's password names its user.
-            let named = shared.users.log_in_by_password(password);
+            let users = shared.users();
+            let named = users.log_in_by_password(password);
             let user = named.map_or("default", |account| account.acl.name());
             (user.to_string(), password)
         }
         [_, user, password] => (String::from_utf8_lossy(user).into_owned(), password),
         _ => return wrong_arity("auth"),
     };
-    if !shared.config.requires_auth() && request.len() == 2 {
+    if !shared.config().requires_auth() && request.len() == 2 {
         return Frame::error(
             "ERR AUTH <password> called without any password configured for the default user. \
              Are you sure your configuration is correct?",
@@ -43,7 +44,8 @@ fn check(request: &Request, user: &str, password: &[u8], state: &mut SessionStat
             .listener_tenant
             .is_none_or(|tenant| account.tenant == tenant)
     };
-    let Some(account) = shared.users.log_in(user, password).filter(here) else {
+    let users = shared.users();
+    let Some(account) = users.log_in(user, password).filter(here) else {
         let object = String::from_utf8_lossy(request.name()).into_owned();
         crate::guard::log(
             shared,
@@ -61,7 +63,8 @@ fn check(request: &Request, user: &str, password: &[u8], state: &mut SessionStat
 /// Logs the session in as the user its listener names, without a
 /// password ([`crate::listeners`]).
 pub fn log_in_as(user: &str, state: &mut SessionState, shared: &Shared) -> Frame {
-    match shared.users.get(user) {
+    let users = shared.users();
+    match users.get(user) {
         Some(account) => enter(account, state, shared),
         None => Frame::error(WRONGPASS),
     }
@@ -96,6 +99,17 @@ fn enter(account: &Account, state: &mut SessionState, shared: &Shared) -> Frame 
         .info
         .set_tenant(tenant, shared.tenants.name(tenant).unwrap_or_default());
     Frame::simple("OK")
+}
+
+/// After a reload swapped the users (`version` is theirs now): the
+/// session's user's new rules, for its next command. A user that is gone
+/// keeps what it had until the reload's disconnection reaches its session.
+pub fn take_new_rules(state: &mut SessionState, shared: &Shared, version: u64) {
+    let users = shared.users();
+    if let Some(account) = users.get(&state.user) {
+        state.acl = (!account.acl.is_unrestricted()).then(|| account.acl.clone());
+    }
+    state.users_version = version;
 }
 
 /// `HELLO [protover [AUTH username password] [SETNAME clientname]]`

@@ -320,7 +320,7 @@ fn list(request: &Request, state: &SessionState, shared: &Shared) -> Frame {
 fn filter_of(request: &Request, shared: &Shared) -> Result<ClientFilter, Frame> {
     let args = request.args().to_vec();
     ClientFilter::parse(&args[2..], |user| {
-        user == "default" || shared.users.get(user).is_some()
+        user == "default" || shared.users().get(user).is_some()
     })
 }
 

@@ -12,7 +12,7 @@ pub fn reset(state: &mut SessionState, shared: &Shared) -> Frame {
     state.protocol = Protocol::Resp2;
     state.db = 0;
     state.db_base = 0;
-    state.authenticated = !shared.config.requires_auth();
+    state.authenticated = !shared.config().requires_auth();
     state.user = "default".into();
     state.tenant = 0;
     state.group = 0;

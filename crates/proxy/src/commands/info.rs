@@ -108,7 +108,7 @@ fn clients_section(shared: &Shared, tenant: u16) -> String {
     let max_clients = shared
         .tenants
         .max_clients(tenant)
-        .unwrap_or(shared.config.max_clients);
+        .unwrap_or(shared.config().max_clients);
     let count =
         |held: fn(&crate::clients::SessionView) -> bool| all.iter().filter(|c| held(&c.view())).count();
     let (paused_actions, paused_ms) = match shared.clients.pause.remaining() {

@@ -73,6 +73,9 @@ pub struct ProxyConfig {
     /// off unless set. The binary serves it; an embedder serves it with
     /// the `valkey-proxy-admin` crate.
     pub admin_listen: Option<String>,
+    /// Log filter (tracing syntax: `info`, `debug`, `valkey_proxy=trace`);
+    /// the binary's `--log` and `RUST_LOG` win. Changes on reload.
+    pub log: Option<String>,
     /// Requests slower than this through the proxy, in microseconds, go in
     /// its slow log (`SLOWLOG`, [`crate::slowlog`]); negative: none.
     pub slowlog_log_slower_than: i64,
@@ -148,6 +151,7 @@ impl Default for ProxyConfig {
         ProxyConfig {
             listen: "127.0.0.1:7777".into(),
             admin_listen: None,
+            log: None,
             slowlog_log_slower_than: 10_000,
             slowlog_max_len: 128,
             backends: Vec::new(),

@@ -17,6 +17,17 @@ pub mod state;
 
 pub use state::{ReplyMode, SessionState};
 
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("config", &self.config)
+            .field("clients", &self.clients)
+            .field("tenants", &self.tenants)
+            .field("reloader", &self.reloader.get().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Shared {
     /// The stack of backend group `group` (0: the default backend): a
     /// session's is its tenant's ([`SessionState::group`]).
@@ -29,6 +40,17 @@ impl Shared {
 }
 
 impl Shared {
+    /// The configuration in force: what the proxy started with, as the
+    /// last reload changed it.
+    pub fn config(&self) -> arc_swap::Guard<Arc<ProxyConfig>> {
+        self.config.load()
+    }
+
+    /// The users clients log in as, as the last reload left them.
+    pub fn users(&self) -> arc_swap::Guard<Arc<crate::users::Users>> {
+        self.users.load()
+    }
+
     /// Whether the proxy can serve: it is not draining, and every backend
     /// (the default one and each group) has a topology whose last refresh
     /// worked. Else why not, for a load balancer's log.
@@ -39,8 +61,9 @@ impl Shared {
         if self.draining.is_cancelled() {
             return Err("draining".into());
         }
-        let names = std::iter::once("default")
-            .chain(self.config.backend_groups.iter().map(|group| group.name.as_str()));
+        let config = self.config();
+        let names =
+            std::iter::once("default").chain(config.backend_groups.iter().map(|group| group.name.as_str()));
         for (stack, name) in std::iter::once(&self.stack).chain(&self.groups).zip(names) {
             let topology = stack.router.topology();
             if let Some(error) = topology.last_error() {
@@ -55,7 +78,6 @@ impl Shared {
 }
 
 /// What every session shares.
-#[derive(Debug)]
 pub struct Shared {
     /// The assembled stack, of the default backend.
     pub stack: Stack,
@@ -63,8 +85,9 @@ pub struct Shared {
     pub groups: Vec<Stack>,
     /// Connected clients.
     pub clients: Clients,
-    /// The configuration.
-    pub config: Arc<ProxyConfig>,
+    /// The configuration in force ([`Shared::config`]); a reload swaps it
+    /// ([`crate::reload`]).
+    pub(crate) config: arc_swap::ArcSwap<ProxyConfig>,
     /// When the proxy started.
     pub started: Instant,
     /// How the session treats each command: sent as it comes, alone (a
@@ -79,8 +102,16 @@ pub struct Shared {
     pub audit: Option<Arc<audit::Audit>>,
     /// The tenants, and how many clients each has.
     pub tenants: crate::tenants::Tenants,
-    /// The users clients log in as.
-    pub users: crate::users::Users,
+    /// The users clients log in as ([`Shared::users`]); a reload swaps
+    /// them.
+    pub(crate) users: arc_swap::ArcSwap<crate::users::Users>,
+    /// Bumped when a reload swaps the users: sessions then take their
+    /// user's new rules before their next command.
+    pub(crate) users_version: std::sync::atomic::AtomicU64,
+    /// Where a reload reads the configuration ([`crate::reload`]).
+    pub(crate) reloader: std::sync::OnceLock<Arc<dyn crate::reload::Reloader>>,
+    /// Held while a reload applies: one at a time.
+    pub(crate) reloading: std::sync::Mutex<()>,
     /// The refusals `ACL LOG` shows.
     pub acl_log: Arc<middleware::acl::AclLog>,
     /// The `[[listeners]]` bound to tenants.

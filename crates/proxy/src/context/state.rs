@@ -35,6 +35,8 @@ pub struct SessionState {
     pub listener_tenant: Option<u16>,
     /// Its user's ACL, when it restricts anything ([`crate::guard`]).
     pub acl: Option<Arc<middleware::acl::User>>,
+    /// The users' version ([`crate::reload`]) `acl` was taken from.
+    pub users_version: u64,
     /// The request kept back by its tenant's rate limit has its slot.
     pub admitted: bool,
     /// It sent what RESP cannot read: the session answers and closes.
@@ -89,6 +91,7 @@ impl SessionState {
             group: 0,
             listener_tenant: None,
             acl: None,
+            users_version: 0,
             admitted: false,
             throttled_until: None,
             seat: None,

@@ -215,6 +215,10 @@ fn dispatch_one<S: StackService, G: StackService>(
     }
     let idle = pending.is_empty();
     let spec = state.recent.lookup(shared.stack.router.table(), &request);
+    let users_version = shared.users_version.load(std::sync::atomic::Ordering::Acquire);
+    if users_version != state.users_version {
+        crate::commands::auth::take_new_rules(state, shared, users_version);
+    }
     if state.tenant != 0 || state.acl.is_some() {
         let local = match crate::guard::admit(&request, spec.as_deref(), state, shared) {
             Admitted::Go => None,

@@ -119,7 +119,8 @@ pub async fn serve<S: StackService, G: StackService>(
     let info = shared.clients.add(peer, local);
     let id = info.id;
     let kill = info.kill.clone();
-    let mut state = SessionState::new(info, shared.config.requires_auth());
+    let mut state = SessionState::new(info, shared.config().requires_auth());
+    state.users_version = shared.users_version.load(std::sync::atomic::Ordering::Acquire);
     state.affinity = lane.affinity(id);
     state.info.set_affinity(state.affinity);
     if let Some(role) = shared.listeners.iter().find(|role| role.addr == local) {
@@ -139,8 +140,8 @@ pub async fn serve<S: StackService, G: StackService>(
         }
     }
     let limits = Limits {
-        max_bulk_len: shared.config.max_bulk_len,
-        max_query_buffer: shared.config.query_buffer_limit,
+        max_bulk_len: shared.config().max_bulk_len,
+        max_query_buffer: shared.config().query_buffer_limit,
         ..Limits::default()
     };
     let mut hooked = match Hooked::start(&shared.hooks, &hook_view(&state)) {
@@ -163,7 +164,7 @@ pub async fn serve<S: StackService, G: StackService>(
     let mut output = BytesMut::with_capacity(READ_BUFFER);
     let mut pending = Pending::new();
     let mut closing = false;
-    let idle = match shared.config.client_idle_timeout_secs {
+    let idle = match shared.config().client_idle_timeout_secs {
         0 => None,
         secs => Some(Duration::from_secs(secs)),
     };
@@ -220,7 +221,7 @@ pub async fn serve<S: StackService, G: StackService>(
             .filter(|audit| held_by_audit(audit, &state, &shared));
         let can_read = !closing
             && matches!(flow, Flow::Continue | Flow::Fence)
-            && pending.len() < shared.config.max_pipeline
+            && pending.len() < shared.config().max_pipeline
             && tenant_full.is_none()
             && audit_full.is_none();
         let subscribed = state.pubsub.is_active();
@@ -286,7 +287,7 @@ pub async fn serve<S: StackService, G: StackService>(
                 }
                 if flow == Flow::Fence {
                     state.info.buffers.set_query(input.len(), input.capacity());
-                    if input.len() > shared.config.query_buffer_limit {
+                    if input.len() > shared.config().query_buffer_limit {
                         tracing::info!(client = state.info.id, bytes = input.len(), "closing a client over the query buffer limit");
                         break Gone::QueryBuffer;
                     }
@@ -354,7 +355,7 @@ pub(super) fn hook_view(state: &SessionState) -> Session<'_> {
 /// closed for this; the session writes what it has before it reads more,
 /// so what waits is at most one pipeline's replies.
 fn over_output_limit(output: &BytesMut, shared: &Shared, state: &SessionState) -> bool {
-    let limit = shared.config.client_output_buffer_limit;
+    let limit = shared.config().client_output_buffer_limit;
     let over = limit > 0 && output.len() > limit;
     if over {
         tracing::info!(

@@ -96,3 +96,14 @@ fn an_attribute_of_no_entries_counts_for_nothing_as_in_the_scanner() {
         Frame::Map(vec![(Frame::simple("a"), Frame::simple("b"))])
     );
 }
+
+#[test]
+fn an_error_made_here_is_one_line() {
+    let error = Frame::error("ERR config: TOML parse error at line 1\n  |\r\n1 | listen = [");
+    assert_eq!(
+        error,
+        Frame::Error(Bytes::from(
+            "ERR config: TOML parse error at line 1   |  1 | listen = ["
+        ))
+    );
+}

@@ -15,7 +15,7 @@ use crate::{door, edge};
 /// (which marks the transaction). `lower` is its name in lower case.
 pub fn queue(request: &Request, lower: &[u8], state: &mut SessionState, shared: &Shared) -> Frame {
     let checked = check_queued(request, lower, state, shared);
-    let limit = shared.config.query_buffer_limit;
+    let limit = shared.config().query_buffer_limit;
     let Some(queue) = state.transaction.queue.as_mut() else {
         return Frame::error("ERR EXEC without MULTI");
     };
