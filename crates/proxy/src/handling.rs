@@ -39,6 +39,7 @@ const PLAIN: &[&[u8]] = &[
     b"cluster",
     b"proxy",
     b"slowlog",
+    b"latency",
     b"acl",
     b"info",
     b"sync",

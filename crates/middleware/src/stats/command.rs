@@ -226,6 +226,13 @@ pub struct WorkSnapshot {
 pub struct Distribution(Option<Arc<Histogram<u64>>>);
 
 impl Distribution {
+    /// The latency at `quantile` (0 when nothing was recorded).
+    pub fn value_at_quantile(&self, quantile: f64) -> u64 {
+        self.0
+            .as_ref()
+            .map_or(0, |histogram| histogram.value_at_quantile(quantile))
+    }
+
     /// How many latencies were at most `micros` (within the histogram's
     /// precision: values in the bucket holding `micros` count).
     pub fn count_at_most(&self, micros: u64) -> u64 {

@@ -21,12 +21,15 @@
 //! - `clock`: [`with_shared_clock`], one clock reading for the requests a
 //!   caller completes in one pass.
 //! - `command`: one command's [`CommandStats`], read as a [`Snapshot`].
+//! - `info`: the same in Valkey's shapes (`INFO commandstats`,
+//!   `INFO latencystats`, `LATENCY HISTOGRAM`).
 //! - `registry`: the [`StatsRegistry`], every command's, and each tenant's.
 //! - `service`: the [`Stats`], [`StatsLayer`] and the timing future.
 
 mod buckets;
 mod clock;
 mod command;
+mod info;
 mod registry;
 mod service;
 

@@ -8,6 +8,10 @@ use router::{CommandSpec, CommandTable};
 
 use super::command::{CommandStats, Snapshot};
 
+/// The name unknown commands are counted under, so random names cannot
+/// grow the registry.
+pub(super) const UNKNOWN: &str = "(unknown)";
+
 /// Statistics of every command. Cheap to clone.
 ///
 /// Commands of the table have their counters in a vector indexed by

@@ -23,9 +23,7 @@ fn compact_ns(nanos: u64) -> u32 {
         .min(NOT_SAMPLED - 1)
 }
 
-/// The name unknown commands are counted under, so random names cannot
-/// grow the registry.
-const UNKNOWN: &str = "(unknown)";
+use super::registry::UNKNOWN;
 
 /// The proxy's own work is timed for one request in this many (per
 /// session, the first one included), on the monotonic clock (a vDSO call,

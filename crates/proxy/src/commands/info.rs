@@ -33,10 +33,19 @@ pub fn info(request: &Request, state: &SessionState, shared: &Shared) -> Local {
         }
     };
     let asked = door::run(request, state, shared);
-    let clients = clients_section(shared, state.tenant);
+    let mut own = vec![("# Clients\r\n", clients_section(shared, state.tenant))];
+    if state.tenant == 0 {
+        // What the proxy's clients sent, where the backends' would be
+        // what the proxy sent them.
+        let stats = &shared.stack.stats;
+        own.push(("# Commandstats\r\n", stats.commandstats_section()));
+        own.push(("# Latencystats\r\n", stats.latencystats_section()));
+    }
     let databases = shared.tenants.databases(state.tenant);
     Local::Later(Box::pin(async move {
-        let reply = with_clients(asked.await?, &clients);
+        let reply = own.iter().fold(asked.await?, |reply, (heading, text)| {
+            with_section(reply, heading, text)
+        });
         Ok(match databases {
             Some(range) => map_text(reply, |text| Some(own_databases(text, range))),
             None => reply,
@@ -137,15 +146,16 @@ fn clients_section(shared: &Shared, tenant: u16) -> String {
     out
 }
 
-/// `reply` with its `# Clients` section, if it has one, replaced.
-fn with_clients(reply: Reply, clients: &str) -> Reply {
+/// `reply` with its section under `heading`, if it has one, replaced by
+/// `section`.
+fn with_section(reply: Reply, heading: &str, section: &str) -> Reply {
     map_text(reply, |text| {
-        let start = text.find("# Clients\r\n")?;
+        let start = text.find(heading)?;
         // Sections end with a blank line, which stays.
         let end = text[start..]
             .find("\r\n\r\n")
             .map_or(text.len(), |at| start + at + 2);
-        Some(format!("{}{clients}{}", &text[..start], &text[end..]))
+        Some(format!("{}{section}{}", &text[..start], &text[end..]))
     })
 }
 
@@ -177,8 +187,9 @@ mod tests {
     #[test]
     fn only_the_clients_section_is_replaced() {
         let text = "# Server\r\nv:1\r\n\r\n# Clients\r\nconnected_clients:3\r\n\r\n# Memory\r\nm:2\r\n";
-        let reply = with_clients(
+        let reply = with_section(
             Reply::Frame(Frame::Bulk(Bytes::from(text))),
+            "# Clients\r\n",
             "# Clients\r\nmine:1\r\n",
         );
         assert_eq!(
@@ -188,8 +199,9 @@ mod tests {
             )))
         );
         let last = "# Clients\r\nconnected_clients:3\r\n";
-        let reply = with_clients(
+        let reply = with_section(
             Reply::Frame(Frame::Bulk(Bytes::from(last))),
+            "# Clients\r\n",
             "# Clients\r\nmine:1\r\n",
         );
         assert_eq!(

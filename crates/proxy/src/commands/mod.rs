@@ -207,6 +207,19 @@ fn plain(request: &Request, lower: &[u8], state: &mut SessionState, shared: &Sha
         b"client" => return client::client(request, state, shared),
         b"proxy" => return admin::proxy(request, state, shared),
         b"slowlog" => slowlog::slowlog(request, shared),
+        b"latency"
+            if request
+                .arg(1)
+                .is_some_and(|sub| sub.eq_ignore_ascii_case(b"histogram")) =>
+        {
+            let named: Vec<String> = request
+                .args()
+                .iter()
+                .skip(2)
+                .map(|name| String::from_utf8_lossy(name).into_owned())
+                .collect();
+            shared.stack.stats.latency_histogram(&named)
+        }
         b"acl" => acl::acl(request, state, shared),
         b"info" => return Some(info::info(request, state, shared)),
         b"wait" => return Some(wait::wait(request, state, shared)),
