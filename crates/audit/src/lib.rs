@@ -66,7 +66,49 @@ struct Restart<'a> {
     last_seq_durable: u64,
 }
 
+/// A configuration reload, recorded (event `config_reload`) with the
+/// `admin` events: what changed, or why nothing did.
+#[derive(Debug, Serialize)]
+pub struct ConfigReload<'a> {
+    /// `ok` (applied), `dryrun` (only listed) or `error` (nothing changed).
+    pub result: &'a str,
+    /// What differed, as the reload lists it (never a secret).
+    pub changes: &'a [String],
+    /// The hash of the configuration in force afterwards.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash: Option<&'a str>,
+    /// Why the file was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'a str>,
+}
+
+/// [`ConfigReload`] as a record.
+#[derive(Serialize)]
+struct ReloadRecord<'a> {
+    time: String,
+    node: &'a str,
+    event: &'static str,
+    #[serde(flatten)]
+    reload: &'a ConfigReload<'a>,
+}
+
 impl Audit {
+    /// Records a configuration reload, when the `admin` events are
+    /// recorded.
+    pub fn record_config_reload(&self, reload: &ConfigReload<'_>) {
+        if !self.filter.wants(EventKind::Admin) {
+            return;
+        }
+        let record = ReloadRecord {
+            time: record::timestamp(SystemTime::now()),
+            node: &self.node,
+            event: "config_reload",
+            reload,
+        };
+        let json = serde_json::to_vec(&record).unwrap_or_default();
+        self.queue.push(&json, &self.node, false);
+    }
+
     /// Opens the sinks of `config` and starts their writers; `node` names
     /// this proxy when the configuration does not.
     ///

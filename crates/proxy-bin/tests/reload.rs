@@ -125,12 +125,17 @@ struct Setup {
 
 impl Setup {
     fn start(name: &str, users: &[(&str, &str, &str)]) -> Setup {
+        Setup::start_with(name, "", users)
+    }
+
+    /// As [`Setup::start`], with `extra` settings in the file.
+    fn start_with(name: &str, extra: &str, users: &[(&str, &str, &str)]) -> Setup {
         let server = Server::start(Flavor::Valkey);
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("vp-reload-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("proxy.toml");
-        write_config(&file, port, &server.addr(), "", users);
+        write_config(&file, port, &server.addr(), extra, users);
         let proxy = common::start_listening(&file);
         Setup {
             backend: server.addr(),
@@ -227,8 +232,9 @@ fn users_come_go_and_change_and_a_broken_file_changes_nothing() {
 }
 
 #[test]
-fn flipping_the_read_policy_under_load_costs_no_error_and_no_client() {
+fn reloads_under_load_cost_other_clients_no_error_and_no_connection() {
     let ops = ("ops", "pw", "");
+    let extra = ("extra", "extra-pw", "");
     let setup = Setup::start("load", &[ops]);
     let mut admin = logged_in(setup.port, "ops", "pw");
     let port = setup.port.to_string();
@@ -242,24 +248,89 @@ fn flipping_the_read_policy_under_load_costs_no_error_and_no_client() {
             .expect("redis-benchmark is installed (scripts/install-deps.sh)")
     });
     std::thread::sleep(Duration::from_millis(300));
-    let mut flips = 0;
-    while !load.is_finished() && flips < 40 {
-        let policy = if flips % 2 == 0 {
-            "prefer-replica"
-        } else {
-            "primary"
+    // In turn: the read policy flipped with a user added, flipped back
+    // with it removed (its client closed), a limit changed, a broken file
+    // (refused), the limit back.
+    let mut reloads = 0;
+    while !load.is_finished() && reloads < 40 {
+        let mut extra_client = None;
+        let expected = match reloads % 5 {
+            0 => {
+                setup.rewrite("read_policy = \"prefer-replica\"", &[ops, extra]);
+                "+ users: extra"
+            }
+            1 => {
+                extra_client = Some(logged_in(setup.port, "extra", "extra-pw"));
+                setup.rewrite("", &[ops]);
+                "- users: extra"
+            }
+            2 => {
+                setup.rewrite("max_pipeline = 512", &[ops]);
+                "~ max_pipeline: 1024 -> 512"
+            }
+            3 => {
+                std::fs::write(&setup.file, "max_pipeline = \"lots\"\n").unwrap();
+                "-ERR config not reloaded, nothing changed"
+            }
+            _ => {
+                setup.rewrite("", &[ops]);
+                "~ max_pipeline: 512 -> 1024"
+            }
         };
-        setup.rewrite(&format!("read_policy = \"{policy}\""), &[ops]);
-        let applied = admin.call(&["PROXY", "CONFIG", "RELOAD"]);
-        assert!(applied.contains("~ read_policy: "), "{applied}");
-        flips += 1;
+        let reply = admin.call(&["PROXY", "CONFIG", "RELOAD"]);
+        assert!(reply.contains(expected), "{reply}");
+        if let Some(mut removed) = extra_client {
+            assert_eq!(removed.call(&["PING"]), "closed");
+        }
+        reloads += 1;
         std::thread::sleep(Duration::from_millis(100));
     }
     let output = load.join().unwrap();
     let text = String::from_utf8_lossy(&output.stdout).to_string() + &String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{text}");
-    assert!(!text.to_lowercase().contains("error"), "{text}");
     // redis-benchmark says "Server closed the connection" (an error) for
     // any client the proxy closed.
-    assert!(flips >= 5, "the load ended before the reloads ({flips}): {text}");
+    assert!(!text.to_lowercase().contains("error"), "{text}");
+    assert!(
+        reloads >= 5,
+        "the load ended before the reloads ({reloads}): {text}"
+    );
+}
+
+#[test]
+fn a_reload_and_a_refused_one_are_audited() {
+    let ops = ("ops", "pw", "");
+    let dir = std::env::temp_dir().join(format!("vp-reload-audited-{}", std::process::id()));
+    let log = dir.join("audit.jsonl");
+    let audit = format!(
+        "[audit]\nevents = [\"admin\"]\n\n[[audit.sinks]]\ntype = \"file\"\npath = \"{}\"\nfsync = \"always\"\n",
+        log.display()
+    );
+    let setup = Setup::start_with("audited", &audit, &[ops]);
+    let mut admin = logged_in(setup.port, "ops", "pw");
+    setup.rewrite(&format!("max_clients = 77\n{audit}"), &[ops]);
+    assert!(admin
+        .call(&["PROXY", "CONFIG", "RELOAD"])
+        .contains("~ max_clients: 10000 -> 77"));
+    std::fs::write(&setup.file, "max_clients = \"many\"\n").unwrap();
+    assert!(admin.call(&["PROXY", "CONFIG", "RELOAD"]).starts_with("-ERR"));
+    let records = || -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .filter(|record: &serde_json::Value| record["event"] == "config_reload")
+            .collect()
+    };
+    eventually("both reloads are in the audit log", || records().len() == 2);
+    let reloads = records();
+    assert_eq!(reloads[0]["result"], "ok");
+    assert_eq!(reloads[0]["changes"][0], "~ max_clients: 10000 -> 77");
+    assert!(reloads[0]["hash"].as_str().is_some_and(|hash| hash.len() == 64));
+    assert_eq!(reloads[1]["result"], "error");
+    assert!(
+        reloads[1]["error"].as_str().unwrap().contains("max_clients"),
+        "{}",
+        reloads[1]
+    );
 }

@@ -92,6 +92,18 @@ pub fn reload(shared: &Shared, dry_run: bool) -> Result<Report, String> {
         (Ok(_), false) => "ok",
     };
     metrics::counter!("valkey_proxy_config_reloads_total", "result" => result).increment(1);
+    if let Some(audit) = &shared.audit {
+        let (changes, hash, error) = match &outcome {
+            Ok(report) => (&report.lines[..], Some(report.hash.as_str()), None),
+            Err(error) => (&[][..], None, Some(error.as_str())),
+        };
+        audit.record_config_reload(&audit::ConfigReload {
+            result,
+            changes,
+            hash,
+            error,
+        });
+    }
     match &outcome {
         Ok(report) if !dry_run => {
             tracing::info!(changes = ?report.lines, hash = %report.hash, "configuration reloaded");
@@ -180,6 +192,7 @@ pub fn apply(shared: &Shared, new: ProxyConfig, dry_run: bool) -> Result<Report,
     shared
         .slowlog
         .configure(running.slowlog_log_slower_than, running.slowlog_max_len);
+    shared.turn_limits.set(&running);
     Ok(report)
 }
 

@@ -78,6 +78,8 @@ impl Proxy<Core, GateCore> {
             let _ = hooks.audit.set(Arc::new(audit_hooks));
         }
         let slowlog = crate::slowlog::SlowLog::new(config.slowlog_log_slower_than, config.slowlog_max_len);
+        let turn_limits = crate::context::TurnLimits::default();
+        turn_limits.set(&config);
         Ok(Proxy {
             listener,
             listeners,
@@ -96,6 +98,7 @@ impl Proxy<Core, GateCore> {
                 users_version: Default::default(),
                 reloader: Default::default(),
                 reloading: Default::default(),
+                turn_limits,
                 acl_log: Default::default(),
                 listeners: roles,
                 draining: CancellationToken::new(),

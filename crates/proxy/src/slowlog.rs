@@ -52,7 +52,9 @@ struct Entry {
     at_secs: u64,
     duration_us: u64,
     args: Vec<Bytes>,
-    client: String,
+    /// Formatted when shown: a slow backend can make every request an
+    /// entry.
+    client: std::net::SocketAddr,
     name: String,
 }
 
@@ -79,30 +81,31 @@ impl SlowLog {
         }
     }
 
-    /// True when the log is on: sessions keep each request until its reply
-    /// only then.
-    pub fn is_on(&self) -> bool {
-        self.threshold_us.load(Ordering::Relaxed) >= 0
+    /// When a request read at `received` becomes slow enough for the log;
+    /// `None` when the log is off (sessions keep their requests until
+    /// their replies only when it is on).
+    pub fn slow_from(&self, received: std::time::Instant) -> Option<std::time::Instant> {
+        let threshold = u64::try_from(self.threshold_us.load(Ordering::Relaxed)).ok()?;
+        received.checked_add(Duration::from_micros(threshold))
     }
 
-    /// Records `request`, answered after `took`, if that is slow and its
-    /// command (`table`'s spec for it, looked up only then) is one the
-    /// slow log shows.
-    pub fn offer(
-        &self,
-        request: &Request,
-        took: Duration,
-        client: &ClientInfo,
-        table: &router::CommandTable,
-    ) {
+    /// Records the request whose bytes are `raw` ([`Request::raw`]),
+    /// answered after `took`, if that is slow and its command (`table`'s
+    /// spec for it) is one the slow log shows. The request is decoded
+    /// again only then.
+    pub fn offer(&self, raw: &Bytes, took: Duration, client: &ClientInfo, table: &router::CommandTable) {
         let threshold = self.threshold_us.load(Ordering::Relaxed);
         let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
-        if threshold < 0
-            || micros < threshold.unsigned_abs()
-            || !logged(request, table.lookup(request).map(|spec| &**spec))
-        {
+        if threshold < 0 || micros < threshold.unsigned_abs() {
             return;
         }
+        let Some(request) = Request::from_raw(raw) else {
+            return;
+        };
+        if !logged(&request, table.lookup(&request).map(|spec| &**spec)) {
+            return;
+        }
+        let request = &request;
         let entry = Entry {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             at_secs: SystemTime::now()
@@ -110,7 +113,7 @@ impl SlowLog {
                 .map_or(0, |since| since.as_secs()),
             duration_us: micros,
             args: shown_args(request),
-            client: client.addr.to_string(),
+            client: client.addr,
             name: client.name(),
         };
         let max_len = self.max_len.load(Ordering::Relaxed);
@@ -154,7 +157,7 @@ impl Entry {
             Frame::Integer(self.at_secs as i64),
             Frame::Integer(self.duration_us as i64),
             Frame::Array(self.args.iter().cloned().map(Frame::Bulk).collect()),
-            Frame::Bulk(Bytes::from(self.client.clone())),
+            Frame::Bulk(Bytes::from(self.client.to_string())),
             Frame::Bulk(Bytes::from(self.name.clone())),
         ])
     }

@@ -17,6 +17,34 @@ pub mod state;
 
 pub use state::{ReplyMode, SessionState};
 
+/// `max_pipeline` and `client_output_buffer_limit` of the configuration in
+/// force.
+#[derive(Debug, Default)]
+pub(crate) struct TurnLimits {
+    max_pipeline: std::sync::atomic::AtomicUsize,
+    output_buffer: std::sync::atomic::AtomicUsize,
+}
+
+impl TurnLimits {
+    /// Takes the limits of `config`.
+    pub(crate) fn set(&self, config: &ProxyConfig) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.max_pipeline.store(config.max_pipeline, Relaxed);
+        self.output_buffer
+            .store(config.client_output_buffer_limit, Relaxed);
+    }
+
+    /// Requests one client may have in flight.
+    pub(crate) fn max_pipeline(&self) -> usize {
+        self.max_pipeline.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Bytes of replies a client may leave unread (0: no limit).
+    pub(crate) fn output_buffer(&self) -> usize {
+        self.output_buffer.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shared")
@@ -112,6 +140,9 @@ pub struct Shared {
     pub(crate) reloader: std::sync::OnceLock<Arc<dyn crate::reload::Reloader>>,
     /// Held while a reload applies: one at a time.
     pub(crate) reloading: std::sync::Mutex<()>,
+    /// The limits every session checks on every turn, copied out of the
+    /// configuration (and by each reload) to be read with one relaxed load.
+    pub(crate) turn_limits: TurnLimits,
     /// The refusals `ACL LOG` shows.
     pub acl_log: Arc<middleware::acl::AclLog>,
     /// The `[[listeners]]` bound to tenants.

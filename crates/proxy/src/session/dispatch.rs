@@ -180,9 +180,10 @@ const SHOWN_NAME: usize = 32;
 
 /// `request`, kept for the slow log when it is on.
 fn watch(request: &Request, received: Instant, shared: &Shared) -> Option<Watched> {
-    shared.slowlog.is_on().then(|| Watched {
-        request: request.clone(),
+    shared.slowlog.slow_from(received).map(|slow_from| Watched {
+        raw: request.raw().clone(),
         received,
+        slow_from,
     })
 }
 
@@ -192,7 +193,7 @@ fn tag<F>(pending: &mut Pending<F>, before: usize, watched: Option<Watched>)
 where
     F: std::future::Future<Output = Result<Reply, router::Error>> + Unpin,
 {
-    if pending.len() > before {
+    if let Some(watched) = watched.filter(|_| pending.len() > before) {
         pending.tag_back(watched);
     }
 }

@@ -221,7 +221,7 @@ pub async fn serve<S: StackService, G: StackService>(
             .filter(|audit| held_by_audit(audit, &state, &shared));
         let can_read = !closing
             && matches!(flow, Flow::Continue | Flow::Fence)
-            && pending.len() < shared.config().max_pipeline
+            && pending.len() < shared.turn_limits.max_pipeline()
             && tenant_full.is_none()
             && audit_full.is_none();
         let subscribed = state.pubsub.is_active();
@@ -238,8 +238,11 @@ pub async fn serve<S: StackService, G: StackService>(
                 let mut now = None;
                 pending.poll_ready(cx, |reply, watched| {
                     if let Some(watched) = watched {
-                        let took = now.get_or_insert_with(Instant::now).saturating_duration_since(watched.received);
-                        shared.slowlog.offer(&watched.request, took, &state.info, shared.stack.router.table());
+                        let now = *now.get_or_insert_with(Instant::now);
+                        if now >= watched.slow_from {
+                            let took = now.saturating_duration_since(watched.received);
+                            shared.slowlog.offer(&watched.raw, took, &state.info, shared.stack.router.table());
+                        }
                     }
                     if let Some(hooked) = hooked.as_mut() {
                         hooked.replied(reply.reply(), peer, id);
@@ -355,7 +358,7 @@ pub(super) fn hook_view(state: &SessionState) -> Session<'_> {
 /// closed for this; the session writes what it has before it reads more,
 /// so what waits is at most one pipeline's replies.
 fn over_output_limit(output: &BytesMut, shared: &Shared, state: &SessionState) -> bool {
-    let limit = shared.config().client_output_buffer_limit;
+    let limit = shared.turn_limits.output_buffer();
     let over = limit > 0 && output.len() > limit;
     if over {
         tracing::info!(

@@ -12,34 +12,42 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// Futures completed strictly in the order they were pushed, each with a
-/// tag handed out with its result (the request, for the slow log), kept
-/// apart so that the futures stay small to move.
+/// Futures completed strictly in the order they were pushed, some with a
+/// tag handed out with their result (the request, for the slow log).
+/// Tags are kept apart, by position, so that an untagged future costs
+/// nothing more and the futures stay small to move.
 #[derive(Debug)]
 pub(super) struct InOrder<F, T = ()> {
     queue: VecDeque<F>,
-    tags: VecDeque<T>,
+    /// Futures pushed so far: the position of the next one.
+    pushed: u64,
+    /// Futures handed out so far: the position of the front one.
+    handed: u64,
+    /// The tagged futures' positions and tags, in order.
+    tags: VecDeque<(u64, T)>,
 }
 
-impl<F: Future + Unpin, T: Default> InOrder<F, T> {
+impl<F: Future + Unpin, T> InOrder<F, T> {
     /// An empty queue.
     pub(super) fn new() -> Self {
         InOrder {
             queue: VecDeque::new(),
+            pushed: 0,
+            handed: 0,
             tags: VecDeque::new(),
         }
     }
 
-    /// Adds a started request at the back, with the default tag.
+    /// Adds a started request at the back.
     pub(super) fn push_back(&mut self, future: F) {
         self.queue.push_back(future);
-        self.tags.push_back(T::default());
+        self.pushed += 1;
     }
 
     /// Tags the request at the back.
     pub(super) fn tag_back(&mut self, tag: T) {
-        if let Some(back) = self.tags.back_mut() {
-            *back = tag;
+        if let Some(back) = self.pushed.checked_sub(1) {
+            self.tags.push_back((back, tag));
         }
     }
 
@@ -59,7 +67,7 @@ impl<F: Future + Unpin, T: Default> InOrder<F, T> {
     pub(super) fn poll_ready(
         &mut self,
         cx: &mut Context<'_>,
-        mut each: impl FnMut(F::Output, T) -> bool,
+        mut each: impl FnMut(F::Output, Option<T>) -> bool,
     ) -> Poll<bool> {
         let mut handed = false;
         while let Some(front) = self.queue.front_mut() {
@@ -67,7 +75,12 @@ impl<F: Future + Unpin, T: Default> InOrder<F, T> {
                 break;
             };
             self.queue.pop_front();
-            let tag = self.tags.pop_front().unwrap_or_default();
+            let position = self.handed;
+            self.handed += 1;
+            let tag = match self.tags.front() {
+                Some((tagged, _)) if *tagged == position => self.tags.pop_front().map(|(_, tag)| tag),
+                _ => None,
+            };
             handed = true;
             if each(output, tag) {
                 return Poll::Ready(true);
@@ -92,7 +105,9 @@ mod tests {
         let mut queue: InOrder<Ready<u32>, u32> = InOrder::new();
         for i in 0..5 {
             queue.push_back(ready(i));
-            queue.tag_back(i * 10);
+            if i != 1 {
+                queue.tag_back(i * 10);
+            }
         }
         let mut cx = Context::from_waker(noop_waker_ref());
         let mut seen = Vec::new();
@@ -103,7 +118,7 @@ mod tests {
             }),
             Poll::Ready(true)
         );
-        assert_eq!(seen, [(0, 0), (1, 10), (2, 20)]);
+        assert_eq!(seen, [(0, Some(0)), (1, None), (2, Some(20))]);
         assert_eq!(queue.len(), 2);
     }
 }

@@ -27,14 +27,17 @@ pub(super) struct Outgoing {
 
 /// The replies a session waits for, each with its request when the slow
 /// log is on ([`Watched`]).
-pub(super) type Pending<F> = InOrder<InFlight<F>, Option<Watched>>;
+pub(super) type Pending<F> = InOrder<InFlight<F>, Watched>;
 
 /// A request kept until its reply, for the slow log ([`crate::slowlog`]):
-/// a reference to the bytes the session read, not a copy.
+/// a reference to the bytes the session read (not a copy), decoded again
+/// only if the reply was slow.
 #[derive(Debug)]
 pub(super) struct Watched {
-    pub(super) request: resp::Request,
+    pub(super) raw: bytes::Bytes,
     pub(super) received: std::time::Instant,
+    /// From when its reply is slow enough for the log.
+    pub(super) slow_from: std::time::Instant,
 }
 
 pin_project_lite::pin_project! {
