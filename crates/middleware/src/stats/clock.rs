@@ -33,7 +33,7 @@ pub(crate) fn ticks(at: Instant) -> u64 {
 }
 
 /// The proxy's own work on something it answers itself, timed for one
-/// in 16 per thread (the first included), as [`Stats`](super::Stats)
+/// in 64 per thread (the first included), as [`Stats`](super::Stats)
 /// times a sample of what it passes down: for what has no `Stats`
 /// service around it.
 #[derive(Clone, Copy, Debug)]
