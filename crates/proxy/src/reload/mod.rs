@@ -24,7 +24,8 @@
 //! changes of every reload since: `PROXY CONFIG GET` shows it (secrets
 //! masked) with its hash.
 
-use std::fmt::Debug;
+mod diff;
+
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -34,6 +35,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{ProxyConfig, ReadPolicySetting};
 use crate::context::Shared;
 use crate::users::{UserConfig, Users};
+use diff::{changes, copy_live, disconnected, user_changes, Effect};
 
 /// Where a reload gets the configuration from.
 pub trait Reloader: Send + Sync {
@@ -57,21 +59,6 @@ pub struct Report {
     pub lines: Vec<String>,
     /// The hash of the configuration in force afterwards.
     pub hash: String,
-}
-
-/// How a setting's change takes effect.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Effect {
-    Live,
-    Restart,
-}
-
-/// One setting that differs.
-struct Change {
-    key: &'static str,
-    effect: Effect,
-    from: String,
-    to: String,
 }
 
 /// Reads the configuration again through the installed [`Reloader`] and
@@ -241,197 +228,4 @@ fn users_fit(shared: &Shared, new: &[UserConfig]) -> bool {
         None | Some("*") => true,
         Some(tenant) => shared.tenants.number(Some(tenant)) != 0,
     })
-}
-
-/// The users whose clients a change from `old` to `new` disconnects:
-/// removed, or with other passwords, tenant or password-only flag.
-fn disconnected(old: &[UserConfig], new: &[UserConfig]) -> Vec<String> {
-    old.iter()
-        .filter(
-            |before| match new.iter().find(|after| after.name == before.name) {
-                None => true,
-                Some(after) => {
-                    (
-                        &before.password,
-                        &before.passwords_sha256,
-                        &before.tenant,
-                        before.password_only,
-                    ) != (
-                        &after.password,
-                        &after.passwords_sha256,
-                        &after.tenant,
-                        after.password_only,
-                    )
-                }
-            },
-        )
-        .map(|user| user.name.clone())
-        .collect()
-}
-
-/// `+ users: name`, `- users: name`, `~ users: name (what)`.
-fn user_changes(old: &[UserConfig], new: &[UserConfig]) -> Vec<String> {
-    let mut lines = Vec::new();
-    for before in old {
-        match new.iter().find(|after| after.name == before.name) {
-            None => lines.push(format!("- users: {}", before.name)),
-            Some(after) if after != before => {
-                let mut what = Vec::new();
-                if (&before.password, &before.passwords_sha256) != (&after.password, &after.passwords_sha256)
-                {
-                    what.push("passwords");
-                }
-                if before.tenant != after.tenant {
-                    what.push("tenant");
-                }
-                if before.acl != after.acl {
-                    what.push("rules");
-                }
-                if before.password_only != after.password_only {
-                    what.push("password_only");
-                }
-                lines.push(format!("~ users: {} ({})", before.name, what.join(", ")));
-            }
-            Some(_) => {}
-        }
-    }
-    for after in new {
-        if !old.iter().any(|before| before.name == after.name) {
-            lines.push(format!("+ users: {}", after.name));
-        }
-    }
-    lines
-}
-
-/// A value as a reload line shows it.
-fn shown<T: Debug>(value: &T) -> String {
-    format!("{value:?}")
-}
-
-/// A secret: never shown.
-fn secret<T>(_: &T) -> String {
-    "(redacted)".into()
-}
-
-/// A setting too long to show in one line.
-fn summary<T>(_: &T) -> String {
-    "(...)".into()
-}
-
-/// Every setting, how it shows, and whether it changes live: one list, so
-/// that a new setting is classified where it is declared here or the
-/// build fails (`copy_live` and `changes` are generated from it).
-macro_rules! settings {
-    ($($field:ident: $show:ident, $effect:ident;)*) => {
-        fn changes(old: &ProxyConfig, new: &ProxyConfig) -> Vec<Change> {
-            // Every field is listed: adding one to `ProxyConfig` without
-            // listing it here does not compile.
-            let ProxyConfig { $($field: _,)* } = old;
-            let mut out = Vec::new();
-            $(
-                if old.$field != new.$field {
-                    out.push(Change {
-                        key: stringify!($field),
-                        effect: Effect::$effect,
-                        from: $show(&old.$field),
-                        to: $show(&new.$field),
-                    });
-                }
-            )*
-            out
-        }
-
-        fn copy_live(running: &mut ProxyConfig, new: &ProxyConfig, live: &dyn Fn(&str) -> bool) {
-            $(
-                if live(stringify!($field)) {
-                    running.$field = new.$field.clone();
-                }
-            )*
-        }
-    };
-}
-
-settings! {
-    listen: shown, Restart;
-    admin_listen: shown, Restart;
-    log: shown, Live;
-    slowlog_log_slower_than: shown, Live;
-    slowlog_max_len: shown, Live;
-    backends: shown, Restart;
-    backend_groups: summary, Restart;
-    mode: shown, Restart;
-    threads: shown, Restart;
-    backend_username: shown, Restart;
-    backend_password: secret, Restart;
-    users: summary, Live;
-    tenants: summary, Restart;
-    listeners: summary, Restart;
-    audit: summary, Restart;
-    connections_per_node: shown, Restart;
-    connect_timeout_ms: shown, Restart;
-    request_timeout_ms: shown, Restart;
-    retry_budget_ms: shown, Live;
-    max_redirects: shown, Live;
-    read_policy: shown, Live;
-    refresh_interval_ms: shown, Restart;
-    refresh_min_interval_ms: shown, Restart;
-    max_clients: shown, Live;
-    max_pipeline: shown, Live;
-    client_idle_timeout_secs: shown, Live;
-    client_output_buffer_limit: shown, Live;
-    max_bulk_len: shown, Live;
-    query_buffer_limit: shown, Live;
-    emulated_databases: shown, Restart;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn user(name: &str, password: &str) -> UserConfig {
-        UserConfig {
-            name: name.into(),
-            password: Some(password.into()),
-            ..UserConfig::default()
-        }
-    }
-
-    #[test]
-    fn differences_are_listed_by_effect_and_users_by_name() {
-        let old = ProxyConfig {
-            users: vec![user("a", "1"), user("b", "2")],
-            ..ProxyConfig::default()
-        };
-        let mut new = old.clone();
-        new.threads = 8;
-        new.read_policy = ReadPolicySetting::PreferReplica;
-        new.backend_password = Some("hidden".into());
-        new.users = vec![user("a", "changed"), user("c", "3")];
-        let changes = changes(&old, &new);
-        let shown: Vec<(&str, Effect, &str, &str)> = changes
-            .iter()
-            .map(|c| (c.key, c.effect, c.from.as_str(), c.to.as_str()))
-            .collect();
-        assert_eq!(
-            shown,
-            [
-                ("threads", Effect::Restart, "0", "8"),
-                ("backend_password", Effect::Restart, "(redacted)", "(redacted)"),
-                ("users", Effect::Live, "(...)", "(...)"),
-                ("read_policy", Effect::Live, "Primary", "PreferReplica"),
-            ]
-        );
-        assert_eq!(
-            user_changes(&old.users, &new.users),
-            ["~ users: a (passwords)", "- users: b", "+ users: c"]
-        );
-        assert_eq!(disconnected(&old.users, &new.users), ["a", "b"]);
-        let mut running = old.clone();
-        copy_live(&mut running, &new, &|key| key == "read_policy");
-        assert_eq!(running.read_policy, ReadPolicySetting::PreferReplica);
-        assert_eq!(running.threads, 0);
-        assert_ne!(hash(&running), hash(&old));
-        assert_eq!(masked(&new).backend_password.as_deref(), Some("(redacted)"));
-        assert_eq!(masked(&new).users[0].password.as_deref(), Some("(redacted)"));
-    }
 }

@@ -1,0 +1,220 @@
+//! What differs between two configurations, and how each difference
+//! takes effect: one list of every setting ([`changes`], [`copy_live`]),
+//! and the users by name.
+
+use std::fmt::Debug;
+
+use crate::config::ProxyConfig;
+use crate::users::UserConfig;
+
+/// How a setting's change takes effect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Effect {
+    /// At once (or for what starts afterwards).
+    Live,
+    /// After a restart: reported, not applied.
+    Restart,
+}
+
+/// One setting that differs.
+pub(super) struct Change {
+    pub(super) key: &'static str,
+    pub(super) effect: Effect,
+    pub(super) from: String,
+    pub(super) to: String,
+}
+
+/// The users whose clients a change from `old` to `new` disconnects:
+/// removed, or with other passwords, tenant or password-only flag.
+pub(super) fn disconnected(old: &[UserConfig], new: &[UserConfig]) -> Vec<String> {
+    old.iter()
+        .filter(
+            |before| match new.iter().find(|after| after.name == before.name) {
+                None => true,
+                Some(after) => {
+                    (
+                        &before.password,
+                        &before.passwords_sha256,
+                        &before.tenant,
+                        before.password_only,
+                    ) != (
+                        &after.password,
+                        &after.passwords_sha256,
+                        &after.tenant,
+                        after.password_only,
+                    )
+                }
+            },
+        )
+        .map(|user| user.name.clone())
+        .collect()
+}
+
+/// `+ users: name`, `- users: name`, `~ users: name (what)`.
+pub(super) fn user_changes(old: &[UserConfig], new: &[UserConfig]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for before in old {
+        match new.iter().find(|after| after.name == before.name) {
+            None => lines.push(format!("- users: {}", before.name)),
+            Some(after) if after != before => {
+                let mut what = Vec::new();
+                if (&before.password, &before.passwords_sha256) != (&after.password, &after.passwords_sha256)
+                {
+                    what.push("passwords");
+                }
+                if before.tenant != after.tenant {
+                    what.push("tenant");
+                }
+                if before.acl != after.acl {
+                    what.push("rules");
+                }
+                if before.password_only != after.password_only {
+                    what.push("password_only");
+                }
+                lines.push(format!("~ users: {} ({})", before.name, what.join(", ")));
+            }
+            Some(_) => {}
+        }
+    }
+    for after in new {
+        if !old.iter().any(|before| before.name == after.name) {
+            lines.push(format!("+ users: {}", after.name));
+        }
+    }
+    lines
+}
+
+/// A value as a reload line shows it.
+fn shown<T: Debug>(value: &T) -> String {
+    format!("{value:?}")
+}
+
+/// A secret: never shown.
+fn secret<T>(_: &T) -> String {
+    "(redacted)".into()
+}
+
+/// A setting too long to show in one line.
+fn summary<T>(_: &T) -> String {
+    "(...)".into()
+}
+
+/// Every setting, how it shows, and whether it changes live: one list, so
+/// that a new setting is classified where it is declared here or the
+/// build fails (`copy_live` and `changes` are generated from it).
+macro_rules! settings {
+    ($($field:ident: $show:ident, $effect:ident;)*) => {
+        pub(super) fn changes(old: &ProxyConfig, new: &ProxyConfig) -> Vec<Change> {
+            // Every field is listed: adding one to `ProxyConfig` without
+            // listing it here does not compile.
+            let ProxyConfig { $($field: _,)* } = old;
+            let mut out = Vec::new();
+            $(
+                if old.$field != new.$field {
+                    out.push(Change {
+                        key: stringify!($field),
+                        effect: Effect::$effect,
+                        from: $show(&old.$field),
+                        to: $show(&new.$field),
+                    });
+                }
+            )*
+            out
+        }
+
+        pub(super) fn copy_live(running: &mut ProxyConfig, new: &ProxyConfig, live: &dyn Fn(&str) -> bool) {
+            $(
+                if live(stringify!($field)) {
+                    running.$field = new.$field.clone();
+                }
+            )*
+        }
+    };
+}
+
+settings! {
+    listen: shown, Restart;
+    admin_listen: shown, Restart;
+    log: shown, Live;
+    slowlog_log_slower_than: shown, Live;
+    slowlog_max_len: shown, Live;
+    backends: shown, Restart;
+    backend_groups: summary, Restart;
+    mode: shown, Restart;
+    threads: shown, Restart;
+    backend_username: shown, Restart;
+    backend_password: secret, Restart;
+    users: summary, Live;
+    tenants: summary, Restart;
+    listeners: summary, Restart;
+    audit: summary, Restart;
+    connections_per_node: shown, Restart;
+    connect_timeout_ms: shown, Restart;
+    request_timeout_ms: shown, Restart;
+    retry_budget_ms: shown, Live;
+    max_redirects: shown, Live;
+    read_policy: shown, Live;
+    refresh_interval_ms: shown, Restart;
+    refresh_min_interval_ms: shown, Restart;
+    max_clients: shown, Live;
+    max_pipeline: shown, Live;
+    client_idle_timeout_secs: shown, Live;
+    client_output_buffer_limit: shown, Live;
+    max_bulk_len: shown, Live;
+    query_buffer_limit: shown, Live;
+    emulated_databases: shown, Restart;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ReadPolicySetting;
+    use crate::reload::{hash, masked};
+
+    fn user(name: &str, password: &str) -> UserConfig {
+        UserConfig {
+            name: name.into(),
+            password: Some(password.into()),
+            ..UserConfig::default()
+        }
+    }
+
+    #[test]
+    fn differences_are_listed_by_effect_and_users_by_name() {
+        let old = ProxyConfig {
+            users: vec![user("a", "1"), user("b", "2")],
+            ..ProxyConfig::default()
+        };
+        let mut new = old.clone();
+        new.threads = 8;
+        new.read_policy = ReadPolicySetting::PreferReplica;
+        new.backend_password = Some("hidden".into());
+        new.users = vec![user("a", "changed"), user("c", "3")];
+        let changes = changes(&old, &new);
+        let shown: Vec<(&str, Effect, &str, &str)> = changes
+            .iter()
+            .map(|c| (c.key, c.effect, c.from.as_str(), c.to.as_str()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("threads", Effect::Restart, "0", "8"),
+                ("backend_password", Effect::Restart, "(redacted)", "(redacted)"),
+                ("users", Effect::Live, "(...)", "(...)"),
+                ("read_policy", Effect::Live, "Primary", "PreferReplica"),
+            ]
+        );
+        assert_eq!(
+            user_changes(&old.users, &new.users),
+            ["~ users: a (passwords)", "- users: b", "+ users: c"]
+        );
+        assert_eq!(disconnected(&old.users, &new.users), ["a", "b"]);
+        let mut running = old.clone();
+        copy_live(&mut running, &new, &|key| key == "read_policy");
+        assert_eq!(running.read_policy, ReadPolicySetting::PreferReplica);
+        assert_eq!(running.threads, 0);
+        assert_ne!(hash(&running), hash(&old));
+        assert_eq!(masked(&new).backend_password.as_deref(), Some("(redacted)"));
+        assert_eq!(masked(&new).users[0].password.as_deref(), Some("(redacted)"));
+    }
+}
