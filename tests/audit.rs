@@ -172,6 +172,29 @@ async fn every_audited_write_has_exactly_one_record() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_port_shows_each_sinks_queue() {
+    let cluster = Cluster::start(Flavor::Valkey, 3, 0);
+    let dir = scratch("metrics");
+    let proxy = start(&cluster, &dir, |config| {
+        config.admin_listen = Some("127.0.0.1:0".into())
+    })
+    .await;
+    let mut client = RawClient::login(&proxy.addr, "default", "p1").await;
+    client.call(&["SET", "audited", "1"]).await;
+    let (status, metrics) = common::http_get(proxy.admin.as_deref().unwrap(), "/metrics").await;
+    assert_eq!(status, 200);
+    let sink = dir.join("audit.jsonl").display().to_string();
+    for series in [
+        format!("valkey_proxy_audit_sink_up{{sink=\"file {sink}\"}} 1"),
+        format!("valkey_proxy_audit_queue_records{{sink=\"file {sink}\"}} "),
+        format!("valkey_proxy_audit_oldest_unwritten_seconds{{sink=\"file {sink}\"}} "),
+    ] {
+        assert!(metrics.contains(&series), "no {series} in:\n{metrics}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_never_reach_the_log() {
     let cluster = Cluster::start(Flavor::Valkey, 3, 0);
     let dir = scratch("secrets");

@@ -37,6 +37,56 @@ pub fn write(out: &mut Exposition, shared: &Shared) {
     commands(out, &registry.snapshot());
     tenants(out, shared, registry);
     backends(out, shared);
+    audit_sinks(out, shared);
+}
+
+/// Per audit sink (labelled as `PROXY AUDIT STATUS` names it), when the
+/// audit log is on: its queue, and whether it can be written.
+fn audit_sinks(out: &mut Exposition, shared: &Shared) {
+    let Some(audit) = &shared.audit else { return };
+    let status = audit.status();
+    let sinks: Vec<(&str, &audit::LaneStatus)> = audit
+        .sinks()
+        .iter()
+        .map(String::as_str)
+        .zip(&status.sinks)
+        .collect();
+    out.family(
+        "valkey_proxy_audit_queue_records",
+        Kind::Gauge,
+        "Audit records waiting for a sink's writer.",
+    );
+    for (sink, lane) in &sinks {
+        out.sample(
+            "valkey_proxy_audit_queue_records",
+            &[("sink", sink)],
+            lane.queued as f64,
+        );
+    }
+    out.family(
+        "valkey_proxy_audit_oldest_unwritten_seconds",
+        Kind::Gauge,
+        "How long the oldest record waiting for a sink has waited.",
+    );
+    for (sink, lane) in &sinks {
+        out.sample(
+            "valkey_proxy_audit_oldest_unwritten_seconds",
+            &[("sink", sink)],
+            lane.oldest.as_secs_f64(),
+        );
+    }
+    out.family(
+        "valkey_proxy_audit_sink_up",
+        Kind::Gauge,
+        "1 while the sink can be written, 0 while it cannot (a collector away).",
+    );
+    for (sink, lane) in &sinks {
+        out.sample(
+            "valkey_proxy_audit_sink_up",
+            &[("sink", sink)],
+            f64::from(u8::from(lane.up)),
+        );
+    }
 }
 
 fn process(out: &mut Exposition, shared: &Shared) {

@@ -35,7 +35,7 @@ pub mod writer;
 pub use config::{AuditConfig, EventKind, Fsync, OnFull, Payload, SinkConfig};
 pub use file::FileSink;
 pub use filter::Filter;
-pub use queue::{Queue, Status};
+pub use queue::{LaneStatus, Queue, Status};
 pub use record::{Outcome, Record};
 pub use tcp::TcpSink;
 

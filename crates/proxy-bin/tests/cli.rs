@@ -23,7 +23,9 @@ fn help_explains_every_flag() {
         "--backend",
         "--mode",
         "--threads",
+        "--admin-listen",
         "--log",
+        "--log-format",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }
@@ -54,6 +56,35 @@ fn unknown_keys_in_the_file_are_refused() {
     let _ = std::fs::remove_file(&path);
     assert_eq!(output.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&output.stderr).contains("listen_on"));
+}
+
+#[test]
+fn text_logs_written_to_a_pipe_have_no_colour_codes() {
+    use std::io::BufRead;
+    let server = Server::start(Flavor::Valkey);
+    let mut child = binary()
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--backend",
+            &server.addr(),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    while let Some(Ok(line)) = lines.next() {
+        let listening = line.contains("listening");
+        seen.push(line);
+        if listening {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(seen.iter().any(|line| line.contains(" INFO ")), "{seen:?}");
+    assert!(seen.iter().all(|line| !line.contains('\u{1b}')), "{seen:?}");
 }
 
 #[test]
