@@ -14,12 +14,13 @@ use std::time::{Duration, Instant};
 /// percent of the limit over a second or two.
 pub const BURST: Duration = Duration::from_millis(10);
 
-/// A limit of `per_second` units per second.
+/// A limit of `per_second` units per second (0: none), which a
+/// configuration reload may change ([`Rate::set`]).
 #[derive(Debug)]
 pub struct Rate {
-    per_second: u64,
+    per_second: AtomicU64,
     /// How far ahead of its slot work may start, in nanoseconds.
-    tolerance: u64,
+    tolerance: AtomicU64,
     /// The theoretical arrival time: nanoseconds after `base` when the
     /// next unit's slot comes.
     next: AtomicU64,
@@ -38,32 +39,46 @@ pub enum Admission {
 }
 
 impl Rate {
-    /// A limit of `per_second` units a second (at least 1).
+    /// A limit of `per_second` units a second; 0 for none.
     pub fn new(per_second: u64) -> Rate {
-        let per_second = per_second.max(1);
-        let unit = 1_000_000_000 / per_second;
-        Rate {
-            per_second,
-            // The burst holds the unit that starts at its own slot.
-            tolerance: (BURST.as_nanos() as u64).saturating_sub(unit),
+        let rate = Rate {
+            per_second: AtomicU64::new(0),
+            tolerance: AtomicU64::new(0),
             next: AtomicU64::new(0),
             base: Instant::now(),
-        }
+        };
+        rate.set(per_second);
+        rate
     }
 
-    /// The limit, per second.
+    /// Changes the limit (0: none) from the next unit of work on; the
+    /// slots already taken stay.
+    pub fn set(&self, per_second: u64) {
+        // The burst holds the unit that starts at its own slot.
+        let unit = 1_000_000_000u64.checked_div(per_second).unwrap_or(0);
+        let tolerance = (BURST.as_nanos() as u64).saturating_sub(unit);
+        self.tolerance.store(tolerance, Ordering::Relaxed);
+        self.per_second.store(per_second, Ordering::Release);
+    }
+
+    /// The limit, per second (0: none).
     pub fn per_second(&self) -> u64 {
-        self.per_second
+        self.per_second.load(Ordering::Acquire)
     }
 
     /// Takes the slot of `cost` units of work arriving at `now`, if it
-    /// comes within `max_wait`.
+    /// comes within `max_wait`; with no limit, [`Admission::Now`].
     pub fn admit(&self, cost: u64, now: Instant, max_wait: Duration) -> Admission {
+        let per_second = self.per_second();
+        if per_second == 0 {
+            return Admission::Now;
+        }
+        let tolerance = self.tolerance.load(Ordering::Relaxed);
         let now_ns = now.saturating_duration_since(self.base).as_nanos() as u64;
-        let length = (u128::from(cost) * 1_000_000_000 / u128::from(self.per_second)) as u64;
+        let length = (u128::from(cost) * 1_000_000_000 / u128::from(per_second)) as u64;
         let mut next = self.next.load(Ordering::Acquire);
         loop {
-            let start = next.saturating_sub(self.tolerance).max(now_ns);
+            let start = next.saturating_sub(tolerance).max(now_ns);
             let wait = start - now_ns;
             if wait > max_wait.as_nanos() as u64 {
                 return Admission::Refused;
@@ -115,6 +130,21 @@ mod tests {
         assert_eq!(rate.admit(1, now, brief), Admission::Refused);
         let next = second + Duration::from_millis(1001);
         assert_eq!(rate.admit(1, now, forever), Admission::At(next));
+    }
+
+    #[test]
+    fn a_changed_limit_applies_to_the_next_work() {
+        let rate = Rate::new(0);
+        let now = Instant::now();
+        let forever = Duration::from_secs(60);
+        assert!((0..1000).all(|_| rate.admit(1, now, forever) == Admission::Now));
+        rate.set(100);
+        let immediate = (0..100)
+            .take_while(|_| rate.admit(1, now, forever) == Admission::Now)
+            .count();
+        assert_eq!(immediate, 1, "10 ms at 100/s");
+        rate.set(0);
+        assert_eq!(rate.admit(1, now, forever), Admission::Now);
     }
 
     #[test]

@@ -298,6 +298,55 @@ fn reloads_under_load_cost_other_clients_no_error_and_no_connection() {
 }
 
 #[test]
+fn a_tenants_limits_change_live_and_its_namespace_waits_for_a_restart() {
+    let ops = ("ops", "pw", "");
+    let tenant = |limits: &str, prefix: &str| {
+        format!(
+            "[[tenants]]\nname = \"shop\"\nprefix = \"{prefix}\"\n{limits}\n\n\
+             [[users]]\nname = \"shop-app\"\npassword = \"s\"\ntenant = \"shop\"\n"
+        )
+    };
+    let setup = Setup::start_with("tenant-limits", &tenant("", "shop:"), &[ops]);
+    let mut admin = logged_in(setup.port, "ops", "pw");
+    let mut first = logged_in(setup.port, "shop-app", "s");
+    let _second = logged_in(setup.port, "shop-app", "s");
+
+    // One client at most from now on: the two connected stay, a third is
+    // refused; ops per second limited, seen by the next commands.
+    setup.rewrite(
+        &tenant("max_clients = 1\nmax_ops_per_sec = 1\nmax_queue_ms = 0", "shop:"),
+        &[ops],
+    );
+    let applied = admin.call(&["PROXY", "CONFIG", "RELOAD"]);
+    assert!(
+        applied.contains("~ tenants: shop (max_clients 0 -> 1)"),
+        "{applied}"
+    );
+    assert!(
+        applied.contains("~ tenants: shop (max_ops_per_sec 0 -> 1)"),
+        "{applied}"
+    );
+    let third = Client::connect(setup.port).call(&["AUTH", "shop-app", "s"]);
+    assert_eq!(third, "-ERR max number of clients reached");
+    let replies: Vec<String> = (0..5).map(|_| first.call(&["SET", "k", "v"])).collect();
+    assert!(
+        replies.iter().any(|reply| reply.contains("over max_ops_per_sec")),
+        "{replies:?}"
+    );
+
+    // Another prefix moves the tenant's keys: only after a restart.
+    setup.rewrite(
+        &tenant("max_clients = 1\nmax_ops_per_sec = 1\nmax_queue_ms = 0", "store:"),
+        &[ops],
+    );
+    let listed = admin.call(&["PROXY", "CONFIG", "RELOAD", "DRYRUN"]);
+    assert!(
+        listed.contains("! tenants: (...) -> (...) (restart required, not applied)"),
+        "{listed}"
+    );
+}
+
+#[test]
 fn a_reload_and_a_refused_one_are_audited() {
     let ops = ("ops", "pw", "");
     let dir = std::env::temp_dir().join(format!("vp-reload-audited-{}", std::process::id()));

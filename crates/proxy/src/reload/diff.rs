@@ -5,6 +5,7 @@
 use std::fmt::Debug;
 
 use crate::config::ProxyConfig;
+use crate::tenants::TenantConfig;
 use crate::users::UserConfig;
 
 /// How a setting's change takes effect.
@@ -48,6 +49,50 @@ pub(super) fn disconnected(old: &[UserConfig], new: &[UserConfig]) -> Vec<String
         )
         .map(|user| user.name.clone())
         .collect()
+}
+
+/// When `old` and `new` name the same tenants in the same order, with the
+/// same namespace and backend, and differ in limits only: one line per
+/// limit changed (`~ tenants: shop (max_clients 0 -> 1)`); else `None`.
+pub(super) fn tenant_limit_changes(old: &[TenantConfig], new: &[TenantConfig]) -> Option<Vec<String>> {
+    /// The entry without its limits.
+    fn shape(tenant: &TenantConfig) -> TenantConfig {
+        TenantConfig {
+            max_clients: 0,
+            max_ops_per_sec: 0,
+            max_bytes_per_sec: 0,
+            max_inflight: 0,
+            max_queue_ms: 0,
+            ..tenant.clone()
+        }
+    }
+    if old.len() != new.len() || old.iter().zip(new).any(|(a, b)| shape(a) != shape(b)) {
+        return None;
+    }
+    let mut lines = Vec::new();
+    for (before, after) in old.iter().zip(new) {
+        let limits = [
+            ("max_clients", before.max_clients as u64, after.max_clients as u64),
+            ("max_ops_per_sec", before.max_ops_per_sec, after.max_ops_per_sec),
+            (
+                "max_bytes_per_sec",
+                before.max_bytes_per_sec,
+                after.max_bytes_per_sec,
+            ),
+            (
+                "max_inflight",
+                before.max_inflight as u64,
+                after.max_inflight as u64,
+            ),
+            ("max_queue_ms", before.max_queue_ms, after.max_queue_ms),
+        ];
+        for (limit, from, to) in limits {
+            if from != to {
+                lines.push(format!("~ tenants: {} ({limit} {from} -> {to})", before.name));
+            }
+        }
+    }
+    Some(lines)
 }
 
 /// `+ users: name`, `- users: name`, `~ users: name (what)`.
@@ -171,6 +216,22 @@ mod tests {
     use crate::config::ReadPolicySetting;
     use crate::reload::{hash, masked};
 
+    fn tenant(name: &str) -> TenantConfig {
+        TenantConfig {
+            name: name.into(),
+            isolation: Default::default(),
+            prefix: None,
+            backend: None,
+            base: None,
+            databases: 1,
+            max_clients: 5,
+            max_ops_per_sec: 0,
+            max_bytes_per_sec: 0,
+            max_inflight: 0,
+            max_queue_ms: 1000,
+        }
+    }
+
     fn user(name: &str, password: &str) -> UserConfig {
         UserConfig {
             name: name.into(),
@@ -209,6 +270,17 @@ mod tests {
             ["~ users: a (passwords)", "- users: b", "+ users: c"]
         );
         assert_eq!(disconnected(&old.users, &new.users), ["a", "b"]);
+        let shop = tenant("shop");
+        let mut limited = shop.clone();
+        limited.max_ops_per_sec = 100;
+        assert_eq!(
+            tenant_limit_changes(std::slice::from_ref(&shop), &[limited]),
+            Some(vec!["~ tenants: shop (max_ops_per_sec 0 -> 100)".to_string()])
+        );
+        let mut renamed = shop.clone();
+        renamed.prefix = Some("other:".into());
+        assert_eq!(tenant_limit_changes(std::slice::from_ref(&shop), &[renamed]), None);
+        assert_eq!(tenant_limit_changes(&[shop], &[]), None);
         let mut running = old.clone();
         copy_live(&mut running, &new, &|key| key == "read_policy");
         assert_eq!(running.read_policy, ReadPolicySetting::PreferReplica);

@@ -11,14 +11,16 @@
 //! - live: `users` (a user removed, or whose passwords, tenant or
 //!   password-only flag changed, has its clients disconnected, as Valkey's
 //!   `ACL DELUSER` does; changed rules apply to its clients' next command),
-//!   `read_policy`, `retry_budget_ms`, `max_redirects`, the slow log, the
-//!   client limits (`max_clients`, `max_pipeline`, the buffers; the idle
-//!   timeout and the largest bulk for new clients), and `log` (through the
-//!   reloader);
+//!   the tenants' limits (`max_clients`, `max_ops_per_sec`,
+//!   `max_bytes_per_sec`, `max_inflight`, `max_queue_ms`, when nothing
+//!   else of the tenants changed), `read_policy`, `retry_budget_ms`,
+//!   `max_redirects`, the slow log, the client limits (`max_clients`,
+//!   `max_pipeline`, the buffers; the idle timeout and the largest bulk
+//!   for new clients), and `log` (through the reloader);
 //! - after a restart: everything else (addresses, threads, backends and
-//!   their credentials, tenants, listeners, the audit log, pool and
-//!   topology timings). Users of a tenant the running proxy does not know
-//!   wait for that restart too.
+//!   their credentials, tenants added, removed or changed otherwise,
+//!   listeners, the audit log, pool and topology timings). Users of a
+//!   tenant the running proxy does not know wait for that restart too.
 //!
 //! The running configuration is then the one started with, with the live
 //! changes of every reload since: `PROXY CONFIG GET` shows it (secrets
@@ -35,7 +37,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{ProxyConfig, ReadPolicySetting};
 use crate::context::Shared;
 use crate::users::{UserConfig, Users};
-use diff::{changes, copy_live, disconnected, user_changes, Effect};
+use diff::{changes, copy_live, disconnected, tenant_limit_changes, user_changes, Effect};
 
 /// Where a reload gets the configuration from.
 pub trait Reloader: Send + Sync {
@@ -113,34 +115,35 @@ pub fn apply(shared: &Shared, new: ProxyConfig, dry_run: bool) -> Result<Report,
     let old = shared.config();
     let mut changes = changes(&old, &new);
     let users_live = users_fit(shared, &new.users);
-    let mut lines = Vec::new();
+    let tenant_limits = tenant_limit_changes(&old.tenants, &new.tenants);
     for change in &mut changes {
-        if change.key == "users" && !users_live {
-            change.effect = Effect::Restart;
+        match change.key {
+            "users" if !users_live => change.effect = Effect::Restart,
+            "tenants" if tenant_limits.is_some() => change.effect = Effect::Live,
+            _ => {}
         }
-        lines.push(match change.effect {
-            Effect::Live => format!("~ {}: {} -> {}", change.key, change.from, change.to),
-            Effect::Restart => format!(
-                "! {}: {} -> {} (restart required, not applied)",
-                change.key, change.from, change.to
-            ),
-        });
     }
-    if changes.iter().any(|change| change.key == "users") {
-        let at = lines
-            .iter()
-            .position(|line| line.contains(" users: "))
-            .unwrap_or(0);
-        let mark = if users_live {
-            ""
-        } else {
+    let mut lines = Vec::new();
+    for change in &changes {
+        let restart = change.effect == Effect::Restart;
+        let mark = if restart {
             " (restart required, not applied)"
+        } else {
+            ""
         };
-        let detail: Vec<String> = user_changes(&old.users, &new.users)
-            .into_iter()
-            .map(|line| format!("{line}{mark}"))
-            .collect();
-        lines.splice(at..=at, detail);
+        match (change.key, &tenant_limits) {
+            ("users", _) => lines.extend(
+                user_changes(&old.users, &new.users)
+                    .into_iter()
+                    .map(|line| format!("{line}{mark}")),
+            ),
+            ("tenants", Some(limits)) => lines.extend(limits.iter().cloned()),
+            _ if restart => lines.push(format!(
+                "! {}: {} -> {}{mark}",
+                change.key, change.from, change.to
+            )),
+            _ => lines.push(format!("~ {}: {} -> {}", change.key, change.from, change.to)),
+        }
     }
     let mut running = ProxyConfig::clone(&old);
     let live = |key: &str| {
@@ -171,6 +174,9 @@ pub fn apply(shared: &Shared, new: ProxyConfig, dry_run: bool) -> Result<Report,
             let closed = shared.clients.kill(|client| client.user() == name);
             tracing::info!(user = %name, closed, "user removed or its credentials changed: its clients are disconnected");
         }
+    }
+    if live("tenants") {
+        shared.tenants.set_limits(&running.tenants);
     }
     let router = router_config(&running);
     for stack in std::iter::once(&shared.stack).chain(&shared.groups) {

@@ -9,27 +9,41 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
-/// One tenant's requests in flight and its limit.
+/// One tenant's requests in flight and its limit (0: none; a reload may
+/// change it, [`InFlight::set_max`]).
 #[derive(Debug)]
 pub struct InFlight {
-    max: usize,
+    max: AtomicUsize,
     count: AtomicUsize,
     room: Notify,
 }
 
 impl InFlight {
-    /// A limit of `max` requests in flight.
+    /// A limit of `max` requests in flight (0: none).
     pub fn new(max: usize) -> InFlight {
         InFlight {
-            max,
+            max: AtomicUsize::new(max),
             count: AtomicUsize::new(0),
             room: Notify::new(),
         }
     }
 
+    /// The limit (0: none).
+    pub fn max(&self) -> usize {
+        self.max.load(Ordering::Relaxed)
+    }
+
+    /// Changes the limit; clients waiting for room are woken to look
+    /// again.
+    pub fn set_max(&self, max: usize) {
+        self.max.store(max, Ordering::Relaxed);
+        self.room.notify_waiters();
+    }
+
     /// True when the tenant's clients are not to be read.
     pub fn full(&self) -> bool {
-        self.count.load(Ordering::Relaxed) >= self.max
+        let max = self.max();
+        max > 0 && self.count.load(Ordering::Relaxed) >= max
     }
 
     /// Resolves when some room may have been freed.

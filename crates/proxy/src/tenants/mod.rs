@@ -10,7 +10,7 @@
 //! and the commands whose effects the proxy cannot yet keep inside the
 //! tenant are refused ([`refusal`]).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,18 +40,19 @@ struct Tenant {
     name: String,
     prefix: Bytes,
     key_prefix: Bytes,
-    max_clients: usize,
+    /// The limits below change on a reload ([`Tenants::set_limits`]).
+    max_clients: AtomicUsize,
     clients: AtomicUsize,
-    ops: Option<Rate>,
-    bytes: Option<Rate>,
-    max_queue: Duration,
+    ops: Rate,
+    bytes: Rate,
+    max_queue_ms: AtomicU64,
     databases: Option<(u32, u32)>,
     /// Its backend group (0: the default backend).
     group: usize,
     /// Whether it may run scripts ([`refusal`]).
     scripts: bool,
     isolation: Isolation,
-    inflight: Option<Arc<InFlight>>,
+    inflight: Arc<InFlight>,
 }
 
 impl Tenants {
@@ -74,16 +75,16 @@ impl Tenants {
                     name: tenant.name.clone(),
                     prefix: Bytes::from(tenant.channel_prefix()),
                     key_prefix: Bytes::from(tenant.key_prefix()),
-                    max_clients: tenant.max_clients,
+                    max_clients: AtomicUsize::new(tenant.max_clients),
                     clients: AtomicUsize::new(0),
-                    ops: (tenant.max_ops_per_sec > 0).then(|| Rate::new(tenant.max_ops_per_sec)),
-                    bytes: (tenant.max_bytes_per_sec > 0).then(|| Rate::new(tenant.max_bytes_per_sec)),
-                    max_queue: Duration::from_millis(tenant.max_queue_ms),
+                    ops: Rate::new(tenant.max_ops_per_sec),
+                    bytes: Rate::new(tenant.max_bytes_per_sec),
+                    max_queue_ms: AtomicU64::new(tenant.max_queue_ms),
                     databases: tenant.database_range(),
                     group: 0,
                     scripts: tenant.isolation == Isolation::Dedicated,
                     isolation: tenant.isolation,
-                    inflight: (tenant.max_inflight > 0).then(|| Arc::new(InFlight::new(tenant.max_inflight))),
+                    inflight: Arc::new(InFlight::new(tenant.max_inflight)),
                 })
                 .collect(),
         }
@@ -135,14 +136,29 @@ impl Tenants {
 
     /// The `max_inflight` of tenant `number`, when it has one.
     pub fn inflight(&self, number: u16) -> Option<&Arc<InFlight>> {
-        self.get(number)?.inflight.as_ref()
+        self.get(number)
+            .map(|tenant| &tenant.inflight)
+            .filter(|inflight| inflight.max() > 0)
     }
 
     /// The `max_clients` of tenant `number`, when it has one.
     pub fn max_clients(&self, number: u16) -> Option<usize> {
         self.get(number)
-            .map(|tenant| tenant.max_clients)
+            .map(|tenant| tenant.max_clients.load(Ordering::Relaxed))
             .filter(|max| *max > 0)
+    }
+
+    /// Takes the limits of `config`, which names the same tenants in the
+    /// same order (a reload that changed only limits): clients already
+    /// over a lower `max_clients` stay, new ones wait for room.
+    pub fn set_limits(&self, config: &[TenantConfig]) {
+        for (tenant, limits) in self.all.iter().zip(config) {
+            tenant.max_clients.store(limits.max_clients, Ordering::Relaxed);
+            tenant.ops.set(limits.max_ops_per_sec);
+            tenant.bytes.set(limits.max_bytes_per_sec);
+            tenant.max_queue_ms.store(limits.max_queue_ms, Ordering::Relaxed);
+            tenant.inflight.set_max(limits.max_inflight);
+        }
     }
 
     /// The backend group of tenant `number` (0: the default backend).
@@ -169,7 +185,7 @@ impl Tenants {
     /// True when tenant `number` has a rate limit.
     pub fn is_limited(&self, number: u16) -> bool {
         self.get(number)
-            .is_some_and(|tenant| tenant.ops.is_some() || tenant.bytes.is_some())
+            .is_some_and(|tenant| tenant.ops.per_second() > 0 || tenant.bytes.per_second() > 0)
     }
 
     /// When a command of `bytes` bytes from a client of tenant `number`,
@@ -183,14 +199,15 @@ impl Tenants {
             return Ok(None);
         };
         let mut start = None;
+        let max_queue = Duration::from_millis(tenant.max_queue_ms.load(Ordering::Relaxed));
         for (rate, cost, what) in [
             (&tenant.ops, 1, "max_ops_per_sec"),
             (&tenant.bytes, bytes as u64, "max_bytes_per_sec"),
         ] {
-            match rate.as_ref().map(|rate| rate.admit(cost, now, tenant.max_queue)) {
-                None | Some(Admission::Now) => {}
-                Some(Admission::At(at)) => start = start.max(Some(at)),
-                Some(Admission::Refused) => {
+            match rate.admit(cost, now, max_queue) {
+                Admission::Now => {}
+                Admission::At(at) => start = start.max(Some(at)),
+                Admission::Refused => {
                     return Err(Frame::error(format!("ERR tenant '{}' over {what}", tenant.name)));
                 }
             }
@@ -212,7 +229,8 @@ impl Tenants {
             tenants: self.clone(),
             index,
         };
-        if tenant.max_clients > 0 && taken >= tenant.max_clients {
+        let max_clients = tenant.max_clients.load(Ordering::Relaxed);
+        if max_clients > 0 && taken >= max_clients {
             drop(seat);
             return None;
         }
