@@ -279,7 +279,10 @@ mod tests {
         );
         let mut renamed = shop.clone();
         renamed.prefix = Some("other:".into());
-        assert_eq!(tenant_limit_changes(std::slice::from_ref(&shop), &[renamed]), None);
+        assert_eq!(
+            tenant_limit_changes(std::slice::from_ref(&shop), &[renamed]),
+            None
+        );
         assert_eq!(tenant_limit_changes(&[shop], &[]), None);
         let mut running = old.clone();
         copy_live(&mut running, &new, &|key| key == "read_policy");
