@@ -48,7 +48,8 @@ thread_local! {
 #[derive(Debug)]
 pub struct Audit {
     queue: Arc<Queue>,
-    filter: Filter,
+    /// Swapped by a configuration reload ([`Audit::set_filter`]).
+    filter: arc_swap::ArcSwap<Filter>,
     node: String,
     sinks: Vec<String>,
     asked: Arc<file::Asked>,
@@ -96,7 +97,7 @@ impl Audit {
     /// Records a configuration reload, when the `admin` events are
     /// recorded.
     pub fn record_config_reload(&self, reload: &ConfigReload<'_>) {
-        if !self.filter.wants(EventKind::Admin) {
+        if !self.filter().wants(EventKind::Admin) {
             return;
         }
         let record = ReloadRecord {
@@ -157,7 +158,7 @@ impl Audit {
         }
         let audit = Arc::new(Audit {
             queue,
-            filter,
+            filter: arc_swap::ArcSwap::from_pointee(filter),
             node,
             sinks: names,
             asked,
@@ -176,9 +177,15 @@ impl Audit {
         Ok(audit)
     }
 
-    /// Its filters.
-    pub fn filter(&self) -> &Filter {
-        &self.filter
+    /// Its filters, as the last reload left them.
+    pub fn filter(&self) -> arc_swap::Guard<Arc<Filter>> {
+        self.filter.load()
+    }
+
+    /// Records what `filter` selects from the next event on (a reload
+    /// that changed the filters and not the sinks or the queue).
+    pub fn set_filter(&self, filter: Filter) {
+        self.filter.store(Arc::new(filter));
     }
 
     /// This proxy's name in records.

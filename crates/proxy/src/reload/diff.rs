@@ -4,6 +4,8 @@
 
 use std::fmt::Debug;
 
+use audit::AuditConfig;
+
 use crate::config::ProxyConfig;
 use crate::tenants::TenantConfig;
 use crate::users::UserConfig;
@@ -92,6 +94,55 @@ pub(super) fn tenant_limit_changes(old: &[TenantConfig], new: &[TenantConfig]) -
             }
         }
     }
+    Some(lines)
+}
+
+/// When `old` and `new` differ only in the audit log's filters (same
+/// sinks, queue, `on_full` and node, and the log on in both): one line per
+/// filter changed (`~ audit: commands "+@write" -> "+@write +@admin"`);
+/// else `None`.
+pub(super) fn audit_filter_changes(old: &AuditConfig, new: &AuditConfig) -> Option<Vec<String>> {
+    let same_log = old.enabled()
+        && new.enabled()
+        && (&old.sinks, old.queue_records, old.on_full, &old.node)
+            == (&new.sinks, new.queue_records, new.on_full, &new.node);
+    if !same_log {
+        return None;
+    }
+    let mut lines = Vec::new();
+    let mut compare = |name: &str, from: String, to: String| {
+        if from != to {
+            lines.push(format!("~ audit: {name} {from} -> {to}"));
+        }
+    };
+    compare("events", shown(&old.events), shown(&new.events));
+    compare("commands", shown(&old.commands), shown(&new.commands));
+    compare("read_sample", shown(&old.read_sample), shown(&new.read_sample));
+    compare("users", shown(&old.users), shown(&new.users));
+    compare(
+        "users_exclude",
+        shown(&old.users_exclude),
+        shown(&new.users_exclude),
+    );
+    compare("tenants", shown(&old.tenants), shown(&new.tenants));
+    compare(
+        "tenants_exclude",
+        shown(&old.tenants_exclude),
+        shown(&new.tenants_exclude),
+    );
+    compare("networks", shown(&old.networks), shown(&new.networks));
+    compare(
+        "networks_exclude",
+        shown(&old.networks_exclude),
+        shown(&new.networks_exclude),
+    );
+    compare("keys", shown(&old.keys), shown(&new.keys));
+    compare("payload", shown(&old.payload), shown(&new.payload));
+    compare(
+        "max_arg_bytes",
+        shown(&old.max_arg_bytes),
+        shown(&new.max_arg_bytes),
+    );
     Some(lines)
 }
 

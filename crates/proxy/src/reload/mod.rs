@@ -16,10 +16,12 @@
 //!   else of the tenants changed), `read_policy`, `retry_budget_ms`,
 //!   `max_redirects`, the slow log, the client limits (`max_clients`,
 //!   `max_pipeline`, the buffers; the idle timeout and the largest bulk
-//!   for new clients), and `log` (through the reloader);
+//!   for new clients), the audit log's filters (when its sinks and queue
+//!   stay), and `log` (through the reloader);
 //! - after a restart: everything else (addresses, threads, backends and
 //!   their credentials, tenants added, removed or changed otherwise,
-//!   listeners, the audit log, pool and topology timings). Users of a
+//!   listeners, the audit log's sinks and queue, pool and topology
+//!   timings). Users of a
 //!   tenant the running proxy does not know wait for that restart too.
 //!
 //! The running configuration is then the one started with, with the live
@@ -37,7 +39,9 @@ use sha2::{Digest, Sha256};
 use crate::config::{ProxyConfig, ReadPolicySetting};
 use crate::context::Shared;
 use crate::users::{UserConfig, Users};
-use diff::{changes, copy_live, disconnected, tenant_limit_changes, user_changes, Effect};
+use diff::{
+    audit_filter_changes, changes, copy_live, disconnected, tenant_limit_changes, user_changes, Effect,
+};
 
 /// Where a reload gets the configuration from.
 pub trait Reloader: Send + Sync {
@@ -116,10 +120,12 @@ pub fn apply(shared: &Shared, new: ProxyConfig, dry_run: bool) -> Result<Report,
     let mut changes = changes(&old, &new);
     let users_live = users_fit(shared, &new.users);
     let tenant_limits = tenant_limit_changes(&old.tenants, &new.tenants);
+    let audit_filters = audit_filter_changes(&old.audit, &new.audit).filter(|_| shared.audit.is_some());
     for change in &mut changes {
         match change.key {
             "users" if !users_live => change.effect = Effect::Restart,
             "tenants" if tenant_limits.is_some() => change.effect = Effect::Live,
+            "audit" if audit_filters.is_some() => change.effect = Effect::Live,
             _ => {}
         }
     }
@@ -138,6 +144,7 @@ pub fn apply(shared: &Shared, new: ProxyConfig, dry_run: bool) -> Result<Report,
                     .map(|line| format!("{line}{mark}")),
             ),
             ("tenants", Some(limits)) => lines.extend(limits.iter().cloned()),
+            ("audit", _) if audit_filters.is_some() => lines.extend(audit_filters.iter().flatten().cloned()),
             _ if restart => lines.push(format!(
                 "! {}: {} -> {}{mark}",
                 change.key, change.from, change.to
@@ -162,6 +169,14 @@ pub fn apply(shared: &Shared, new: ProxyConfig, dry_run: bool) -> Result<Report,
             ..report
         });
     }
+    // The one part that may still fail is checked before anything changes.
+    let audit_filter = match (&shared.audit, live("audit")) {
+        (Some(_), true) => Some(
+            audit::Filter::new(&new.audit, shared.stack.router.table())
+                .map_err(|why| format!("audit: {why}"))?,
+        ),
+        _ => None,
+    };
     let old_users = old.users.clone();
     drop(old);
     shared.config.store(Arc::new(running));
@@ -177,6 +192,9 @@ pub fn apply(shared: &Shared, new: ProxyConfig, dry_run: bool) -> Result<Report,
     }
     if live("tenants") {
         shared.tenants.set_limits(&running.tenants);
+    }
+    if let (Some(audit), Some(filter)) = (&shared.audit, audit_filter) {
+        audit.set_filter(filter);
     }
     let router = router_config(&running);
     for stack in std::iter::once(&shared.stack).chain(&shared.groups) {
