@@ -15,10 +15,11 @@ pub fn stats(shared: &Shared) -> Value {
             Some((name.to_string(), commands(&stats.snapshot())))
         })
         .collect();
+    let readiness = shared.readiness();
     json!({
         "version": env!("CARGO_PKG_VERSION"),
-        "ready": shared.readiness().is_ok(),
-        "not_ready_because": shared.readiness().err(),
+        "ready": readiness.is_ok(),
+        "not_ready_because": readiness.err(),
         "uptime_seconds": shared.started.elapsed().as_secs(),
         "process_cpu_seconds": proxy::commands::admin::process_cpu_seconds(),
         "connected_clients": shared.clients.len(),

@@ -16,6 +16,9 @@ pub(crate) enum SettingsError {
     /// The settings do not make a working proxy.
     #[error(transparent)]
     Invalid(#[from] proxy::config::ConfigError),
+    /// The file's `log` is not a log filter.
+    #[error("invalid log filter {filter:?}: {why}")]
+    LogFilter { filter: String, why: String },
 }
 
 /// Reads every source and validates the result.
@@ -52,6 +55,14 @@ pub(crate) fn load(cli: &Cli) -> Result<ProxyConfig, SettingsError> {
         config.threads = threads;
     }
     config.validate()?;
+    if let Some(filter) = &config.log {
+        if let Err(why) = tracing_subscriber::EnvFilter::try_new(filter) {
+            return Err(SettingsError::LogFilter {
+                filter: filter.clone(),
+                why: why.to_string(),
+            });
+        }
+    }
     Ok(config)
 }
 

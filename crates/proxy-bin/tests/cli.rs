@@ -59,6 +59,28 @@ fn unknown_keys_in_the_file_are_refused() {
 }
 
 #[test]
+fn the_operations_settings_refuse_bad_values_by_name() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "admin_listen = \"nowhere\"",
+            "invalid admin_listen address \"nowhere\": expected HOST:PORT",
+        ),
+        ("slowlog_max_len = \"many\"", "slowlog_max_len"),
+        ("slowlog_log_slower_than = \"slow\"", "slowlog_log_slower_than"),
+        ("log = \"proxy=loud\"", "invalid log filter \"proxy=loud\""),
+    ];
+    for (index, (line, said)) in cases.iter().enumerate() {
+        let path = std::env::temp_dir().join(format!("vp-cli-ops-{}-{index}.toml", std::process::id()));
+        std::fs::write(&path, format!("backends = [\"127.0.0.1:6379\"]\n{line}\n")).unwrap();
+        let output = binary().arg("--config").arg(&path).output().unwrap();
+        let _ = std::fs::remove_file(&path);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(64), "{line}: {stderr}");
+        assert!(stderr.contains(said), "{line}: {stderr}");
+    }
+}
+
+#[test]
 fn text_logs_written_to_a_pipe_have_no_colour_codes() {
     use std::io::BufRead;
     let server = Server::start(Flavor::Valkey);

@@ -232,6 +232,16 @@ impl ProxyConfig {
                 value: self.listen.clone(),
             });
         }
+        if let Some(admin) = self
+            .admin_listen
+            .as_ref()
+            .filter(|addr| addr.parse::<SocketAddr>().is_err())
+        {
+            return Err(ConfigError::BadAddress {
+                what: "admin_listen",
+                value: admin.clone(),
+            });
+        }
         if self.backends.is_empty() {
             return Err(ConfigError::NoBackend);
         }
