@@ -1,101 +1,128 @@
 //! Valkey's glob matching (`stringmatchlen`), for filtering keys in the
 //! proxy exactly as KEYS and SCAN MATCH filter them in the server.
+//!
+//! A port of the server's matcher, quirks included (a range's bounds
+//! compare as signed bytes, an unclosed `[` class runs to the end of the
+//! pattern), and its two guards against abusive patterns: once the rest of
+//! a pattern after a `*` matched nowhere in the rest of the text, no
+//! earlier `*` tries a longer match (so a pattern such as
+//! `a*a*a*...*b` fails in time linear in the text for each `*`, not
+//! exponential), and a pattern nesting more than 1,000 `*` matches nothing.
+
+/// Deepest nesting of `*` matched before giving up, as in Valkey.
+const MAX_NESTING: usize = 1000;
 
 /// True when `text` matches the glob `pattern` (`*`, `?`, `[...]` with
-/// ranges and `^`, and `\` escapes), case-sensitively.
+/// ranges and `^`, and `\` escapes), case-sensitively. A lone `*` matches
+/// every text, the empty one too: Valkey's callers (KEYS, SCAN, ACL
+/// patterns) take it as "everything" before matching.
 pub fn matches(pattern: &[u8], text: &[u8]) -> bool {
-    // Nesting of `*` is bounded by the pattern length; Valkey caps it too.
-    match_from(pattern, text, 0)
+    if pattern == b"*" {
+        return true;
+    }
+    let mut no_longer_matches = false;
+    match_from(pattern, text, &mut no_longer_matches, 0)
 }
 
-fn match_from(mut pattern: &[u8], mut text: &[u8], depth: usize) -> bool {
-    if depth > 1000 {
+/// `stringmatchlen_impl`: matches `text` against `pattern`, setting
+/// `no_longer_matches` once a `*` found no place for the rest of its
+/// pattern (every earlier `*` then stops trying).
+fn match_from(pattern: &[u8], text: &[u8], no_longer_matches: &mut bool, nesting: usize) -> bool {
+    if nesting > MAX_NESTING {
         return false;
     }
-    while let Some(&p) = pattern.first() {
-        match p {
+    // The byte at `i`, or the terminating NUL the C code reads past the end.
+    let at = |i: usize| pattern.get(i).copied().unwrap_or(0);
+    let (mut p, mut s) = (0, 0);
+    while p < pattern.len() && s < text.len() {
+        match pattern[p] {
             b'*' => {
-                while pattern.len() > 1 && pattern[1] == b'*' {
-                    pattern = &pattern[1..];
+                while p < pattern.len() && at(p + 1) == b'*' {
+                    p += 1;
                 }
-                if pattern.len() == 1 {
+                if pattern.len() - p == 1 {
                     return true;
                 }
-                for start in 0..=text.len() {
-                    if match_from(&pattern[1..], &text[start..], depth + 1) {
+                while s < text.len() {
+                    if match_from(&pattern[p + 1..], &text[s..], no_longer_matches, nesting + 1) {
                         return true;
                     }
+                    if *no_longer_matches {
+                        return false;
+                    }
+                    s += 1;
                 }
+                *no_longer_matches = true;
                 return false;
             }
-            b'?' => {
-                if text.is_empty() {
-                    return false;
-                }
-                text = &text[1..];
-            }
+            b'?' => s += 1,
             b'[' => {
-                let Some((&c, rest_text)) = text.split_first() else {
-                    return false;
-                };
-                let (matched, rest_pattern) = class(&pattern[1..], c);
+                let (matched, end) = class(pattern, p + 1, text[s]);
                 if !matched {
                     return false;
                 }
-                pattern = rest_pattern;
-                text = rest_text;
-                continue;
+                p = end;
+                s += 1;
             }
-            b'\\' if pattern.len() >= 2 => {
-                if text.first() != Some(&pattern[1]) {
+            b'\\' => {
+                if pattern.len() - p >= 2 {
+                    p += 1;
+                }
+                if pattern[p] != text[s] {
                     return false;
                 }
-                pattern = &pattern[1..];
-                text = &text[1..];
+                s += 1;
             }
-            _ => {
-                if text.first() != Some(&p) {
+            other => {
+                if other != text[s] {
                     return false;
                 }
-                text = &text[1..];
+                s += 1;
             }
         }
-        pattern = &pattern[1..];
+        p += 1;
+        if s == text.len() {
+            while at(p) == b'*' {
+                p += 1;
+            }
+            break;
+        }
     }
-    text.is_empty()
+    p == pattern.len() && s == text.len()
 }
 
-/// Matches `c` against a `[...]` class starting after the `[`; returns
-/// whether it matched and the pattern after the closing `]`.
-fn class(mut pattern: &[u8], c: u8) -> (bool, &[u8]) {
-    let negate = pattern.first() == Some(&b'^');
+/// Matches `c` against the `[...]` class whose body starts at `p`;
+/// returns whether it matched and the position of its closing `]` (or of
+/// the pattern's last byte, when the class is not closed).
+fn class(pattern: &[u8], mut p: usize, c: u8) -> (bool, usize) {
+    let at = |i: usize| pattern.get(i).copied().unwrap_or(0);
+    let negate = at(p) == b'^';
     if negate {
-        pattern = &pattern[1..];
+        p += 1;
     }
     let mut matched = false;
     loop {
-        match pattern {
-            [] => break,
-            [b']', rest @ ..] => {
-                pattern = rest;
-                break;
-            }
-            [b'\\', escaped, rest @ ..] => {
-                matched |= *escaped == c;
-                pattern = rest;
-            }
-            [low, b'-', high, rest @ ..] if *high != b']' => {
-                let (low, high) = if low <= high { (*low, *high) } else { (*high, *low) };
-                matched |= (low..=high).contains(&c);
-                pattern = rest;
-            }
-            [single, rest @ ..] => {
-                matched |= *single == c;
-                pattern = rest;
-            }
+        let left = pattern.len().saturating_sub(p);
+        if at(p) == b'\\' && left >= 2 {
+            p += 1;
+            matched |= pattern[p] == c;
+        } else if at(p) == b']' {
+            break;
+        } else if left == 0 {
+            p -= 1;
+            break;
+        } else if left >= 3 && pattern[p + 1] == b'-' {
+            // `char` is signed in the server: bytes past 0x7f are negative.
+            let (low, high) = (pattern[p] as i8, pattern[p + 2] as i8);
+            let (low, high) = if low <= high { (low, high) } else { (high, low) };
+            p += 2;
+            matched |= (low..=high).contains(&(c as i8));
+        } else {
+            matched |= pattern[p] == c;
         }
+        p += 1;
     }
-    (matched != negate, pattern)
+    (matched != negate, p)
 }
 
 #[cfg(test)]
@@ -122,6 +149,16 @@ mod tests {
             ("user:*:name", "user:12:mail", false),
             ("a*b*c", "axxbyyc", true),
             ("a*b*c", "axxbyy", false),
+            ("a*", "a", true),
+            ("**", "", false),
+            ("a**", "a", true),
+            // The server's quirks: `]` closes a range only after it.
+            ("[a-]x", "]x", false),
+            ("[a-]]", "_", true),
+            ("[a-]]", "b", false),
+            ("[^", "z", true),
+            ("[", "[", false),
+            ("\\", "\\", true),
         ];
         for &(pattern, text, expected) in cases {
             assert_eq!(
@@ -130,5 +167,37 @@ mod tests {
                 "{pattern} ~ {text}"
             );
         }
+    }
+
+    #[test]
+    fn bytes_past_ascii_compare_as_the_server_compares_them() {
+        // Signed: 0xff is -1, below b'a', so [a-\xff] spans -1..=b'a'.
+        assert!(matches(b"[a-\xff]", b"\xff"));
+        assert!(!matches(b"[a-\xff]", b"\x80"));
+        assert!(matches(b"[a-\xff]", b"A"));
+        assert!(!matches(b"[a-\xff]", b"b"));
+    }
+
+    #[test]
+    fn abusive_patterns_end_at_once() {
+        // Exponential for a matcher without the server's early stop: 2^20
+        // ways to place the stars (the test would run for minutes).
+        let text = [b'a'; 40];
+        let pattern = format!("{}b", "a*".repeat(20));
+        assert!(!matches(pattern.as_bytes(), &text));
+        let longer = [b'a'; 100_000];
+        assert!(!matches(pattern.as_bytes(), &longer));
+        assert!(matches(b"a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a", &longer));
+    }
+
+    #[test]
+    fn more_than_a_thousand_nested_stars_match_nothing() {
+        let deep = format!("{}b", "a*".repeat(1002));
+        let text = [b'a'; 1003];
+        let mut matching = text.to_vec();
+        matching.push(b'b');
+        assert!(!matches(deep.as_bytes(), &matching));
+        let shallow = format!("{}b", "a*".repeat(999));
+        assert!(matches(shallow.as_bytes(), &matching));
     }
 }
