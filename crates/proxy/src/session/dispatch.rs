@@ -52,8 +52,10 @@ pub(super) fn dispatch_all<S: StackService, G: StackService>(
     deferred: &mut Option<Request>,
     hooked: &mut Option<Hooked>,
 ) -> Flow {
+    // Every request of the batch was received at once: one threshold.
+    let slow_from = shared.slowlog.slow_from(received);
     if let Some(request) = deferred.take() {
-        let watched = watch(&request, received, shared);
+        let watched = watch(&request, received, slow_from);
         let before = pending.len();
         let flow = hooked_dispatch(
             request, received, state, shared, stacks, pending, deferred, hooked,
@@ -76,7 +78,7 @@ pub(super) fn dispatch_all<S: StackService, G: StackService>(
                 let len = name.len().min(SHOWN_NAME);
                 last_name[..len].copy_from_slice(&name[..len]);
                 last_len = Some(len);
-                let watched = watch(&request, received, shared);
+                let watched = watch(&request, received, slow_from);
                 let before = pending.len();
                 let flow = match hooked.as_mut() {
                     None => dispatch_one(request, received, state, shared, stacks, pending, deferred),
@@ -178,9 +180,10 @@ fn hooked_dispatch<S: StackService, G: StackService>(
 /// Longest command name CLIENT LIST shows.
 const SHOWN_NAME: usize = 32;
 
-/// `request`, kept for the slow log when it is on.
-fn watch(request: &Request, received: Instant, shared: &Shared) -> Option<Watched> {
-    shared.slowlog.slow_from(received).map(|slow_from| Watched {
+/// `request`, kept for the slow log when it is on (when its replies are
+/// slow from `slow_from`).
+fn watch(request: &Request, received: Instant, slow_from: Option<Instant>) -> Option<Watched> {
+    slow_from.map(|slow_from| Watched {
         raw: request.raw().clone(),
         received,
         slow_from,
