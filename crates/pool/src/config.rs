@@ -10,10 +10,17 @@ pub struct PoolConfig {
     pub connections_per_endpoint: usize,
     /// How long a TCP connect plus handshake may take.
     pub connect_timeout: Duration,
-    /// How long a request may wait for its reply on a shared connection.
-    /// `None` waits for ever. When it fires, the caller gets an error and the
-    /// connection is closed: a FIFO connection cannot skip one reply.
+    /// How long a shared connection may owe replies without a byte from
+    /// the node. `None` waits for ever. When it passes, the requests it
+    /// carried fail with [`crate::Error::Timeout`] and the connection
+    /// closes: a FIFO connection cannot skip one reply
+    /// ([`crate::watchdog`]; the pool's can change live,
+    /// [`crate::Pool::set_request_timeout`]).
     pub request_timeout: Option<Duration>,
+    /// TCP keepalive on every backend socket: probes start after this much
+    /// idleness and repeat at a third of it, and the kernel drops the
+    /// connection after three unanswered ones. `None` leaves the system's.
+    pub keepalive: Option<Duration>,
     /// First wait after a failed connect; doubled per failure up to
     /// [`Self::max_backoff`]. Requests in the window fail at once.
     pub min_backoff: Duration,
@@ -33,6 +40,7 @@ impl Default for PoolConfig {
             connections_per_endpoint: 2,
             connect_timeout: Duration::from_secs(2),
             request_timeout: None,
+            keepalive: Some(Duration::from_secs(15)),
             min_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(2),
             idle_dedicated_per_endpoint: 32,

@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::exchange::{Exchange, BACKEND_ID_SLOT};
 use crate::outbox::{InFlight, Outbox};
+use crate::watchdog::{self, RequestTimeout, Verdict};
 use crate::{handshake, lock, Endpoint, Error, PoolConfig, PoolStats};
 
 /// Initial size of the read buffer.
@@ -87,6 +88,39 @@ struct Shared {
     backend_id_asked: AtomicBool,
     /// Woken when `backend_id` is known or the connection ends.
     backend_id_known: Notify,
+    /// The pool's request timeout ([`crate::watchdog`]).
+    timeout: Arc<RequestTimeout>,
+    /// False for a dedicated or stream connection, whose commands may
+    /// block on purpose: no request timeout.
+    timed: AtomicBool,
+    /// Reads from the node so far: the watchdog's sign of life.
+    reads: AtomicU64,
+    /// The node left the topology: no new requests; closed once idle.
+    retired: AtomicBool,
+    /// The watchdog closed the connection: the node owed replies and sent
+    /// nothing for this long (the error of the requests it carried).
+    silent_for: Mutex<Option<std::time::Duration>>,
+}
+
+impl watchdog::Watched for Shared {
+    fn limit(&self) -> Option<std::time::Duration> {
+        self.timed
+            .load(Ordering::Relaxed)
+            .then(|| self.timeout.get())
+            .flatten()
+    }
+
+    fn progress(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+
+    fn owes_replies(&self) -> bool {
+        !lock(&self.in_flight).is_empty() || !lock(&self.exchange).nothing_queued()
+    }
+
+    fn retired(&self) -> bool {
+        self.retired.load(Ordering::Relaxed)
+    }
 }
 
 /// A handle to a multiplexed backend connection. Cheap to clone; the socket
@@ -106,7 +140,6 @@ pub struct Connection {
 /// request costs one atomic increment.
 struct Handle {
     shared: Arc<Shared>,
-    config: Arc<PoolConfig>,
 }
 
 impl Drop for Handle {
@@ -131,7 +164,19 @@ impl Connection {
     /// Starts connecting to `endpoint` in the background and returns at once;
     /// requests sent before the handshake completes wait in the queue.
     pub fn open(endpoint: Endpoint, config: Arc<PoolConfig>, stats: Arc<PoolStats>) -> Connection {
-        Connection::start(endpoint, config, stats, None)
+        let timeout = Arc::new(RequestTimeout::new(config.request_timeout));
+        Connection::start(endpoint, config, stats, timeout, None)
+    }
+
+    /// [`Connection::open`] with a request timeout that can change while
+    /// the connection lives (the pool's).
+    pub(crate) fn open_timed(
+        endpoint: Endpoint,
+        config: Arc<PoolConfig>,
+        stats: Arc<PoolStats>,
+        timeout: Arc<RequestTimeout>,
+    ) -> Connection {
+        Connection::start(endpoint, config, stats, timeout, None)
     }
 
     /// Starts a stream connection: requests are only written
@@ -145,15 +190,18 @@ impl Connection {
         events: mpsc::Sender<StreamEvent>,
         tag: u64,
     ) -> Connection {
-        Connection::start(endpoint, config, stats, Some(Sink { tag, events }))
+        let timeout = Arc::new(RequestTimeout::new(None));
+        Connection::start(endpoint, config, stats, timeout, Some(Sink { tag, events }))
     }
 
     fn start(
         endpoint: Endpoint,
         config: Arc<PoolConfig>,
         stats: Arc<PoolStats>,
+        timeout: Arc<RequestTimeout>,
         sink: Option<Sink>,
     ) -> Connection {
+        let timed = sink.is_none();
         let shared = Arc::new(Shared {
             endpoint,
             alive: AtomicBool::new(true),
@@ -166,11 +214,15 @@ impl Connection {
             backend_id: AtomicU64::new(ID_UNKNOWN),
             backend_id_asked: AtomicBool::new(false),
             backend_id_known: Notify::new(),
+            timeout,
+            timed: AtomicBool::new(timed),
+            reads: AtomicU64::new(0),
+            retired: AtomicBool::new(false),
+            silent_for: Mutex::new(None),
         });
         let task_shared = shared.clone();
-        let task_config = config.clone();
         let task = async move {
-            run(task_shared.clone(), task_config).await;
+            run(task_shared.clone(), config).await;
             if let Some(sink) = &task_shared.sink {
                 let _ = sink
                     .events
@@ -183,7 +235,7 @@ impl Connection {
         };
         tokio::spawn(cpu::metered(task, cpu::Task::Connection));
         Connection {
-            inner: Arc::new(Handle { shared, config }),
+            inner: Arc::new(Handle { shared }),
         }
     }
 
@@ -212,7 +264,6 @@ impl Connection {
             state: Pending::Waiting {
                 slot,
                 dedicated: None,
-                deadline: None,
             },
         }
     }
@@ -277,9 +328,23 @@ impl Connection {
         Arc::ptr_eq(&self.inner.shared, &other.inner.shared)
     }
 
-    /// False once the connection has failed or was closed.
+    /// False once the connection has failed, was closed or retired.
     pub fn is_alive(&self) -> bool {
-        self.inner.shared.alive.load(Ordering::Acquire)
+        let shared = &self.inner.shared;
+        shared.alive.load(Ordering::Acquire) && !shared.retired.load(Ordering::Relaxed)
+    }
+
+    /// Retires the connection (its node left the topology): it reports
+    /// itself dead, so callers open another where they still need one,
+    /// and closes once every reply it owes is in. Nothing in flight fails.
+    pub fn retire(&self) {
+        self.inner.shared.retired.store(true, Ordering::Relaxed);
+    }
+
+    /// Takes the connection out of the request timeout: a dedicated
+    /// connection's commands may block on purpose.
+    pub(crate) fn untimed(&self) {
+        self.inner.shared.timed.store(false, Ordering::Relaxed);
     }
 
     /// The connect or handshake error, if that is why the connection died.
@@ -325,8 +390,6 @@ enum Pending {
         slot: u32,
         /// Keeps a dedicated connection open until its reply is in.
         dedicated: Option<Box<crate::Dedicated>>,
-        /// The request timeout, armed on the first poll when configured.
-        deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     },
     /// The outcome was returned.
     Done,
@@ -376,10 +439,8 @@ impl PendingReply {
 }
 
 impl Future for PendingReply {
-    /// The reply, or why there is none. The pool's request timeout applies
-    /// (not on dedicated connections, whose commands may block on purpose);
-    /// when it fires the connection is closed, as a FIFO connection cannot
-    /// skip one reply.
+    /// The reply, or why there is none (the request timeout is the
+    /// connection's watchdog's: [`crate::watchdog`]).
     type Output = Result<Bytes, Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -398,7 +459,7 @@ impl Future for PendingReply {
                     this.state = Pending::Done;
                     return Poll::Ready(outcome);
                 }
-                return this.poll_deadline(cx);
+                return Poll::Pending;
             }
             (Pending::Waiting { .. } | Pending::Done, _) => None,
         };
@@ -408,41 +469,6 @@ impl Future for PendingReply {
                 addr: "".into(),
                 reason: "reply polled after it was returned".into(),
             })
-        }))
-    }
-}
-
-impl PendingReply {
-    /// While the reply is not in: waits for the request timeout, if one
-    /// is configured (and the connection is shared); when it passes, the
-    /// connection is closed and the timeout is the outcome.
-    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<Result<Bytes, Error>> {
-        let (
-            Pending::Waiting {
-                slot,
-                dedicated,
-                deadline,
-            },
-            Some(connection),
-        ) = (&mut self.state, &self.connection)
-        else {
-            return Poll::Pending;
-        };
-        let limit = match connection.inner.config.request_timeout {
-            Some(limit) if dedicated.is_none() => limit,
-            _ => return Poll::Pending,
-        };
-        let sleep = deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
-        if sleep.as_mut().poll(cx).is_pending() {
-            return Poll::Pending;
-        }
-        connection.close();
-        let shared = &connection.inner.shared;
-        lock(&shared.exchange).abandon(*slot);
-        self.state = Pending::Done;
-        Poll::Ready(Err(Error::Timeout {
-            addr: shared.endpoint.addr.clone(),
-            elapsed: limit,
         }))
     }
 }
@@ -461,7 +487,10 @@ async fn run(shared: Arc<Shared>, config: Arc<PoolConfig>) {
         }
     };
     let stream = match connected {
-        Ok(stream) => stream,
+        Ok(stream) => {
+            keep_alive(&stream, config.keepalive, &shared.endpoint);
+            stream
+        }
         Err(error) => {
             tracing::debug!(endpoint = %shared.endpoint, %error, "backend connect failed");
             PoolStats::add(&shared.stats.connect_failures, 1);
@@ -479,7 +508,10 @@ async fn run(shared: Arc<Shared>, config: Arc<PoolConfig>) {
         read_replies(shared.clone(), read),
         cpu::Task::Connection,
     ));
-    write_requests(&shared, write).await;
+    tokio::select! {
+        () = write_requests(&shared, write) => {}
+        verdict = watchdog::watch(&*shared) => note_verdict(&shared, verdict),
+    }
     shared.shutdown.cancel();
     let _ = reader.await;
     shared.alive.store(false, Ordering::Release);
@@ -490,16 +522,51 @@ async fn run(shared: Arc<Shared>, config: Arc<PoolConfig>) {
         addr: shared.endpoint.addr.clone(),
         sent,
     };
+    let silent_for = *lock(&shared.silent_for);
+    let carried = || match silent_for {
+        Some(elapsed) => Error::Timeout {
+            addr: shared.endpoint.addr.clone(),
+            elapsed,
+        },
+        None => lost(true),
+    };
     let wakers = {
         let mut exchange = lock(&shared.exchange);
         let mut wakers: Vec<Waker> = lost_in_flight
             .into_iter()
-            .filter_map(|entry| exchange.complete(entry.slot, Err(lost(true))))
+            .filter_map(|entry| exchange.complete(entry.slot, Err(carried())))
             .collect();
         wakers.extend(exchange.close(&lost(false)));
         wakers
     };
     wake_all(wakers);
+}
+
+/// Turns TCP keepalive on for `stream` (see [`PoolConfig::keepalive`]); a
+/// failure is logged, the connection still used.
+fn keep_alive(stream: &tokio::net::TcpStream, idle: Option<std::time::Duration>, endpoint: &Endpoint) {
+    let Some(idle) = idle else { return };
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(idle)
+        .with_interval(idle / 3)
+        .with_retries(3);
+    if let Err(error) = socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive) {
+        tracing::debug!(%endpoint, %error, "TCP keepalive could not be set");
+    }
+}
+
+/// Logs why the watchdog closed the connection, and keeps the timeout for
+/// the requests it carried.
+fn note_verdict(shared: &Shared, verdict: Verdict) {
+    match verdict {
+        Verdict::Silent(limit) => {
+            tracing::warn!(endpoint = %shared.endpoint, timeout = ?limit, "backend owed replies and sent nothing within the request timeout; closing the connection");
+            *lock(&shared.silent_for) = Some(limit);
+        }
+        Verdict::Retired => {
+            tracing::debug!(endpoint = %shared.endpoint, "closing a retired connection: nothing owed any more");
+        }
+    }
 }
 
 fn wake_all(wakers: impl IntoIterator<Item = Waker>) {
@@ -594,7 +661,9 @@ async fn read_replies(shared: Arc<Shared>, mut read: OwnedReadHalf) {
                 shared.shutdown.cancel();
                 return;
             }
-            Ok(_) => {}
+            Ok(_) => {
+                shared.reads.fetch_add(1, Ordering::Relaxed);
+            }
         }
         if let Some(sink) = &shared.sink {
             if forward_frames(&shared, sink, &mut decoder, &mut buf)

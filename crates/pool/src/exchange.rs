@@ -112,6 +112,11 @@ impl Exchange {
         Poll::Pending
     }
 
+    /// True when no request waits for the writer.
+    pub(crate) fn nothing_queued(&self) -> bool {
+        self.queue.is_empty()
+    }
+
     /// Takes every queued request: swaps the queue with the writer's empty
     /// `outbox`, so both keep their memory.
     pub(crate) fn take_queued(&mut self, outbox: &mut Outbox) {

@@ -21,6 +21,7 @@
 //! - [`handshake`]: AUTH / HELLO / SELECT / CLIENT SETNAME / READONLY.
 //! - [`pool`]: the [`Pool`], shared connections per endpoint and dedicated ones.
 //! - [`stats`]: counters the proxy reports in `PROXY INFO`.
+//! - [`watchdog`]: the request timeout, one timer per connection.
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -33,6 +34,7 @@ pub mod handshake;
 mod outbox;
 pub mod pool;
 pub mod stats;
+pub mod watchdog;
 
 pub use config::{Handshake, PoolConfig};
 pub use connection::{Connection, PendingReply, StreamEvent};

@@ -14,6 +14,7 @@ use rustc_hash::FxHashMap;
 use tokio::sync::mpsc;
 
 use crate::connection::{PendingReply, StreamEvent};
+use crate::watchdog::RequestTimeout;
 use crate::{lock, Connection, Endpoint, Error, PoolConfig, PoolStats};
 
 /// Backend connections for every endpoint the proxy talks to. Cheap to clone.
@@ -26,6 +27,8 @@ pub struct Pool {
 struct Inner {
     config: Arc<PoolConfig>,
     stats: Arc<PoolStats>,
+    /// The request timeout of the shared connections, changed live.
+    timeout: Arc<RequestTimeout>,
     endpoints: RwLock<FxHashMap<Endpoint, Arc<Shared>>>,
     /// Dedicated connections returned clean, ready for the next client.
     idle: Mutex<FxHashMap<Endpoint, Vec<Connection>>>,
@@ -57,6 +60,7 @@ impl Pool {
     pub fn new(config: PoolConfig) -> Pool {
         Pool {
             inner: Arc::new(Inner {
+                timeout: Arc::new(RequestTimeout::new(config.request_timeout)),
                 config: Arc::new(config),
                 stats: Arc::new(PoolStats::default()),
                 endpoints: RwLock::new(FxHashMap::default()),
@@ -69,6 +73,17 @@ impl Pool {
     /// The pool's configuration.
     pub fn config(&self) -> &PoolConfig {
         &self.inner.config
+    }
+
+    /// Sets the request timeout of every shared connection, those open
+    /// now included (`None`: none). See [`crate::watchdog`].
+    pub fn set_request_timeout(&self, limit: Option<Duration>) {
+        self.inner.timeout.set(limit);
+    }
+
+    /// The request timeout of the shared connections now.
+    pub fn request_timeout(&self) -> Option<Duration> {
+        self.inner.timeout.get()
     }
 
     /// Live counters.
@@ -262,6 +277,7 @@ impl Pool {
     }
 
     fn hand_out(&self, connection: Connection, reusable: bool) -> Dedicated {
+        connection.untimed();
         PoolStats::add(&self.inner.stats.dedicated, 1);
         Dedicated {
             connection: Some(connection),
@@ -285,8 +301,11 @@ impl Pool {
         }
     }
 
-    /// Closes every shared connection to `addr` (all protocols and
-    /// databases), for a node that left the topology.
+    /// Lets go of every connection to `addr` (all protocols and
+    /// databases), for a node that left the topology: idle dedicated ones
+    /// close, shared ones retire ([`Connection::retire`]: they close once
+    /// the replies they owe are in, and sessions holding one open another
+    /// where they still need it).
     pub fn forget(&self, addr: &str) {
         let mut endpoints = self.inner.endpoints.write().unwrap_or_else(|e| e.into_inner());
         let mut idle = lock(&self.inner.idle);
@@ -304,7 +323,7 @@ impl Pool {
             if !keep {
                 for slot in &shared.slots {
                     if let Some(connection) = &lock(slot).connection {
-                        connection.close();
+                        connection.retire();
                     }
                 }
             }
@@ -313,7 +332,22 @@ impl Pool {
     }
 
     fn open(&self, endpoint: Endpoint) -> Connection {
-        Connection::open(endpoint, self.inner.config.clone(), self.inner.stats.clone())
+        let inner = &self.inner;
+        Connection::open_timed(
+            endpoint,
+            inner.config.clone(),
+            inner.stats.clone(),
+            inner.timeout.clone(),
+        )
+    }
+
+    /// The addresses the pool holds shared connections to.
+    pub fn addrs(&self) -> Vec<Arc<str>> {
+        let endpoints = self.inner.endpoints.read().unwrap_or_else(|e| e.into_inner());
+        let mut addrs: Vec<Arc<str>> = endpoints.keys().map(|endpoint| endpoint.addr.clone()).collect();
+        addrs.sort();
+        addrs.dedup();
+        addrs
     }
 
     fn endpoint(&self, endpoint: &Endpoint) -> Arc<Shared> {

@@ -116,6 +116,71 @@ async fn request_timeout_fails_the_call_and_the_connection() {
 }
 
 #[tokio::test]
+async fn the_request_timeout_changes_live_and_spares_dedicated_connections() {
+    let server = Server::start(Flavor::Valkey);
+    let pool = Pool::new(PoolConfig::default());
+    let endpoint = Endpoint::new(server.addr());
+    pool.call(&endpoint, req(&["PING"])).await.unwrap();
+    let dedicated = pool.dedicated(&endpoint);
+    dedicated.call(req(&["PING"])).await.unwrap();
+    // Set while the connection is open: it applies to it at once.
+    pool.set_request_timeout(Some(Duration::from_millis(300)));
+    server.pause();
+    let started = std::time::Instant::now();
+    let shared = pool.call(&endpoint, req(&["PING"]));
+    let alone = dedicated.call(req(&["PING"]));
+    let error = shared.await.unwrap_err();
+    assert!(matches!(error, Error::Timeout { .. }), "{error}");
+    assert!(!error.never_sent(), "a request written may have run");
+    let waited = started.elapsed();
+    // The dedicated connection's command may block on purpose: it waits
+    // for the node, however long.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.resume();
+    assert_eq!(parse(alone.await.unwrap()), Frame::Simple("PONG".into()));
+    // A new shared connection works at once.
+    assert_eq!(
+        parse(pool.call(&endpoint, req(&["PING"])).await.unwrap()),
+        Frame::Simple("PONG".into())
+    );
+    eprintln!("the silent node was declared so after {waited:?} (timeout 300 ms)");
+}
+
+#[tokio::test]
+async fn a_forgotten_node_keeps_its_replies_then_its_connections_close() {
+    let server = Server::start(Flavor::Valkey);
+    let pool = Pool::new(PoolConfig::default());
+    let endpoint = Endpoint::new(server.addr());
+    let connection = pool.shared(&endpoint).unwrap();
+    connection
+        .call(req(&["CLIENT", "SETNAME", "leaving"]))
+        .await
+        .unwrap();
+    server.pause();
+    let owed = connection.send(&req(&["SET", "owed", "1"]), 0);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    pool.forget(&server.addr());
+    assert!(
+        !connection.is_alive(),
+        "a retired connection takes no new requests"
+    );
+    assert!(pool.addrs().is_empty());
+    server.resume();
+    // Nothing in flight failed: the write's reply still arrives.
+    assert_eq!(parse(owed.await.unwrap()), Frame::Simple("OK".into()));
+    let mut closed = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let list = server.command(&["CLIENT", "LIST"]);
+        if !String::from_utf8_lossy(list.as_bytes().unwrap()).contains("name=leaving") {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "the retired connection was never closed");
+}
+
+#[tokio::test]
 async fn dedicated_connections_are_counted_and_released() {
     let server = Server::start(Flavor::Valkey);
     let pool = Pool::new(PoolConfig::default());

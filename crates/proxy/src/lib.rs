@@ -29,6 +29,7 @@
 //! - [`reload`]: live reload of the configuration.
 
 pub mod audit;
+pub mod backend_watch;
 pub mod buffers;
 pub mod clients;
 pub mod commands;

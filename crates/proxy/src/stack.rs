@@ -41,6 +41,9 @@ pub struct Stack {
     pub stats: StatsRegistry,
     /// What the backend says it is (`valkey_version` or `redis_version`).
     pub backend_version: String,
+    /// `request_timeout_ms` for this backend's pool
+    /// ([`crate::backend_watch`]).
+    pub request_timeout: Arc<crate::backend_watch::TimeoutSetting>,
 }
 
 /// How long start-up waits for the backend before serving anyway (clients
@@ -138,7 +141,7 @@ async fn build_for(config: &ProxyConfig, group: &BackendGroupConfig, default: Op
         // Each worker thread has its own (see `session::Lane`).
         connections_per_endpoint: config.connections_per_node * config.threads.max(1),
         connect_timeout: Duration::from_millis(config.connect_timeout_ms),
-        request_timeout: config.request_timeout(),
+        request_timeout: None, // set below, from the topology
         handshake: Handshake {
             username,
             password,
@@ -167,6 +170,11 @@ async fn build_for(config: &ProxyConfig, group: &BackendGroupConfig, default: Op
         )
         .layer(FanOutLayer::new(router.clone()))
         .service(router.clone());
+    let request_timeout = Arc::new(crate::backend_watch::TimeoutSetting::new(
+        config.request_timeout_ms,
+    ));
+    crate::backend_watch::apply(&router, &request_timeout);
+    crate::backend_watch::spawn(router.clone(), request_timeout.clone());
     let service = StatsLayer::new(stats.clone(), table.clone()).layer(core.clone());
     let gate = StatsLayer::new(stats.clone(), table).layer(AdmitAll);
     Stack {
@@ -176,6 +184,7 @@ async fn build_for(config: &ProxyConfig, group: &BackendGroupConfig, default: Op
         router,
         stats,
         backend_version,
+        request_timeout,
     }
 }
 

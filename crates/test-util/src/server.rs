@@ -175,6 +175,12 @@ impl Server {
         panic!("{} did not restart", self.addr());
     }
 
+    /// Kills the process (SIGKILL) without waiting for it: for a fault
+    /// injected while others hold the server ([`Server::kill`] reaps it).
+    pub fn crash(&self) {
+        self.signal("-KILL");
+    }
+
     /// Suspends the process (SIGSTOP): it keeps its sockets but answers nothing.
     pub fn pause(&self) {
         self.signal("-STOP");

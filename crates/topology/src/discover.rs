@@ -78,7 +78,17 @@ async fn cluster(seed: &str, probe: &dyn Probe) -> Result<Topology, Error> {
         }
     };
     let databases = databases(seed, "cluster-databases", probe).await;
-    Ok(Topology::cluster(ranges, databases))
+    let node_timeout = match probe
+        .query(seed, &["CONFIG", "GET", "cluster-node-timeout"])
+        .await
+    {
+        Ok(reply) => parse::config_number(&reply)
+            .and_then(|millis| u64::try_from(millis).ok())
+            .filter(|millis| *millis > 0)
+            .map(std::time::Duration::from_millis),
+        Err(_) => None,
+    };
+    Ok(Topology::cluster(ranges, databases).with_node_timeout(node_timeout))
 }
 
 /// ROLE on the seed: a replica points to its primary, a primary lists its

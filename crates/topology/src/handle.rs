@@ -45,6 +45,8 @@ pub struct TopologyHandle {
     /// Bumped after every change is published: what [`TopologyCache`]
     /// checks instead of loading the topology.
     changes: std::sync::atomic::AtomicU64,
+    /// Woken after every change is published ([`Self::next_change`]).
+    published: Notify,
 }
 
 impl std::fmt::Debug for TopologyHandle {
@@ -69,6 +71,7 @@ impl TopologyHandle {
             last_error: Mutex::new(None),
             fetches: std::sync::atomic::AtomicU64::new(0),
             changes: std::sync::atomic::AtomicU64::new(0),
+            published: Notify::new(),
         })
     }
 
@@ -96,6 +99,23 @@ impl TopologyHandle {
     fn publish(&self, topology: Arc<Topology>) {
         self.current.store(topology);
         self.changes.fetch_add(1, std::sync::atomic::Ordering::Release);
+        self.published.notify_waiters();
+    }
+
+    /// Waits until a change is published after the one counted `seen`
+    /// (0 before any), and returns the new count: for a task that acts on
+    /// every new topology (closing connections to nodes that left, say).
+    pub async fn next_change(&self, seen: u64) -> u64 {
+        loop {
+            let published = self.published.notified();
+            tokio::pin!(published);
+            published.as_mut().enable();
+            let changes = self.changes.load(std::sync::atomic::Ordering::Acquire);
+            if changes != seen {
+                return changes;
+            }
+            published.await;
+        }
     }
 
     /// Asks the refresh task for a new fetch soon (at most one per
@@ -113,6 +133,7 @@ impl TopologyHandle {
             moved.with_version(version)
         });
         self.changes.fetch_add(1, std::sync::atomic::Ordering::Release);
+        self.published.notify_waiters();
         self.request_refresh();
     }
 

@@ -49,6 +49,9 @@ pub struct Topology {
     /// Databases each node offers (`databases`, or `cluster-databases` on a
     /// cluster; 1 when the server has no such setting).
     databases: u32,
+    /// The cluster's `cluster-node-timeout`, when a node told: how long a
+    /// silent primary keeps its slots before a replica takes over.
+    node_timeout: Option<std::time::Duration>,
     version: u64,
 }
 
@@ -60,6 +63,7 @@ impl Topology {
             shards: vec![shard],
             slots: Vec::new(),
             databases,
+            node_timeout: None,
             version: 0,
         }
     }
@@ -93,6 +97,7 @@ impl Topology {
             shards,
             slots,
             databases,
+            node_timeout: None,
             version: 0,
         }
     }
@@ -104,8 +109,21 @@ impl Topology {
             shards: Vec::new(),
             slots: Vec::new(),
             databases: 1,
+            node_timeout: None,
             version: 0,
         }
+    }
+
+    /// The same topology with the cluster's node timeout.
+    pub fn with_node_timeout(mut self, node_timeout: Option<std::time::Duration>) -> Topology {
+        self.node_timeout = node_timeout;
+        self
+    }
+
+    /// The cluster's `cluster-node-timeout`, when a node told (never on a
+    /// standalone or replicated backend).
+    pub fn node_timeout(&self) -> Option<std::time::Duration> {
+        self.node_timeout
     }
 
     /// The same topology with another version number.
@@ -186,6 +204,7 @@ impl Topology {
             && self.shards == other.shards
             && self.slots == other.slots
             && self.databases == other.databases
+            && self.node_timeout == other.node_timeout
     }
 
     /// Every node address, primaries first.

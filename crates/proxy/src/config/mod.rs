@@ -2,7 +2,6 @@
 //! a proxy in front of a local server.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -111,8 +110,11 @@ pub struct ProxyConfig {
     pub connections_per_node: usize,
     /// Backend connect timeout, milliseconds.
     pub connect_timeout_ms: u64,
-    /// Backend request timeout, milliseconds; 0 waits for ever.
-    pub request_timeout_ms: u64,
+    /// Backend request timeout, milliseconds: how long a shared backend
+    /// connection may owe replies without a byte from its node. Unset:
+    /// half the cluster's `cluster-node-timeout` (10 s when the backend
+    /// does not say; [`crate::backend_watch`]); 0 waits for ever.
+    pub request_timeout_ms: Option<u64>,
     /// How long a request may keep retrying through failover and
     /// TRYAGAIN-class replies, milliseconds.
     pub retry_budget_ms: u64,
@@ -166,7 +168,7 @@ impl Default for ProxyConfig {
             audit: audit::AuditConfig::default(),
             connections_per_node: 2,
             connect_timeout_ms: 2000,
-            request_timeout_ms: 0,
+            request_timeout_ms: None,
             retry_budget_ms: 3000,
             max_redirects: 5,
             read_policy: ReadPolicySetting::Primary,
@@ -363,11 +365,6 @@ impl ProxyConfig {
             .checked_sub(1)
             .map(|index| &self.backend_groups[index]);
         group.is_some_and(|group| group.username.is_some() && group.username != self.backend_username)
-    }
-
-    /// `request_timeout_ms` as an option.
-    pub fn request_timeout(&self) -> Option<Duration> {
-        (self.request_timeout_ms > 0).then(|| Duration::from_millis(self.request_timeout_ms))
     }
 
     /// True when clients must authenticate.

@@ -246,7 +246,7 @@ settings! {
     audit: summary, Restart;
     connections_per_node: shown, Restart;
     connect_timeout_ms: shown, Restart;
-    request_timeout_ms: shown, Restart;
+    request_timeout_ms: shown, Live;
     retry_budget_ms: shown, Live;
     max_redirects: shown, Live;
     read_policy: shown, Live;

@@ -199,6 +199,8 @@ pub fn apply(shared: &Shared, new: ProxyConfig, dry_run: bool) -> Result<Report,
     let router = router_config(&running);
     for stack in std::iter::once(&shared.stack).chain(&shared.groups) {
         stack.router.reconfigure(router);
+        stack.request_timeout.set(running.request_timeout_ms);
+        crate::backend_watch::apply(&stack.router, &stack.request_timeout);
     }
     shared
         .slowlog
