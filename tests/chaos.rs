@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::{show, RawClient, TestProxy};
 use resp::Frame;
-use test_util::{Cluster, Flavor};
+use test_util::{Cluster, Fault, Flavor, Relay};
 
 const CLIENTS: usize = 20;
 /// Between two pushes of one client: 250 a second each, 5,000 in all.
@@ -183,4 +183,43 @@ async fn a_primary_killed_loses_no_acknowledged_write() {
     let (window, longest) = under_load(&proxy, || victim.crash(), Duration::from_secs(8)).await;
     assert!(longest < Duration::from_secs(8), "a request waited {longest:?}");
     assert!(window.is_some(), "a primary killed and no client saw an error?");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_cut_off_from_the_proxy_only_loses_no_acknowledged_write() {
+    let cluster = Cluster::start(Flavor::Valkey, 3, 1);
+    let victim = &cluster.nodes[primary_of_first_list(&cluster)];
+    // Clients reach the victim through the relay; the cluster bus does
+    // not: its peers keep it (no failover), only the proxy loses it.
+    let relay = Relay::start(&victim.addr());
+    victim.command(&[
+        "CONFIG",
+        "SET",
+        "cluster-announce-port",
+        &relay.port().to_string(),
+    ]);
+    let announced = format!("{}", relay.port());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for node in &cluster.nodes {
+        while !show(&node.command(&["CLUSTER", "SHARDS"])).contains(&announced) {
+            assert!(Instant::now() < deadline, "the relay's port never spread");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let proxy = TestProxy::default_for(cluster.addrs()).await;
+    let (window, longest) = under_load(
+        &proxy,
+        || {
+            relay.set(Fault::BlackHole);
+            std::thread::sleep(Duration::from_secs(5));
+            relay.set(Fault::Pass);
+        },
+        Duration::from_secs(3),
+    )
+    .await;
+    assert!(longest < Duration::from_secs(8), "a request waited {longest:?}");
+    assert!(
+        window.is_some(),
+        "a primary cut off for 5 s and no client saw an error?"
+    );
 }

@@ -109,3 +109,24 @@ async fn a_blocking_command_blocks_only_its_client() {
         ])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_cut_half_way_is_an_error_and_the_client_stays() {
+    let server = Server::start(Flavor::Valkey);
+    let relay = test_util::Relay::start(&server.addr());
+    let proxy = TestProxy::default_for(vec![relay.addr().to_string()]).await;
+    let mut client = common::RawClient::connect(&proxy.addr).await;
+    let big = "v".repeat(200_000);
+    assert_eq!(common::show(&client.call(&["SET", "big", &big]).await), "OK");
+    // The node's reply to the GET arrives half, then the connection ends
+    // (a standalone backend: nothing to retry on).
+    relay.set(test_util::Fault::CutMidReply);
+    let reply = common::show(&client.call(&["GET", "big"]).await);
+    assert!(
+        reply.starts_with("-ERR proxy: backend failed, the command may have run: connection to"),
+        "{reply}"
+    );
+    // The same client connection goes on, and the value is whole.
+    assert_eq!(common::show(&client.call(&["STRLEN", "big"]).await), "200000");
+    assert_eq!(common::show(&client.call(&["GET", "big"]).await), big);
+}

@@ -18,17 +18,21 @@
 //! - [`replicated`]: a primary with replicas.
 //! - [`cluster`]: a cluster, created without `redis-cli`.
 //! - [`mock`]: a scriptable mock node for what a real server cannot be made to do.
+//! - [`relay`]: a fault relay between the proxy and a real node (latency,
+//!   a partition, a reply cut half-way).
 
 pub mod binary;
 pub mod client;
 pub mod cluster;
 pub mod mock;
 pub mod ports;
+pub mod relay;
 pub mod replicated;
 pub mod server;
 
 pub use binary::Flavor;
 pub use client::command;
 pub use cluster::Cluster;
+pub use relay::{Fault, Relay};
 pub use replicated::Replicated;
 pub use server::Server;
