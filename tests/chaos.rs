@@ -1,6 +1,8 @@
 //! Faults under load, on a 3x1 cluster (node timeout 2 s): 20 clients push
 //! unique numbers through the proxy (RPUSH, 250 a second each) while a
-//! primary is stopped or killed. Afterwards every acknowledged push is in
+//! primary is stopped, killed, cut off from the proxy (a fault relay), or
+//! replaced by its replica (`CLUSTER FAILOVER`: no error at all).
+//! Afterwards every acknowledged push is in
 //! its list exactly once and where its reply said, no client connection
 //! was closed by the proxy (the clients panic on a closed connection), and
 //! no request waited for as long as the fault lasted. The error window
@@ -221,5 +223,30 @@ async fn a_primary_cut_off_from_the_proxy_only_loses_no_acknowledged_write() {
     assert!(
         window.is_some(),
         "a primary cut off for 5 s and no client saw an error?"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_failover_under_load_is_invisible() {
+    let cluster = Cluster::start(Flavor::Valkey, 3, 1);
+    let proxy = TestProxy::default_for(cluster.addrs()).await;
+    let victim = primary_of_first_list(&cluster);
+    let replica = &cluster.replicas_of(victim)[0];
+    let (window, longest) = under_load(
+        &proxy,
+        || {
+            assert_eq!(show(&replica.command(&["CLUSTER", "FAILOVER"])), "OK");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !show(&replica.command(&["ROLE"])).starts_with("[master") {
+                assert!(Instant::now() < deadline, "the replica never took over");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        },
+        Duration::from_secs(3),
+    )
+    .await;
+    assert_eq!(
+        window, None,
+        "a graceful failover showed errors (longest wait {longest:?})"
     );
 }
