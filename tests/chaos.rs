@@ -94,10 +94,16 @@ async fn under_load(
             .iter()
             .map(|item| show(item).parse().expect("a number"))
             .collect();
-        // Each number once, in the order pushed: nothing ran twice.
-        assert!(
-            stored.windows(2).all(|pair| pair[0] < pair[1]),
-            "{key} holds a number twice or out of order: {stored:?}"
+        // Each number at most once: nothing ran twice. A push answered
+        // with an error may have run, and late: the relay delivers what it
+        // held once a partition heals, after later pushes went through.
+        let mut distinct = stored.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(
+            distinct.len(),
+            stored.len(),
+            "{key} holds a number twice: {stored:?}"
         );
         for &(number, length) in &outcome.acknowledged {
             let at = usize::try_from(length - 1).expect("a length");
