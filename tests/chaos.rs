@@ -187,10 +187,22 @@ async fn a_primary_stopped_past_the_node_timeout_loses_no_acknowledged_write() {
 async fn a_primary_killed_loses_no_acknowledged_write() {
     let cluster = Cluster::start(Flavor::Valkey, 3, 1);
     let proxy = TestProxy::default_for(cluster.addrs()).await;
-    let victim = &cluster.nodes[primary_of_first_list(&cluster)];
-    let (window, longest) = under_load(&proxy, || victim.crash(), Duration::from_secs(8)).await;
+    let victim = primary_of_first_list(&cluster);
+    let (_, longest) = under_load(
+        &proxy,
+        || cluster.nodes[victim].crash(),
+        Duration::from_secs(8),
+    )
+    .await;
     assert!(longest < Duration::from_secs(8), "a request waited {longest:?}");
-    assert!(window.is_some(), "a primary killed and no client saw an error?");
+    // Errors are likely but not certain: only a push in flight at the
+    // instant of the kill "may have run"; pushes after it are held until
+    // the replica takes over. That it did is what the load went through.
+    let replica = &cluster.replicas_of(victim)[0];
+    assert!(
+        show(&replica.command(&["ROLE"])).starts_with("[master"),
+        "the replica never took over, yet the load went on?"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
