@@ -188,12 +188,7 @@ async fn a_primary_killed_loses_no_acknowledged_write() {
     let cluster = Cluster::start(Flavor::Valkey, 3, 1);
     let proxy = TestProxy::default_for(cluster.addrs()).await;
     let victim = primary_of_first_list(&cluster);
-    let (_, longest) = under_load(
-        &proxy,
-        || cluster.nodes[victim].crash(),
-        Duration::from_secs(8),
-    )
-    .await;
+    let (_, longest) = under_load(&proxy, || cluster.nodes[victim].crash(), Duration::from_secs(8)).await;
     assert!(longest < Duration::from_secs(8), "a request waited {longest:?}");
     // Errors are likely but not certain: only a push in flight at the
     // instant of the kill "may have run"; pushes after it are held until

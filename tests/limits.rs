@@ -135,22 +135,152 @@ async fn an_embedded_layer_sees_every_command() {
     task.await.unwrap();
 }
 
+/// A client that reads nothing, its receive buffer small: what the proxy
+/// writes to it stays in the proxy.
+async fn greedy(addr: &str, gets: usize) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(addr.parse().unwrap()).await.unwrap();
+    stream.write_all(&b"GET big\r\n".repeat(gets)).await.unwrap();
+    stream
+}
+
+/// The clients CLIENT LIST shows, asked on `other`'s connection.
+async fn clients_listed(other: &mut redis::aio::MultiplexedConnection) -> usize {
+    match run(other, &["CLIENT", "LIST"]).await {
+        Value::BulkString(list) => String::from_utf8_lossy(&list).matches("id=").count(),
+        Value::VerbatimString { text, .. } => text.matches("id=").count(),
+        other => panic!("CLIENT LIST: {other:?}"),
+    }
+}
+
+/// Reads what the proxy sent a greedy client of `gets` GETs of the 100 KB
+/// value before it closed the connection: less than all of it.
+async fn assert_cut_short(greedy: &mut TcpStream, gets: usize) {
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), greedy.read_to_end(&mut received)).await;
+    assert!(read.is_ok(), "the proxy did not close the connection");
+    assert!(
+        received.len() < gets * 100_000,
+        "every reply came: {} bytes",
+        received.len()
+    );
+}
+
+/// Waits until the proxy lists `count` clients (a new one was accepted).
+async fn listed(other: &mut redis::aio::MultiplexedConnection, count: usize) {
+    while clients_listed(other).await != count {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// How long until only `left` clients are listed (the others were closed
+/// by the proxy; they never read, so they cannot have noticed); `None`
+/// if that takes longer than `within`.
+async fn closed_within(
+    other: &mut redis::aio::MultiplexedConnection,
+    left: usize,
+    within: Duration,
+) -> Option<Duration> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < within {
+        if clients_listed(other).await == left {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_over_the_output_buffer_limit_is_closed() {
+async fn a_client_over_the_hard_output_buffer_limit_is_closed() {
     let server = Server::start(Flavor::Valkey);
-    let proxy = TestProxy::start(vec![server.addr()], |c| c.client_output_buffer_limit = 4096).await;
+    let proxy = TestProxy::start(vec![server.addr()], |c| {
+        c.client_output_buffer_limit = 1024 * 1024
+    })
+    .await;
     let mut other = connect(&proxy.addr).await;
-    let big = "x".repeat(10_000);
-    assert_eq!(run(&mut other, &["SET", "big", &big]).await, Value::Okay);
+    assert_eq!(
+        run(&mut other, &["SET", "big", &"x".repeat(100_000)]).await,
+        Value::Okay
+    );
     assert_eq!(run(&mut other, &["SET", "small", "v"]).await, Value::Okay);
-    let mut greedy = TcpStream::connect(&proxy.addr).await.unwrap();
-    greedy.write_all(b"GET big\r\n").await.unwrap();
-    let mut buf = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(5), greedy.read_to_end(&mut buf)).await;
-    assert!(matches!(read, Ok(Ok(0))), "closed without the reply: {read:?}");
+    // 20 MB of replies: far more than the sockets' buffers take.
+    let mut greedy = greedy(&proxy.addr, 200).await;
+    let closed = closed_within(&mut other, 1, Duration::from_secs(10)).await;
+    assert!(
+        closed.is_some(),
+        "a client over the hard limit is still connected"
+    );
+    assert_cut_short(&mut greedy, 200).await;
     // Everyone else is served, small replies included.
     assert_eq!(
         run(&mut other, &["GET", "small"]).await,
         Value::BulkString(b"v".to_vec())
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_over_the_soft_limit_for_its_seconds_is_closed() {
+    let server = Server::start(Flavor::Valkey);
+    let proxy = TestProxy::start(vec![server.addr()], |c| {
+        c.client_output_buffer_limit = 0;
+        c.client_output_buffer_soft_limit = 1024 * 1024;
+        c.client_output_buffer_soft_seconds = 2;
+    })
+    .await;
+    let mut other = connect(&proxy.addr).await;
+    assert_eq!(
+        run(&mut other, &["SET", "big", &"x".repeat(100_000)]).await,
+        Value::Okay
+    );
+    let _slow = greedy(&proxy.addr, 200).await;
+    listed(&mut other, 2).await;
+    let after = closed_within(&mut other, 1, Duration::from_secs(10))
+        .await
+        .expect("still connected after 10 s over the soft limit");
+    assert!(
+        after >= Duration::from_millis(1900),
+        "closed after {after:?}, before its 2 seconds over the soft limit"
+    );
+    assert_eq!(run(&mut other, &["STRLEN", "big"]).await, Value::Int(100_000));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_maxmemory_clients_the_client_holding_the_most_is_evicted() {
+    let server = Server::start(Flavor::Valkey);
+    let proxy = TestProxy::start(vec![server.addr()], |c| {
+        c.client_output_buffer_limit = 0;
+        c.client_output_buffer_soft_limit = 0;
+        c.maxmemory_clients = 8 * 1024 * 1024;
+    })
+    .await;
+    let mut other = connect(&proxy.addr).await;
+    assert_eq!(
+        run(&mut other, &["SET", "big", &"x".repeat(100_000)]).await,
+        Value::Okay
+    );
+    // 1 MB held by the modest client, then 30 MB by the greedy one.
+    let mut modest = greedy(&proxy.addr, 10).await;
+    listed(&mut other, 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut hog = greedy(&proxy.addr, 300).await;
+    assert!(
+        closed_within(&mut other, 2, Duration::from_secs(10))
+            .await
+            .is_some(),
+        "the client holding the most was not evicted"
+    );
+    assert_cut_short(&mut hog, 300).await;
+    // The modest one keeps its connection and every reply.
+    let mut replies = vec![0u8; 10 * "$100000\r\n".len() + 10 * (100_000 + 2)];
+    tokio::time::timeout(Duration::from_secs(10), modest.read_exact(&mut replies))
+        .await
+        .expect("the modest client's replies")
+        .unwrap();
+    modest.write_all(b"PING\r\n").await.unwrap();
+    let mut pong = [0u8; 7];
+    modest.read_exact(&mut pong).await.unwrap();
+    assert_eq!(&pong, b"+PONG\r\n");
+    assert_eq!(run(&mut other, &["STRLEN", "big"]).await, Value::Int(100_000));
 }

@@ -52,7 +52,7 @@ fn describe() {
         ),
         (
             "valkey_proxy_clients_closed_total",
-            "Client connections ended, by reason (client, quit, kill, protocol, idle, output-buffer, query-buffer, drain).",
+            "Client connections ended, by reason (client, quit, kill, protocol, idle, output-buffer, query-buffer, evicted, drain).",
         ),
         (
             "valkey_proxy_config_reloads_total",

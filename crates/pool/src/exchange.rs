@@ -13,6 +13,7 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 
 use crate::outbox::{InFlight, Outbox};
+use crate::waiting;
 use crate::Error;
 
 /// The slot of the connection's own `CLIENT ID`: its reply goes to the
@@ -92,7 +93,9 @@ impl Exchange {
     }
 
     fn release(&mut self, index: u32) {
-        self.slots[index as usize] = Slot::Free;
+        if let Slot::Ready(Ok(reply)) = std::mem::replace(&mut self.slots[index as usize], Slot::Free) {
+            waiting::left(reply.len());
+        }
         self.free.push(index);
     }
 
@@ -129,6 +132,7 @@ impl Exchange {
         if slot == BACKEND_ID_SLOT {
             return None;
         }
+        waiting::arrived(result.as_ref().map_or(0, Bytes::len));
         match std::mem::replace(&mut self.slots[slot as usize], Slot::Ready(result)) {
             Slot::Waiting(waker) => waker,
             Slot::Abandoned => {
@@ -136,8 +140,12 @@ impl Exchange {
                 None
             }
             // A slot completes once; anything else would be a bug upstream,
-            // and the reply is simply kept.
-            Slot::Free | Slot::Ready(_) => None,
+            // and the later reply is simply kept.
+            Slot::Ready(Ok(earlier)) => {
+                waiting::left(earlier.len());
+                None
+            }
+            Slot::Free | Slot::Ready(Err(_)) => None,
         }
     }
 
@@ -161,6 +169,7 @@ impl Exchange {
                     unreachable!("matched Ready above");
                 };
                 self.free.push(slot);
+                waiting::left(result.as_ref().map_or(0, Bytes::len));
                 Poll::Ready(Some(result))
             }
             Slot::Free | Slot::Abandoned => Poll::Ready(None),
@@ -193,6 +202,17 @@ impl Exchange {
             .collect();
         wakers.extend(self.writer.take());
         wakers
+    }
+}
+
+impl Drop for Exchange {
+    /// Replies never collected leave the count with their connection.
+    fn drop(&mut self) {
+        for slot in &self.slots {
+            if let Slot::Ready(Ok(reply)) = slot {
+                waiting::left(reply.len());
+            }
+        }
     }
 }
 
@@ -252,5 +272,35 @@ mod tests {
         assert!(exchange.enqueue(&Bytes::from_static(b"b"), 0, true).is_none());
         assert!(exchange.queue.is_empty());
         assert_eq!(exchange.poll_queued(&mut cx), Poll::Ready(false));
+    }
+
+    #[test]
+    fn large_replies_are_counted_until_they_leave_their_slots() {
+        // The only test here with replies past the threshold: the count is
+        // the process's.
+        let start = waiting::replies_waiting();
+        let large = Bytes::from(vec![b'x'; waiting::COUNTED_FROM]);
+        let mut exchange = Exchange::default();
+        let mut cx = Context::from_waker(noop_waker_ref());
+        let slots: Vec<u32> = (0..4)
+            .map(|_| {
+                exchange
+                    .enqueue(&Bytes::from_static(b"r"), 0, true)
+                    .unwrap()
+                    .0
+                    .unwrap()
+            })
+            .collect();
+        exchange.abandon(slots[3]);
+        for &slot in &slots {
+            exchange.complete(slot, Ok(large.clone()));
+        }
+        // The abandoned one was dropped as it came.
+        assert_eq!(waiting::replies_waiting() - start, 3 * large.len());
+        assert!(exchange.poll_reply(slots[0], &mut cx).is_ready());
+        exchange.abandon(slots[1]);
+        assert_eq!(waiting::replies_waiting() - start, large.len());
+        drop(exchange);
+        assert_eq!(waiting::replies_waiting(), start);
     }
 }

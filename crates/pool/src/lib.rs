@@ -22,6 +22,7 @@
 //! - [`pool`]: the [`Pool`], shared connections per endpoint and dedicated ones.
 //! - [`stats`]: counters the proxy reports in `PROXY INFO`.
 //! - [`watchdog`]: the request timeout, one timer per connection.
+//! - [`waiting`]: large replies arrived and not yet collected, counted.
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -34,6 +35,7 @@ pub mod handshake;
 mod outbox;
 pub mod pool;
 pub mod stats;
+pub mod waiting;
 pub mod watchdog;
 
 pub use config::{Handshake, PoolConfig};

@@ -3,7 +3,7 @@
 //! session records its buffers' sizes once per read and per write, with
 //! relaxed stores; CLIENT LIST reads them from any session.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// The sizes of one client's buffers.
 #[derive(Debug, Default)]
@@ -14,6 +14,9 @@ pub struct Buffers {
     query_capacity: AtomicUsize,
     /// Replies waiting to be written.
     output: AtomicUsize,
+    /// Chosen to be closed for holding the most when the clients' buffers
+    /// passed `maxmemory_clients` ([`crate::memory`]).
+    evicted: AtomicBool,
 }
 
 impl Buffers {
@@ -26,6 +29,21 @@ impl Buffers {
     /// Records the replies waiting to be written.
     pub fn set_output(&self, len: usize) {
         self.output.store(len, Ordering::Relaxed);
+    }
+
+    /// Bytes held: replies waiting and a request not yet whole.
+    pub fn held(&self) -> usize {
+        self.query.load(Ordering::Relaxed) + self.output.load(Ordering::Relaxed)
+    }
+
+    /// Marks the client evicted; false when it already was.
+    pub fn evict(&self) -> bool {
+        !self.evicted.swap(true, Ordering::Relaxed)
+    }
+
+    /// True once the client was chosen for eviction.
+    pub fn evicted(&self) -> bool {
+        self.evicted.load(Ordering::Relaxed)
     }
 
     /// CLIENT LIST's memory fields, from `qbuf` to `tot-mem`, with

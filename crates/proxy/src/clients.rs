@@ -366,6 +366,16 @@ impl Clients {
         all
     }
 
+    /// Every client registered, those killed but not yet gone included.
+    pub fn list_all(&self) -> Vec<Arc<ClientInfo>> {
+        self.all
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
     /// Closes every client that `matches`; returns how many.
     pub fn kill(&self, matches: impl Fn(&ClientInfo) -> bool) -> usize {
         let victims: Vec<_> = self.list().into_iter().filter(|c| matches(c)).collect();

@@ -98,6 +98,9 @@ pub enum Gone {
     OutputBuffer,
     /// Over the query buffer limit while a command ran alone.
     QueryBuffer,
+    /// Holding the most when every client's buffers together passed
+    /// `maxmemory_clients`.
+    Evicted,
     /// The proxy shut down (drained).
     Drain,
 }
@@ -113,6 +116,7 @@ impl Gone {
             Gone::Idle => "idle",
             Gone::OutputBuffer => "output-buffer",
             Gone::QueryBuffer => "query-buffer",
+            Gone::Evicted => "evicted",
             Gone::Drain => "drain",
         }
     }

@@ -43,6 +43,7 @@ pub mod guard;
 pub mod handling;
 pub mod hooks;
 pub mod listeners;
+pub mod memory;
 pub mod monitor;
 pub mod pause;
 pub mod pubsub;

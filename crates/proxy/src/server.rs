@@ -99,6 +99,7 @@ impl Proxy<Core, GateCore> {
                 reloader: Default::default(),
                 reloading: Default::default(),
                 turn_limits,
+                client_memory: Default::default(),
                 acl_log: Default::default(),
                 listeners: roles,
                 draining: CancellationToken::new(),

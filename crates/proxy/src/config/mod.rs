@@ -136,8 +136,20 @@ pub struct ProxyConfig {
     pub client_idle_timeout_secs: u64,
     /// Close a client whose replies waiting to be written exceed this many
     /// bytes (Valkey's `client-output-buffer-limit` hard limit); 0 never
-    /// does.
+    /// does. Default 256 MiB, Valkey's hard limit for replicas (the class
+    /// that reads the most).
     pub client_output_buffer_limit: usize,
+    /// Close a client whose replies waiting to be written stay over this
+    /// many bytes for `client_output_buffer_soft_seconds` (Valkey's soft
+    /// limit); 0 never does. Default 64 MiB.
+    pub client_output_buffer_soft_limit: usize,
+    /// How long a client may stay over the soft limit, seconds. Default 60.
+    pub client_output_buffer_soft_seconds: u64,
+    /// What every client's buffers (replies not yet written, requests not
+    /// yet whole) may hold together, bytes; past it the client holding
+    /// the most is closed (Valkey's `maxmemory-clients`, on by default
+    /// here). 0: no limit. Default 512 MiB.
+    pub maxmemory_clients: usize,
     /// Largest bulk argument a client may send, bytes.
     pub max_bulk_len: i64,
     /// Most bytes one client may buffer for an incomplete request.
@@ -177,7 +189,10 @@ impl Default for ProxyConfig {
             max_clients: 10_000,
             max_pipeline: 1024,
             client_idle_timeout_secs: 0,
-            client_output_buffer_limit: 0,
+            client_output_buffer_limit: 256 * 1024 * 1024,
+            client_output_buffer_soft_limit: 64 * 1024 * 1024,
+            client_output_buffer_soft_seconds: 60,
+            maxmemory_clients: 512 * 1024 * 1024,
             max_bulk_len: 512 * 1024 * 1024,
             query_buffer_limit: 1024 * 1024 * 1024,
             emulated_databases: 16,

@@ -5,6 +5,7 @@
 //! loop, `commands`, `door`), so that those modules depend on them and not
 //! on each other.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,31 +18,52 @@ pub mod state;
 
 pub use state::{ReplyMode, SessionState};
 
-/// `max_pipeline` and `client_output_buffer_limit` of the configuration in
-/// force.
+/// `max_pipeline`, the output buffer limits and `maxmemory_clients` of the
+/// configuration in force.
 #[derive(Debug, Default)]
 pub(crate) struct TurnLimits {
-    max_pipeline: std::sync::atomic::AtomicUsize,
-    output_buffer: std::sync::atomic::AtomicUsize,
+    max_pipeline: AtomicUsize,
+    output_buffer: AtomicUsize,
+    output_soft: AtomicUsize,
+    output_soft_seconds: AtomicU64,
+    maxmemory_clients: AtomicUsize,
 }
 
 impl TurnLimits {
     /// Takes the limits of `config`.
     pub(crate) fn set(&self, config: &ProxyConfig) {
-        use std::sync::atomic::Ordering::Relaxed;
         self.max_pipeline.store(config.max_pipeline, Relaxed);
         self.output_buffer
             .store(config.client_output_buffer_limit, Relaxed);
+        self.output_soft
+            .store(config.client_output_buffer_soft_limit, Relaxed);
+        self.output_soft_seconds
+            .store(config.client_output_buffer_soft_seconds, Relaxed);
+        self.maxmemory_clients.store(config.maxmemory_clients, Relaxed);
     }
 
     /// Requests one client may have in flight.
     pub(crate) fn max_pipeline(&self) -> usize {
-        self.max_pipeline.load(std::sync::atomic::Ordering::Relaxed)
+        self.max_pipeline.load(Relaxed)
     }
 
     /// Bytes of replies a client may leave unread (0: no limit).
     pub(crate) fn output_buffer(&self) -> usize {
-        self.output_buffer.load(std::sync::atomic::Ordering::Relaxed)
+        self.output_buffer.load(Relaxed)
+    }
+
+    /// Bytes of replies a client may leave unread for a while (0: no
+    /// limit), and for how long.
+    pub(crate) fn output_soft(&self) -> (usize, std::time::Duration) {
+        (
+            self.output_soft.load(Relaxed),
+            std::time::Duration::from_secs(self.output_soft_seconds.load(Relaxed)),
+        )
+    }
+
+    /// Bytes every client's buffers may hold together (0: no limit).
+    pub(crate) fn maxmemory_clients(&self) -> usize {
+        self.maxmemory_clients.load(Relaxed)
     }
 }
 
@@ -143,6 +165,9 @@ pub struct Shared {
     /// The limits every session checks on every turn, copied out of the
     /// configuration (and by each reload) to be read with one relaxed load.
     pub(crate) turn_limits: TurnLimits,
+    /// What every client's buffers hold together, against
+    /// `maxmemory_clients`.
+    pub client_memory: crate::memory::ClientMemory,
     /// The refusals `ACL LOG` shows.
     pub acl_log: Arc<middleware::acl::AclLog>,
     /// The `[[listeners]]` bound to tenants.

@@ -256,6 +256,9 @@ settings! {
     max_pipeline: shown, Live;
     client_idle_timeout_secs: shown, Live;
     client_output_buffer_limit: shown, Live;
+    client_output_buffer_soft_limit: shown, Live;
+    client_output_buffer_soft_seconds: shown, Live;
+    maxmemory_clients: shown, Live;
     max_bulk_len: shown, Live;
     query_buffer_limit: shown, Live;
     emulated_databases: shown, Restart;

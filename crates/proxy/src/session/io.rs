@@ -9,20 +9,23 @@ use std::future::Future;
 use futures::future;
 use resp::{Limits, Request, RequestDecoder};
 use router::{Command, Reply};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tower::Service;
 
 use super::dispatch::{dispatch_all, Flow};
 use super::holds::{audit_room, held_by_audit, room};
+use super::input::{self, Quiet};
+use super::output::ClientOutput;
 use super::reply::{write_reply, Pending};
 use super::Lane;
 use crate::context::{SessionState, Shared};
 use crate::hooks::{Gone, Hooked, Session};
 
-/// Initial read buffer; it grows for large requests.
-const READ_BUFFER: usize = 16 * 1024;
+/// Replies collected into the output buffer before it is written and
+/// counted against the limits ([`ClientOutput::account`]).
+const OUTPUT_CHUNK: usize = 1024 * 1024;
 
 /// The service a session sends commands to: the assembled
 /// [`crate::stack::Core`] stack,
@@ -159,10 +162,16 @@ pub async fn serve<S: StackService, G: StackService>(
     };
     let mut decoder = RequestDecoder::new(limits);
     decoder.set_authenticated(state.authenticated);
-    let (mut read, mut write) = stream.into_split();
-    let mut input = BytesMut::with_capacity(READ_BUFFER);
-    let mut output = BytesMut::with_capacity(READ_BUFFER);
+    let (read, write) = stream.into_split();
+    // Both buffers are allocated when data comes, and given back when the
+    // client is quiet ([`input`]).
+    let mut input = BytesMut::new();
+    let mut quiet = Quiet::new();
+    let mut output = ClientOutput::new();
     let mut pending = Pending::new();
+    // Set by a reply after which the connection closes (QUIT): the
+    // session ends once it is written.
+    let mut last_reply_queued = false;
     let mut closing = false;
     let idle = match shared.config().client_idle_timeout_secs {
         0 => None,
@@ -172,7 +181,6 @@ pub async fn serve<S: StackService, G: StackService>(
     // Registered once per client: counting is then one atomic add per
     // read or write (nothing without an exporter installed).
     let net_in = metrics::counter!("redis_net_input_bytes_total");
-    let net_out = metrics::counter!("redis_net_output_bytes_total");
     let mut flow = Flow::Continue;
     // Why the session closes once its replies are written: the client's
     // QUIT (or a protocol error) unless a drain began first.
@@ -187,7 +195,7 @@ pub async fn serve<S: StackService, G: StackService>(
     let shutting_down = shutdown.cancelled();
     tokio::pin!(killed, shutting_down);
     let gone = loop {
-        if closing && pending.is_empty() {
+        if output.is_empty() && (last_reply_queued || (closing && pending.is_empty())) {
             break closed_for;
         }
         if flow == Flow::Fence && pending.is_empty() {
@@ -219,7 +227,10 @@ pub async fn serve<S: StackService, G: StackService>(
             .audit
             .as_deref()
             .filter(|audit| held_by_audit(audit, &state, &shared));
+        // A client with replies not yet written is read no more until it
+        // takes them: backpressure, as its writes then fill its socket.
         let can_read = !closing
+            && output.is_empty()
             && matches!(flow, Flow::Continue | Flow::Fence)
             && pending.len() < shared.turn_limits.max_pipeline()
             && tenant_full.is_none()
@@ -228,11 +239,12 @@ pub async fn serve<S: StackService, G: StackService>(
         let idle_deadline = idle.filter(|_| !subscribed).map(|d| last_read + d);
         let retry_at = state.pubsub.retry_at();
         let throttled_until = state.throttled_until.map(tokio::time::Instant::from_std);
+        let soft_deadline = output.soft_deadline(&shared);
         tokio::select! {
             biased;
             // The replies collected in one pass share one clock reading
             // for their latency.
-            close = future::poll_fn(|cx| middleware::with_shared_clock(|| {
+            _ = future::poll_fn(|cx| middleware::with_shared_clock(|| {
                 // One clock reading for the slow log per pass, as for the
                 // statistics.
                 let mut now = None;
@@ -247,40 +259,40 @@ pub async fn serve<S: StackService, G: StackService>(
                     if let Some(hooked) = hooked.as_mut() {
                         hooked.replied(reply.reply(), peer, id);
                     }
-                    write_reply(reply, &mut output)
+                    let buffer = output.buffer();
+                    last_reply_queued = write_reply(reply, buffer);
+                    // Past a chunk, what is held is written and counted
+                    // before more replies are taken.
+                    last_reply_queued || buffer.len() >= OUTPUT_CHUNK
                 })
             })),
-                if !pending.is_empty() =>
+                if !pending.is_empty() && !last_reply_queued =>
             {
-                if over_output_limit(&output, &shared, &state) {
-                    break Gone::OutputBuffer;
+                if let Err(gone) = output.flush(&write, &input, &shared, &state) {
+                    break gone;
                 }
-                state.info.buffers.set_output(output.len());
-                net_out.increment(output.len() as u64);
-                if write.write_all_buf(&mut output).await.is_err() {
+            }
+            written = write.writable(), if !output.is_empty() => {
+                if written.is_err() {
                     break Gone::Client;
                 }
-                state.info.buffers.set_output(0);
-                if close {
-                    break closed_for;
+                if let Err(gone) = output.flush(&write, &input, &shared, &state) {
+                    break gone;
                 }
             }
             event = state.pubsub.next_event(), if subscribed => {
-                forward_events(event, &mut state, &shared, &mut output);
-                if over_output_limit(&output, &shared, &state) {
-                    break Gone::OutputBuffer;
-                }
-                net_out.increment(output.len() as u64);
-                if !output.is_empty() && write.write_all_buf(&mut output).await.is_err() {
-                    break Gone::Client;
+                forward_events(event, &mut state, &shared, output.buffer());
+                if let Err(gone) = output.flush(&write, &input, &shared, &state) {
+                    break gone;
                 }
             }
-            read_result = read.read_buf(&mut input), if can_read => {
+            read_result = future::poll_fn(|cx| input::poll_read(&read, &mut input, cx)), if can_read => {
                 match read_result {
                     Ok(0) | Err(_) => break Gone::Client,
                     Ok(bytes) => {
                         net_in.increment(bytes as u64);
                         last_read = tokio::time::Instant::now();
+                        quiet.read_at(last_read);
                     }
                 }
                 // A client killed while its next request was arriving runs
@@ -289,7 +301,9 @@ pub async fn serve<S: StackService, G: StackService>(
                     break Gone::Killed;
                 }
                 if flow == Flow::Fence {
-                    state.info.buffers.set_query(input.len(), input.capacity());
+                    if let Err(gone) = output.account(&input, &shared, &state) {
+                        break gone;
+                    }
                     if input.len() > shared.config().query_buffer_limit {
                         tracing::info!(client = state.info.id, bytes = input.len(), "closing a client over the query buffer limit");
                         break Gone::QueryBuffer;
@@ -297,7 +311,10 @@ pub async fn serve<S: StackService, G: StackService>(
                     continue;
                 }
                 flow = dispatch_all(&mut decoder, &mut input, last_read.into_std(), &mut state, &shared, &mut stacks, &mut pending, &mut deferred, &mut hooked);
-                state.info.buffers.set_query(input.len(), input.capacity());
+                input::shrink_if_large(&mut input);
+                if let Err(gone) = output.account(&input, &shared, &state) {
+                    break gone;
+                }
                 closing |= flow == Flow::Close;
             }
             _ = shared.clients.pause.wait(), if flow == Flow::Paused => {
@@ -313,7 +330,20 @@ pub async fn serve<S: StackService, G: StackService>(
             _ = sleep_until(retry_at), if retry_at.is_some() => {
                 state.pubsub.restore(&shared.stack_of(state.group).router, state.protocol);
             }
-            _ = &mut killed => break Gone::Killed,
+            _ = &mut killed => {
+                break if state.info.buffers.evicted() { Gone::Evicted } else { Gone::Killed };
+            }
+            _ = quiet.fired(), if quiet.is_armed() => {
+                if quiet.settle(last_read, pending.is_empty() && output.is_empty() && input.is_empty()) {
+                    input = BytesMut::new();
+                    output.give_back();
+                }
+            }
+            _ = sleep_until(soft_deadline), if soft_deadline.is_some() => {
+                if let Err(gone) = output.account(&input, &shared, &state) {
+                    break gone;
+                }
+            }
             _ = &mut shutting_down, if !closing => {
                 closing = true;
                 closed_for = Gone::Drain;
@@ -328,6 +358,7 @@ pub async fn serve<S: StackService, G: StackService>(
             };
         }
     };
+    output.release(&shared);
     // Everything the client held goes now: links, the watch connection,
     // and (dropped with `pending`) any blocked command's connection.
     state.pubsub.clear();
@@ -350,25 +381,6 @@ pub(super) fn hook_view(state: &SessionState) -> Session<'_> {
         in_multi: state.transaction.in_multi(),
         tenant: state.tenant,
     }
-}
-
-/// True when the replies waiting to be written exceed the operator's
-/// `client_output_buffer_limit` (Valkey's hard limit): the client is
-/// closed, as Valkey closes it. Without a limit set, nothing is ever
-/// closed for this; the session writes what it has before it reads more,
-/// so what waits is at most one pipeline's replies.
-fn over_output_limit(output: &BytesMut, shared: &Shared, state: &SessionState) -> bool {
-    let limit = shared.turn_limits.output_buffer();
-    let over = limit > 0 && output.len() > limit;
-    if over {
-        tracing::info!(
-            client = state.info.id,
-            bytes = output.len(),
-            limit,
-            "closing a client over the output buffer limit"
-        );
-    }
-    over
 }
 
 /// Most link events handled in one go before the replies are looked at.

@@ -18,13 +18,17 @@
 //! - `reply`: a request's reply until it is written.
 //! - [`lane`]: which worker a session runs on, and its backend connections.
 //! - `ordered`: the queue that returns replies in request order.
+//! - `input`: reading into a buffer made when data comes; quiet clients.
+//! - `output`: writing replies without waiting, and the memory a client holds.
 
 mod admission;
 mod dispatch;
 mod holds;
+mod input;
 mod io;
 pub mod lane;
 mod ordered;
+mod output;
 mod reply;
 mod start;
 
