@@ -3,7 +3,7 @@
 //! most is closed, as Valkey evicts clients.
 //!
 //! Each session reports what it holds (replies not yet written, a request
-//! not yet whole) when that changes ([`Held::report`]); the total is one
+//! not yet whole) when that changes (`Held::report`); the total is one
 //! atomic counter. The common path reports nothing: a client that reads
 //! its replies holds none once they are written, and a read batch that
 //! ends on a whole request leaves nothing in the read buffer.
