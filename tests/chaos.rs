@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use common::{show, RawClient, TestProxy};
 use resp::Frame;
-use test_util::{Cluster, Fault, Flavor, Relay};
+use test_util::{Cluster, Fault, Flavor};
 
 const CLIENTS: usize = 20;
 /// Between two pushes of one client: 250 a second each, 5,000 in all.
@@ -203,24 +203,9 @@ async fn a_primary_killed_loses_no_acknowledged_write() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_primary_cut_off_from_the_proxy_only_loses_no_acknowledged_write() {
     let cluster = Cluster::start(Flavor::Valkey, 3, 1);
-    let victim = &cluster.nodes[primary_of_first_list(&cluster)];
     // Clients reach the victim through the relay; the cluster bus does
     // not: its peers keep it (no failover), only the proxy loses it.
-    let relay = Relay::start(&victim.addr());
-    victim.command(&[
-        "CONFIG",
-        "SET",
-        "cluster-announce-port",
-        &relay.port().to_string(),
-    ]);
-    let announced = format!("{}", relay.port());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    for node in &cluster.nodes {
-        while !show(&node.command(&["CLUSTER", "SHARDS"])).contains(&announced) {
-            assert!(Instant::now() < deadline, "the relay's port never spread");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
+    let relay = cluster.relay_for(primary_of_first_list(&cluster));
     let proxy = TestProxy::default_for(cluster.addrs()).await;
     let (window, longest) = under_load(
         &proxy,

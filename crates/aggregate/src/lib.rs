@@ -20,7 +20,8 @@
 //! - [`steps`]: commands the proxy carries out as several requests.
 //! - [`colocate`]: multi-key commands across slots, run by the server on
 //!   copies of the keys brought next to each other.
-//! - [`moves`]: RENAME, SMOVE, LMOVE and MSETNX across slots.
+//! - [`moves`]: RENAME, SMOVE, LMOVE and MSETNX across slots, each
+//!   undone if a node fails between its steps (`undo`).
 //! - [`streams`]: XREAD (with or without BLOCK) and XREADGROUP whose
 //!   streams span slots.
 //! - [`scripts`]: the script cache that lets EVALSHA survive NOSCRIPT.
@@ -37,6 +38,12 @@ pub mod scripts;
 pub mod split;
 pub mod steps;
 pub mod streams;
+mod undo;
 pub mod waits;
+
+#[cfg(test)]
+mod fake_store;
+#[cfg(test)]
+mod faults;
 
 pub use fanout::{FanOut, FanOutLayer};

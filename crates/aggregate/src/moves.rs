@@ -1,12 +1,16 @@
 //! Commands that change keys in two slots, done in steps with Valkey's
 //! replies and errors: RENAME / RENAMENX (DUMP, RESTORE with the TTL,
-//! delete), SMOVE (SREM then SADD), LMOVE / RPOPLPUSH (pop then push), and
-//! MSETNX (EXISTS over every key, then MSET).
+//! delete), SMOVE (SADD then SREM), LMOVE / RPOPLPUSH (push a copy of the
+//! end element, then remove it from the source), and MSETNX (EXISTS over
+//! every key, then MSET).
 //!
-//! None of them is atomic across slots: another client may see the state
-//! between two steps (the key in neither place for an instant, or MSETNX's
-//! keys appearing between its check and its write). Types are checked
-//! before anything changes, so a WRONGTYPE leaves both keys as they were.
+//! Each reads what it needs first (types, the value, the lengths), so a
+//! WRONGTYPE or a missing key changes nothing, then copies before it
+//! removes. A step that fails is undone with the ones before it
+//! (`undo`): the command completes or leaves the keys as they
+//! were. None of them is atomic across slots, though: another client may
+//! see the state between two steps (the value in both places for an
+//! instant, or MSETNX's keys appearing between its check and its write).
 
 use bytes::Bytes;
 use resp::Frame;
@@ -15,6 +19,7 @@ use router::{Error, Reply};
 use tower::Service;
 
 use crate::steps::{arg, Steps};
+use crate::undo::{Journal, Undo};
 
 /// Runs one of the commands above, or `None` for any other command.
 pub async fn run<S>(steps: &mut Steps<S>, name: &str, args: &[Bytes]) -> Option<Result<Reply, Error>>
@@ -35,16 +40,34 @@ fn syntax_error() -> Frame {
     Frame::error("ERR syntax error")
 }
 
-/// TYPE of a key, as text.
-async fn type_of<S>(steps: &mut Steps<S>, key: &Bytes) -> Result<Bytes, Error>
+/// A key's value as DUMP gives it and its PTTL (0 for none), or `None`
+/// when it does not exist; `Err` an error reply for the client.
+async fn dump<S>(steps: &mut Steps<S>, key: &Bytes) -> Result<Result<Option<(Bytes, Bytes)>, Frame>, Error>
 where
     S: Service<Command, Response = Reply, Error = Error>,
 {
-    let reply = steps.call(vec![arg("TYPE"), key.clone()]).await?;
-    Ok(match reply {
-        Frame::Simple(t) | Frame::Bulk(t) => t,
-        _ => Bytes::from_static(b"none"),
-    })
+    let payload = match steps.call(vec![arg("DUMP"), key.clone()]).await? {
+        Frame::Bulk(payload) => payload,
+        Frame::Null | Frame::NullArray => return Ok(Ok(None)),
+        other => return Ok(Err(other)),
+    };
+    let ttl = steps
+        .call(vec![arg("PTTL"), key.clone()])
+        .await?
+        .as_integer()
+        .unwrap_or(-1)
+        .max(0);
+    Ok(Ok(Some((payload, Bytes::from(ttl.to_string())))))
+}
+
+fn restore(key: &Bytes, (payload, ttl): &(Bytes, Bytes)) -> Vec<Bytes> {
+    vec![
+        arg("RESTORE"),
+        key.clone(),
+        ttl.clone(),
+        payload.clone(),
+        arg("REPLACE"),
+    ]
 }
 
 async fn rename<S>(steps: &mut Steps<S>, args: &[Bytes], nx: bool) -> Result<Frame, Error>
@@ -54,28 +77,37 @@ where
     let [_, from, to] = args else {
         return Ok(syntax_error());
     };
-    let payload = match steps.call(vec![arg("DUMP"), from.clone()]).await? {
-        Frame::Bulk(payload) => payload,
-        Frame::Null | Frame::NullArray => return Ok(Frame::error("ERR no such key")),
-        other => return Ok(other),
+    let value = match dump(steps, from).await? {
+        Ok(Some(value)) => value,
+        Ok(None) => return Ok(Frame::error("ERR no such key")),
+        Err(reply) => return Ok(reply),
     };
-    let ttl = steps
-        .call(vec![arg("PTTL"), from.clone()])
-        .await?
-        .as_integer()
-        .unwrap_or(-1)
-        .max(0);
-    let mut restore = vec![arg("RESTORE"), to.clone(), Bytes::from(ttl.to_string()), payload];
-    if !nx {
-        restore.push(arg("REPLACE"));
+    let replaced = match dump(steps, to).await? {
+        Ok(Some(_)) if nx => return Ok(Frame::Integer(0)),
+        Ok(replaced) => replaced,
+        Err(reply) => return Ok(reply),
+    };
+    let mut journal = Journal::new(
+        if nx { "RENAMENX" } else { "RENAME" },
+        "the value may be under both names; nothing was lost",
+    );
+    let put_back = match &replaced {
+        Some(old) => restore(to, old),
+        None => vec![arg("DEL"), to.clone()],
+    };
+    if let Err(reply) = journal
+        .change(steps, restore(to, &value), Undo::Uncopy(put_back))
+        .await
+    {
+        return Ok(reply);
     }
-    let restored = steps.call(restore).await?;
-    match restored {
-        Frame::Error(text) if nx && text.starts_with(b"BUSYKEY") => return Ok(Frame::Integer(0)),
-        other if other.is_error() => return Ok(other),
-        _ => {}
+    let recreate = Undo::Recreate(restore(from, &value));
+    if let Err(reply) = journal
+        .change(steps, vec![arg("DEL"), from.clone()], recreate)
+        .await
+    {
+        return Ok(reply);
     }
-    steps.call(vec![arg("DEL"), from.clone()]).await?;
     Ok(if nx {
         Frame::Integer(1)
     } else {
@@ -90,49 +122,96 @@ where
     let [_, from, to, member] = args else {
         return Ok(syntax_error());
     };
-    for key in [from, to] {
-        let kind = type_of(steps, key).await?;
-        if &kind[..] != b"set" && &kind[..] != b"none" {
-            return Ok(wrong_type());
+    // Valkey's order: no source answers 0 whatever the destination is.
+    match steps.call(vec![arg("SCARD"), from.clone()]).await? {
+        Frame::Integer(0) => return Ok(Frame::Integer(0)),
+        Frame::Integer(_) => {}
+        other => return Ok(other),
+    }
+    let in_destination = match steps
+        .call(vec![arg("SISMEMBER"), to.clone(), member.clone()])
+        .await?
+    {
+        Frame::Integer(found) => found == 1,
+        other => return Ok(other),
+    };
+    let in_source = steps
+        .call(vec![arg("SISMEMBER"), from.clone(), member.clone()])
+        .await?;
+    if in_source.as_integer() != Some(1) {
+        return Ok(in_source);
+    }
+    let mut journal = Journal::new("SMOVE", "the member may be in both sets; nothing was lost");
+    if !in_destination {
+        let add = vec![arg("SADD"), to.clone(), member.clone()];
+        let undo = Undo::Uncopy(vec![arg("SREM"), to.clone(), member.clone()]);
+        if let Err(reply) = journal.change(steps, add, undo).await {
+            return Ok(reply);
         }
     }
-    let removed = steps
-        .call(vec![arg("SREM"), from.clone(), member.clone()])
-        .await?;
-    if removed.as_integer() != Some(1) {
-        return Ok(removed);
+    let remove = vec![arg("SREM"), from.clone(), member.clone()];
+    let undo = Undo::Recreate(vec![arg("SADD"), from.clone(), member.clone()]);
+    match journal.change(steps, remove, undo).await {
+        Ok(Frame::Integer(1)) => Ok(Frame::Integer(1)),
+        // Another client removed it meanwhile: nothing to move after all.
+        Ok(_) => Ok(journal.roll_back(steps).await.err().unwrap_or(Frame::Integer(0))),
+        Err(reply) => Ok(reply),
     }
-    steps.call(vec![arg("SADD"), to.clone(), member.clone()]).await?;
-    Ok(Frame::Integer(1))
 }
 
 async fn lmove<S>(steps: &mut Steps<S>, name: &str, args: &[Bytes]) -> Result<Frame, Error>
 where
     S: Service<Command, Response = Reply, Error = Error>,
 {
-    let (from, to, pop, push) = match (name, args) {
-        ("rpoplpush", [_, from, to]) => (from, to, arg("RPOP"), arg("LPUSH")),
+    let (from, to, from_left, to_left) = match (name, args) {
+        ("rpoplpush", [_, from, to]) => (from, to, false, true),
         ("lmove", [_, from, to, wherefrom, whereto]) => match (side(wherefrom), side(whereto)) {
-            (Some(from_left), Some(to_left)) => {
-                let pop = arg(if from_left { "LPOP" } else { "RPOP" });
-                let push = arg(if to_left { "LPUSH" } else { "RPUSH" });
-                (from, to, pop, push)
-            }
+            (Some(from_left), Some(to_left)) => (from, to, from_left, to_left),
             _ => return Ok(syntax_error()),
         },
         _ => return Ok(syntax_error()),
     };
-    match list_types(steps, from, to).await? {
-        ListTypes::Ready => {}
-        ListTypes::NoSource => return Ok(Frame::Null),
-        ListTypes::Wrong => return Ok(wrong_type()),
-    }
-    let element = steps.call(vec![pop, from.clone()]).await?;
-    let Frame::Bulk(value) = &element else {
-        return Ok(element);
+    // Valkey's order: no source answers nil whatever the destination is.
+    let source_length = match steps.call(vec![arg("LLEN"), from.clone()]).await? {
+        Frame::Integer(0) => return Ok(Frame::Null),
+        Frame::Integer(length) => length,
+        other => return Ok(other),
     };
-    steps.call(vec![push, to.clone(), value.clone()]).await?;
-    Ok(element)
+    let destination_length = match steps.call(vec![arg("LLEN"), to.clone()]).await? {
+        Frame::Integer(length) => length,
+        other => return Ok(other),
+    };
+    let end = arg(if from_left { "0" } else { "-1" });
+    let element = match steps.call(vec![arg("LINDEX"), from.clone(), end]).await? {
+        Frame::Bulk(element) => element,
+        other => return Ok(other),
+    };
+    let mut journal = Journal::new(
+        if name == "lmove" { "LMOVE" } else { "RPOPLPUSH" },
+        "the element may be in both lists; nothing was lost",
+    );
+    if let Err(reply) = journal
+        .push(steps, to, &element, to_left, destination_length)
+        .await
+    {
+        return Ok(reply);
+    }
+    // LREM takes the occurrence nearest that end: the end element unless
+    // another client changed the list meanwhile, and the same value.
+    let count = arg(if from_left { "1" } else { "-1" });
+    let remove = vec![arg("LREM"), from.clone(), count, element.clone()];
+    let repush = Undo::Repush {
+        key: from.clone(),
+        element: element.clone(),
+        left: from_left,
+        length: Some(source_length),
+    };
+    match journal.change(steps, remove, repush).await {
+        Ok(Frame::Integer(1)) => Ok(Frame::Bulk(element)),
+        // Another client took the element meanwhile.
+        Ok(_) => Ok(journal.roll_back(steps).await.err().unwrap_or(Frame::Null)),
+        Err(reply) => Ok(reply),
+    }
 }
 
 /// A list end as LMOVE and BLMOVE name it: true for LEFT, false for
@@ -147,31 +226,39 @@ pub(crate) fn side(end: &Bytes) -> Option<bool> {
     }
 }
 
-/// What the types of a move's source and destination allow.
-pub(crate) enum ListTypes {
-    /// The source is a list, the destination a list or nothing.
-    Ready,
-    /// No source: LMOVE answers nil, BLMOVE waits for one (and Valkey
-    /// looks at the destination only once there is something to move).
-    NoSource,
-    /// Either is another type: WRONGTYPE, and nothing moves.
-    Wrong,
-}
-
-/// Checks a move's keys as Valkey does: the source first, then the
-/// destination, and that only when the source exists.
-pub(crate) async fn list_types<S>(steps: &mut Steps<S>, from: &Bytes, to: &Bytes) -> Result<ListTypes, Error>
+/// TYPE of a key, as text; `Err` the server's error reply.
+async fn type_of<S>(steps: &mut Steps<S>, key: &Bytes) -> Result<Result<Bytes, Frame>, Error>
 where
     S: Service<Command, Response = Reply, Error = Error>,
 {
-    match &type_of(steps, from).await?[..] {
-        b"none" => return Ok(ListTypes::NoSource),
-        b"list" => {}
-        _ => return Ok(ListTypes::Wrong),
+    Ok(match steps.call(vec![arg("TYPE"), key.clone()]).await? {
+        Frame::Simple(kind) | Frame::Bulk(kind) => Ok(kind),
+        other => Err(other),
+    })
+}
+
+/// Checks a blocking move's keys as Valkey does: the source must be a
+/// list or nothing, and the destination a list or nothing, looked at only
+/// when the source exists. `Some` is the client's answer (WRONGTYPE, or
+/// the server's error).
+pub(crate) async fn refuse_types<S>(
+    steps: &mut Steps<S>,
+    from: &Bytes,
+    to: &Bytes,
+) -> Result<Option<Frame>, Error>
+where
+    S: Service<Command, Response = Reply, Error = Error>,
+{
+    match type_of(steps, from).await? {
+        Ok(kind) if &kind[..] == b"none" => return Ok(None),
+        Ok(kind) if &kind[..] == b"list" => {}
+        Ok(_) => return Ok(Some(wrong_type())),
+        Err(reply) => return Ok(Some(reply)),
     }
-    Ok(match &type_of(steps, to).await?[..] {
-        b"list" | b"none" => ListTypes::Ready,
-        _ => ListTypes::Wrong,
+    Ok(match type_of(steps, to).await? {
+        Ok(kind) if &kind[..] == b"list" || &kind[..] == b"none" => None,
+        Ok(_) => Some(wrong_type()),
+        Err(reply) => Some(reply),
     })
 }
 
@@ -186,9 +273,9 @@ where
     if args.len() < 3 || args.len().is_multiple_of(2) {
         return Ok(Frame::error("ERR wrong number of arguments for 'msetnx' command"));
     }
-    let mut exists = vec![arg("EXISTS")];
-    exists.extend(args[1..].iter().step_by(2).cloned());
-    let found = steps.call(exists).await?;
+    let mut keys = vec![arg("EXISTS")];
+    keys.extend(args[1..].iter().step_by(2).cloned());
+    let found = steps.call(keys.clone()).await?;
     match found.as_integer() {
         Some(0) => {}
         Some(_) => return Ok(Frame::Integer(0)),
@@ -196,6 +283,11 @@ where
     }
     let mut mset = vec![arg("MSET")];
     mset.extend(args[1..].iter().cloned());
-    let set = steps.call(mset).await?;
-    Ok(if set.is_error() { set } else { Frame::Integer(1) })
+    // None of the keys existed: deleting them all puts things back.
+    keys[0] = arg("DEL");
+    let mut journal = Journal::new("MSETNX", "some of the keys may be set; none existed before");
+    Ok(match journal.change(steps, mset, Undo::Uncopy(keys)).await {
+        Ok(_) => Frame::Integer(1),
+        Err(reply) => reply,
+    })
 }

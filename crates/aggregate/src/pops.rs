@@ -27,9 +27,10 @@ use resp::Frame;
 use router::{Command, Error, Reply};
 use tower::Service;
 
-use crate::moves::{list_types, side, wrong_type, ListTypes};
+use crate::moves::{refuse_types, side};
 use crate::split;
 use crate::steps::{arg, Steps};
+use crate::undo::{Journal, Undo};
 use crate::waits::{check_seconds as check_timeout, First, Waiting, Waits};
 
 /// True for the commands [`run`] carries out across slots.
@@ -328,9 +329,10 @@ fn text(frame: &Frame) -> Option<Bytes> {
 /// types checked first (as LMOVE across slots does), then a blocking pop
 /// on the source's node, then the push to the destination. Should the
 /// push fail (the destination is not a list: Valkey looks at it only once
-/// the source has something), the element goes back to the source and
-/// the client gets the error.
-async fn blocking_move<S>(steps: &mut Steps<S>, name: &str, args: &[Bytes]) -> Result<Frame, Error>
+/// the source has something; or its node fails), the element goes back to
+/// the end of the source it left (`undo`) and the client gets the
+/// error.
+pub(crate) async fn blocking_move<S>(steps: &mut Steps<S>, name: &str, args: &[Bytes]) -> Result<Frame, Error>
 where
     S: Service<Command, Response = Reply, Error = Error>,
 {
@@ -346,22 +348,38 @@ where
     if let Err(error) = check_timeout(timeout) {
         return Ok(error);
     }
-    if let ListTypes::Wrong = list_types(steps, from, to).await? {
-        return Ok(wrong_type());
+    if let Some(refused) = refuse_types(steps, from, to).await? {
+        return Ok(refused);
     }
     let pop = if from_left { "BLPOP" } else { "BRPOP" };
     let popped = steps.call(vec![arg(pop), from.clone(), timeout.clone()]).await?;
     let Some(element) = popped.as_array().and_then(|p| text(p.get(1)?)) else {
         return Ok(popped);
     };
-    let push = if to_left { "LPUSH" } else { "RPUSH" };
-    let pushed = steps.call(vec![arg(push), to.clone(), element.clone()]).await?;
-    if pushed.is_error() {
-        let back = if from_left { "LPUSH" } else { "RPUSH" };
-        steps.call(vec![arg(back), from.clone(), element]).await?;
-        return Ok(pushed);
-    }
-    Ok(Frame::Bulk(element))
+    let mut journal = Journal::new(
+        if name == "blmove" { "BLMOVE" } else { "BRPOPLPUSH" },
+        "the element may be in both lists; nothing was lost",
+    );
+    journal.ran(Undo::Repush {
+        key: from.clone(),
+        element: element.clone(),
+        left: from_left,
+        length: None,
+    });
+    let destination_length = match steps.call(vec![arg("LLEN"), to.clone()]).await {
+        Ok(Frame::Integer(length)) => length,
+        Ok(other) => return Ok(journal.abandon(steps, Ok(other)).await),
+        Err(error) => return Ok(journal.abandon(steps, Err(error)).await),
+    };
+    Ok(
+        match journal
+            .push(steps, to, &element, to_left, destination_length)
+            .await
+        {
+            Ok(_) => Frame::Bulk(element),
+            Err(reply) => reply,
+        },
+    )
 }
 
 #[cfg(test)]

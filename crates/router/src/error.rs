@@ -44,3 +44,16 @@ pub enum Error {
         addr: String,
     },
 }
+
+impl Error {
+    /// True when the request certainly did not run anywhere: it never
+    /// reached a node, or nodes only redirected it. False when it may
+    /// have run (sent, then the connection broke or no reply came).
+    pub fn never_ran(&self) -> bool {
+        match self {
+            Error::Backend(error) => error.never_sent(),
+            Error::InvalidReply(_) => false,
+            _ => true,
+        }
+    }
+}

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::client::must;
-use crate::{Flavor, Server};
+use crate::{Flavor, Relay, Server};
 
 /// The number of hash slots.
 const SLOTS: usize = 16384;
@@ -134,6 +134,28 @@ impl Cluster {
     pub fn replicas_of(&self, index: usize) -> &[Server] {
         let start = self.primaries + index * self.replicas;
         &self.nodes[start..start + self.replicas]
+    }
+
+    /// Puts node `index` behind a fault [`Relay`]: the node announces the
+    /// relay's port, so clients (the proxy among them) reach it through
+    /// the relay, while the cluster bus does not (its peers keep seeing it
+    /// healthy). Returns once every node shows the relay's port.
+    ///
+    /// # Panics
+    /// The port did not spread within 20 seconds.
+    pub fn relay_for(&self, index: usize) -> Relay {
+        let node = &self.nodes[index];
+        let relay = Relay::start(&node.addr());
+        let port = relay.port().to_string();
+        must(&node.addr(), &["CONFIG", "SET", "cluster-announce-port", &port]);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for node in &self.nodes {
+            while !must(&node.addr(), &["CLUSTER", "SHARDS"]).contains(&port) {
+                assert!(Instant::now() < deadline, "the relay's port never spread");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        relay
     }
 
     /// Every node's address, primaries first.

@@ -30,6 +30,14 @@ pub enum Fault {
     /// then the connection is closed both ways. The relay passes
     /// everything again afterwards.
     CutMidReply,
+    /// The next chunk to the node that holds these bytes (a command's
+    /// name) is dropped and the connection closed both ways: the proxy
+    /// wrote the request, the node never ran it. Then everything passes.
+    DropRequest(&'static [u8]),
+    /// The next chunk to the node that holds these bytes passes, and the
+    /// connection to the proxy is closed at once: the node runs the
+    /// request, its reply is lost. Then everything passes.
+    DropReplyTo(&'static [u8]),
 }
 
 /// A running relay to one node.
@@ -129,6 +137,10 @@ fn connect(client: TcpStream, target: &str, state: &Arc<State>) {
     pump(node_reader, client, state, true);
 }
 
+fn holds(chunk: &[u8], bytes: &[u8]) -> bool {
+    chunk.windows(bytes.len()).any(|window| window == bytes)
+}
+
 /// Copies `from` to `to` until either closes, applying the fault to each
 /// chunk; `from_node` for the direction of replies.
 fn pump(mut from: TcpStream, mut to: TcpStream, state: &State, from_node: bool) {
@@ -154,6 +166,19 @@ fn pump(mut from: TcpStream, mut to: TcpStream, state: &State, from_node: bool) 
             Fault::CutMidReply if from_node => {
                 *lock(&state.fault) = Fault::Pass;
                 let _ = to.write_all(&chunk[..n / 2]);
+                break;
+            }
+            Fault::DropRequest(bytes) if !from_node && holds(chunk, bytes) => {
+                *lock(&state.fault) = Fault::Pass;
+                break;
+            }
+            Fault::DropReplyTo(bytes) if !from_node && holds(chunk, bytes) => {
+                *lock(&state.fault) = Fault::Pass;
+                let _ = to.write_all(chunk);
+                // The proxy's side first, so no reply reaches it; the
+                // node's side a moment later, once it has read the request.
+                let _ = from.shutdown(Shutdown::Both);
+                std::thread::sleep(Duration::from_millis(100));
                 break;
             }
             _ => to.write_all(chunk),
