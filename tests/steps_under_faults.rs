@@ -4,7 +4,9 @@
 //! before the node runs it, or after it ran with its reply lost. Each
 //! command is undone: the client gets an error saying nothing changed,
 //! and the keys are as they were. Every other step and fault is covered
-//! against a scripted keyspace in `crates/aggregate/src/faults.rs`.
+//! against a scripted keyspace in `crates/aggregate/src/faults.rs`. The
+//! STORE forms computed on copies write in one command, which runs or
+//! does not, and leave no copy behind either way.
 
 mod common;
 
@@ -14,7 +16,7 @@ use test_util::{Cluster, Fault, Flavor, Relay};
 /// A cluster whose first primary sits behind a relay, the proxy in
 /// front, a client, and a key on the relayed node and one elsewhere.
 struct Setup {
-    _cluster: Cluster,
+    cluster: Cluster,
     relay: Relay,
     _proxy: TestProxy,
     client: RawClient,
@@ -31,7 +33,7 @@ async fn setup() -> Setup {
     Setup {
         relayed: keys[0].clone(),
         other: keys[1].clone(),
-        _cluster: cluster,
+        cluster,
         relay,
         _proxy: proxy,
         client,
@@ -107,4 +109,28 @@ async fn a_connection_cut_between_steps_leaves_the_keys_as_they_were() {
         assert_eq!(s.call(&["EXISTS", &relayed, &other]).await, "0");
     }
     assert_eq!(s.call(&["MSETNX", &relayed, "1", &other, "2"]).await, "1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_on_copies_cut_at_its_write_runs_whole_or_not_at_all() {
+    let mut s = setup().await;
+    let (relayed, other) = (s.relayed.clone(), s.other.clone());
+    s.call(&["SADD", &relayed, "old"]).await;
+    s.call(&["SADD", &other, "a", "b"]).await;
+    let node = s.cluster.nodes[0].addr();
+    let keys_on_relayed = || show(&test_util::command(&node, &["DBSIZE"]).expect("DBSIZE"));
+    let before = keys_on_relayed();
+    let store = ["SUNIONSTORE", &relayed, &other];
+
+    s.relay.set(Fault::DropRequest(b"SUNIONSTORE"));
+    let reply = s.call(&store).await;
+    assert!(reply.contains("the command may have run"), "{reply}");
+    assert_eq!(s.call(&["SORT", &relayed, "ALPHA"]).await, "[old]");
+    assert_eq!(keys_on_relayed(), before, "a copy left behind");
+
+    s.relay.set(Fault::DropReplyTo(b"SUNIONSTORE"));
+    let reply = s.call(&store).await;
+    assert!(reply.contains("the command may have run"), "{reply}");
+    assert_eq!(s.call(&["SORT", &relayed, "ALPHA"]).await, "[a b]");
+    assert_eq!(keys_on_relayed(), before, "a copy left behind");
 }
