@@ -11,6 +11,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -133,8 +134,10 @@ fn connect(client: TcpStream, target: &str, state: &Arc<State>) {
         return;
     };
     let upstream_state = state.clone();
-    std::thread::spawn(move || pump(client_reader, node, &upstream_state, false));
-    pump(node_reader, client, state, true);
+    let cut = Arc::new(AtomicBool::new(false));
+    let upstream_cut = cut.clone();
+    std::thread::spawn(move || pump(client_reader, node, &upstream_state, &upstream_cut, false));
+    pump(node_reader, client, state, &cut, true);
 }
 
 fn holds(chunk: &[u8], bytes: &[u8]) -> bool {
@@ -142,14 +145,18 @@ fn holds(chunk: &[u8], bytes: &[u8]) -> bool {
 }
 
 /// Copies `from` to `to` until either closes, applying the fault to each
-/// chunk; `from_node` for the direction of replies.
-fn pump(mut from: TcpStream, mut to: TcpStream, state: &State, from_node: bool) {
+/// chunk; `from_node` for the direction of replies. `cut` is shared by the
+/// two directions of one connection: once set, no reply passes.
+fn pump(mut from: TcpStream, mut to: TcpStream, state: &State, cut: &AtomicBool, from_node: bool) {
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
         let n = match from.read(&mut buffer) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        if cut.load(Ordering::SeqCst) {
+            break;
+        }
         let chunk = &buffer[..n];
         let fault = loop {
             let fault = *lock(&state.fault);
@@ -174,6 +181,7 @@ fn pump(mut from: TcpStream, mut to: TcpStream, state: &State, from_node: bool) 
             }
             Fault::DropReplyTo(bytes) if !from_node && holds(chunk, bytes) => {
                 *lock(&state.fault) = Fault::Pass;
+                cut.store(true, Ordering::SeqCst);
                 let _ = to.write_all(chunk);
                 // The proxy's side first, so no reply reaches it; the
                 // node's side a moment later, once it has read the request.
