@@ -87,25 +87,37 @@ where
             }
             let temp = copier.temp_for(key);
             if let Some(error) = copier.copy(key, &temp).await? {
-                return Ok(error);
+                return Ok(Reply::Frame(error));
             }
             rewritten[position] = temp;
         }
         if matches!(spec.name.as_str(), "sort" | "sort_ro") {
             if let Some(error) = sort_patterns(&mut copier, args, &mut rewritten, stored).await? {
-                return Ok(error);
+                return Ok(Reply::Frame(error));
             }
         }
-        copier.steps.call(rewritten).await
+        copier.steps.call_raw(rewritten).await
     }
     .await;
+    let nonce = copier.nonce;
     let temps = copier.clean_up().await;
     let outcome = outcome.map_err(|error| match error {
         Error::Unsplittable { reason, .. } => refuse(spec, reason),
         other => other,
-    });
+    })?;
+    // A reply that names no copy (all but XREAD's, in practice) passes on
+    // as it came: a million-member SUNION is not parsed and re-encoded on
+    // the event loop.
+    if let Reply::Raw(raw) = &outcome {
+        if memchr::memmem::find(raw, &nonce_mark(nonce)).is_none() {
+            return Ok(outcome);
+        }
+    }
+    let frame = outcome
+        .into_frame()
+        .map_err(|e| Error::InvalidReply(e.to_string()))?;
     let originals: HashMap<Bytes, Bytes> = temps.into_iter().map(|(k, t)| (t, k)).collect();
-    Ok(Reply::Frame(restore_names(outcome?, &originals)))
+    Ok(Reply::Frame(restore_names(frame, &originals)))
 }
 
 /// Copies keys next to the anchor under temporary names.
@@ -341,8 +353,16 @@ fn temp_name(tag: &[u8], nonce: u64, n: usize) -> Bytes {
     let mut name = BytesMut::with_capacity(tag.len() + 40);
     name.put_slice(TEMP_PREFIX);
     name.put_slice(tag);
-    name.put_slice(format!("}}:{nonce:016x}:{n}").as_bytes());
+    name.put_slice(b"}");
+    name.put_slice(&nonce_mark(nonce));
+    name.put_slice(n.to_string().as_bytes());
     name.freeze()
+}
+
+/// The part of every temporary name of one command that carries its
+/// nonce: what a reply must hold to name one of them.
+fn nonce_mark(nonce: u64) -> Vec<u8> {
+    format!(":{nonce:016x}:").into_bytes()
 }
 
 /// The reply with every temporary name (XREAD echoes stream names) put

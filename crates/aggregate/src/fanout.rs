@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use futures::future::{self, BoxFuture, Either};
 use resp::Frame;
 use router::command::{CommandSpec, Flags, RequestPolicy, ResponsePolicy};
@@ -382,8 +383,27 @@ async fn merge_by_policy<F>(
 where
     F: std::future::Future<Output = Result<Reply, Error>>,
 {
-    let replies = collect_frames(future::join_all(calls).await)?;
+    let replies = future::join_all(calls).await;
+    if policy == ResponsePolicy::Default {
+        if let Some(merged) = concatenate_unparsed(&replies) {
+            return Ok(Reply::Raw(merged));
+        }
+    }
+    let replies = collect_frames(replies)?;
     Ok(Reply::Frame(merge::for_command(policy, spec.as_deref(), replies)))
+}
+
+/// The arrays of every node concatenated without parsing them, when every
+/// reply is one, as it came from its node.
+fn concatenate_unparsed(replies: &[Result<Reply, Error>]) -> Option<Bytes> {
+    let raw: Option<Vec<Bytes>> = replies
+        .iter()
+        .map(|reply| match reply {
+            Ok(Reply::Raw(raw)) => Some(raw.clone()),
+            _ => None,
+        })
+        .collect();
+    merge::concatenate_raw(&raw?)
 }
 
 fn collect_frames(replies: Vec<Result<Reply, Error>>) -> Result<Vec<Frame>, Error> {

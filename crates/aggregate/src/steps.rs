@@ -35,6 +35,15 @@ where
         self.send(args, None).await
     }
 
+    /// Sends `args` like [`Steps::call`] and gives the reply as it came,
+    /// unparsed: for a reply that may be large and is passed on.
+    ///
+    /// # Errors
+    /// The backend failed.
+    pub async fn call_raw(&mut self, args: Vec<Bytes>) -> Result<Reply, Error> {
+        self.inner.call(self.command(args, None)).await
+    }
+
     /// Sends `args` to the primary of `shard`.
     ///
     /// # Errors
@@ -54,11 +63,11 @@ where
         S::Future: Send + 'static,
     {
         let reply = self.inner.call(self.command(args, None));
-        async move { into_frame(reply.await?) }
+        async move { into_frame(reply.await?).await }
     }
 
     async fn send(&mut self, args: Vec<Bytes>, route: Option<Route>) -> Result<Frame, Error> {
-        into_frame(self.inner.call(self.command(args, route)).await?)
+        into_frame(self.inner.call(self.command(args, route)).await?).await
     }
 
     /// A command of the client's for `args`, its spec looked up below.
@@ -69,8 +78,31 @@ where
     }
 }
 
-fn into_frame(reply: Reply) -> Result<Frame, Error> {
-    reply.into_frame().map_err(|e| Error::InvalidReply(e.to_string()))
+/// A reply at least this large is parsed on tokio's blocking pool rather
+/// than on the event loop: a million elements take tens of milliseconds
+/// to parse, which every other client of the worker would wait for. Below
+/// it, the hand-off would cost more than the parse.
+const PARSED_APART: usize = 1 << 20;
+
+async fn into_frame(reply: Reply) -> Result<Frame, Error> {
+    let invalid = |e: resp::Error| Error::InvalidReply(e.to_string());
+    match reply {
+        Reply::Raw(raw) if raw.len() >= PARSED_APART => {
+            tokio::task::spawn_blocking(move || Frame::parse_complete(&raw))
+                .await
+                .map_err(|e| Error::InvalidReply(format!("parsing a large reply failed: {e}")))?
+                .map_err(invalid)
+        }
+        reply => reply.into_frame().map_err(invalid),
+    }
+}
+
+/// Lets the worker serve other clients between batches of a long loop
+/// over a reply's elements: call it with each element's index.
+pub async fn pace(index: usize) {
+    if index % 1024 == 1023 {
+        tokio::task::yield_now().await;
+    }
 }
 
 /// `Bytes` for a static argument.
@@ -84,4 +116,36 @@ pub(crate) fn args(text: &[&str]) -> Vec<Bytes> {
     text.iter()
         .map(|a| Bytes::copy_from_slice(a.as_bytes()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::ready;
+
+    use bytes::BytesMut;
+    use test_util::turns::OtherTask;
+
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_large_reply_is_parsed_off_the_event_loop() {
+        let keys = Frame::Array(
+            (0..200_000)
+                .map(|i| Frame::Bulk(Bytes::from(format!("key:{i}"))))
+                .collect(),
+        );
+        let mut raw = BytesMut::new();
+        keys.encode(resp::Protocol::Resp2, &mut raw);
+        assert!(raw.len() >= PARSED_APART);
+        let other_client = OtherTask::spawn();
+        let base = Command::new(Request::from_args(["KEYS", "*"]));
+        let raw = raw.freeze();
+        let node = tower::service_fn(move |_: Command| ready(Ok::<_, Error>(Reply::Raw(raw.clone()))));
+        let mut steps = Steps::new(node, base);
+        let before = other_client.turns();
+        let parsed = steps.call(args(&["KEYS", "*"])).await.expect("a frame");
+        let during = other_client.turns() - before;
+        assert_eq!(parsed, keys);
+        assert!(during > 0, "the worker did nothing else while parsing");
+    }
 }

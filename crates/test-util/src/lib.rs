@@ -20,6 +20,7 @@
 //! - [`mock`]: a scriptable mock node for what a real server cannot be made to do.
 //! - [`relay`]: a fault relay between the proxy and a real node (latency,
 //!   a partition, a reply cut half-way).
+//! - [`turns`]: a task that counts its turns, to show work yields.
 
 pub mod binary;
 pub mod client;
@@ -29,6 +30,7 @@ pub mod ports;
 pub mod relay;
 pub mod replicated;
 pub mod server;
+pub mod turns;
 
 pub use binary::Flavor;
 pub use client::command;

@@ -3,9 +3,10 @@
 //! FLUSHALL; and (their steps in `between`) SWAPDB, MOVE, and COPY ... DB.
 
 use aggregate::steps::Steps;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
 use rand::seq::{IndexedRandom, SliceRandom};
+use resp::encode::{put_bulk, put_header};
 use resp::Frame;
 use router::{Command, Error, Reply};
 use tower::Service;
@@ -92,7 +93,7 @@ where
     let name = name.to_string();
     Some(Box::pin(async move {
         let frame = match name.as_str() {
-            "keys" => node.keys(&database, &args).await?,
+            "keys" => return node.keys(&database, &args).await,
             "dbsize" => node.dbsize(&database, &args).await?,
             "flushdb" => node.flushdb(&database, &args).await?,
             "flushall" => flushall(per_db, &database, &args).await?,
@@ -171,12 +172,16 @@ where
         Ok(keys)
     }
 
-    async fn keys(&mut self, database: &Scope, args: &[Bytes]) -> Result<Frame, Error> {
+    /// KEYS: the reply is encoded as it is built (an array of bulk
+    /// strings reads the same in RESP2 and RESP3), pausing between
+    /// batches, so a million keys never hold the worker for long.
+    async fn keys(&mut self, database: &Scope, args: &[Bytes]) -> Result<Reply, Error> {
         let [_, pattern] = args else {
-            return Ok(wrong_arity("keys"));
+            return Ok(Reply::Frame(wrong_arity("keys")));
         };
         let server_pattern = database.glob().unwrap_or_else(|| pattern.clone());
-        let mut keys = Vec::new();
+        let mut body = BytesMut::new();
+        let mut count = 0;
         for shard in 0..self.shards {
             let reply = self
                 .call(
@@ -185,18 +190,23 @@ where
                 )
                 .await?;
             let (Frame::Array(items) | Frame::Set(items)) = reply else {
-                return Ok(reply);
+                return Ok(Reply::Frame(reply));
             };
-            for item in items {
+            for (index, item) in items.into_iter().enumerate() {
+                aggregate::steps::pace(index).await;
                 let Some(stored) = item.as_bytes() else { continue };
                 if let Some(key) = database.decode(stored) {
                     if glob::matches(pattern, &key) {
-                        keys.push(Frame::Bulk(key));
+                        put_bulk(&mut body, &key);
+                        count += 1;
                     }
                 }
             }
         }
-        Ok(Frame::Array(keys))
+        let mut reply = BytesMut::with_capacity(body.len() + 24);
+        put_header(&mut reply, b'*', count);
+        reply.extend_from_slice(&body);
+        Ok(Reply::Raw(reply.freeze()))
     }
 
     async fn dbsize(&mut self, database: &Scope, args: &[Bytes]) -> Result<Frame, Error> {
@@ -366,3 +376,7 @@ fn scan_reply(reply: Frame) -> Result<(Bytes, Vec<Bytes>), Error> {
     let keys = keys.into_iter().filter_map(|k| k.as_bytes().cloned()).collect();
     Ok((cursor, keys))
 }
+
+#[cfg(test)]
+#[path = "keyspace_tests.rs"]
+mod tests;
