@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Coverage-guided fuzzing of the RESP decoders with libFuzzer, on the stable
-# toolchain (the same sanitizer-coverage flags cargo-fuzz passes, without
-# needing nightly). Each target runs for SECONDS (default 60); a crash is
+# Coverage-guided fuzzing with libFuzzer of the RESP decoders and of the
+# command router (routing, key positions, splits by slot, a tenant's key
+# rewrite), on the stable toolchain (the same sanitizer-coverage flags
+# cargo-fuzz passes, without needing nightly). Each target runs for SECONDS (default 60); a crash is
 # written to fuzz/ and fails the run.
 #
 #   scripts/fuzz.sh [SECONDS]
@@ -14,7 +15,7 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
  -Cllvm-args=-sanitizer-coverage-trace-compares -Cdebug-assertions"
 # --target keeps these flags away from build scripts, as cargo-fuzz does.
 cargo build --release --quiet --target "$target" --target-dir target/coverage
-for fuzzer in request_decoder reply_decoder; do
+for fuzzer in request_decoder reply_decoder router; do
     mkdir -p "corpus/$fuzzer"
     echo "fuzz: $fuzzer for ${seconds}s" >&2
     "target/coverage/$target/release/$fuzzer" "corpus/$fuzzer" -max_total_time="$seconds" -print_final_stats=1 2>&1 |
