@@ -130,3 +130,79 @@ async fn a_reply_cut_half_way_is_an_error_and_the_client_stays() {
     assert_eq!(common::show(&client.call(&["STRLEN", "big"]).await), "200000");
     assert_eq!(common::show(&client.call(&["GET", "big"]).await), big);
 }
+
+/// The reply to `args` once the connections a relay cut are gone: a
+/// request may still meet one as it closes ("connection ... lost").
+async fn reply_after_a_cut(client: &mut common::RawClient, args: &[&str]) -> String {
+    let mut reply = common::show(&client.call(args).await);
+    for _ in 0..10 {
+        if !reply.contains(" lost") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        reply = common::show(&client.call(args).await);
+    }
+    reply
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_accepts_but_never_answers_the_handshake_is_a_connect_timeout() {
+    let server = Server::start(Flavor::Valkey);
+    let relay = test_util::Relay::start(&server.addr());
+    let proxy = TestProxy::start(vec![relay.addr().to_string()], |c| c.connect_timeout_ms = 300).await;
+    let mut client = common::RawClient::connect(&proxy.addr).await;
+    assert_eq!(common::show(&client.call(&["SET", "k", "v"]).await), "OK");
+    // The node's connections end, and new ones are accepted but hang: the
+    // proxy's reconnect gets no handshake reply.
+    relay.set(test_util::Fault::BlackHole);
+    relay.cut_all();
+    let reply = reply_after_a_cut(&mut client, &["GET", "k"]).await;
+    assert_eq!(
+        reply,
+        format!(
+            "-ERR proxy: backend unavailable: connect to {} timed out after 300ms",
+            relay.addr()
+        )
+    );
+    // The fault lifts: the same client goes on.
+    relay.set(test_util::Fault::Pass);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = common::show(&client.call(&["GET", "k"]).await);
+        if reply == "v" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still {reply}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_handshake_says_what_the_node_said() {
+    let server = Server::start(Flavor::Valkey);
+    server.command(&["CONFIG", "SET", "requirepass", "first"]);
+    let relay = test_util::Relay::start(&server.addr());
+    let proxy = TestProxy::start(vec![relay.addr().to_string()], |c| {
+        c.backend_password = Some("first".into());
+    })
+    .await;
+    let mut client = common::RawClient::connect(&proxy.addr).await;
+    assert_eq!(common::show(&client.call(&["SET", "k", "v"]).await), "OK");
+    // The node's password changes, and its connections end: the proxy's
+    // reconnect logs in with the old one.
+    let mut admin = common::RawClient::connect(&server.addr()).await;
+    assert_eq!(common::show(&admin.call(&["AUTH", "first"]).await), "OK");
+    assert_eq!(
+        common::show(&admin.call(&["CONFIG", "SET", "requirepass", "second"]).await),
+        "OK"
+    );
+    relay.cut_all();
+    let reply = reply_after_a_cut(&mut client, &["GET", "k"]).await;
+    assert_eq!(
+        reply,
+        format!(
+            "-ERR proxy: backend unavailable: handshake with {} failed: WRONGPASS invalid username-password pair or user is disabled.",
+            relay.addr()
+        )
+    );
+}

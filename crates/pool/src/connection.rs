@@ -26,7 +26,6 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use resp::{Limits, ReplyDecoder};
@@ -476,13 +475,12 @@ impl Future for PendingReply {
 // === the connection's tasks ===
 
 async fn run(shared: Arc<Shared>, config: Arc<PoolConfig>) {
-    let started = Instant::now();
     let connected = tokio::select! {
         _ = shared.shutdown.cancelled() => Err(Error::ConnectionLost { addr: shared.endpoint.addr.clone(), sent: false }),
         outcome = tokio::time::timeout(config.connect_timeout, handshake::connect(&shared.endpoint, &config.handshake)) => {
             outcome.unwrap_or_else(|_| Err(Error::ConnectTimeout {
                 addr: shared.endpoint.addr.clone(),
-                elapsed: started.elapsed(),
+                elapsed: config.connect_timeout,
             }))
         }
     };
