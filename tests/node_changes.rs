@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use common::{proxy_info_field, settled_info_field, TestProxy};
 use futures::future::join_all;
 use test_util::client::must;
+use test_util::cluster::{migrate_slots, node_id};
 use test_util::{Cluster, Flavor, Server};
 
 const WRITERS: usize = 4;
@@ -54,10 +55,6 @@ async fn push_until(addr: String, writer: usize, stop: Arc<AtomicBool>) -> (usiz
     (pushed, errors)
 }
 
-fn node_id(addr: &str) -> String {
-    must(addr, &["CLUSTER", "MYID"])
-}
-
 /// Polls `done` every 50 ms for up to 30 s.
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -84,21 +81,8 @@ fn all_see_owner(nodes: &[String], slot: &str, owner: &str) -> bool {
 /// Moves `SLOTS` from `from` to `to` and waits until every node agrees.
 fn migrate(nodes: &[String], from: &str, to: &str) {
     let target = node_id(to);
-    let (first, last) = SLOTS;
-    let reply = must(
-        from,
-        &[
-            "CLUSTER",
-            "MIGRATESLOTS",
-            "SLOTSRANGE",
-            first,
-            last,
-            "NODE",
-            &target,
-        ],
-    );
-    assert_eq!(reply, "OK");
-    wait_until("the migration", || all_see_owner(nodes, first, &target));
+    migrate_slots(from, SLOTS, &target);
+    wait_until("the migration", || all_see_owner(nodes, SLOTS.0, &target));
 }
 
 /// True while the proxy at `proxy` routes to `node` (`PROXY INFO` lists it).

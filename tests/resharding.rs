@@ -14,6 +14,7 @@ use std::time::Duration;
 use common::TestProxy;
 use futures::future::join_all;
 use test_util::client::must;
+use test_util::cluster::{migrate_slots, node_id};
 use test_util::{Cluster, Flavor};
 
 const PUSHES: usize = 200_000;
@@ -73,10 +74,6 @@ async fn check_every_value_once(addr: &str) {
     let missing = seen.iter().filter(|&&n| n == 0).count();
     let repeated = seen.iter().filter(|&&n| n > 1).count();
     assert_eq!((missing, repeated), (0, 0), "values missing / repeated");
-}
-
-fn node_id(addr: &str) -> String {
-    must(addr, &["CLUSTER", "MYID"])
 }
 
 /// True when `node` sees `owner` serving every slot of `range`.
@@ -153,19 +150,7 @@ async fn atomic_slot_migration_under_load() {
     let moves = [(0, 1, "0", "1999"), (0, 2, "2000", "3999"), (1, 0, "0", "999")];
     for (from, to, first, last) in moves {
         let target = node_id(&primaries[to]);
-        let reply = must(
-            &primaries[from],
-            &[
-                "CLUSTER",
-                "MIGRATESLOTS",
-                "SLOTSRANGE",
-                first,
-                last,
-                "NODE",
-                &target,
-            ],
-        );
-        assert_eq!(reply, "OK");
+        migrate_slots(&primaries[from], (first, last), &target);
         // Done when the target owns the whole range, as both nodes see it.
         let range = (first.parse().unwrap(), last.parse().unwrap());
         let deadline = std::time::Instant::now() + Duration::from_secs(60);

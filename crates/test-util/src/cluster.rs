@@ -163,3 +163,32 @@ impl Cluster {
         self.nodes.iter().map(Server::addr).collect()
     }
 }
+
+/// The cluster node id of the node at `addr`.
+///
+/// # Panics
+/// The node does not answer `CLUSTER MYID`.
+pub fn node_id(addr: &str) -> String {
+    must(addr, &["CLUSTER", "MYID"])
+}
+
+/// Starts Valkey 9's atomic migration of slots `first..=last` from the
+/// node at `from` to the node whose id is `target`; returns at once.
+///
+/// # Panics
+/// The node refuses it.
+pub fn migrate_slots(from: &str, (first, last): (&str, &str), target: &str) {
+    let reply = must(
+        from,
+        &[
+            "CLUSTER",
+            "MIGRATESLOTS",
+            "SLOTSRANGE",
+            first,
+            last,
+            "NODE",
+            target,
+        ],
+    );
+    assert_eq!(reply, "OK", "CLUSTER MIGRATESLOTS on {from}");
+}
