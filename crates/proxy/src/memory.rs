@@ -43,7 +43,14 @@ impl ClientMemory {
     /// already killed or evicted do not count, as they are about to be
     /// freed. Returns the evicted client's id.
     pub fn evict_over(&self, limit: usize, clients: &Clients) -> Option<u64> {
-        if limit == 0 || self.total() <= limit {
+        self.evict_with(limit, clients, pool::waiting::replies_waiting())
+    }
+
+    /// [`ClientMemory::evict_over`] with `waiting` bytes of replies that
+    /// arrived and no session took yet.
+    fn evict_with(&self, limit: usize, clients: &Clients, waiting: usize) -> Option<u64> {
+        let held = self.held();
+        if limit == 0 || held + waiting <= limit {
             return None;
         }
         // Clients killed or evicted already are on their way out.
@@ -52,7 +59,12 @@ impl ClientMemory {
             .into_iter()
             .partition(|client| client.kill.is_cancelled());
         let leaving: usize = leaving.iter().map(|client| client.buffers.held()).sum();
-        if self.total().saturating_sub(leaving) <= limit {
+        let attributed = held.saturating_sub(leaving);
+        // While the replies nobody took yet are most of the total, whose
+        // they are is unknown, and the client holding the most may hold
+        // next to nothing. Sessions take their replies at once (even for a
+        // client that does not read), so a report soon names the client.
+        if attributed + waiting <= limit || attributed <= limit / 2 {
             return None;
         }
         let victim = staying.iter().max_by_key(|client| client.buffers.held())?;
@@ -146,6 +158,20 @@ mod tests {
         assert_eq!(memory.held(), 100);
         assert_eq!(memory.evicted(), 1);
         assert_eq!(memory.evict_over(0, &clients), None, "0 is no limit");
+    }
+
+    #[test]
+    fn replies_nobody_took_yet_evict_nobody_until_they_are_someones() {
+        let clients = Clients::default();
+        let memory = ClientMemory::default();
+        let (reader, hog) = (client(&clients, 1), client(&clients, 2));
+        let (mut reader_held, mut hog_held) = (Held::default(), Held::default());
+        assert!(reader_held.report(&reader, &memory, 0, 16384, 10));
+        assert_eq!(memory.evict_with(1000, &clients, 5000), None);
+        assert!(!reader.kill.is_cancelled());
+        // The hog's session took them: it goes.
+        assert!(hog_held.report(&hog, &memory, 0, 0, 5000));
+        assert_eq!(memory.evict_with(1000, &clients, 0), Some(hog.id));
     }
 
     #[test]

@@ -259,11 +259,10 @@ pub async fn serve<S: StackService, G: StackService>(
                     if let Some(hooked) = hooked.as_mut() {
                         hooked.replied(reply.reply(), peer, id);
                     }
-                    let buffer = output.buffer();
-                    last_reply_queued = write_reply(reply, buffer);
+                    last_reply_queued = write_reply(reply, &mut output);
                     // Past a chunk, what is held is written and counted
                     // before more replies are taken.
-                    last_reply_queued || buffer.len() >= OUTPUT_CHUNK
+                    last_reply_queued || output.len() >= OUTPUT_CHUNK
                 })
             })),
                 if !pending.is_empty() && !last_reply_queued =>

@@ -5,13 +5,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::BytesMut;
 use futures::future::BoxFuture;
 use resp::Protocol;
 use router::{Command, Reply};
 use tower::Service;
 
 use super::ordered::InOrder;
+use super::output::ClientOutput;
 use crate::edge;
 
 /// A reply waiting for its turn to be written.
@@ -118,21 +118,21 @@ impl Outgoing {
     }
 }
 
-pub(super) fn write_reply(outgoing: Outgoing, output: &mut BytesMut) -> bool {
+pub(super) fn write_reply(outgoing: Outgoing, output: &mut ClientOutput) -> bool {
     if outgoing.silent {
         return outgoing.close;
     }
     match outgoing.reply {
-        Ok(Reply::Raw(raw)) => output.extend_from_slice(&raw),
-        Ok(Reply::Frame(frame)) => frame.encode(outgoing.protocol, output),
+        Ok(Reply::Raw(raw)) => output.push(raw),
+        Ok(Reply::Frame(frame)) => frame.encode(outgoing.protocol, output.buffer()),
         // Not a reply: only a layer that passes a command it should have
         // answered returns it. An error, never a silent success.
         Ok(reply @ Reply::Admitted) => {
             if let Ok(frame) = reply.into_frame() {
-                frame.encode(outgoing.protocol, output)
+                frame.encode(outgoing.protocol, output.buffer())
             }
         }
-        Err(error) => edge::reply_for(&error).encode(outgoing.protocol, output),
+        Err(error) => edge::reply_for(&error).encode(outgoing.protocol, output.buffer()),
     }
     outgoing.close
 }
