@@ -157,12 +157,12 @@ async fn a_node_that_accepts_but_never_answers_the_handshake_is_a_connect_timeou
     relay.set(test_util::Fault::BlackHole);
     relay.cut_all();
     let reply = reply_after_a_cut(&mut client, &["GET", "k"]).await;
-    assert_eq!(
-        reply,
-        format!(
-            "-ERR proxy: backend unavailable: connect to {} timed out after 300ms",
-            relay.addr()
-        )
+    // Said at once, or (when a reconnect in the background met it first)
+    // as the last error of a node in its reconnect backoff.
+    let said = format!("connect to {} timed out after 300ms", relay.addr());
+    assert!(
+        reply.starts_with("-ERR proxy: backend unavailable: ") && reply.contains(&said),
+        "{reply}"
     );
     // The fault lifts: the same client goes on.
     relay.set(test_util::Fault::Pass);
@@ -198,11 +198,12 @@ async fn a_refused_handshake_says_what_the_node_said() {
     );
     relay.cut_all();
     let reply = reply_after_a_cut(&mut client, &["GET", "k"]).await;
-    assert_eq!(
-        reply,
-        format!(
-            "-ERR proxy: backend unavailable: handshake with {} failed: WRONGPASS invalid username-password pair or user is disabled.",
-            relay.addr()
-        )
+    let said = format!(
+        "handshake with {} failed: WRONGPASS invalid username-password pair or user is disabled.",
+        relay.addr()
+    );
+    assert!(
+        reply.starts_with("-ERR proxy: backend unavailable: ") && reply.contains(&said),
+        "{reply}"
     );
 }
