@@ -2,8 +2,8 @@
 # Coverage-guided fuzzing with libFuzzer of the RESP decoders and of the
 # command router (routing, key positions, splits by slot, a tenant's key
 # rewrite), on the stable toolchain (the same sanitizer-coverage flags
-# cargo-fuzz passes, without needing nightly). Each target runs for SECONDS (default 60); a crash is
-# written to fuzz/ and fails the run.
+# cargo-fuzz passes, without needing nightly). Each target runs for
+# SECONDS (default 60); a crash is written to fuzz/ and fails the run.
 #
 #   scripts/fuzz.sh [SECONDS]
 set -euo pipefail
