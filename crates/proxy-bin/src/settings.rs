@@ -16,6 +16,9 @@ pub(crate) enum SettingsError {
     /// The settings do not make a working proxy.
     #[error(transparent)]
     Invalid(#[from] proxy::config::ConfigError),
+    /// A value in the file is not of its setting's type.
+    #[error("{0}")]
+    FileType(String),
     /// The file's `log` is not a log filter.
     #[error("invalid log filter {filter:?}: {why}")]
     LogFilter { filter: String, why: String },
@@ -25,6 +28,7 @@ pub(crate) enum SettingsError {
 pub(crate) fn load(cli: &Cli) -> Result<ProxyConfig, SettingsError> {
     let mut builder = Config::builder();
     if let Some(path) = &cli.config {
+        check_types(path)?;
         builder = builder.add_source(File::from(path.as_path()).format(FileFormat::Toml).required(true));
     }
     builder = builder.add_source(
@@ -64,6 +68,31 @@ pub(crate) fn load(cli: &Cli) -> Result<ProxyConfig, SettingsError> {
         }
     }
     Ok(config)
+}
+
+/// Reads the file on its own as strictly typed TOML: the layered read
+/// converts what it can (`1.5` into 2, `"100"` into 100), which a file
+/// must not rely on, so a value of the wrong type is refused, with its
+/// line. An unreadable or malformed file is left to the layered read,
+/// which says so.
+fn check_types(path: &std::path::Path) -> Result<(), SettingsError> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    if text.parse::<toml::Table>().is_err() {
+        return Ok(());
+    }
+    let Err(error) = toml::from_str::<ProxyConfig>(&text) else {
+        return Ok(());
+    };
+    let at = error.span().map_or(0, |span| span.start);
+    let line = text[..at.min(text.len())].matches('\n').count() + 1;
+    let shown = text.lines().nth(line - 1).unwrap_or_default().trim();
+    Err(SettingsError::FileType(format!(
+        "{}: line {line}, `{shown}`: {}",
+        path.display(),
+        error.message()
+    )))
 }
 
 /// Threads 0 means one per core (at most `MAX_THREADS`).

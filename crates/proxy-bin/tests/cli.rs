@@ -68,18 +68,18 @@ fn the_operations_settings_refuse_bad_values_by_name() {
         ("slowlog_max_len = \"many\"", "slowlog_max_len"),
         ("slowlog_log_slower_than = \"slow\"", "slowlog_log_slower_than"),
         ("log = \"proxy=loud\"", "invalid log filter \"proxy=loud\""),
-        ("maxmemory_clients = -1", "for key `maxmemory_clients`"),
+        ("maxmemory_clients = -1", "maxmemory_clients"),
         (
             "client_output_buffer_limit = \"lots\"",
-            "for key `client_output_buffer_limit`",
+            "client_output_buffer_limit",
         ),
         (
             "client_output_buffer_soft_limit = -5",
-            "for key `client_output_buffer_soft_limit`",
+            "client_output_buffer_soft_limit",
         ),
         (
             "client_output_buffer_soft_seconds = \"a minute\"",
-            "for key `client_output_buffer_soft_seconds`",
+            "client_output_buffer_soft_seconds",
         ),
     ];
     for (index, (line, said)) in cases.iter().enumerate() {
