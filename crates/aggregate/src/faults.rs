@@ -9,8 +9,8 @@ use bytes::Bytes;
 use resp::Frame;
 
 use crate::fake_store::{list, set, text, FakeStore, Fault, Value};
+use crate::moves;
 use crate::steps::args;
-use crate::{moves, pops};
 
 /// A command, the keys before it, the keys and reply after it.
 struct Case {
@@ -83,7 +83,7 @@ async fn run(case: &Case, fault: Option<(usize, Fault)>) -> (Frame, BTreeMap<Byt
     let args = args(case.command);
     let name = case.command[0].to_ascii_lowercase();
     let reply = if name.starts_with("bl") {
-        pops::blocking_move(&mut steps, &name, &args).await
+        moves::blocking_move(&mut steps, &name, &args).await
     } else {
         let reply = moves::run(&mut steps, &name, &args).await.expect("a move");
         reply.map(|r| r.into_frame().expect("a frame"))

@@ -20,7 +20,7 @@
 //! - [`steps`]: commands the proxy carries out as several requests.
 //! - [`colocate`]: multi-key commands across slots, run by the server on
 //!   copies of the keys brought next to each other.
-//! - [`moves`]: RENAME, SMOVE, LMOVE and MSETNX across slots, each
+//! - [`moves`]: RENAME, SMOVE, LMOVE, BLMOVE and MSETNX across slots, each
 //!   undone if a node fails between its steps (`undo`).
 //! - [`streams`]: XREAD (with or without BLOCK) and XREADGROUP whose
 //!   streams span slots.

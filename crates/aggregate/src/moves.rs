@@ -1,8 +1,9 @@
 //! Commands that change keys in two slots, done in steps with Valkey's
 //! replies and errors: RENAME / RENAMENX (DUMP, RESTORE with the TTL,
 //! delete), SMOVE (SADD then SREM), LMOVE / RPOPLPUSH (push a copy of the
-//! end element, then remove it from the source), and MSETNX (EXISTS over
-//! every key, then MSET).
+//! end element, then remove it from the source), BLMOVE / BRPOPLPUSH (a
+//! blocking pop, then the push), and MSETNX (EXISTS over every key, then
+//! MSET).
 //!
 //! Each reads what it needs first (types, the value, the lengths), so a
 //! WRONGTYPE or a missing key changes nothing, then copies before it
@@ -20,6 +21,7 @@ use tower::Service;
 
 use crate::steps::{arg, Steps};
 use crate::undo::{Journal, Undo};
+use crate::waits::check_seconds as check_timeout;
 
 /// Runs one of the commands above, or `None` for any other command.
 pub async fn run<S>(steps: &mut Steps<S>, name: &str, args: &[Bytes]) -> Option<Result<Reply, Error>>
@@ -241,11 +243,7 @@ where
 /// list or nothing, and the destination a list or nothing, looked at only
 /// when the source exists. `Some` is the client's answer (WRONGTYPE, or
 /// the server's error).
-pub(crate) async fn refuse_types<S>(
-    steps: &mut Steps<S>,
-    from: &Bytes,
-    to: &Bytes,
-) -> Result<Option<Frame>, Error>
+async fn refuse_types<S>(steps: &mut Steps<S>, from: &Bytes, to: &Bytes) -> Result<Option<Frame>, Error>
 where
     S: Service<Command, Response = Reply, Error = Error>,
 {
@@ -290,4 +288,61 @@ where
         Ok(_) => Frame::Integer(1),
         Err(reply) => reply,
     })
+}
+
+/// BLMOVE / BRPOPLPUSH with the source and destination in two slots: the
+/// types checked first (as LMOVE across slots does), then a blocking pop
+/// on the source's node, then the push to the destination. Should the
+/// push fail (the destination is not a list: Valkey looks at it only once
+/// the source has something; or its node fails), the element goes back to
+/// the end of the source it left (`undo`) and the client gets the
+/// error.
+pub(crate) async fn blocking_move<S>(steps: &mut Steps<S>, name: &str, args: &[Bytes]) -> Result<Frame, Error>
+where
+    S: Service<Command, Response = Reply, Error = Error>,
+{
+    let syntax = || Ok(Frame::error("ERR syntax error"));
+    let (from, to, from_left, to_left, timeout) = match (name, args) {
+        ("brpoplpush", [_, from, to, timeout]) => (from, to, false, true, timeout),
+        ("blmove", [_, from, to, wherefrom, whereto, timeout]) => match (side(wherefrom), side(whereto)) {
+            (Some(from_left), Some(to_left)) => (from, to, from_left, to_left, timeout),
+            _ => return syntax(),
+        },
+        _ => return syntax(),
+    };
+    if let Err(error) = check_timeout(timeout) {
+        return Ok(error);
+    }
+    if let Some(refused) = refuse_types(steps, from, to).await? {
+        return Ok(refused);
+    }
+    let pop = if from_left { "BLPOP" } else { "BRPOP" };
+    let popped = steps.call(vec![arg(pop), from.clone(), timeout.clone()]).await?;
+    let Some(element) = popped.as_array().and_then(|p| p.get(1)?.as_bytes().cloned()) else {
+        return Ok(popped);
+    };
+    let mut journal = Journal::new(
+        if name == "blmove" { "BLMOVE" } else { "BRPOPLPUSH" },
+        "the element may be in both lists; nothing was lost",
+    );
+    journal.ran(Undo::Repush {
+        key: from.clone(),
+        element: element.clone(),
+        left: from_left,
+        length: None,
+    });
+    let destination_length = match steps.call(vec![arg("LLEN"), to.clone()]).await {
+        Ok(Frame::Integer(length)) => length,
+        Ok(other) => return Ok(journal.abandon(steps, Ok(other)).await),
+        Err(error) => return Ok(journal.abandon(steps, Err(error)).await),
+    };
+    Ok(
+        match journal
+            .push(steps, to, &element, to_left, destination_length)
+            .await
+        {
+            Ok(_) => Frame::Bulk(element),
+            Err(reply) => reply,
+        },
+    )
 }

@@ -1,6 +1,7 @@
 //! Pops whose keys span slots: the blocking ones (BLPOP, BRPOP,
-//! BZPOPMIN, BZPOPMAX, BLMPOP, BZMPOP), LMPOP and ZMPOP, and BLMOVE /
-//! BRPOPLPUSH between two slots.
+//! BZPOPMIN, BZPOPMAX, BLMPOP, BZMPOP), LMPOP and ZMPOP; BLMOVE /
+//! BRPOPLPUSH between two slots are dispatched from here and done in
+//! [`crate::moves`].
 //!
 //! Valkey pops from the first of the keys, in the order given, that has
 //! something, and else (the blocking ones) waits for any of them. Across
@@ -27,10 +28,9 @@ use resp::Frame;
 use router::{Command, Error, Reply};
 use tower::Service;
 
-use crate::moves::{refuse_types, side};
+use crate::moves::{self, side};
 use crate::split;
 use crate::steps::{arg, Steps};
-use crate::undo::{Journal, Undo};
 use crate::waits::{check_seconds as check_timeout, First, Waiting, Waits};
 
 /// True for the commands [`run`] carries out across slots.
@@ -62,7 +62,7 @@ where
 {
     let Waiting { pool, owner, args } = waiting;
     let frame = match name {
-        "blmove" | "brpoplpush" => blocking_move(&mut steps, name, &args).await?,
+        "blmove" | "brpoplpush" => moves::blocking_move(&mut steps, name, &args).await?,
         _ => match Pop::parse(name, &args) {
             Ok(pop) => pop.run(&mut steps, &pool, owner).await?,
             Err(error) => error,
@@ -323,63 +323,6 @@ fn text(frame: &Frame) -> Option<Bytes> {
         Frame::Integer(n) => Some(Bytes::from(n.to_string())),
         _ => None,
     }
-}
-
-/// BLMOVE / BRPOPLPUSH with the source and destination in two slots: the
-/// types checked first (as LMOVE across slots does), then a blocking pop
-/// on the source's node, then the push to the destination. Should the
-/// push fail (the destination is not a list: Valkey looks at it only once
-/// the source has something; or its node fails), the element goes back to
-/// the end of the source it left (`undo`) and the client gets the
-/// error.
-pub(crate) async fn blocking_move<S>(steps: &mut Steps<S>, name: &str, args: &[Bytes]) -> Result<Frame, Error>
-where
-    S: Service<Command, Response = Reply, Error = Error>,
-{
-    let syntax = || Ok(Frame::error("ERR syntax error"));
-    let (from, to, from_left, to_left, timeout) = match (name, args) {
-        ("brpoplpush", [_, from, to, timeout]) => (from, to, false, true, timeout),
-        ("blmove", [_, from, to, wherefrom, whereto, timeout]) => match (side(wherefrom), side(whereto)) {
-            (Some(from_left), Some(to_left)) => (from, to, from_left, to_left, timeout),
-            _ => return syntax(),
-        },
-        _ => return syntax(),
-    };
-    if let Err(error) = check_timeout(timeout) {
-        return Ok(error);
-    }
-    if let Some(refused) = refuse_types(steps, from, to).await? {
-        return Ok(refused);
-    }
-    let pop = if from_left { "BLPOP" } else { "BRPOP" };
-    let popped = steps.call(vec![arg(pop), from.clone(), timeout.clone()]).await?;
-    let Some(element) = popped.as_array().and_then(|p| text(p.get(1)?)) else {
-        return Ok(popped);
-    };
-    let mut journal = Journal::new(
-        if name == "blmove" { "BLMOVE" } else { "BRPOPLPUSH" },
-        "the element may be in both lists; nothing was lost",
-    );
-    journal.ran(Undo::Repush {
-        key: from.clone(),
-        element: element.clone(),
-        left: from_left,
-        length: None,
-    });
-    let destination_length = match steps.call(vec![arg("LLEN"), to.clone()]).await {
-        Ok(Frame::Integer(length)) => length,
-        Ok(other) => return Ok(journal.abandon(steps, Ok(other)).await),
-        Err(error) => return Ok(journal.abandon(steps, Err(error)).await),
-    };
-    Ok(
-        match journal
-            .push(steps, to, &element, to_left, destination_length)
-            .await
-        {
-            Ok(_) => Frame::Bulk(element),
-            Err(reply) => reply,
-        },
-    )
 }
 
 #[cfg(test)]

@@ -226,26 +226,11 @@ impl Journal {
 
 impl Undo {
     /// The undo of a step known to have run: no length to check.
-    fn ran(self) -> Undo {
-        match self {
-            Undo::Unpush {
-                key, element, left, ..
-            } => Undo::Unpush {
-                key,
-                element,
-                left,
-                length: None,
-            },
-            Undo::Repush {
-                key, element, left, ..
-            } => Undo::Repush {
-                key,
-                element,
-                left,
-                length: None,
-            },
-            run => run,
+    fn ran(mut self) -> Undo {
+        if let Undo::Unpush { length, .. } | Undo::Repush { length, .. } = &mut self {
+            *length = None;
         }
+        self
     }
 
     /// True for an undo that puts removed data back: skipping it could

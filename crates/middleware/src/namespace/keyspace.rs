@@ -3,7 +3,7 @@
 //! FLUSHALL; and (their steps in `between`) SWAPDB, MOVE, and COPY ... DB.
 
 use aggregate::steps::Steps;
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use futures::future::BoxFuture;
 use rand::seq::{IndexedRandom, SliceRandom};
 use resp::encode::{put_bulk, put_header};
@@ -14,6 +14,10 @@ use tower::Service;
 use super::glob;
 use super::scope::Scope;
 use super::space::{is_database_key, is_hidden_from_root};
+
+/// Bytes kept before KEYS' reply for its header: `*`, up to 20 digits,
+/// CRLF.
+const HEADER_ROOM: usize = 24;
 
 /// Keys asked for per SCAN call and deleted per UNLINK.
 const BATCH: usize = 1000;
@@ -180,7 +184,9 @@ where
             return Ok(Reply::Frame(wrong_arity("keys")));
         };
         let server_pattern = database.glob().unwrap_or_else(|| pattern.clone());
-        let mut body = BytesMut::new();
+        // Room for the array header, written once the count is known, so
+        // that the keys are not copied again behind it.
+        let mut body = BytesMut::zeroed(HEADER_ROOM);
         let mut count = 0;
         for shard in 0..self.shards {
             let reply = self
@@ -203,10 +209,12 @@ where
                 }
             }
         }
-        let mut reply = BytesMut::with_capacity(body.len() + 24);
-        put_header(&mut reply, b'*', count);
-        reply.extend_from_slice(&body);
-        Ok(Reply::Raw(reply.freeze()))
+        let mut header = BytesMut::with_capacity(HEADER_ROOM);
+        put_header(&mut header, b'*', count);
+        let start = HEADER_ROOM - header.len();
+        body[start..HEADER_ROOM].copy_from_slice(&header);
+        body.advance(start);
+        Ok(Reply::Raw(body.freeze()))
     }
 
     async fn dbsize(&mut self, database: &Scope, args: &[Bytes]) -> Result<Frame, Error> {
