@@ -128,7 +128,7 @@ fn process(out: &mut Exposition, shared: &Shared) {
         )
         .sample("process_cpu_seconds_total", &[], cpu);
     }
-    if let Some(bytes) = resident_bytes() {
+    if let Some(bytes) = proxy::memory::resident_bytes() {
         out.family(
             "process_resident_memory_bytes",
             Kind::Gauge,
@@ -379,12 +379,4 @@ fn backends(out: &mut Exposition, shared: &Shared) {
         let shards = stack.router.topology().current().shards().len();
         out.sample("valkey_proxy_topology_shards", &[("group", group)], shards as f64);
     }
-}
-
-/// Resident memory, from `/proc/self/statm` (pages of 4 KiB on every
-/// platform the proxy runs on).
-fn resident_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
 }

@@ -3,10 +3,7 @@
 //! before), starts the runtime and serves until SIGTERM or Ctrl-C, then
 //! drains. A bad configuration exits with code 64 and one line saying why.
 
-/// The allocator: measured with callgrind and scripts/bench.sh, see docs/PERFORMANCE.md.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
+mod allocator;
 mod cli;
 mod logs;
 mod reloader;
@@ -37,6 +34,9 @@ fn main() {
             std::process::exit(1);
         }
     };
+    for runtime in &runtimes {
+        runtime.spawn(allocator::nudge_after_give_backs());
+    }
     // With one thread, everything runs on it; with more, the clients are
     // handed to them in turn (see `proxy::Proxy::run_on`).
     let workers: Vec<tokio::runtime::Handle> = match runtimes.len() {

@@ -1,22 +1,104 @@
 //! What the clients' buffers hold together, against `maxmemory_clients`
-//! (Valkey's setting of the same name): past it, the client holding the
-//! most is closed, as Valkey evicts clients.
+//! (Valkey's setting of the same name), and the proxy's resident memory,
+//! against `maxmemory`: past either, the client holding the most is
+//! closed, as Valkey evicts clients.
 //!
 //! Each session reports what it holds (replies not yet written, a request
 //! not yet whole) when that changes (`Held::report`); the total is one
 //! atomic counter. The common path reports nothing: a client that reads
 //! its replies holds none once they are written, and a read batch that
-//! ends on a whole request leaves nothing in the read buffer.
+//! ends on a whole request leaves nothing in the read buffer. The resident
+//! memory is read only while the clients hold at least a quarter of
+//! `maxmemory`, never on the common path.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::clients::{ClientInfo, Clients};
+
+/// The clients' buffers must hold at least this part of `maxmemory` (a
+/// quarter) before a client is evicted for the resident memory: below it,
+/// the memory is the proxy's own, and closing a client would not give it
+/// back.
+const SHARE_WORTH_EVICTING: usize = 4;
+
+/// A client is evicted once the resident memory passes `maxmemory` less
+/// this part of it (a quarter: at 384 MiB of 512), unless an earlier
+/// eviction's memory is still on its way out ([`RELEASE_WAIT`]).
+const NEAR: usize = 4;
+
+/// Past `maxmemory` less this part of it (an eighth: at 448 MiB of 512), a
+/// client is evicted even while an earlier eviction's memory is on its way
+/// out: the allocator gives freed memory back to the system a second after
+/// it is freed, and meanwhile the other clients may grow (measured: without
+/// this, 543-572 MiB at the peak in two runs of ten, docs/OPERATIONS.md).
+const CLOSE: usize = 8;
+
+/// How long an eviction for the resident memory waits for the evicted
+/// client's memory to leave the process before another client may be
+/// evicted for it: the allocator gives freed memory back to the system a
+/// little after it is freed.
+const RELEASE_WAIT: Duration = Duration::from_secs(1);
+
+/// The two memory budgets, bytes; 0 is none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Budget {
+    /// What the clients' buffers may hold together (`maxmemory_clients`).
+    pub clients: usize,
+    /// What the proxy may hold resident (`maxmemory`).
+    pub resident: usize,
+}
+
+/// A client giving back at least this much at once counts in
+/// [`given_back`].
+const LARGE_GIVE_BACK: usize = 1024 * 1024;
+
+/// How many times a client gave back [`LARGE_GIVE_BACK`] or more at once.
+static GIVEN_BACK: AtomicU64 = AtomicU64::new(0);
+
+/// How many times a client's buffers gave back 1 MiB or more at once
+/// (replies written or dropped, the client gone). An embedder whose
+/// allocator keeps memory freed on other threads until they allocate
+/// (mimalloc does) can have its idle threads allocate once when this
+/// changes, as the bundled binary does.
+pub fn given_back() -> u64 {
+    GIVEN_BACK.load(Ordering::Relaxed)
+}
 
 /// The bytes every client holds, and how many clients were evicted.
 #[derive(Debug, Default)]
 pub struct ClientMemory {
     held: AtomicUsize,
     evicted: AtomicU64,
+    /// The last eviction for the resident memory, while its memory may
+    /// still be on its way out.
+    releasing: Mutex<Option<Release>>,
+}
+
+/// An eviction for the resident memory: what was resident then, and what
+/// the evicted client held.
+#[derive(Clone, Copy, Debug)]
+struct Release {
+    at: Instant,
+    resident: usize,
+    held: usize,
+}
+
+impl Release {
+    /// True while the evicted client's memory has not yet left: the
+    /// resident memory has not fallen by half of what it held, and not
+    /// for long.
+    fn pending(&self, resident: usize) -> bool {
+        self.at.elapsed() < RELEASE_WAIT && resident + self.held / 2 > self.resident
+    }
+}
+
+/// Why a client is evicted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Over {
+    Clients,
+    Resident(usize),
 }
 
 impl ClientMemory {
@@ -32,25 +114,44 @@ impl ClientMemory {
         self.held() + pool::waiting::replies_waiting()
     }
 
-    /// Clients closed because the total passed `maxmemory_clients`
-    /// (INFO's `evicted_clients`).
+    /// Clients closed because the total passed `maxmemory_clients` or the
+    /// resident memory `maxmemory` (INFO's `evicted_clients`).
     pub fn evicted(&self) -> u64 {
         self.evicted.load(Ordering::Relaxed)
     }
 
-    /// When the total is over `limit` (0: none): marks the client holding
-    /// the most for eviction and cancels its session; the bytes of clients
-    /// already killed or evicted do not count, as they are about to be
-    /// freed. Returns the evicted client's id.
-    pub fn evict_over(&self, limit: usize, clients: &Clients) -> Option<u64> {
-        self.evict_with(limit, clients, pool::waiting::replies_waiting())
+    /// Takes `bytes` a client gave back off the total.
+    fn give_back(&self, bytes: usize) {
+        self.held.fetch_sub(bytes, Ordering::Relaxed);
+        if bytes >= LARGE_GIVE_BACK {
+            GIVEN_BACK.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// When the clients' total is over `budget.clients`, or the resident
+    /// memory is near `budget.resident` while the clients hold a good share
+    /// of it: marks the client holding the most for eviction and cancels
+    /// its session; the bytes of clients already killed or evicted do not
+    /// count, as they are about to be freed. Returns the evicted client's
+    /// id.
+    pub fn evict_over(&self, budget: Budget, clients: &Clients) -> Option<u64> {
+        self.evict_with(budget, clients, pool::waiting::replies_waiting(), resident_bytes)
     }
 
     /// [`ClientMemory::evict_over`] with `waiting` bytes of replies that
-    /// arrived and no session took yet.
-    fn evict_with(&self, limit: usize, clients: &Clients, waiting: usize) -> Option<u64> {
+    /// arrived and no session took yet, and the resident memory as
+    /// `resident` reads it.
+    fn evict_with(
+        &self,
+        budget: Budget,
+        clients: &Clients,
+        waiting: usize,
+        resident: impl FnOnce() -> Option<usize>,
+    ) -> Option<u64> {
         let held = self.held();
-        if limit == 0 || held + waiting <= limit {
+        let over_clients = budget.clients > 0 && held + waiting > budget.clients;
+        let worth_reading = budget.resident > 0 && held + waiting >= budget.resident / SHARE_WORTH_EVICTING;
+        if !over_clients && !worth_reading {
             return None;
         }
         // Clients killed or evicted already are on their way out.
@@ -64,25 +165,82 @@ impl ClientMemory {
         // they are is unknown, and the client holding the most may hold
         // next to nothing. Sessions take their replies at once (even for a
         // client that does not read), so a report soon names the client.
-        if attributed + waiting <= limit || attributed <= limit / 2 {
-            return None;
-        }
+        let over = if over_clients && attributed + waiting > budget.clients && attributed > budget.clients / 2
+        {
+            Over::Clients
+        } else {
+            self.over_resident(budget.resident, attributed, resident)?
+        };
         let victim = staying.iter().max_by_key(|client| client.buffers.held())?;
         if !victim.buffers.evict() {
             return None;
         }
         self.evicted.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(
-            client = victim.id,
-            addr = %victim.addr,
-            held = victim.buffers.held(),
-            total = self.total(),
-            limit,
-            "evicting the client holding the most memory: the clients' buffers are over maxmemory_clients"
-        );
+        let victim_held = victim.buffers.held();
+        match over {
+            Over::Clients => tracing::warn!(
+                client = victim.id,
+                addr = %victim.addr,
+                held = victim_held,
+                total = held + waiting,
+                limit = budget.clients,
+                "evicting the client holding the most memory: the clients' buffers are over maxmemory_clients"
+            ),
+            Over::Resident(resident) => {
+                *lock(&self.releasing) = Some(Release {
+                    at: Instant::now(),
+                    resident,
+                    held: victim_held,
+                });
+                tracing::warn!(
+                    client = victim.id,
+                    addr = %victim.addr,
+                    held = victim_held,
+                    total = held + waiting,
+                    resident,
+                    limit = budget.resident,
+                    "evicting the client holding the most memory: the proxy's resident memory is near maxmemory"
+                );
+            }
+        }
         victim.kill.cancel();
         Some(victim.id)
     }
+
+    /// `Some` when the clients hold a good share of `limit` themselves and
+    /// the resident memory is near it ([`NEAR`], no earlier eviction's
+    /// memory still on its way out) or close to it ([`CLOSE`]).
+    fn over_resident(
+        &self,
+        limit: usize,
+        attributed: usize,
+        resident: impl FnOnce() -> Option<usize>,
+    ) -> Option<Over> {
+        if limit == 0 || attributed < limit / SHARE_WORTH_EVICTING {
+            return None;
+        }
+        let resident = resident()?;
+        let mut releasing = lock(&self.releasing);
+        let released = !releasing.is_some_and(|release| release.pending(resident));
+        if released {
+            *releasing = None;
+        }
+        let over = resident > limit - limit / CLOSE || (released && resident > limit - limit / NEAR);
+        over.then_some(Over::Resident(resident))
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The process's resident memory, from `/proc/self/statm` (pages of 4 KiB
+/// on every platform the proxy runs on); `None` where there is no such
+/// file.
+pub fn resident_bytes() -> Option<usize> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: usize = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
 }
 
 /// What one session last reported to [`ClientMemory`]: reports are made
@@ -115,7 +273,7 @@ impl Held {
         if after > before {
             memory.held.fetch_add(after - before, Ordering::Relaxed);
         } else {
-            memory.held.fetch_sub(before - after, Ordering::Relaxed);
+            memory.give_back(before - after);
         }
         self.query = query;
         self.output = output;
@@ -124,7 +282,7 @@ impl Held {
 
     /// Gives back everything reported, when the session ends.
     pub(crate) fn release(&mut self, memory: &ClientMemory) {
-        memory.held.fetch_sub(self.query + self.output, Ordering::Relaxed);
+        memory.give_back(self.query + self.output);
         self.query = 0;
         self.output = 0;
     }
@@ -133,6 +291,18 @@ impl Held {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn clients_only(clients: usize) -> Budget {
+        Budget { clients, resident: 0 }
+    }
+
+    fn resident_only(resident: usize) -> Budget {
+        Budget { clients: 0, resident }
+    }
+
+    fn unread() -> Option<usize> {
+        panic!("the resident memory was read")
+    }
 
     fn client(clients: &Clients, port: u16) -> std::sync::Arc<ClientInfo> {
         let addr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -148,16 +318,20 @@ mod tests {
         assert!(small_held.report(&small, &memory, 0, 0, 100));
         assert!(big_held.report(&big, &memory, 50, 64, 900));
         assert_eq!(memory.held(), 1050);
-        assert_eq!(memory.evict_over(2000, &clients), None);
-        assert_eq!(memory.evict_over(1000, &clients), Some(big.id));
+        assert_eq!(memory.evict_over(clients_only(2000), &clients), None);
+        assert_eq!(memory.evict_over(clients_only(1000), &clients), Some(big.id));
         assert!(big.kill.is_cancelled());
         // Its bytes are on their way out: nobody else goes for them.
-        assert_eq!(memory.evict_over(1000, &clients), None);
+        assert_eq!(memory.evict_over(clients_only(1000), &clients), None);
         assert!(!small.kill.is_cancelled());
         big_held.release(&memory);
         assert_eq!(memory.held(), 100);
         assert_eq!(memory.evicted(), 1);
-        assert_eq!(memory.evict_over(0, &clients), None, "0 is no limit");
+        assert_eq!(
+            memory.evict_over(Budget::default(), &clients),
+            None,
+            "0 is no limit"
+        );
     }
 
     #[test]
@@ -167,11 +341,17 @@ mod tests {
         let (reader, hog) = (client(&clients, 1), client(&clients, 2));
         let (mut reader_held, mut hog_held) = (Held::default(), Held::default());
         assert!(reader_held.report(&reader, &memory, 0, 16384, 10));
-        assert_eq!(memory.evict_with(1000, &clients, 5000), None);
+        assert_eq!(
+            memory.evict_with(clients_only(1000), &clients, 5000, unread),
+            None
+        );
         assert!(!reader.kill.is_cancelled());
         // The hog's session took them: it goes.
         assert!(hog_held.report(&hog, &memory, 0, 0, 5000));
-        assert_eq!(memory.evict_with(1000, &clients, 0), Some(hog.id));
+        assert_eq!(
+            memory.evict_with(clients_only(1000), &clients, 0, unread),
+            Some(hog.id)
+        );
     }
 
     #[test]
@@ -185,5 +365,77 @@ mod tests {
         assert!(!held.report(&info, &memory, 0, 16384, 4));
         assert_eq!(memory.held(), 4);
         assert_eq!(info.buffers.held(), 4);
+    }
+
+    #[test]
+    fn near_maxmemory_the_client_holding_the_most_is_evicted() {
+        let clients = Clients::default();
+        let memory = ClientMemory::default();
+        let (small, big) = (client(&clients, 1), client(&clients, 2));
+        let (mut small_held, mut big_held) = (Held::default(), Held::default());
+        assert!(small_held.report(&small, &memory, 0, 0, 100));
+        // Clients holding under a quarter of the budget: the resident
+        // memory is not even read.
+        assert_eq!(memory.evict_with(resident_only(1600), &clients, 0, unread), None);
+        assert!(big_held.report(&big, &memory, 0, 0, 400));
+        // Under three quarters of the budget: nobody goes.
+        let budget = resident_only(1600);
+        assert_eq!(memory.evict_with(budget, &clients, 0, || Some(1200)), None);
+        assert_eq!(
+            memory.evict_with(budget, &clients, 0, || Some(1201)),
+            Some(big.id)
+        );
+        assert!(big.kill.is_cancelled() && big.buffers.evicted());
+        big_held.release(&memory);
+        clients.remove(big.id);
+        // Its memory has not left the process yet: nobody else goes for it
+        // until the memory comes close to the budget.
+        assert!(small_held.report(&small, &memory, 0, 0, 450));
+        assert_eq!(memory.evict_with(budget, &clients, 0, || Some(1300)), None);
+        assert!(!small.kill.is_cancelled());
+        assert_eq!(
+            memory.evict_with(budget, &clients, 0, || Some(1401)),
+            Some(small.id)
+        );
+        assert_eq!(memory.evicted(), 2);
+    }
+
+    #[test]
+    fn once_an_evicted_clients_memory_left_the_next_goes_near_the_budget() {
+        let clients = Clients::default();
+        let memory = ClientMemory::default();
+        let (first, second) = (client(&clients, 1), client(&clients, 2));
+        let (mut first_held, mut second_held) = (Held::default(), Held::default());
+        assert!(first_held.report(&first, &memory, 0, 0, 500));
+        assert!(second_held.report(&second, &memory, 0, 0, 450));
+        let budget = resident_only(1600);
+        assert_eq!(
+            memory.evict_with(budget, &clients, 0, || Some(1300)),
+            Some(first.id)
+        );
+        first_held.release(&memory);
+        clients.remove(first.id);
+        assert_eq!(memory.evict_with(budget, &clients, 0, || Some(1250)), None);
+        // Down by half of what it held: gone.
+        assert_eq!(memory.evict_with(budget, &clients, 0, || Some(1050)), None);
+        assert_eq!(
+            memory.evict_with(budget, &clients, 0, || Some(1250)),
+            Some(second.id)
+        );
+    }
+
+    #[test]
+    fn memory_that_is_the_proxys_own_evicts_nobody() {
+        let clients = Clients::default();
+        let memory = ClientMemory::default();
+        let info = client(&clients, 1);
+        let mut held = Held::default();
+        assert!(held.report(&info, &memory, 0, 0, 100));
+        assert_eq!(
+            memory.evict_with(resident_only(1000), &clients, 0, || Some(5000)),
+            None
+        );
+        assert!(!info.kill.is_cancelled());
+        assert!(resident_bytes().is_some_and(|bytes| bytes > 0));
     }
 }

@@ -259,6 +259,7 @@ async fn read_replies(shared: Arc<Shared>, mut read: OwnedReadHalf) {
         if done.is_empty() {
             continue;
         }
+        let delivered: usize = done.iter().map(|(_, reply)| reply.len()).sum();
         {
             let mut exchange = lock(&shared.exchange);
             wakers.extend(
@@ -267,8 +268,20 @@ async fn read_replies(shared: Arc<Shared>, mut read: OwnedReadHalf) {
             );
         }
         wake_all(wakers.drain(..));
+        if delivered >= YIELD_AFTER {
+            // The runtime's budget counts reads, not bytes: without this,
+            // a node sending large replies fast is read for hundreds of
+            // megabytes before the sessions they are for run and take
+            // them (to write them, or to count them against their
+            // client's limits).
+            yield_to_ready_tasks().await;
+        }
     }
 }
+
+/// Replies of this many bytes delivered in one read make the reader let
+/// the tasks it woke run before it reads more.
+const YIELD_AFTER: usize = 1024 * 1024;
 
 /// Keeps the node's answer to [`super::CLIENT_ID`] (`:<id>`, or an error when it
 /// refuses) and wakes whoever waits for it.

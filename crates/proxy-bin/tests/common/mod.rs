@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
 
 /// The binary.
 pub fn binary() -> Command {
@@ -15,6 +16,12 @@ pub fn binary() -> Command {
 /// it listens; its log is read on (and dropped) from then on, so that it
 /// never blocks on a full pipe.
 pub fn start_listening(config: &Path) -> Child {
+    start_logging(config).0
+}
+
+/// [`start_listening`], with the log lines that follow (until the proxy
+/// exits).
+pub fn start_logging(config: &Path) -> (Child, Receiver<String>) {
     let mut child = binary()
         .arg("--config")
         .arg(config)
@@ -30,6 +37,12 @@ pub fn start_listening(config: &Path) -> Child {
             break;
         }
     }
-    std::thread::spawn(move || for _ in lines {});
-    child
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            // Nobody listening any more is fine: the log is still read.
+            let _ = sender.send(line);
+        }
+    });
+    (child, receiver)
 }

@@ -150,6 +150,12 @@ pub struct ProxyConfig {
     /// the most is closed (Valkey's `maxmemory-clients`, on by default
     /// here). 0: no limit. Default 512 MiB.
     pub maxmemory_clients: usize,
+    /// What the proxy may hold resident (its RSS), bytes: once it comes
+    /// within a sixteenth of it while the clients' buffers hold at least a
+    /// quarter of it, the client holding the most is closed (evicted), so
+    /// that clients that do not read cannot take the machine's memory. 0:
+    /// no limit. Default 512 MiB.
+    pub maxmemory: usize,
     /// Largest bulk argument a client may send, bytes.
     pub max_bulk_len: i64,
     /// Most bytes one client may buffer for an incomplete request.
@@ -193,6 +199,7 @@ impl Default for ProxyConfig {
             client_output_buffer_soft_limit: 64 * 1024 * 1024,
             client_output_buffer_soft_seconds: 60,
             maxmemory_clients: 512 * 1024 * 1024,
+            maxmemory: 512 * 1024 * 1024,
             max_bulk_len: 512 * 1024 * 1024,
             query_buffer_limit: 1024 * 1024 * 1024,
             emulated_databases: 16,

@@ -18,8 +18,8 @@ pub mod state;
 
 pub use state::{ReplyMode, SessionState};
 
-/// `max_pipeline`, the output buffer limits and `maxmemory_clients` of the
-/// configuration in force.
+/// `max_pipeline`, the output buffer limits, `maxmemory_clients` and
+/// `maxmemory` of the configuration in force.
 #[derive(Debug, Default)]
 pub(crate) struct TurnLimits {
     max_pipeline: AtomicUsize,
@@ -27,6 +27,7 @@ pub(crate) struct TurnLimits {
     output_soft: AtomicUsize,
     output_soft_seconds: AtomicU64,
     maxmemory_clients: AtomicUsize,
+    maxmemory: AtomicUsize,
 }
 
 impl TurnLimits {
@@ -40,6 +41,7 @@ impl TurnLimits {
         self.output_soft_seconds
             .store(config.client_output_buffer_soft_seconds, Relaxed);
         self.maxmemory_clients.store(config.maxmemory_clients, Relaxed);
+        self.maxmemory.store(config.maxmemory, Relaxed);
     }
 
     /// Requests one client may have in flight.
@@ -61,9 +63,13 @@ impl TurnLimits {
         )
     }
 
-    /// Bytes every client's buffers may hold together (0: no limit).
-    pub(crate) fn maxmemory_clients(&self) -> usize {
-        self.maxmemory_clients.load(Relaxed)
+    /// What every client's buffers may hold together, and what the proxy
+    /// may hold resident (0: no limit).
+    pub(crate) fn memory_budget(&self) -> crate::memory::Budget {
+        crate::memory::Budget {
+            clients: self.maxmemory_clients.load(Relaxed),
+            resident: self.maxmemory.load(Relaxed),
+        }
     }
 }
 

@@ -259,6 +259,7 @@ settings! {
     client_output_buffer_soft_limit: shown, Live;
     client_output_buffer_soft_seconds: shown, Live;
     maxmemory_clients: shown, Live;
+    maxmemory: shown, Live;
     max_bulk_len: shown, Live;
     query_buffer_limit: shown, Live;
     emulated_databases: shown, Restart;

@@ -198,6 +198,12 @@ pub async fn serve<S: StackService, G: StackService>(
         if output.is_empty() && (last_reply_queued || (closing && pending.is_empty())) {
             break closed_for;
         }
+        // The select below prefers replies: while they keep arriving for a
+        // client that does not read, it would not see the kill until the
+        // client reached its own limit, holding on to everything meanwhile.
+        if !output.is_empty() && kill.is_cancelled() {
+            break killed_for(&state);
+        }
         if flow == Flow::Fence && pending.is_empty() {
             // A blocking command, which runs alone, has answered.
             state.set_blocked(false);
@@ -329,9 +335,7 @@ pub async fn serve<S: StackService, G: StackService>(
             _ = sleep_until(retry_at), if retry_at.is_some() => {
                 state.pubsub.restore(&shared.stack_of(state.group).router, state.protocol);
             }
-            _ = &mut killed => {
-                break if state.info.buffers.evicted() { Gone::Evicted } else { Gone::Killed };
-            }
+            _ = &mut killed => break killed_for(&state),
             _ = quiet.fired(), if quiet.is_armed() => {
                 if quiet.settle(last_read, pending.is_empty() && output.is_empty() && input.is_empty()) {
                     input = BytesMut::new();
@@ -367,6 +371,15 @@ pub async fn serve<S: StackService, G: StackService>(
     }
     metrics::counter!("valkey_proxy_clients_closed_total", "reason" => gone.name()).increment(1);
     shared.clients.remove(id);
+}
+
+/// Why a killed session ends: evicted for the clients' memory, or killed.
+fn killed_for(state: &SessionState) -> Gone {
+    if state.info.buffers.evicted() {
+        Gone::Evicted
+    } else {
+        Gone::Killed
+    }
 }
 
 /// The session as its hooks see it ([`crate::hooks`]).

@@ -232,7 +232,7 @@ impl ClientOutput {
         if grew {
             shared
                 .client_memory
-                .evict_over(limits.maxmemory_clients(), &shared.clients);
+                .evict_over(limits.memory_budget(), &shared.clients);
         }
         Ok(())
     }
