@@ -13,7 +13,7 @@ use topology::Mode;
 use tower::{Layer, Service};
 
 use crate::scripts::{self, ScriptCache};
-use crate::steps::Steps;
+use crate::steps::{self, Steps};
 use crate::waits::Waiting;
 use crate::{colocate, merge, moves, pops, scan, split, streams};
 
@@ -345,7 +345,7 @@ where
             .map(|part| self.inner.call(command.with_request(part.request.clone(), None)))
             .collect();
         Box::pin(async move {
-            let replies = collect_frames(future::join_all(calls).await)?;
+            let replies = steps::into_frames(future::join_all(calls).await).await?;
             Ok(Reply::Frame(match spec.response_policy {
                 ResponsePolicy::Default => split::reassemble(&parts, replies),
                 policy => merge::by_policy(policy, replies),
@@ -389,7 +389,7 @@ where
             return Ok(Reply::Raw(merged));
         }
     }
-    let replies = collect_frames(replies)?;
+    let replies = steps::into_frames(replies).await?;
     Ok(Reply::Frame(merge::for_command(policy, spec.as_deref(), replies)))
 }
 
@@ -404,11 +404,4 @@ fn concatenate_unparsed(replies: &[Result<Reply, Error>]) -> Option<Bytes> {
         })
         .collect();
     merge::concatenate_raw(&raw?)
-}
-
-fn collect_frames(replies: Vec<Result<Reply, Error>>) -> Result<Vec<Frame>, Error> {
-    replies
-        .into_iter()
-        .map(|reply| reply.and_then(|r| r.into_frame().map_err(|e| Error::InvalidReply(e.to_string()))))
-        .collect()
 }

@@ -84,6 +84,16 @@ where
 /// it, the hand-off would cost more than the parse.
 const PARSED_APART: usize = 1 << 20;
 
+/// Every reply of a fan-out as a frame, the large ones parsed off the
+/// event loop as [`Steps`] does; the first error if any.
+pub(crate) async fn into_frames(replies: Vec<Result<Reply, Error>>) -> Result<Vec<Frame>, Error> {
+    let mut frames = Vec::with_capacity(replies.len());
+    for reply in replies {
+        frames.push(into_frame(reply?).await?);
+    }
+    Ok(frames)
+}
+
 async fn into_frame(reply: Reply) -> Result<Frame, Error> {
     let invalid = |e: resp::Error| Error::InvalidReply(e.to_string());
     match reply {
@@ -147,5 +157,33 @@ mod tests {
         let during = other_client.turns() - before;
         assert_eq!(parsed, keys);
         assert!(during > 0, "the worker did nothing else while parsing");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_fan_outs_large_replies_are_parsed_off_the_event_loop() {
+        let members = Frame::Array(
+            (0..200_000)
+                .map(|i| Frame::Bulk(Bytes::from(format!("member:{i}"))))
+                .collect(),
+        );
+        let mut raw = BytesMut::new();
+        members.encode(resp::Protocol::Resp2, &mut raw);
+        assert!(raw.len() >= PARSED_APART);
+        let other_client = OtherTask::spawn();
+        let before = other_client.turns();
+        let replies = vec![
+            Ok(Reply::Raw(Bytes::from_static(b":1\r\n"))),
+            Ok(Reply::Raw(raw.freeze())),
+        ];
+        let frames = into_frames(replies).await.expect("frames");
+        let during = other_client.turns() - before;
+        assert_eq!(frames, vec![Frame::Integer(1), members]);
+        assert!(during > 0, "the worker did nothing else while parsing");
+        let failed = into_frames(vec![
+            Ok(Reply::Raw(Bytes::from_static(b"+OK\r\n"))),
+            Err(Error::InvalidReply("cut".into())),
+        ])
+        .await;
+        assert!(failed.is_err());
     }
 }
