@@ -149,9 +149,14 @@ impl ClientMemory {
         resident: impl FnOnce() -> Option<usize>,
     ) -> Option<u64> {
         let held = self.held();
+        let share = budget.resident / SHARE_WORTH_EVICTING;
         let over_clients = budget.clients > 0 && held + waiting > budget.clients;
-        let worth_reading = budget.resident > 0 && held + waiting >= budget.resident / SHARE_WORTH_EVICTING;
-        if !over_clients && !worth_reading {
+        let over_resident = if budget.resident > 0 && held + waiting >= share {
+            self.over_resident(budget.resident, resident)
+        } else {
+            None
+        };
+        if !over_clients && over_resident.is_none() {
             return None;
         }
         // Clients killed or evicted already are on their way out.
@@ -169,7 +174,7 @@ impl ClientMemory {
         {
             Over::Clients
         } else {
-            self.over_resident(budget.resident, attributed, resident)?
+            over_resident.filter(|_| attributed >= share)?
         };
         let victim = staying.iter().max_by_key(|client| client.buffers.held())?;
         if !victim.buffers.evict() {
@@ -207,18 +212,10 @@ impl ClientMemory {
         Some(victim.id)
     }
 
-    /// `Some` when the clients hold a good share of `limit` themselves and
-    /// the resident memory is near it ([`NEAR`], no earlier eviction's
-    /// memory still on its way out) or close to it ([`CLOSE`]).
-    fn over_resident(
-        &self,
-        limit: usize,
-        attributed: usize,
-        resident: impl FnOnce() -> Option<usize>,
-    ) -> Option<Over> {
-        if limit == 0 || attributed < limit / SHARE_WORTH_EVICTING {
-            return None;
-        }
+    /// `Some` when the resident memory is near `limit` ([`NEAR`], no
+    /// earlier eviction's memory still on its way out) or close to it
+    /// ([`CLOSE`]).
+    fn over_resident(&self, limit: usize, resident: impl FnOnce() -> Option<usize>) -> Option<Over> {
         let resident = resident()?;
         let mut releasing = lock(&self.releasing);
         let released = !releasing.is_some_and(|release| release.pending(resident));
