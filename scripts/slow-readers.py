@@ -3,9 +3,9 @@
 127.0.0.1:PORT whose process id is PID: a 4 MiB value is stored, then
 READERS clients each pipeline GETS GETs of it and never read a byte,
 while one more client GETs it every half second and reads it whole. The
-proxy's RSS is sampled every 100 ms for SECONDS, then the slow readers
-close and RSS is sampled again for 10 s. Prints the peak RSS, what the
-well-behaved client saw, and RSS at the end.
+proxy's RSS is sampled every 10 ms (by a thread of its own) for SECONDS,
+then the slow readers close and RSS is sampled again for 10 s. Prints the
+peak RSS, what the well-behaved client saw, and RSS at the end, in MiB.
 
     scripts/slow-readers.py PORT PID [SECONDS] [READERS] [GETS]
 """
@@ -17,7 +17,7 @@ import time
 VALUE = 4 * 1024 * 1024
 
 
-def rss_mb(pid):
+def rss_mib(pid):
     with open(f"/proc/{pid}/status") as status:
         for line in status:
             if line.startswith("VmRSS:"):
@@ -61,7 +61,7 @@ def main():
     setter = socket.create_connection(("127.0.0.1", port))
     setter.sendall(command("SET", "slow-readers:big", b"x" * VALUE))
     assert setter.recv(100).startswith(b"+OK"), "SET failed"
-    idle_rss = rss_mb(pid)
+    idle_rss = rss_mib(pid)
     hogs = []
     for _ in range(readers):
         hog = socket.create_connection(("127.0.0.1", port))
@@ -78,11 +78,19 @@ def main():
 
     for hog in hogs:
         threading.Thread(target=flood, args=(hog,), daemon=True).start()
-    peak, waits, answers = 0.0, [], []
+    peak, sampling = [0.0], [True]
+
+    def sample():
+        while sampling[0]:
+            peak[0] = max(peak[0], rss_mib(pid))
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    waits, answers = [], []
     start = time.time()
     next_get = start
     while time.time() - start < seconds:
-        peak = max(peak, rss_mb(pid))
         if time.time() >= next_get:
             began = time.time()
             setter.sendall(request)
@@ -90,14 +98,16 @@ def main():
             waits.append((time.time() - began) * 1000)
             next_get = began + 0.5
         time.sleep(0.1)
+    sampling[0] = False
+    sampler.join()
     for hog in hogs:
         hog.close()
     after = []
     for _ in range(100):
         time.sleep(0.1)
-        after.append(rss_mb(pid))
+        after.append(rss_mib(pid))
     good = sum(1 for a in answers if a == VALUE)
-    print(f"RSS idle {idle_rss:.0f} MB, peak {peak:.0f} MB, 1 s after {after[9]:.0f} MB, 10 s after {after[-1]:.0f} MB")
+    print(f"RSS idle {idle_rss:.0f} MiB, peak {peak[0]:.0f} MiB, 1 s after {after[9]:.0f} MiB, 10 s after {after[-1]:.0f} MiB")
     print(f"the reading client: {good}/{len(answers)} GETs whole, waits {min(waits):.0f}-{max(waits):.0f} ms; other answers: {set(a for a in answers if a != VALUE)}")
 
 
