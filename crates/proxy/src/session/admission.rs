@@ -8,7 +8,7 @@ use std::time::Instant;
 use resp::{Frame, Protocol, Request};
 use router::{Command, Purpose, Reply};
 
-use super::io::StackService;
+use super::stacks::StackService;
 use crate::commands::{self, Local};
 use crate::context::{SessionState, Shared};
 use crate::gate::{self, Gate};

@@ -9,8 +9,8 @@ use router::Reply;
 
 use super::admission::{paused_for, show_to_monitors, timed, SessionGate};
 use super::io::hook_view;
-use super::io::{StackService, Stacks};
 use super::reply::{ready, Pending, Watched};
+use super::stacks::{StackService, Stacks};
 use super::start::start;
 use crate::commands::{self, Local};
 use crate::context::{SessionState, Shared};

@@ -11,6 +11,7 @@
 //! Its state, and what every session shares, are [`crate::context`]'s.
 //!
 //! - `io`: the read / write loop.
+//! - `stacks`: the services a session sends commands to.
 //! - `dispatch`: starting each request (admitted, answered, sent down or held).
 //! - `admission`: around a request the proxy answers: the gate, its
 //!   statistics, MONITOR, CLIENT PAUSE.
@@ -30,7 +31,9 @@ pub mod lane;
 mod ordered;
 mod output;
 mod reply;
+mod stacks;
 mod start;
 
-pub use io::{serve, StackService, Stacks};
+pub use io::serve;
 pub use lane::Lane;
+pub use stacks::{StackService, Stacks};

@@ -8,8 +8,8 @@ use resp::{Frame, Protocol, Request};
 use router::{Command, Purpose, Reply};
 
 use super::dispatch::Flow;
-use super::io::StackService;
 use super::reply::{ready, InFlight, Pending};
+use super::stacks::StackService;
 use crate::commands::Local;
 use crate::context::{SessionState, Shared};
 
