@@ -137,19 +137,24 @@ mod tests {
 
     use super::*;
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn a_large_reply_is_parsed_off_the_event_loop() {
-        let keys = Frame::Array(
+    /// An array of 200,000 names, and its encoding: over [`PARSED_APART`].
+    fn large_array(name: &str) -> (Frame, Bytes) {
+        let array = Frame::Array(
             (0..200_000)
-                .map(|i| Frame::Bulk(Bytes::from(format!("key:{i}"))))
+                .map(|i| Frame::Bulk(Bytes::from(format!("{name}:{i}"))))
                 .collect(),
         );
         let mut raw = BytesMut::new();
-        keys.encode(resp::Protocol::Resp2, &mut raw);
+        array.encode(resp::Protocol::Resp2, &mut raw);
         assert!(raw.len() >= PARSED_APART);
+        (array, raw.freeze())
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_large_reply_is_parsed_off_the_event_loop() {
+        let (keys, raw) = large_array("key");
         let other_client = OtherTask::spawn();
         let base = Command::new(Request::from_args(["KEYS", "*"]));
-        let raw = raw.freeze();
         let node = tower::service_fn(move |_: Command| ready(Ok::<_, Error>(Reply::Raw(raw.clone()))));
         let mut steps = Steps::new(node, base);
         let before = other_client.turns();
@@ -161,20 +166,10 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_fan_outs_large_replies_are_parsed_off_the_event_loop() {
-        let members = Frame::Array(
-            (0..200_000)
-                .map(|i| Frame::Bulk(Bytes::from(format!("member:{i}"))))
-                .collect(),
-        );
-        let mut raw = BytesMut::new();
-        members.encode(resp::Protocol::Resp2, &mut raw);
-        assert!(raw.len() >= PARSED_APART);
+        let (members, raw) = large_array("member");
         let other_client = OtherTask::spawn();
         let before = other_client.turns();
-        let replies = vec![
-            Ok(Reply::Raw(Bytes::from_static(b":1\r\n"))),
-            Ok(Reply::Raw(raw.freeze())),
-        ];
+        let replies = vec![Ok(Reply::Raw(Bytes::from_static(b":1\r\n"))), Ok(Reply::Raw(raw))];
         let frames = into_frames(replies).await.expect("frames");
         let during = other_client.turns() - before;
         assert_eq!(frames, vec![Frame::Integer(1), members]);

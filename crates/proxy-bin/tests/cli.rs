@@ -69,6 +69,7 @@ fn the_operations_settings_refuse_bad_values_by_name() {
         ("slowlog_log_slower_than = \"slow\"", "slowlog_log_slower_than"),
         ("log = \"proxy=loud\"", "invalid log filter \"proxy=loud\""),
         ("maxmemory_clients = -1", "maxmemory_clients"),
+        ("maxmemory = \"half\"", "maxmemory"),
         (
             "client_output_buffer_limit = \"lots\"",
             "client_output_buffer_limit",
